@@ -1,0 +1,56 @@
+"""The Sanic app factory: blueprints, auth middleware, error map, lifecycle."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from sanic import Sanic
+
+from sav.api import auth, health, tickets
+from sav.api.errors import SavErrorHandler
+from sav.config import Settings
+from sav.runtime import Runtime
+
+_app_ids = itertools.count(1)
+
+BLUEPRINTS = [health.bp, tickets.bp]
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
+    """Build the API. Connections are opened in `before_server_start`, not here,
+    unless a ready `runtime` is passed in (tests share one)."""
+    app = Sanic(f"sav_{next(_app_ids)}", error_handler=SavErrorHandler())
+    app.config.AUTO_EXTEND = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.REQUEST_MAX_SIZE = int(settings.max_attachment_bytes * 10 + 1024 * 1024)
+    app.config.KEEP_ALIVE_TIMEOUT = 75
+    app.ctx.settings = settings
+    app.ctx.runtime = runtime
+    app.ctx.remote_auth = None
+    app.ctx.jwt_secret = settings.jwt_secret() if settings.auth_mode == "jwt" else ""
+    for blueprint in BLUEPRINTS:
+        app.blueprint(blueprint)
+    app.register_middleware(auth.authenticate, "request")
+
+    @app.before_server_start
+    async def start(app: Sanic, _: Any = None) -> None:
+        if app.ctx.runtime is None:
+            app.ctx.runtime = Runtime.build(settings)
+            app.ctx.owns_runtime = True
+            if settings.inprocess_workers:
+                from sav.workers.inprocess import start_inprocess_workers
+
+                start_inprocess_workers(app.ctx.runtime)
+        if settings.auth_mode == "remote":
+            app.ctx.remote_auth = auth.RemoteAuth(settings.auth_service_url)
+
+    @app.after_server_stop
+    async def stop(app: Sanic, _: Any = None) -> None:
+        if app.ctx.remote_auth is not None:
+            await app.ctx.remote_auth.close()
+        if getattr(app.ctx, "owns_runtime", False):
+            await app.ctx.runtime.read_engine.dispose()
+            app.ctx.runtime.close()
+
+    return app

@@ -1,0 +1,128 @@
+"""Who is calling: HS256 JWTs (`AUTH_MODE=jwt`) or the auth service (`AUTH_MODE=remote`)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import httpx
+import jwt
+from sanic import Request
+
+from sav.api.errors import ApiError, DependencyDownError
+from sav.commands.actor import ROLES, Actor
+
+REMOTE_CACHE_SECONDS = 30.0
+# Routes anyone may call; everything else needs a bearer token.
+PUBLIC_PREFIXES = ("/public/", "/files/")
+PUBLIC_PATHS = {"/health", "/status", "/openapi.json", "/metrics"}
+
+
+def issue_token(secret: str, sub: str, role: str, email: str | None = None,
+                name: str | None = None, ttl: int = 86400) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": sub, "role": role, "iat": now, "exp": now + ttl}
+    if email:
+        claims["email"] = email
+    if name:
+        claims["name"] = name
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def actor_from_claims(claims: dict[str, Any]) -> Actor:
+    sub, role = claims.get("sub"), claims.get("role")
+    if not isinstance(sub, str | int) or not str(sub) or len(str(sub)) > 64:
+        raise _unauthorized("token has no valid subject")
+    if role not in ROLES:
+        raise _unauthorized("token has no valid role")
+    email, name = claims.get("email"), claims.get("name")
+    return Actor(user_id=str(sub), role=str(role),
+                 email=email if isinstance(email, str) else None,
+                 name=name if isinstance(name, str) else None)
+
+
+def decode_token(token: str, secret: str) -> Actor:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"],
+                            options={"require": ["sub", "exp"]})
+    except jwt.ExpiredSignatureError:
+        raise _unauthorized("token expired") from None
+    except jwt.PyJWTError:
+        raise _unauthorized("invalid token") from None
+    return actor_from_claims(claims)
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("missing bearer token")
+    return token.strip()
+
+
+class RemoteAuth:
+    """Checks tokens with `GET {AUTH_SERVICE_URL}/api/auth/me`, caching answers briefly."""
+
+    def __init__(self, base_url: str, client: httpx.AsyncClient | None = None) -> None:
+        self.base_url = base_url
+        self.client = client or httpx.AsyncClient(timeout=5.0)
+        self.cache: dict[str, tuple[float, Actor]] = {}
+
+    async def actor(self, token: str) -> Actor:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        cached = self.cache.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            response = await self.client.get(
+                f"{self.base_url}/api/auth/me", headers={"Authorization": f"Bearer {token}"}
+            )
+        except httpx.HTTPError as error:
+            raise DependencyDownError(f"auth service unreachable: {error}") from None
+        if response.status_code in (401, 403):
+            raise _unauthorized("invalid token")
+        if response.status_code != 200:
+            raise DependencyDownError(f"auth service answered {response.status_code}")
+        try:
+            body = response.json()
+            actor = actor_from_claims({**body, "sub": body.get("id")})
+        except ValueError:
+            raise DependencyDownError("auth service answered malformed JSON") from None
+        if len(self.cache) > 10_000:
+            self.cache.clear()
+        self.cache[key] = (time.monotonic() + REMOTE_CACHE_SECONDS, actor)
+        return actor
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+async def authenticate(request: Request) -> None:
+    """Request middleware: every non-public route gets `request.ctx.actor` or a 401."""
+    request.ctx.actor = None
+    if request.method == "OPTIONS" or is_public(request.path):
+        return
+    token = bearer_token(request)
+    remote: RemoteAuth | None = request.app.ctx.remote_auth
+    if remote is not None:
+        request.ctx.actor = await remote.actor(token)
+    else:
+        request.ctx.actor = decode_token(token, request.app.ctx.jwt_secret)
+
+
+def current_actor(request: Request) -> Actor:
+    actor = getattr(request.ctx, "actor", None)
+    if actor is None:
+        raise _unauthorized("missing bearer token")
+    return actor

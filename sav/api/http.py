@@ -1,0 +1,150 @@
+"""Edge helpers shared by blueprints: JSON, body parsing, commands, ETags, idempotency."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import orjson
+from pydantic import BaseModel
+from sanic import HTTPResponse, Request
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+
+from sav.api.errors import ApiError
+from sav.commands.app import Outcome
+from sav.eventstore.schema import idempotency_keys
+from sav.projections.tickets import find_ticket
+from sav.runtime import Runtime
+
+M = TypeVar("M", bound=BaseModel)
+MAX_LIMIT = 100
+
+
+def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
+    return HTTPResponse(orjson.dumps(data), status=status, headers=headers,
+                        content_type="application/json")
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.ctx.runtime  # type: ignore[no-any-return]
+
+
+def parse(request: Request, model: type[M], allow_empty: bool = False) -> M:
+    """Decode a JSON object body into `model`: 400 if not JSON, 422 if not valid."""
+    raw = request.body
+    if not raw or not raw.strip():
+        if allow_empty:
+            return model.model_validate({})
+        raise ApiError(400, "bad_request", "a JSON body is required")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "bad_request", "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    return model.model_validate(data)
+
+
+def pagination(request: Request, default: int = 20) -> tuple[int, str | None]:
+    raw = request.args.get("limit")
+    try:
+        limit = int(raw) if raw is not None else default
+    except ValueError:
+        raise ApiError(422, "validation_failed", "limit must be an integer",
+                       [{"field": "limit", "message": "not an integer"}]) from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(422, "validation_failed", f"limit must be between 1 and {MAX_LIMIT}",
+                       [{"field": "limit", "message": "out of range"}])
+    return limit, request.args.get("cursor") or None
+
+
+def page(data: list[Any], limit: int, next_cursor: str | None) -> dict[str, Any]:
+    return {"data": data, "pagination": {"limit": limit, "next_cursor": next_cursor}}
+
+
+def if_match(request: Request) -> int | None:
+    """The version an `If-Match` header requires, if any (`"3"`, `W/"3"`, `3`, `*`)."""
+    raw = request.headers.get("if-match")
+    if raw is None or raw.strip() == "*":
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise ApiError(412, "precondition_failed", "If-Match must be a ticket ETag")
+    return int(value)
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
+
+
+async def resolve_ticket_id(request: Request, id_or_number: str) -> UUID:
+    """`/tickets/{id}` takes a UUID or a ticket number; unknown ones are 404."""
+    try:
+        return UUID(id_or_number)
+    except ValueError:
+        pass
+    async with runtime(request).read_engine.connect() as conn:
+        row = await find_ticket(conn, id_or_number)
+    if row is None:
+        raise ApiError(404, "not_found", "ticket not found")
+    return UUID(row.id)
+
+
+async def run_command(request: Request, fn: Callable[..., Outcome], *args: Any,
+                      **kwargs: Any) -> Outcome:
+    """Run a command on the pool, then wait until the read model shows it."""
+    rt = runtime(request)
+    outcome = await rt.call(fn, rt.app, *args, **kwargs)
+    await rt.wait_for_position(outcome.position)
+    return outcome
+
+
+def idempotency_scope(request: Request) -> tuple[str, str] | None:
+    key = request.headers.get("idempotency-key")
+    if not key:
+        return None
+    if len(key) > 128:
+        raise ApiError(422, "validation_failed", "Idempotency-Key is at most 128 characters")
+    actor = getattr(request.ctx, "actor", None)
+    scope = f"user:{actor.user_id}" if actor else f"ip:{request.remote_addr or request.ip}"
+    return scope[:64], f"{request.method} {request.path} {key}"[:255]
+
+
+def idempotent_id(request: Request) -> UUID | None:
+    """A create with an Idempotency-Key gets an id derived from it, so concurrent
+    retries collide on the event store's unique stream version instead of duplicating."""
+    scope = idempotency_scope(request)
+    return uuid5(NAMESPACE_URL, f"sav:{scope[0]}:{scope[1]}") if scope else None
+
+
+async def idempotent(request: Request, produce: Callable[[], Awaitable[HTTPResponse]]
+                     ) -> HTTPResponse:
+    """With an `Idempotency-Key`, a retried POST returns the first result."""
+    scope = idempotency_scope(request)
+    if scope is None:
+        return await produce()
+    engine = runtime(request).read_engine
+    t = idempotency_keys.c
+    async with engine.connect() as conn:
+        stored = (await conn.execute(
+            select(t.status, t.body).where(t.scope == scope[0], t.key == scope[1])
+        )).first()
+    if stored is not None:
+        return HTTPResponse(stored.body, status=stored.status,
+                            headers={"Idempotent-Replayed": "true"},
+                            content_type="application/json")
+    response = await produce()
+    if response.status < 500:
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(idempotency_keys.insert().values(
+                    scope=scope[0], key=scope[1], status=response.status,
+                    body=(response.body or b"").decode(),
+                    created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                ))
+        except sa_exc.IntegrityError:
+            pass  # A concurrent retry stored the same result first.
+    return response

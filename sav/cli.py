@@ -1,0 +1,179 @@
+"""`sav` command line: serve, token, worker, jobs, replay, events export."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import orjson
+
+from sav.config import ConfigError, Settings, load_settings
+
+# `sav worker KIND` runs `run(runtime, stop)` of each module; `all` runs them together.
+WORKERS = {
+    "projections": "sav.workers.projections",
+    "publisher": "sav.workers.publisher",
+    "consumer": "sav.workers.consumer",
+    "scheduler": "sav.workers.scheduler",
+}
+JOBS = ("auto-close", "escalate", "auto-assign", "survey", "metrics")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    return int(args.handler(settings, args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sav", description="SAV ticket service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=cmd_serve)
+
+    token = sub.add_parser("token", help="print a bearer token the service accepts")
+    token.add_argument("--sub", required=True)
+    token.add_argument("--role", required=True, choices=["customer", "agent", "admin"])
+    token.add_argument("--email")
+    token.add_argument("--name")
+    token.add_argument("--ttl", type=int, default=86400)
+    token.set_defaults(handler=cmd_token)
+
+    worker = sub.add_parser("worker", help="run background workers")
+    worker.add_argument("kind", choices=[*WORKERS, "all"])
+    worker.set_defaults(handler=cmd_worker)
+
+    jobs = sub.add_parser("jobs", help="scheduled jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    run = jobs_sub.add_parser("run", help="run one scheduled job now")
+    run.add_argument("name", choices=JOBS)
+    run.set_defaults(handler=cmd_job)
+
+    replay = sub.add_parser("replay", help="rebuild the read model from position 0")
+    replay.set_defaults(handler=cmd_replay)
+
+    events = sub.add_parser("events", help="the event log")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    export = events_sub.add_parser("export", help="stream the event log")
+    export.add_argument("--after", type=int, default=0)
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.set_defaults(handler=cmd_export)
+    return parser
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from sav.api.app import create_app
+
+    port = args.port or settings.app_port
+    loader = AppLoader(factory=partial(create_app, settings))
+    app = loader.load()
+    app.prepare(host=args.host, port=port, workers=max(1, args.workers),
+                single_process=args.workers <= 1, access_log=False, motd=False)
+    Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from sav.api.auth import issue_token
+
+    print(issue_token(settings.jwt_secret(), args.sub, args.role, args.email, args.name,
+                      args.ttl))
+    return 0
+
+
+def _runner(kind: str) -> Callable[..., Any]:
+    return importlib.import_module(WORKERS[kind]).run  # type: ignore[no-any-return]
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from sav.runtime import Runtime
+
+    runtime = Runtime.build(settings)
+    stop = runtime.stop
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    kinds = list(WORKERS) if args.kind == "all" else [args.kind]
+    threads = [threading.Thread(target=_runner(kind), args=(runtime, stop), name=kind,
+                                daemon=True) for kind in kinds]
+    for thread in threads:
+        thread.start()
+    while not stop.wait(0.5):
+        pass
+    for thread in threads:
+        thread.join(timeout=10)
+    runtime.close()
+    return 0
+
+
+def cmd_job(settings: Settings, args: argparse.Namespace) -> int:
+    from sav.runtime import Runtime
+
+    runtime = Runtime.build(settings)
+    try:
+        result = importlib.import_module("sav.workers.scheduler").run_job(runtime, args.name)
+        print(orjson.dumps(result).decode())
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from sav.runtime import Runtime
+    from sav.workers.projections import replay
+
+    runtime = Runtime.build(settings)
+    try:
+        total = runtime.app.recorder.max_notification_id() or 0
+        with tqdm(total=total, unit="event", desc="replay") as bar:
+            replay(runtime, progress=bar.update)
+        print(f"rebuilt read model from {total} events")
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from sav.projections.feed import iter_records
+    from sav.runtime import Runtime
+
+    runtime = Runtime.build(settings)
+    out = sys.stdout
+    try:
+        records = iter_records(runtime.app.recorder, runtime.app.mapper, after=args.after)
+        if args.format == "jsonl":
+            for record in records:
+                out.write(orjson.dumps(record).decode() + "\n")
+        else:
+            writer = csv.writer(out)
+            writer.writerow(["position", "type", "stream_id", "version", "timestamp", "data"])
+            for r in records:
+                writer.writerow([r["position"], r["type"], r["stream_id"], r["version"],
+                                 r["timestamp"], orjson.dumps(r["data"]).decode()])
+    finally:
+        runtime.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

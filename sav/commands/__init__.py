@@ -1,0 +1,1 @@
+"""Command models and handlers: the only way state changes."""

@@ -1,0 +1,99 @@
+"""The SAV application: the event-sourced ticket store and the command runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from sav.commands.numbers import MemoryTicketNumbers, SqlTicketNumbers, TicketNumbers
+from sav.eventstore.recorder import SqlApplicationRecorder
+from sav.events.errors import ConflictError, NotFoundError, PreconditionFailedError
+from sav.events.ticket import Ticket
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class Outcome:
+    """What a command did: the ticket's new version and the last global position it wrote."""
+
+    ticket_id: UUID
+    version: int
+    position: int | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class SavApplication(Application[UUID]):
+    """Event-sourced store of tickets and agents.
+
+    Without a database URL it runs on eventsourcing's in-memory store (unit tests).
+    """
+
+    name = "sav"
+
+    def __init__(self, database_url: str | None = None, ticket_prefix: str = "TICKET") -> None:
+        env = {
+            "TRANSCODER_TOPIC": "sav.eventstore.transcoder:OrjsonTranscoder",
+            "AGGREGATE_CACHE_MAXSIZE": "2000",
+            "PERSISTENCE_MODULE": "eventsourcing.popo",
+        }
+        if database_url:
+            env["PERSISTENCE_MODULE"] = "sav.eventstore.factory"
+            env["SAV_DATABASE_URL"] = database_url
+        super().__init__(env)
+        self.ticket_prefix = ticket_prefix
+        self.numbers: TicketNumbers = (
+            SqlTicketNumbers(self.factory.engine)  # type: ignore[attr-defined]
+            if database_url
+            else MemoryTicketNumbers()
+        )
+
+    def on_append(self, listener: Callable[[int], None]) -> None:
+        if isinstance(self.recorder, SqlApplicationRecorder):
+            self.recorder.on_append(listener)
+
+    def get_ticket(self, ticket_id: UUID) -> Ticket:
+        try:
+            ticket = self.repository.get(ticket_id)
+        except AggregateNotFoundError:
+            raise NotFoundError("ticket not found") from None
+        if not isinstance(ticket, Ticket) or ticket.deleted:
+            raise NotFoundError("ticket not found")
+        return ticket
+
+    def record(self, *aggregates: Any) -> int | None:
+        """Save pending events; returns the last global position written."""
+        recordings = self.save(*aggregates)
+        return recordings[-1].notification.id if recordings else None
+
+    def change_ticket(
+        self,
+        ticket_id: UUID,
+        change: Callable[[Ticket], T],
+        expected_version: int | None = None,
+    ) -> tuple[Ticket, T, int | None]:
+        """Load, apply `change`, append; retry on a concurrent append (no lost update).
+
+        With `expected_version` (If-Match) a concurrent change is a 412 instead.
+        """
+        for _ in range(MAX_ATTEMPTS):
+            ticket = self.get_ticket(ticket_id)
+            if expected_version is not None and ticket.version != expected_version:
+                raise PreconditionFailedError(
+                    "the ticket has changed", {"current_version": ticket.version}
+                )
+            result = change(ticket)
+            try:
+                position = self.record(ticket)
+            except IntegrityError:
+                if expected_version is not None:
+                    raise PreconditionFailedError("the ticket has changed") from None
+                continue
+            return ticket, result, position
+        raise ConflictError("too many concurrent changes to this ticket, retry")

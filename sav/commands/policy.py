@@ -1,0 +1,37 @@
+"""Who may see and do what. The query side mirrors `can_see` in SQL (projections.tickets)."""
+
+from __future__ import annotations
+
+from sav.commands.actor import Actor
+from sav.events.errors import NotFoundError, PermissionDeniedError
+from sav.events.ticket import CLOSED, RESOLVED, Ticket
+
+# "Agents see tickets assigned to them plus all unassigned open ones": unassigned
+# tickets that still need work (not resolved or closed).
+AGENT_POOL_EXCLUDES = (RESOLVED, CLOSED)
+
+
+def can_see(actor: Actor, user_id: str | None, assigned_to: str | None, status: str) -> bool:
+    if actor.is_admin:
+        return True
+    if actor.role == "agent":
+        if assigned_to is None:
+            return status not in AGENT_POOL_EXCLUDES
+        return assigned_to == actor.user_id
+    return actor.user_id is not None and user_id == actor.user_id
+
+
+def require_visible(ticket: Ticket, actor: Actor) -> None:
+    """Invisible tickets answer exactly like missing ones (404)."""
+    if not can_see(actor, ticket.user_id, ticket.assigned_to, ticket.status):
+        raise NotFoundError("ticket not found")
+
+
+def require_staff(actor: Actor, action: str) -> None:
+    if not actor.is_staff:
+        raise PermissionDeniedError(f"only agents and admins may {action}")
+
+
+def require_owner_or_staff(ticket: Ticket, actor: Actor, action: str) -> None:
+    if not actor.is_staff and ticket.user_id != actor.user_id:
+        raise PermissionDeniedError(f"only the ticket's owner or staff may {action}")

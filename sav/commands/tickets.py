@@ -1,0 +1,236 @@
+"""Ticket commands: create, update, assign, start, wait, resolve, close, reopen, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from sav.commands.actor import Actor
+from sav.commands.app import Outcome, SavApplication
+from sav.commands.numbers import format_ticket_number
+from sav.commands.policy import require_owner_or_staff, require_staff, require_visible
+from sav.events import clock
+from sav.events.errors import PermissionDeniedError
+from sav.events.ticket import OPEN, Ticket
+
+Priority = Literal["low", "normal", "high", "urgent"]
+Source = Literal["web", "email", "phone", "chat"]
+
+CUSTOMER_EDITABLE = {"subject", "description", "priority"}
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CreateTicket(Command):
+    subject: str = Field(min_length=1, max_length=255)
+    description: str = Field(min_length=1, max_length=50_000)
+    priority: Priority = "normal"
+    category: str | None = Field(default=None, max_length=64)
+    source: Source = "web"
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    user_id: str | None = Field(default=None, max_length=64)
+    contact_email: EmailStr | None = None
+    contact_name: str | None = Field(default=None, max_length=255)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_are_short(cls, tags: list[str]) -> list[str]:
+        if any(not tag.strip() or len(tag) > 64 for tag in tags):
+            raise ValueError("tags must be non-empty strings of at most 64 characters")
+        return [tag.strip() for tag in tags]
+
+
+class UpdateTicket(Command):
+    subject: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str | None = Field(default=None, min_length=1, max_length=50_000)
+    priority: Priority | None = None
+    category: str | None = Field(default=None, max_length=64)
+    tags: list[str] | None = Field(default=None, max_length=50)
+    metadata: dict[str, Any] | None = None
+    internal_notes: str | None = Field(default=None, max_length=50_000)
+    status: Literal["in_progress", "waiting_customer"] | None = None
+
+
+class AssignTicket(Command):
+    agent_id: str = Field(min_length=1, max_length=64)
+
+
+class ResolveTicket(Command):
+    resolution: str | None = Field(default=None, max_length=50_000)
+
+
+class ReasonBody(Command):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+def hash_access_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_ticket(
+    app: SavApplication,
+    actor: Actor,
+    cmd: CreateTicket,
+    *,
+    ticket_id: UUID | None = None,
+    with_access_token: bool = False,
+    origin: dict[str, Any] | None = None,
+) -> Outcome:
+    """Open a ticket. Customers open their own; staff may open one for a user or contact.
+
+    With `with_access_token` (public tickets) an unguessable token is returned once and
+    only its hash is stored.
+    """
+    if not actor.is_staff and cmd.user_id not in (None, actor.user_id):
+        raise PermissionDeniedError("customers open tickets for themselves only")
+    user_id = cmd.user_id if actor.is_staff else actor.user_id
+    now = clock.now()
+    number = format_ticket_number(
+        app.ticket_prefix, now, app.numbers.next(now.strftime("%Y%m%d"))
+    )
+    token = secrets.token_urlsafe(32) if with_access_token else None
+    ticket = Ticket(
+        id=ticket_id or uuid4(),
+        ticket_number=number,
+        subject=cmd.subject,
+        description=cmd.description,
+        priority=cmd.priority,
+        category=cmd.category,
+        source=cmd.source,
+        user_id=user_id,
+        contact_email=cmd.contact_email or (actor.email if not actor.is_staff else None),
+        contact_name=cmd.contact_name or (actor.name if not actor.is_staff else None),
+        tags=cmd.tags,
+        metadata=cmd.metadata,
+        created_by=actor.label,
+        access_token_hash=hash_access_token(token) if token else None,
+        origin=origin,
+    )
+    position = app.record(ticket)
+    data: dict[str, Any] = {"ticket_number": number}
+    if token:
+        data["access_token"] = token
+    return Outcome(ticket.id, ticket.version, position, data)
+
+
+def update_ticket(
+    app: SavApplication,
+    actor: Actor,
+    ticket_id: UUID,
+    cmd: UpdateTicket,
+    expected_version: int | None = None,
+) -> Outcome:
+    changes = cmd.model_dump(exclude_unset=True)
+
+    def change(ticket: Ticket) -> None:
+        require_visible(ticket, actor)
+        if not actor.is_staff:
+            forbidden = set(changes) - CUSTOMER_EDITABLE
+            if forbidden:
+                raise PermissionDeniedError(
+                    "customers may only edit subject, description and priority",
+                    {"fields": sorted(forbidden)},
+                )
+            if ticket.status != OPEN:
+                raise PermissionDeniedError("customers may only edit open tickets")
+        ticket.update(changes, by=actor.label)
+
+    return _run(app, ticket_id, change, expected_version)
+
+
+def assign_ticket(
+    app: SavApplication, actor: Actor, ticket_id: UUID, cmd: AssignTicket,
+    expected_version: int | None = None,
+) -> Outcome:
+    def change(ticket: Ticket) -> None:
+        require_visible(ticket, actor)
+        require_staff(actor, "assign tickets")
+        ticket.assign(cmd.agent_id, by=actor.label)
+
+    return _run(app, ticket_id, change, expected_version)
+
+
+def start_ticket(
+    app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
+) -> Outcome:
+    def change(ticket: Ticket) -> None:
+        require_visible(ticket, actor)
+        require_staff(actor, "start work on tickets")
+        ticket.start(by=actor.label)
+
+    return _run(app, ticket_id, change, expected_version)
+
+
+def wait_on_customer(
+    app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
+) -> Outcome:
+    def change(ticket: Ticket) -> None:
+        require_visible(ticket, actor)
+        require_staff(actor, "put tickets on hold for the customer")
+        ticket.wait(by=actor.label)
+
+    return _run(app, ticket_id, change, expected_version)
+
+
+def resolve_ticket(
+    app: SavApplication, actor: Actor, ticket_id: UUID, cmd: ResolveTicket,
+    expected_version: int | None = None,
+) -> Outcome:
+    def change(ticket: Ticket) -> None:
+        require_visible(ticket, actor)
+        require_staff(actor, "resolve tickets")
+        ticket.resolve(cmd.resolution, by=actor.label)
+
+    return _run(app, ticket_id, change, expected_version)
+
+
+def close_ticket(
+    app: SavApplication, actor: Actor, ticket_id: UUID, cmd: ReasonBody | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    def change(ticket: Ticket) -> None:
+        require_visible(ticket, actor)
+        require_owner_or_staff(ticket, actor, "close this ticket")
+        ticket.close(by=actor.label, reason=cmd.reason if cmd else None)
+
+    return _run(app, ticket_id, change, expected_version)
+
+
+def reopen_ticket(
+    app: SavApplication, actor: Actor, ticket_id: UUID, cmd: ReasonBody | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    def change(ticket: Ticket) -> None:
+        require_visible(ticket, actor)
+        require_owner_or_staff(ticket, actor, "reopen this ticket")
+        ticket.reopen(by=actor.label, reason=cmd.reason if cmd else None)
+
+    return _run(app, ticket_id, change, expected_version)
+
+
+def delete_ticket(
+    app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
+) -> Outcome:
+    """Soft delete (GDPR): admins, or the customer who owns the ticket."""
+
+    def change(ticket: Ticket) -> None:
+        require_visible(ticket, actor)
+        if not (actor.is_admin or (actor.role == "customer" and ticket.user_id == actor.user_id)):
+            raise PermissionDeniedError("only admins or the ticket's owner may delete it")
+        ticket.delete(by=actor.label)
+
+    return _run(app, ticket_id, change, expected_version)
+
+
+def _run(
+    app: SavApplication, ticket_id: UUID, change: Any, expected_version: int | None
+) -> Outcome:
+    ticket, result, position = app.change_ticket(ticket_id, change, expected_version)
+    return Outcome(ticket.id, ticket.version, position, result or {})

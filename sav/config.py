@@ -1,0 +1,189 @@
+"""The one place that reads the environment.
+
+Every other module receives a `Settings` object; nothing reads `os.environ` itself.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote_plus
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on", "y"}:
+        return True
+    if lowered in {"0", "false", "no", "off", "n", ""}:
+        return False
+    raise ConfigError(f"not a boolean: {value!r}")
+
+
+def _float(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{name} must be >= 0, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_name: str = "sav-service"
+    app_env: str = "local"
+    app_port: int = 8007
+    db_connection: str = "sqlite"
+    db_host: str = "127.0.0.1"
+    db_port: int = 3306
+    db_database: str = "sav_db"
+    db_username: str = "root"
+    db_password: str = ""
+    data_dir: Path = Path("./var")
+    minio_endpoint: str | None = None
+    minio_access_key: str = ""
+    minio_secret_key: str = ""
+    minio_bucket: str = "sav"
+    minio_region: str = "us-east-1"
+    rabbitmq_host: str | None = None
+    rabbitmq_port: int = 5672
+    rabbitmq_user: str = "guest"
+    rabbitmq_password: str = "guest"
+    rabbitmq_vhost: str = "/"
+    rabbitmq_exchange: str = "sav_exchange"
+    rabbitmq_queue: str = "sav_queue"
+    auth_mode: str = "jwt"
+    auth_service_url: str = "http://auth-service:8000"
+    auth_jwt_secret: str = ""
+    ticket_number_prefix: str = "TICKET"
+    auto_close_resolved_days: float = 7.0
+    escalation_timeout_hours: float = 2.0
+    max_attachment_size_mb: float = 10.0
+    auto_assign: bool = False
+    inprocess_workers: bool = True
+    public_rate_limit: int = 30
+    public_rate_window_seconds: float = 60.0
+    command_threads: int = 8
+    read_your_writes_timeout: float = 5.0
+    public_base_url: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_mysql(self) -> bool:
+        return self.db_connection == "mysql"
+
+    @property
+    def database_url(self) -> str:
+        """Sync SQLAlchemy URL of the event store and read models."""
+        if self.is_mysql:
+            user = quote_plus(self.db_username)
+            password = quote_plus(self.db_password)
+            return (
+                f"mysql+pymysql://{user}:{password}@{self.db_host}:{self.db_port}/"
+                f"{self.db_database}?charset=utf8mb4"
+            )
+        return f"sqlite:///{(self.data_dir / 'sav.sqlite3').resolve()}"
+
+    @property
+    def async_database_url(self) -> str:
+        """Async SQLAlchemy URL used by API queries."""
+        if self.is_mysql:
+            return self.database_url.replace("mysql+pymysql://", "mysql+aiomysql://", 1)
+        return self.database_url.replace("sqlite:///", "sqlite+aiosqlite:///", 1)
+
+    @property
+    def max_attachment_bytes(self) -> int:
+        return int(self.max_attachment_size_mb * 1024 * 1024)
+
+    def jwt_secret(self) -> str:
+        """The HS256 secret: configured, or generated once into SAV_DATA_DIR (embedded)."""
+        if self.auth_jwt_secret:
+            return self.auth_jwt_secret
+        path = self.data_dir / "jwt_secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip()
+
+    def signing_secret(self) -> bytes:
+        """Secret for local download URLs and cursors, derived from the JWT secret."""
+        return ("sav-signing:" + self.jwt_secret()).encode()
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build `Settings` from environment variables (default `os.environ`)."""
+    env = dict(os.environ if env is None else env)
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(name, default)
+
+    db_connection = get("DB_CONNECTION", "sqlite").lower()
+    if db_connection not in {"sqlite", "mysql"}:
+        raise ConfigError(f"DB_CONNECTION must be sqlite or mysql, got {db_connection!r}")
+    auth_mode = get("AUTH_MODE", "jwt").lower()
+    if auth_mode not in {"jwt", "remote"}:
+        raise ConfigError(f"AUTH_MODE must be jwt or remote, got {auth_mode!r}")
+    try:
+        values: dict[str, object] = dict(
+            app_name=get("APP_NAME", "sav-service"),
+            app_env=get("APP_ENV", "local"),
+            app_port=int(get("APP_PORT", "8007")),
+            db_connection=db_connection,
+            db_host=get("DB_HOST", "127.0.0.1"),
+            db_port=int(get("DB_PORT", "3306")),
+            db_database=get("DB_DATABASE", "sav_db"),
+            db_username=get("DB_USERNAME", "root"),
+            db_password=get("DB_PASSWORD", ""),
+            data_dir=Path(get("SAV_DATA_DIR", "./var")),
+            minio_endpoint=get("MINIO_ENDPOINT") or None,
+            minio_access_key=get("MINIO_ACCESS_KEY"),
+            minio_secret_key=get("MINIO_SECRET_KEY"),
+            minio_bucket=get("MINIO_BUCKET", "sav"),
+            minio_region=get("MINIO_REGION", "us-east-1"),
+            rabbitmq_host=get("RABBITMQ_HOST") or None,
+            rabbitmq_port=int(get("RABBITMQ_PORT", "5672")),
+            rabbitmq_user=get("RABBITMQ_USER", "guest"),
+            rabbitmq_password=get("RABBITMQ_PASSWORD", "guest"),
+            rabbitmq_vhost=get("RABBITMQ_VHOST", "/"),
+            rabbitmq_exchange=get("RABBITMQ_EXCHANGE", "sav_exchange"),
+            rabbitmq_queue=get("RABBITMQ_QUEUE", "sav_queue"),
+            auth_mode=auth_mode,
+            auth_service_url=get("AUTH_SERVICE_URL", "http://auth-service:8000").rstrip("/"),
+            auth_jwt_secret=get("AUTH_JWT_SECRET"),
+            ticket_number_prefix=get("TICKET_NUMBER_PREFIX", "TICKET"),
+            auto_close_resolved_days=_float(
+                "AUTO_CLOSE_RESOLVED_DAYS", get("AUTO_CLOSE_RESOLVED_DAYS", "7")
+            ),
+            escalation_timeout_hours=_float(
+                "ESCALATION_TIMEOUT_HOURS", get("ESCALATION_TIMEOUT_HOURS", "2")
+            ),
+            max_attachment_size_mb=_float(
+                "MAX_ATTACHMENT_SIZE_MB", get("MAX_ATTACHMENT_SIZE_MB", "10")
+            ),
+            auto_assign=_bool(get("AUTO_ASSIGN", "false")),
+            inprocess_workers=_bool(get("SAV_INPROCESS_WORKERS", "true")),
+            public_rate_limit=int(get("SAV_PUBLIC_RATE_LIMIT", "30")),
+            public_rate_window_seconds=_float(
+                "SAV_PUBLIC_RATE_WINDOW_SECONDS", get("SAV_PUBLIC_RATE_WINDOW_SECONDS", "60")
+            ),
+            command_threads=int(get("SAV_COMMAND_THREADS", "8")),
+            read_your_writes_timeout=_float(
+                "SAV_READ_YOUR_WRITES_TIMEOUT", get("SAV_READ_YOUR_WRITES_TIMEOUT", "5")
+            ),
+            public_base_url=get("SAV_PUBLIC_BASE_URL").rstrip("/"),
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Aggregates and domain events. Imports only the standard library and eventsourcing.domain."""

@@ -1,0 +1,114 @@
+"""Engines for the event store and read models, per dialect.
+
+SQLite runs in WAL mode; write transactions start with BEGIN IMMEDIATE so two
+writers never deadlock on a lock upgrade. MySQL/MariaDB runs InnoDB in READ
+COMMITTED so a polling reader always sees the latest committed appends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from sav.eventstore.schema import event_sequence, metadata
+
+_IMMEDIATE = "sav_immediate"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def build_engine(url: str, pool_size: int = 10) -> Engine:
+    """A sync engine for `url`; creates the SQLite file's folder or the MySQL database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _configure_sqlite(engine)
+        return engine
+    _create_mysql_database(url)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        isolation_level="READ COMMITTED",
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how a transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _create_mysql_database(url: str) -> None:
+    parsed = make_url(url)
+    name = parsed.database
+    server = create_engine(parsed.set(database=""), poolclass=NullPool)
+    try:
+        with server.connect() as conn:
+            conn.execute(
+                text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 "
+                     "COLLATE utf8mb4_unicode_ci")
+            )
+    finally:
+        server.dispose()
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that takes the write lock up front on SQLite."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_IMMEDIATE: True})
+        with conn.begin():
+            yield conn
+
+
+def create_store_schema(engine: Engine) -> None:
+    metadata.create_all(engine)
+    with write_transaction(engine) as conn:
+        exists = conn.execute(
+            event_sequence.select().where(event_sequence.c.name == "events")
+        ).first()
+        if exists is None:
+            conn.execute(event_sequence.insert().values(name="events", last_id=0))
+
+
+_engines: dict[str, Engine] = {}
+
+
+def engine_for(url: str) -> Engine:
+    """One shared engine per URL in a process (the API, its workers and the recorder)."""
+    if url not in _engines:
+        _engines[url] = build_engine(url)
+    return _engines[url]
+
+
+def dispose_engine(url: str) -> None:
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()

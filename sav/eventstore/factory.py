@@ -1,0 +1,43 @@
+"""eventsourcing infrastructure factory: `PERSISTENCE_MODULE=sav.eventstore.factory`.
+
+Reads `SAV_DATABASE_URL` (a sync SQLAlchemy URL) from the application environment.
+"""
+
+from __future__ import annotations
+
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    InfrastructureFactory,
+    ProcessRecorder,
+    TrackingRecorder,
+)
+
+from sav.eventstore.db import create_store_schema, engine_for
+from sav.eventstore.recorder import NullSnapshotRecorder, SqlApplicationRecorder
+
+
+class Factory(InfrastructureFactory[TrackingRecorder]):
+    def __init__(self, env: object) -> None:
+        super().__init__(env)  # type: ignore[arg-type]
+        url = self.env.get("SAV_DATABASE_URL")
+        if not url:
+            raise ValueError("SAV_DATABASE_URL is not set")
+        self.engine = engine_for(url)
+        create_store_schema(self.engine)
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        if purpose == "snapshots":
+            return NullSnapshotRecorder()
+        return self.application_recorder()
+
+    def application_recorder(self) -> ApplicationRecorder:
+        return SqlApplicationRecorder(self.engine)
+
+    def tracking_recorder(
+        self, tracking_recorder_class: type[TrackingRecorder] | None = None
+    ) -> TrackingRecorder:
+        raise NotImplementedError("projections track with sav.projections.runner")
+
+    def process_recorder(self) -> ProcessRecorder:
+        raise NotImplementedError("SAV has no process applications")

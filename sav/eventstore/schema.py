@@ -1,0 +1,82 @@
+"""Tables owned by the event store: events, the append sequence, tracking, leases."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+
+metadata = MetaData()
+
+# LONGBLOB on MySQL: eventsourcing-sqlalchemy's BLOB caps an event at 64 KiB.
+Payload = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+
+stored_events = Table(
+    "stored_events",
+    metadata,
+    Column("notification_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("originator_id", String(64), nullable=False),
+    Column("originator_version", BigInteger, nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("state", Payload, nullable=False),
+    UniqueConstraint("originator_id", "originator_version", name="uq_stream_version"),
+    mysql_engine="InnoDB",
+)
+
+# One row per sequence; appends lock it so positions are assigned in commit order.
+event_sequence = Table(
+    "event_sequence",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+    mysql_engine="InnoDB",
+)
+
+tracking = Table(
+    "projection_tracking",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    mysql_engine="InnoDB",
+)
+
+leases = Table(
+    "worker_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    mysql_engine="InnoDB",
+)
+
+ticket_number_counters = Table(
+    "ticket_number_counters",
+    metadata,
+    Column("day", String(16), primary_key=True),
+    Column("last", BigInteger, nullable=False),
+    mysql_engine="InnoDB",
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("status", Integer, nullable=False),
+    Column("body", Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    mysql_engine="InnoDB",
+)

@@ -1,0 +1,1 @@
+"""Read models: tables, projectors (event handlers) and query functions."""

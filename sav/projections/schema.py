@@ -1,0 +1,37 @@
+"""The read models' shared metadata and helpers for projector handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, MetaData, Text
+from sqlalchemy.dialects import mysql
+
+read_metadata = MetaData()
+
+LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+Json = JSON()
+
+# A projector handler: (connection, domain event, global position) -> None.
+Handler = Callable[[Any, Any, int], None]
+
+
+def naive_utc(moment: datetime | None) -> datetime | None:
+    """Read tables store naive UTC datetimes (both dialects compare them the same way)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def iso(moment: datetime | None) -> str | None:
+    """API form of a stored naive-UTC datetime."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"

@@ -1,0 +1,164 @@
+"""Attachments in MinIO (or any S3-compatible store) through aioboto3."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from typing import Any
+
+import aioboto3
+import aiohttp
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sav.storage.base import BlobNotFoundError, BlobStoreError
+
+_BACKEND_ERRORS = (BotoCoreError, ClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_PING_TIMEOUT_S = 2.0
+
+
+class S3BlobStore:
+    """Blobs as objects in one bucket; one client for the store's lifetime."""
+
+    def __init__(
+        self, endpoint_url: str, access_key: str, secret_key: str, bucket: str, region: str
+    ) -> None:
+        self._endpoint_url = endpoint_url
+        self._bucket = bucket
+        self._session = aioboto3.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
+        )
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+
+    async def start(self) -> None:
+        if self._client is not None:
+            await self._ensure_bucket()
+            return
+        stack = AsyncExitStack()
+        try:
+            with _backend_errors("connect"):
+                self._client = await stack.enter_async_context(
+                    self._session.client("s3", endpoint_url=self._endpoint_url, config=_config())
+                )
+            await self._ensure_bucket()
+        except BaseException:
+            self._client = None
+            await stack.aclose()
+            raise
+        self._stack = stack
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        with _backend_errors(f"put {key!r}"):
+            await self._started().put_object(
+                Bucket=self._bucket, Key=key, Body=data, ContentType=content_type
+            )
+
+    async def read(self, key: str) -> bytes:
+        with _backend_errors(f"read {key!r}"):
+            try:
+                response = await self._started().get_object(Bucket=self._bucket, Key=key)
+            except ClientError as exc:
+                if _is_missing(exc):
+                    raise BlobNotFoundError(f"no blob at {key!r}") from exc
+                raise
+            async with response["Body"] as body:
+                data: bytes = await body.read()
+                return data
+
+    async def exists(self, key: str) -> bool:
+        with _backend_errors(f"check {key!r}"):
+            try:
+                await self._started().head_object(Bucket=self._bucket, Key=key)
+            except ClientError as exc:
+                if _is_missing(exc):
+                    return False
+                raise
+            return True
+
+    async def delete(self, key: str) -> None:
+        # S3 answers 204 for a missing key too, which makes this idempotent.
+        with _backend_errors(f"delete {key!r}"):
+            await self._started().delete_object(Bucket=self._bucket, Key=key)
+
+    async def presigned_url(self, key: str, expires_in: int = 3600) -> str:
+        with _backend_errors(f"sign {key!r}"):
+            url: str = await self._started().generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self._bucket, "Key": key},
+                ExpiresIn=expires_in,
+            )
+            return url
+
+    async def ping(self) -> bool:
+        # Bounded, because readiness probes give up after a second or two while
+        # botocore would keep retrying a dead endpoint with backoff.
+        try:
+            with _backend_errors("ping"):
+                head = self._started().head_bucket(Bucket=self._bucket)
+                await asyncio.wait_for(head, _PING_TIMEOUT_S)
+        except BlobStoreError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _ensure_bucket(self) -> None:
+        # HEAD first, so credentials without CreateBucket work on an existing bucket.
+        with _backend_errors(f"create bucket {self._bucket!r}"):
+            try:
+                await self._client.head_bucket(Bucket=self._bucket)
+                return
+            except ClientError as exc:
+                if not _is_missing(exc):
+                    raise
+            try:
+                await self._client.create_bucket(Bucket=self._bucket)
+            except ClientError as exc:
+                # Another replica starting at the same moment won the race.
+                if _error_code(exc) != "BucketAlreadyOwnedByYou":
+                    raise
+
+    def _started(self) -> Any:
+        if self._client is None:
+            raise BlobStoreError("S3 blob store used before start() or after close()")
+        return self._client
+
+
+def _config() -> AioConfig:
+    return AioConfig(
+        # MinIO serves buckets by path; virtual-host names would need wildcard DNS.
+        s3={"addressing_style": "path"},
+        signature_version="s3v4",
+        connect_timeout=5,
+        read_timeout=30,
+        retries={"max_attempts": 3, "mode": "standard"},
+        # botocore >= 1.36 adds CRC checksums to every upload by default, which
+        # older MinIO releases and other S3 clones reject.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+
+
+@contextmanager
+def _backend_errors(action: str) -> Iterator[None]:
+    """Turn botocore/aiohttp failures into :class:`BlobStoreError`."""
+    try:
+        yield
+    except BlobStoreError:
+        raise
+    except _BACKEND_ERRORS as exc:
+        raise BlobStoreError(f"S3 could not {action}: {exc}") from exc
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _is_missing(exc: ClientError) -> bool:
+    return _error_code(exc) in _MISSING_CODES

@@ -1,0 +1,1 @@
+"""Background workers: projector runner, publisher, consumers, scheduler."""

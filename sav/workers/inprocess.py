@@ -1,0 +1,9 @@
+"""Workers that `sav serve` runs inside the API process (unless SAV_INPROCESS_WORKERS=false)."""
+
+from __future__ import annotations
+
+from sav.runtime import Runtime
+
+
+def start_inprocess_workers(runtime: Runtime) -> None:
+    runtime.start_projector()
