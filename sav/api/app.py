@@ -8,13 +8,14 @@ from typing import Any
 from sanic import Sanic
 
 from sav.api import auth, health, tickets
+from sav.api import messages, public, satisfaction
 from sav.api.errors import SavErrorHandler
 from sav.config import Settings
 from sav.runtime import Runtime
 
 _app_ids = itertools.count(1)
 
-BLUEPRINTS = [health.bp, tickets.bp]
+BLUEPRINTS = [health.bp, tickets.bp, messages.bp, public.bp, satisfaction.bp]
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:

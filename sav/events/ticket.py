@@ -274,6 +274,8 @@ class Ticket(Aggregate):
         pass
 
     def remove_message(self, message_id: str, by: str) -> None:
+        # A closed ticket's conversation is its final record, like its status.
+        self._require_not_closed()
         self.message(message_id)
         self._message_removed(message_id=message_id, by=by)
 

@@ -19,6 +19,7 @@ from sqlalchemy.pool import NullPool
 from sav.eventstore.schema import event_sequence, metadata
 
 _IMMEDIATE = "sav_immediate"
+MAX_PACKET = 64 * 1024 * 1024
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -40,6 +41,9 @@ def build_engine(url: str, pool_size: int = 10) -> Engine:
     _create_mysql_database(url)
     return create_engine(
         url,
+        # Events up to (at least) 16 MiB: the client's default packet cap is exactly 16 MiB.
+        # The server needs max_allowed_packet >= 64M as well (docker/ and .ci/run set it).
+        connect_args={"max_allowed_packet": MAX_PACKET},
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

@@ -16,6 +16,7 @@ from sav.projections.schema import Handler
 
 READ_MODEL_MODULES = [
     "sav.projections.tickets",
+    "sav.projections.messages",
 ]
 
 

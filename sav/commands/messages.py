@@ -1,0 +1,175 @@
+"""Conversation and satisfaction commands: post, edit, remove, mark read, rate.
+
+Every handler runs through `app.change_ticket` (optimistic concurrency, retried) and
+authorizes against the loaded aggregate. A caller proves access either as an
+authenticated actor who can see the ticket, or with the ticket's public access token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import Field
+
+from sav.commands.actor import Actor
+from sav.commands.app import Outcome, SavApplication
+from sav.commands.policy import require_visible
+from sav.commands.tickets import Command, hash_access_token
+from sav.events.errors import ConflictError, NotFoundError, PermissionDeniedError
+from sav.events.ticket import Ticket
+
+MAX_CONTENT = 50_000
+
+
+class PostMessage(Command):
+    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    is_internal: bool = Field(default=False, strict=True)
+
+
+class PublicPostMessage(Command):
+    """Anonymous callers cannot ask for an internal note: the field does not exist."""
+
+    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+
+
+class EditMessage(Command):
+    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+
+
+class RateTicket(Command):
+    rating: int = Field(ge=1, le=5, strict=True)
+    comment: str | None = Field(default=None, max_length=5_000)
+
+
+def token_matches(stored_hash: str | None, token: str | None) -> bool:
+    """Constant-time check of a public access token against its stored SHA-256."""
+    if not token:
+        return False
+    # Hash even when nothing is stored, so a missing ticket costs the same as a wrong token.
+    given = hash_access_token(token)
+    return hmac.compare_digest(stored_hash or "0" * 64, given) and stored_hash is not None
+
+
+def require_access(ticket: Ticket, actor: Actor, access_token: str | None) -> None:
+    """Token holders act on that ticket only; everyone else needs normal visibility."""
+    if access_token is not None:
+        if not token_matches(ticket.access_token_hash, access_token):
+            raise NotFoundError("ticket not found")
+        return
+    require_visible(ticket, actor)
+
+
+def visible_message(ticket: Ticket, actor: Actor, message_id: str) -> dict[str, Any]:
+    """An internal note is 'not found' for anyone who is not staff."""
+    message = ticket.messages.get(message_id)
+    if message is None or (message["is_internal"] and not actor.is_staff):
+        raise NotFoundError("message not found")
+    return message
+
+
+def require_author_or_admin(message: dict[str, Any], actor: Actor, action: str) -> None:
+    is_author = actor.user_id is not None and message["user_id"] == actor.user_id
+    if not (is_author or actor.is_admin):
+        raise PermissionDeniedError(f"only the author or an admin may {action} this message")
+
+
+def post_message(
+    app: SavApplication, actor: Actor, ticket_id: UUID, cmd: PostMessage | PublicPostMessage,
+    *, message_id: UUID | None = None, access_token: str | None = None,
+) -> Outcome:
+    """Add a message. A customer reply wakes a waiting ticket or reopens a resolved one."""
+    new_id = str(message_id or uuid4())
+    is_internal = isinstance(cmd, PostMessage) and cmd.is_internal
+
+    def change(ticket: Ticket) -> dict[str, Any]:
+        require_access(ticket, actor, access_token)
+        if is_internal and not actor.is_staff:
+            raise PermissionDeniedError("only agents and admins write internal notes")
+        if new_id in ticket.messages:
+            # Same Idempotency-Key retried concurrently: the first one won.
+            raise ConflictError("this message was already posted")
+        on_behalf_of_contact = not actor.is_staff
+        ticket.post_message(
+            message_id=new_id,
+            user_id=actor.user_id,
+            role=actor.role,
+            author_name=actor.name or (ticket.contact_name if on_behalf_of_contact else None),
+            author_email=actor.email or (ticket.contact_email if on_behalf_of_contact else None),
+            content=cmd.content,
+            is_internal=is_internal,
+        )
+        return {"message_id": new_id}
+
+    return _run(app, ticket_id, change)
+
+
+def edit_message(
+    app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str, cmd: EditMessage
+) -> Outcome:
+    def change(ticket: Ticket) -> dict[str, Any]:
+        require_visible(ticket, actor)
+        require_author_or_admin(visible_message(ticket, actor, message_id), actor, "edit")
+        ticket.edit_message(message_id, cmd.content, by=actor.label)
+        return {"message_id": message_id}
+
+    return _run(app, ticket_id, change)
+
+
+def remove_message(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str
+                   ) -> Outcome:
+    def change(ticket: Ticket) -> dict[str, Any]:
+        require_visible(ticket, actor)
+        require_author_or_admin(visible_message(ticket, actor, message_id), actor, "delete")
+        ticket.remove_message(message_id, by=actor.label)
+        return {"message_id": message_id}
+
+    return _run(app, ticket_id, change)
+
+
+def mark_message_read(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str
+                      ) -> Outcome:
+    """Marking one's own side's message is accepted and changes nothing."""
+
+    def change(ticket: Ticket) -> dict[str, Any]:
+        require_visible(ticket, actor)
+        visible_message(ticket, actor, message_id)
+        return {"marked": _mark(ticket, actor, [message_id])}
+
+    return _run(app, ticket_id, change)
+
+
+def mark_all_read(app: SavApplication, actor: Actor, ticket_id: UUID) -> Outcome:
+    def change(ticket: Ticket) -> dict[str, Any]:
+        require_visible(ticket, actor)
+        return {"marked": _mark(ticket, actor, list(ticket.messages))}
+
+    return _run(app, ticket_id, change)
+
+
+def rate_ticket(
+    app: SavApplication, actor: Actor, ticket_id: UUID, cmd: RateTicket,
+    *, access_token: str | None = None,
+) -> Outcome:
+    """The ticket's owner (or the holder of its access token) rates it once, when done."""
+
+    def change(ticket: Ticket) -> None:
+        require_access(ticket, actor, access_token)
+        if access_token is None and (actor.is_staff or ticket.user_id != actor.user_id):
+            raise PermissionDeniedError("only the ticket's owner may rate it")
+        ticket.rate(cmd.rating, cmd.comment, by=actor.user_id)
+
+    return _run(app, ticket_id, change)
+
+
+def _mark(ticket: Ticket, actor: Actor, message_ids: list[str]) -> int:
+    unread = [mid for mid in message_ids
+              if mid in ticket.messages and not ticket.messages[mid]["read"]]
+    ticket.mark_read(message_ids, reader_id=actor.user_id, role=actor.role)
+    return sum(1 for mid in unread if ticket.messages[mid]["read"])
+
+
+def _run(app: SavApplication, ticket_id: UUID, change: Any) -> Outcome:
+    ticket, result, position = app.change_ticket(ticket_id, change)
+    return Outcome(ticket.id, ticket.version, position, result or {})

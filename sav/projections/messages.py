@@ -1,0 +1,156 @@
+"""The `ticket_messages` read model: table, event handlers, queries.
+
+A removed message is deleted from this table (hard delete): the event log keeps its
+history for analysts, while every read path simply stops showing it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Index,
+    String,
+    Table,
+    false,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from sav.commands.actor import Actor
+from sav.events.ticket import side_of
+from sav.projections.schema import Handler, LongText, Timestamp, iso, naive_utc, read_metadata
+from sav.projections.tickets import decode_cursor, encode_cursor
+
+ticket_messages = Table(
+    "ticket_messages",
+    read_metadata,
+    Column("id", String(36), primary_key=True),
+    # Global position of the post: a stable conversation order and the list cursor.
+    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("ticket_id", String(36), nullable=False),
+    Column("user_id", String(64), index=True),
+    Column("author_role", String(16), nullable=False),
+    Column("author_side", String(16), nullable=False),
+    Column("author_name", String(255)),
+    Column("author_email", String(255)),
+    Column("content", LongText, nullable=False),
+    Column("is_internal", Boolean, nullable=False),
+    Column("is_read", Boolean, nullable=False),
+    Column("read_at", Timestamp),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("ix_messages_ticket_seq", "ticket_id", "seq"),
+    mysql_engine="InnoDB",
+)
+
+m = ticket_messages.c
+
+# -- projector handlers -----------------------------------------------------------
+
+
+def on_posted(conn: Connection, event: Any, position: int) -> None:
+    at = naive_utc(event.timestamp)
+    conn.execute(
+        ticket_messages.insert(),
+        {
+            "id": event.message_id, "seq": position, "ticket_id": str(event.originator_id),
+            "user_id": event.user_id, "author_role": event.author_role,
+            "author_side": side_of(event.author_role), "author_name": event.author_name,
+            "author_email": event.author_email, "content": event.content,
+            "is_internal": bool(event.is_internal), "is_read": False, "read_at": None,
+            "created_at": at, "updated_at": at,
+        },
+    )
+
+
+def on_edited(conn: Connection, event: Any, position: int) -> None:
+    conn.execute(
+        ticket_messages.update().where(m.id == event.message_id),
+        {"content": event.content, "updated_at": naive_utc(event.timestamp)},
+    )
+
+
+def on_removed(conn: Connection, event: Any, position: int) -> None:
+    conn.execute(ticket_messages.delete().where(m.id == event.message_id))
+
+
+def on_read(conn: Connection, event: Any, position: int) -> None:
+    conn.execute(
+        ticket_messages.update().where(m.id.in_(list(event.message_ids))),
+        {"is_read": True, "read_at": naive_utc(event.timestamp)},
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    "Ticket.MessagePosted": on_posted,
+    "Ticket.MessageEdited": on_edited,
+    "Ticket.MessageRemoved": on_removed,
+    "Ticket.MessagesRead": on_read,
+}
+
+# -- queries ------------------------------------------------------------------------
+
+
+def visible_clause(ticket_id: str, actor: Actor | None) -> ColumnElement[bool]:
+    """Messages of a ticket the caller may read; `actor` None is a public caller.
+
+    Ticket visibility is checked by the caller of these queries: this clause only
+    keeps internal notes away from anyone who is not staff.
+    """
+    if actor is not None and actor.is_staff:
+        return m.ticket_id == ticket_id
+    return (m.ticket_id == ticket_id) & (m.is_internal == false())
+
+
+async def list_messages(
+    conn: AsyncConnection, ticket_id: str, actor: Actor | None, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of the conversation, oldest first."""
+    query = select(ticket_messages).where(visible_clause(ticket_id, actor))
+    if cursor:
+        query = query.where(m.seq > decode_cursor(cursor))
+    rows = (await conn.execute(query.order_by(m.seq).limit(limit + 1))).all()
+    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+    return list(rows[:limit]), next_cursor
+
+
+async def visible_messages(conn: AsyncConnection, ticket_id: str, actor: Actor | None
+                           ) -> list[Any]:
+    """The whole visible conversation, oldest first (ticket details)."""
+    query = select(ticket_messages).where(visible_clause(ticket_id, actor))
+    return list((await conn.execute(query.order_by(m.seq))).all())
+
+
+async def find_message(conn: AsyncConnection, ticket_id: str, message_id: str,
+                       actor: Actor | None) -> Any:
+    """A visible message of the ticket, or None (an internal note is None to customers)."""
+    query = select(ticket_messages).where(visible_clause(ticket_id, actor), m.id == message_id)
+    return (await conn.execute(query)).first()
+
+
+async def unread_count(conn: AsyncConnection, ticket_id: str, actor: Actor | None) -> int:
+    """The other side's messages visible to the caller that the caller's side hasn't read."""
+    side = side_of(actor.role) if actor is not None else "customer"
+    query = select(func.count()).select_from(ticket_messages).where(
+        visible_clause(ticket_id, actor), m.author_side != side, m.is_read == false()
+    )
+    return int((await conn.execute(query)).scalar() or 0)
+
+
+def message_json(row: Any) -> dict[str, Any]:
+    """API shape of a message row (callers only pass rows the caller may see)."""
+    return {
+        "id": row.id, "ticket_id": row.ticket_id, "user_id": row.user_id,
+        "author_name": row.author_name, "author_email": row.author_email,
+        "author_role": row.author_role, "content": row.content,
+        "is_internal": bool(row.is_internal), "is_read": bool(row.is_read),
+        "read_at": iso(row.read_at), "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }

@@ -1,0 +1,123 @@
+"""Stored events -> published messages: routing key, body and headers (the wire contract).
+
+One stored event is one message. Its `message_id` is derived from the stream and the
+version, so a re-publication after a broker outage or a crash carries the same id and
+consumers can drop it. The body is `{"event", "timestamp", "data"}`; `data` always has
+the aggregate's identity (`ticket_id` and `ticket_number`, or `agent_id`).
+
+Privacy: downstream services are trusted platform services, so internal messages are
+published with their content and `is_internal: true` (consumers that reach customers
+must filter on it); `ticket.updated` may carry `internal_notes` (staff-only). The public
+access token's hash is never published.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import NAMESPACE_URL, uuid5
+
+import orjson
+
+ROUTES: dict[str, str] = {
+    "Ticket.Created": "ticket.created",
+    "Ticket.Updated": "ticket.updated",
+    "Ticket.Assigned": "ticket.assigned",
+    "Ticket.Started": "ticket.status_changed",
+    "Ticket.MarkedWaitingOnCustomer": "ticket.status_changed",
+    "Ticket.Resolved": "ticket.resolved",
+    "Ticket.Reopened": "ticket.reopened",
+    "Ticket.Closed": "ticket.closed",
+    "Ticket.Deleted": "ticket.deleted",
+    "Ticket.LinkedToUser": "ticket.user_linked",
+    "Ticket.MessagePosted": "ticket.message.new",
+    "Ticket.MessageEdited": "ticket.message.updated",
+    "Ticket.MessageRemoved": "ticket.message.deleted",
+    "Ticket.MessagesRead": "ticket.message.read",
+    "Ticket.AttachmentAdded": "ticket.attachment.added",
+    "Ticket.AttachmentRemoved": "ticket.attachment.removed",
+    "Ticket.SatisfactionRated": "ticket.satisfaction.received",
+    "Ticket.Escalated": "ticket.escalated",
+    "Ticket.SurveyRequested": "ticket.survey_requested",
+    "Agent.Registered": "agent.updated",
+    "Agent.Changed": "agent.updated",
+}
+
+# The status an event puts the ticket in, when the event alone says so.
+STATUS_AFTER = {
+    "Ticket.Created": "open",
+    "Ticket.Started": "in_progress",
+    "Ticket.MarkedWaitingOnCustomer": "waiting_customer",
+    "Ticket.Resolved": "resolved",
+    "Ticket.Closed": "closed",
+}
+TRANSITIONS = {"Ticket.Started": "started", "Ticket.MarkedWaitingOnCustomer": "waiting"}
+
+NEVER_PUBLISHED = frozenset({"access_token_hash"})
+
+# The events that open a stream carry its identity; later events borrow it.
+IDENTITY_FIELDS = {"Ticket.Created": ("ticket_number",), "Agent.Registered": ("agent_id",)}
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    routing_key: str
+    message_id: str
+    body: bytes
+    headers: dict[str, Any]
+    position: int
+
+
+def routing_key(event_type: str) -> str:
+    """The key of `event_type`; an event class added later still gets published under
+    `<aggregate>.<snake_case_name>` rather than being held back."""
+    if event_type in ROUTES:
+        return ROUTES[event_type]
+    aggregate, _, name = event_type.partition(".")
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name or aggregate).lower()
+    return f"{aggregate.lower()}.{snake}" if name else snake
+
+
+def message_id(stream_id: str, version: int) -> str:
+    return str(uuid5(NAMESPACE_URL, f"sav:event:{stream_id}:{version}"))
+
+
+def identity_of(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The identity fields an opening event (Created, Registered) defines, else None."""
+    fields = IDENTITY_FIELDS.get(record["type"])
+    if fields is None:
+        return None
+    return {name: record["data"].get(name) for name in fields}
+
+
+def message_data(record: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
+    event_type = record["type"]
+    key = "agent_aggregate_id" if event_type.startswith("Agent.") else "ticket_id"
+    data: dict[str, Any] = {key: record["stream_id"], **identity}
+    data.update({k: v for k, v in record["data"].items() if k not in NEVER_PUBLISHED})
+    if event_type in STATUS_AFTER:
+        data["status"] = STATUS_AFTER[event_type]
+    if event_type in TRANSITIONS:
+        data["transition"] = TRANSITIONS[event_type]
+    return data
+
+
+def build_message(record: dict[str, Any], identity: dict[str, Any]) -> OutgoingMessage:
+    """`record` is `sav.projections.feed.event_record(...)` of one stored event."""
+    key = routing_key(record["type"])
+    body = {"event": key, "timestamp": record["timestamp"],
+            "data": message_data(record, identity)}
+    headers = {
+        "x-sav-position": record["position"],
+        "x-sav-version": record["version"],
+        "x-sav-stream-id": record["stream_id"],
+        "x-sav-event-type": record["type"],
+    }
+    return OutgoingMessage(
+        routing_key=key,
+        message_id=message_id(record["stream_id"], record["version"]),
+        body=orjson.dumps(body),
+        headers=headers,
+        position=record["position"],
+    )

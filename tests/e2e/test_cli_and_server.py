@@ -1,0 +1,119 @@
+"""End to end: the real `sav` console script, a real server over HTTP, on both profiles."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from sav.config import Settings
+
+SAV = [sys.executable, "-m", "sav.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "RABBITMQ_", "MINIO_"))}
+    env.update(SAV_DATA_DIR=str(settings.data_dir), AUTH_JWT_SECRET="",
+               DB_CONNECTION=settings.db_connection, DB_HOST=settings.db_host,
+               DB_PORT=str(settings.db_port), DB_DATABASE=settings.db_database,
+               DB_USERNAME=settings.db_username, DB_PASSWORD=settings.db_password)
+    return env
+
+
+def sav(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([*SAV, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[tuple[str, dict[str, str]]]:
+    env = env_for(settings)
+    port = free_port()
+    process = subprocess.Popen([*SAV, "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        yield base, env
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_new_user_flow_with_tokens_from_the_cli(server: tuple[str, dict[str, str]]) -> None:
+    base, env = server
+    customer = sav(env, "token", "--sub", "cust-1", "--role", "customer", "--email", "c@x.io").strip()
+    agent = sav(env, "token", "--sub", "agent-1", "--role", "agent").strip()
+    as_customer = {"Authorization": f"Bearer {customer}"}
+    as_agent = {"Authorization": f"Bearer {agent}"}
+    with httpx.Client(base_url=base, timeout=10) as http:
+        created = http.post("/tickets", headers=as_customer, json={
+            "subject": "Order not received", "description": "Parcel #42", "priority": "high"})
+        assert created.status_code == 201, created.text
+        number = created.json()["ticket_number"]
+        assert [t["ticket_number"] for t in http.get("/tickets", headers=as_customer)
+                .json()["data"]] == [number]
+        assigned = http.post(f"/tickets/{number}/assign", headers=as_agent,
+                             json={"agent_id": "agent-1"})
+        assert assigned.json()["status"] == "assigned"
+        resolved = http.post(f"/tickets/{number}/resolve", headers=as_agent,
+                             json={"resolution": "Refund issued"})
+        assert resolved.json()["status"] == "resolved"
+        closed = http.post(f"/tickets/{number}/close", headers=as_customer)
+        assert closed.status_code == 200 and closed.json()["status"] == "closed"
+        assert http.get("/tickets", headers={"Authorization": "Bearer x"}).status_code == 401
+        assert http.get("/status").json()["database"] == "connected"
+        spec = http.get("/openapi.json").json()
+        assert "/tickets/{ticket_ref}/assign" in spec["paths"]
+
+
+def test_replay_and_export_from_the_cli(server: tuple[str, dict[str, str]],
+                                        settings: Settings) -> None:
+    base, env = server
+    token = sav(env, "token", "--sub", "cust-9", "--role", "customer").strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, timeout=10) as http:
+        for i in range(3):
+            assert http.post("/tickets", headers=headers, json={
+                "subject": f"S{i}", "description": "d"}).status_code == 201
+        before = http.get("/tickets", headers=headers).json()["data"]
+    output = sav(env, "replay")
+    assert "rebuilt read model from 3 events" in output
+    with httpx.Client(base_url=base, timeout=10) as http:
+        assert http.get("/tickets", headers=headers).json()["data"] == before
+    lines = sav(env, "events", "export", "--after", "1").splitlines()
+    records = [orjson.loads(line) for line in lines]
+    assert [r["position"] for r in records] == [2, 3]
+    assert records[0]["type"] == "Ticket.Created" and records[0]["data"]["subject"] == "S1"
+    csv_out = sav(env, "events", "export", "--format", "csv")
+    assert csv_out.splitlines()[0].startswith("position,type,stream_id")
+
+
+def test_token_rejects_unknown_role(settings: Settings, tmp_path: Path) -> None:
+    result = subprocess.run([*SAV, "token", "--sub", "x", "--role", "root"],
+                            env=env_for(settings), capture_output=True, text=True)
+    assert result.returncode != 0

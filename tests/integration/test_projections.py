@@ -1,0 +1,205 @@
+"""Projector invariants on both profiles: exactly-once, replay equals live, no lost update,
+unique ticket numbers across processes, read-your-writes with a separate worker."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from typing import Any
+from uuid import UUID
+
+import pytest
+from sqlalchemy import Engine, select
+
+from sav.commands import tickets as commands
+from sav.commands.actor import Actor
+from sav.commands.numbers import SqlTicketNumbers
+from sav.config import Settings
+from sav.eventstore.db import build_engine
+from sav.projections.runner import Projector, tracked_position
+from sav.projections.schema import read_metadata
+from sav.runtime import Runtime
+from sav.workers import projections as projection_worker
+from tests.conftest import Client
+
+CUSTOMER = Actor("cust-1", "customer", "c@example.com")
+AGENT = Actor("agent-1", "agent")
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every read table's rows, sorted, as plain tuples."""
+    tables: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for table in read_metadata.sorted_tables:
+            rows = conn.execute(select(table)).all()
+            tables[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return tables
+
+
+def make_history(runtime: Runtime, tickets: int = 6) -> list[UUID]:
+    app = runtime.app
+    ids = []
+    for i in range(tickets):
+        ticket_id = commands.create_ticket(app, CUSTOMER, commands.CreateTicket(
+            subject=f"Ticket {i}", description="desc", tags=[f"t{i}"],
+            metadata={"n": i})).ticket_id
+        ids.append(ticket_id)
+        commands.assign_ticket(app, AGENT, ticket_id, commands.AssignTicket(agent_id="agent-1"))
+        if i % 2:
+            commands.resolve_ticket(app, AGENT, ticket_id, commands.ResolveTicket(resolution="ok"))
+        if i % 3 == 0:
+            commands.update_ticket(app, AGENT, ticket_id, commands.UpdateTicket(
+                internal_notes="note", priority="high"))
+    return ids
+
+
+def wait_projected(runtime: Runtime) -> None:
+    assert runtime.projector is not None
+    target = runtime.app.recorder.max_notification_id() or 0
+    for _ in range(1000):
+        if runtime.projector.read_position() >= target:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("projector did not catch up")
+
+
+def test_replay_equals_live(runtime: Runtime) -> None:
+    make_history(runtime)
+    wait_projected(runtime)
+    live = snapshot(runtime.engine)
+    runtime.stop.set()
+    for thread in runtime.threads:
+        thread.join(timeout=5)
+    applied = projection_worker.replay(runtime)
+    assert applied == runtime.app.recorder.max_notification_id()
+    assert snapshot(runtime.engine) == live
+    assert live["support_tickets"], "the history produced rows"
+
+
+class Crash(Exception):
+    pass
+
+
+def test_projector_killed_mid_batch_converges(settings: Settings) -> None:
+    """Invariant 4: a failure half-way through a batch rolls back rows and tracking
+    together; a restarted projector produces the same tables as an undisturbed one."""
+    runtime = Runtime.build(settings)  # no in-process projector
+    try:
+        make_history(runtime, tickets=4)
+        calls = {"n": 0}
+
+        def crash_on_fifth(conn: Any, event: Any, position: int) -> None:
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise Crash
+
+        from sav.projections import registry
+
+        crashing = Projector(runtime.app.recorder, runtime.app.mapper, runtime.engine,
+                             handlers=[*registry.handler_tables(),
+                                       {"Ticket.Assigned": crash_on_fifth,
+                                        "Ticket.Resolved": crash_on_fifth}],
+                             batch_size=3)
+        with pytest.raises(Crash):
+            crashing.run_once()
+        partial_position = crashing.read_position()
+        assert partial_position < (runtime.app.recorder.max_notification_id() or 0)
+        with runtime.engine.connect() as conn:
+            assert tracked_position(conn) == partial_position
+        restarted = Projector(runtime.app.recorder, runtime.app.mapper, runtime.engine)
+        restarted.run_once()
+        converged = snapshot(runtime.engine)
+        projection_worker.replay(runtime)
+        assert snapshot(runtime.engine) == converged
+    finally:
+        runtime.close()
+
+
+def test_two_projectors_at_once_write_each_event_once(settings: Settings) -> None:
+    runtime = Runtime.build(settings)
+    try:
+        make_history(runtime, tickets=8)
+        projectors = [Projector(runtime.app.recorder, runtime.app.mapper, runtime.engine,
+                                batch_size=4) for _ in range(2)]
+        threads = [threading.Thread(target=p.run_once) for p in projectors]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        together = snapshot(runtime.engine)
+        projection_worker.replay(runtime)
+        assert snapshot(runtime.engine) == together
+    finally:
+        runtime.close()
+
+
+def test_concurrent_commands_on_one_ticket_lose_nothing(runtime: Runtime) -> None:
+    """Invariant 2: 12 concurrent assignments each land on the latest state."""
+    app = runtime.app
+    ticket_id = commands.create_ticket(app, CUSTOMER, commands.CreateTicket(
+        subject="Hot", description="ticket")).ticket_id
+    agents = [f"agent-{i}" for i in range(12)]
+    errors: list[BaseException] = []
+
+    def assign(agent: str) -> None:
+        try:
+            commands.assign_ticket(app, Actor(agent, "admin"), ticket_id,
+                                   commands.AssignTicket(agent_id=agent))
+        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=assign, args=(agent,)) for agent in agents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    events = list(app.events.get(ticket_id))
+    assert len(events) == 1 + len(agents)
+    assert sorted(e.agent_id for e in events[1:]) == sorted(agents)
+    assert app.repository.get(ticket_id).version == 1 + len(agents)
+
+
+def _allocate(url: str, count: int, queue: Any) -> None:
+    engine = build_engine(url, pool_size=2)
+    numbers = SqlTicketNumbers(engine)
+    queue.put([numbers.next("20240115") for _ in range(count)])
+    engine.dispose()
+
+
+def test_ticket_numbers_are_unique_across_processes(runtime: Runtime) -> None:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    processes = [context.Process(target=_allocate, args=(runtime.settings.database_url, 25, queue))
+                 for _ in range(3)]
+    for process in processes:
+        process.start()
+    allocated = [n for _ in processes for n in queue.get(timeout=60)]
+    for process in processes:
+        process.join(timeout=30)
+    assert sorted(allocated) == list(range(1, 76))
+
+
+async def test_read_your_writes_with_a_separate_projection_worker(
+    settings: Settings, client: Client, runtime: Runtime,
+) -> None:
+    """Production shape: the projector runs in `sav worker projections`, not the API."""
+    runtime.stop.set()
+    for thread in runtime.threads:
+        thread.join(timeout=5)
+    runtime.projector = None
+    worker = Runtime.build(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=projection_worker.run, args=(worker, stop))
+    thread.start()
+    try:
+        for i in range(3):
+            created = await client.post("/tickets", as_=("cust-1", "customer"),
+                                        json={"subject": f"S{i}", "description": "d"})
+            assert created.status == 201, created
+            listed = await client.get("/tickets", as_=("cust-1", "customer"))
+            assert created.json["id"] in [t["id"] for t in listed.json["data"]]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        worker.close()
