@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run background workers")
     worker.add_argument("kind", choices=[*WORKERS, "all"])
+    worker.add_argument("--from", dest="from_position", type=int, default=None,
+                        help="publisher: publish again from this global position")
     worker.set_defaults(handler=cmd_worker)
 
     jobs = sub.add_parser("jobs", help="scheduled jobs")
@@ -108,6 +110,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from sav.runtime import Runtime
 
     runtime = Runtime.build(settings)
+    if args.from_position is not None and args.kind in ("publisher", "all"):
+        from sav.workers.publisher import set_position
+
+        set_position(runtime.engine, args.from_position)
     stop = runtime.stop
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -73,6 +73,7 @@ class Settings:
     public_rate_window_seconds: float = 60.0
     command_threads: int = 8
     read_your_writes_timeout: float = 5.0
+    worker_lease_ttl: float = 10.0
     public_base_url: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -182,6 +183,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
                 "SAV_READ_YOUR_WRITES_TIMEOUT", get("SAV_READ_YOUR_WRITES_TIMEOUT", "5")
             ),
             public_base_url=get("SAV_PUBLIC_BASE_URL").rstrip("/"),
+            worker_lease_ttl=_float("SAV_WORKER_LEASE_TTL", get("SAV_WORKER_LEASE_TTL", "10")),
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None

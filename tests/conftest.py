@@ -159,3 +159,12 @@ async def create_ticket(client: Client, as_: tuple[str, str] = CUSTOMER,
     response = await client.post("/tickets", as_=as_, json=body)
     assert response.status == 201, response
     return response.json  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 server over HTTP (moto) for the whole run; each test uses its own bucket."""
+    from tests.support.s3server import run_moto_server
+
+    with run_moto_server() as endpoint:
+        yield endpoint

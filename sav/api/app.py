@@ -7,15 +7,15 @@ from typing import Any
 
 from sanic import Sanic
 
-from sav.api import auth, health, tickets
-from sav.api import messages, public, satisfaction
+from sav.api import attachments, auth, files, health, messages, public, satisfaction, tickets
 from sav.api.errors import SavErrorHandler
 from sav.config import Settings
 from sav.runtime import Runtime
 
 _app_ids = itertools.count(1)
 
-BLUEPRINTS = [health.bp, tickets.bp, messages.bp, public.bp, satisfaction.bp]
+BLUEPRINTS = [health.bp, tickets.bp, messages.bp, public.bp, satisfaction.bp, attachments.bp,
+              files.bp]
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
@@ -45,12 +45,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
                 start_inprocess_workers(app.ctx.runtime)
         if settings.auth_mode == "remote":
             app.ctx.remote_auth = auth.RemoteAuth(settings.auth_service_url)
+        await app.ctx.runtime.start_storage()
 
     @app.after_server_stop
     async def stop(app: Sanic, _: Any = None) -> None:
         if app.ctx.remote_auth is not None:
             await app.ctx.remote_auth.close()
         if getattr(app.ctx, "owns_runtime", False):
+            await app.ctx.runtime.close_storage()
             await app.ctx.runtime.read_engine.dispose()
             app.ctx.runtime.close()
 

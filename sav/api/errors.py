@@ -13,7 +13,9 @@ from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sqlalchemy import exc as sa_exc
 
+from sav.commands.attachments import AttachmentTooLargeError, UnsupportedFileTypeError
 from sav.events import errors as domain
+from sav.storage import BlobStoreError
 
 log = logging.getLogger("sav.api")
 
@@ -23,6 +25,8 @@ STATUS_BY_DOMAIN_ERROR: list[tuple[type[domain.DomainError], int]] = [
     (domain.PreconditionFailedError, 412),
     (domain.InvalidTransitionError, 409),
     (domain.ConflictError, 409),
+    (AttachmentTooLargeError, 413),
+    (UnsupportedFileTypeError, 415),
     (domain.RuleViolationError, 422),
 ]
 
@@ -82,7 +86,7 @@ def to_response(exception: BaseException) -> HTTPResponse:
         if status < 500 or status == 503:
             return error_response(status, SANIC_CODES.get(status, "http_error"),
                                   str(exception.message or exception))
-    if isinstance(exception, DependencyDownError | sa_exc.OperationalError |
+    if isinstance(exception, DependencyDownError | BlobStoreError | sa_exc.OperationalError |
                   sa_exc.InterfaceError | StoreOperationalError | ConnectionError):
         log.warning("dependency down: %s", exception)
         return error_response(503, "dependency_unavailable", "a backing service is unavailable")

@@ -11,9 +11,9 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from sav.commands.numbers import MemoryTicketNumbers, SqlTicketNumbers, TicketNumbers
-from sav.eventstore.recorder import SqlApplicationRecorder
 from sav.events.errors import ConflictError, NotFoundError, PreconditionFailedError
 from sav.events.ticket import Ticket
+from sav.eventstore.recorder import SqlApplicationRecorder
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 8
@@ -60,7 +60,7 @@ class SavApplication(Application[UUID]):
 
     def get_ticket(self, ticket_id: UUID) -> Ticket:
         try:
-            ticket = self.repository.get(ticket_id)
+            ticket: Any = self.repository.get(ticket_id)
         except AggregateNotFoundError:
             raise NotFoundError("ticket not found") from None
         if not isinstance(ticket, Ticket) or ticket.deleted:

@@ -41,7 +41,8 @@ class SqlTicketNumbers:
             # LAST_INSERT_ID(expr) makes the incremented value readable by this session only.
             conn.execute(
                 text(
-                    "INSERT INTO ticket_number_counters (day, last) VALUES (:day, LAST_INSERT_ID(1)) "
+                    "INSERT INTO ticket_number_counters (day, last) "
+                    "VALUES (:day, LAST_INSERT_ID(1)) "
                     "ON DUPLICATE KEY UPDATE last = LAST_INSERT_ID(last + 1)"
                 ),
                 {"day": day},

@@ -56,7 +56,7 @@ class Ticket(Aggregate):
     @event("Created")
     def __init__(
         self,
-        id: UUID,  # noqa: A002  (named by eventsourcing: the caller chooses the aggregate id)
+        id: UUID,
         ticket_number: str,
         subject: str,
         description: str,
@@ -298,7 +298,9 @@ class Ticket(Aggregate):
             self._messages_read(message_ids=unread, reader_id=reader_id, reader_side=reader_side)
 
     @event("MessagesRead")
-    def _messages_read(self, message_ids: list[str], reader_id: str | None, reader_side: str) -> None:
+    def _messages_read(
+        self, message_ids: list[str], reader_id: str | None, reader_side: str
+    ) -> None:
         for mid in message_ids:
             self.messages[mid]["read"] = True
 

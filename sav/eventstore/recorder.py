@@ -19,7 +19,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
-from sav.eventstore.schema import event_sequence, stored_events
+from sav.eventstore.schema import event_sequence
+from sav.eventstore.schema import stored_events as stored_events_table
 
 AppendListener = Callable[[int], None]
 
@@ -36,11 +37,13 @@ class SqlApplicationRecorder(ApplicationRecorder):
         """Call `listener(last_position)` after each committed append."""
         self._listeners.append(listener)
 
-    def insert_events(self, stored_events_: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
-        if not stored_events_:
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
             return []
         try:
-            ids = self._append(stored_events_)
+            ids = self._append(stored_events)
         except sa_exc.IntegrityError:
             raise IntegrityError("stream version already exists") from None
         except sa_exc.OperationalError as error:
@@ -57,7 +60,7 @@ class SqlApplicationRecorder(ApplicationRecorder):
             last = conn.execute(query).scalar_one()
             ids = list(range(last + 1, last + 1 + len(events)))
             conn.execute(
-                stored_events.insert(),
+                stored_events_table.insert(),
                 [
                     {
                         "notification_id": nid,
@@ -85,7 +88,7 @@ class SqlApplicationRecorder(ApplicationRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> list[StoredEvent]:
-        t = stored_events.c
+        t = stored_events_table.c
         query = select(t.originator_id, t.originator_version, t.topic, t.state).where(
             t.originator_id == str(originator_id)
         )
@@ -117,7 +120,7 @@ class SqlApplicationRecorder(ApplicationRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> list[Notification]:
-        t = stored_events.c
+        t = stored_events_table.c
         query = select(t.notification_id, t.originator_id, t.originator_version, t.topic, t.state)
         if start is not None:
             query = query.where(
@@ -150,7 +153,7 @@ class SqlApplicationRecorder(ApplicationRecorder):
 
     def count_events(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(stored_events)).scalar_one())
+            return int(conn.execute(select(func.count()).select_from(stored_events_table)).scalar_one())
 
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()
@@ -162,7 +165,9 @@ class SqlApplicationRecorder(ApplicationRecorder):
 class NullSnapshotRecorder(AggregateRecorder):
     """Snapshots are disabled; present only to satisfy the factory interface."""
 
-    def insert_events(self, stored_events_: Sequence[StoredEvent], **kwargs: Any) -> None:
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
         raise NotImplementedError
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> list[StoredEvent]:

@@ -17,6 +17,7 @@ from sav.projections.schema import Handler
 READ_MODEL_MODULES = [
     "sav.projections.tickets",
     "sav.projections.messages",
+    "sav.projections.attachments",
 ]
 
 

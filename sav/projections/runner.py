@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
@@ -94,7 +94,7 @@ class Projector:
         """Apply every event recorded after the tracked position; returns how many."""
         applied = 0
         while True:
-            self.position = self.read_position()
+            self._advanced_to(self.read_position())  # another process may have moved it
             notifications = self.recorder.select_notifications(
                 self.position, self.batch_size, inclusive_of_start=False
             )
@@ -110,12 +110,17 @@ class Projector:
                     raise
                 continue
             applied += len(notifications)
-            self.position = notifications[-1].id
             self.last_applied_at = time.time()
-            for listener in self._listeners:
-                listener(self.position)
+            self._advanced_to(notifications[-1].id)
 
-    def _apply(self, notifications: list[Any]) -> None:
+    def _advanced_to(self, position: int) -> None:
+        changed = position != self.position
+        self.position = position
+        if changed:
+            for listener in self._listeners:
+                listener(position)
+
+    def _apply(self, notifications: Sequence[Any]) -> None:
         start, end = self.position, notifications[-1].id
         with write_transaction(self.engine) as conn:
             for notification in notifications:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from typing import Any
 from urllib.parse import quote
 
 import aiormq
@@ -54,6 +56,12 @@ async def sleep_unless_stopped(stop: threading.Event, seconds: float,
             return
         except TimeoutError:
             continue
+
+
+async def close_quietly(connection: Any) -> None:
+    """Close a connection that may already be dead (an outage is the usual reason)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(connection.close(), 2.0)
 
 
 class Backoff:

@@ -7,3 +7,8 @@ from sav.runtime import Runtime
 
 def start_inprocess_workers(runtime: Runtime) -> None:
     runtime.start_projector()
+    if runtime.settings.rabbitmq_host:
+        from sav.workers import consumer, publisher
+
+        publisher.start_in_process(runtime)
+        consumer.start_in_process(runtime)

@@ -66,7 +66,8 @@ def server(settings: Settings) -> Iterator[tuple[str, dict[str, str]]]:
 
 def test_new_user_flow_with_tokens_from_the_cli(server: tuple[str, dict[str, str]]) -> None:
     base, env = server
-    customer = sav(env, "token", "--sub", "cust-1", "--role", "customer", "--email", "c@x.io").strip()
+    customer = sav(env, "token", "--sub", "cust-1", "--role", "customer",
+                   "--email", "c@x.io").strip()
     agent = sav(env, "token", "--sub", "agent-1", "--role", "agent").strip()
     as_customer = {"Authorization": f"Bearer {customer}"}
     as_agent = {"Authorization": f"Bearer {agent}"}

@@ -145,7 +145,7 @@ def test_concurrent_commands_on_one_ticket_lose_nothing(runtime: Runtime) -> Non
         try:
             commands.assign_ticket(app, Actor(agent, "admin"), ticket_id,
                                    commands.AssignTicket(agent_id=agent))
-        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=assign, args=(agent,)) for agent in agents]

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 
 from sav.runtime import Runtime
-from tests.conftest import ADMIN, AGENT, CUSTOMER, OTHER_AGENT, OTHER_CUSTOMER, Client, create_ticket
+from tests.conftest import (
+    ADMIN,
+    AGENT,
+    CUSTOMER,
+    OTHER_AGENT,
+    OTHER_CUSTOMER,
+    Client,
+    create_ticket,
+)
 
 
 async def test_create_returns_ticket_with_number_and_etag(client: Client) -> None:

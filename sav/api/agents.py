@@ -1,0 +1,57 @@
+"""Agent roster routes (admins): `PUT /agents/{agent_id}`, `GET /agents`."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from sav.api.auth import current_actor
+from sav.api.errors import ApiError
+from sav.api.http import json, page, pagination, parse, runtime
+from sav.commands.actor import Actor
+from sav.commands.agents import UpsertAgent, upsert_agent
+from sav.projections.agents import agent_json, find_agent, list_agents
+
+bp = Blueprint("agents")
+
+
+def require_admin(request: Request) -> Actor:
+    actor = current_actor(request)
+    if not actor.is_admin:
+        raise ApiError(403, "forbidden", "only admins manage the agent roster")
+    return actor
+
+
+def active_filter(request: Request) -> bool | None:
+    raw = request.args.get("active")
+    if raw is None:
+        return None
+    if raw.lower() not in ("true", "false"):
+        raise ApiError(422, "validation_failed", "active must be true or false",
+                       [{"field": "active", "message": "not a boolean"}])
+    return raw.lower() == "true"
+
+
+@bp.put("/agents/<agent_id:str>")
+async def put_agent_route(request: Request, agent_id: str) -> HTTPResponse:
+    """Register an agent (201) or change its name, email or active flag (200)."""
+    actor = require_admin(request)
+    cmd = parse(request, UpsertAgent)
+    rt = runtime(request)
+    outcome = await rt.call(upsert_agent, rt.app, actor, agent_id, cmd)
+    await rt.wait_for_position(outcome.position)
+    async with rt.read_engine.connect() as conn:
+        row = await find_agent(conn, outcome.agent_id)
+    if row is None:  # The read model did not catch up in time.
+        raise ApiError(503, "dependency_unavailable", "the roster is not up to date yet")
+    return json(agent_json(row), status=201 if outcome.created else 200)
+
+
+@bp.get("/agents")
+async def list_agents_route(request: Request) -> HTTPResponse:
+    """The roster with each agent's open workload (filter: active=true|false)."""
+    require_admin(request)
+    limit, cursor = pagination(request)
+    active = active_filter(request)
+    async with runtime(request).read_engine.connect() as conn:
+        rows, next_cursor = await list_agents(conn, limit, cursor, active)
+    return json(page([agent_json(row) for row in rows], limit, next_cursor))

@@ -1,0 +1,144 @@
+"""The `support_agents` read model (the roster) and agents' open workload.
+
+Workload is not stored: it is counted from `support_tickets` when asked, so it can
+never drift from the tickets themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    String,
+    Table,
+    false,
+    func,
+    select,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Select, Subquery
+
+from sav.commands.policy import AGENT_POOL_EXCLUDES
+from sav.events.errors import RuleViolationError
+from sav.projections.schema import Handler, Timestamp, iso, naive_utc, read_metadata
+from sav.projections.tickets import support_tickets
+
+support_agents = Table(
+    "support_agents",
+    read_metadata,
+    Column("agent_id", String(64), primary_key=True),
+    # The Agent aggregate's id: `Agent.Changed` events only carry this one.
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("email", String(255)),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    mysql_engine="InnoDB",
+)
+
+a = support_agents.c
+t = support_tickets.c
+
+
+def on_registered(conn: Connection, event: Any, position: int) -> None:
+    at = naive_utc(event.timestamp)
+    conn.execute(support_agents.insert(), {
+        "agent_id": event.agent_id, "aggregate_id": str(event.originator_id),
+        "name": event.name, "email": event.email, "active": bool(event.active),
+        "created_at": at, "updated_at": at,
+    })
+
+
+def on_changed(conn: Connection, event: Any, position: int) -> None:
+    conn.execute(
+        support_agents.update().where(a.aggregate_id == str(event.originator_id)),
+        {"name": event.name, "email": event.email, "active": bool(event.active),
+         "updated_at": naive_utc(event.timestamp)},
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    "Agent.Registered": on_registered,
+    "Agent.Changed": on_changed,
+}
+
+# -- queries ------------------------------------------------------------------------
+
+
+def open_workload() -> Subquery:
+    """Open (not resolved, not closed, not deleted) tickets per assignee."""
+    return (
+        select(t.assigned_to.label("agent_id"), func.count().label("open"))
+        .where(t.is_deleted == false(), t.assigned_to.is_not(None),
+               t.status.notin_(AGENT_POOL_EXCLUDES))
+        .group_by(t.assigned_to)
+        .subquery("workload")
+    )
+
+
+def _roster() -> Select[Any]:
+    load = open_workload()
+    return select(support_agents, func.coalesce(load.c.open, 0).label("open")).select_from(
+        support_agents.outerjoin(load, load.c.agent_id == a.agent_id))
+
+
+def encode_cursor(agent_id: str) -> str:
+    return base64.urlsafe_b64encode(f"a{agent_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raw = ""
+    if not raw.startswith("a"):
+        raise RuleViolationError("invalid cursor", {"field": "cursor"})
+    return raw[1:]
+
+
+async def list_agents(conn: AsyncConnection, limit: int, cursor: str | None,
+                      active: bool | None = None) -> tuple[list[Any], str | None]:
+    query = _roster()
+    if active is not None:
+        query = query.where(a.active == active)
+    if cursor:
+        query = query.where(a.agent_id > decode_cursor(cursor))
+    rows = (await conn.execute(query.order_by(a.agent_id).limit(limit + 1))).all()
+    next_cursor = encode_cursor(rows[limit - 1].agent_id) if len(rows) > limit else None
+    return list(rows[:limit]), next_cursor
+
+
+async def find_agent(conn: AsyncConnection, agent_id: str) -> Any:
+    return (await conn.execute(_roster().where(a.agent_id == agent_id))).first()
+
+
+def agent_json(row: Any) -> dict[str, Any]:
+    return {"agent_id": row.agent_id, "name": row.name, "email": row.email,
+            "active": bool(row.active), "open_tickets": int(row.open),
+            "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}
+
+
+def active_workloads(conn: Connection) -> dict[str, int]:
+    """Every active agent's open ticket count (0 included), for auto-assign."""
+    rows = conn.execute(_roster().where(a.active == true())).all()
+    return {row.agent_id: int(row.open) for row in rows}
+
+
+def least_loaded(workloads: dict[str, int]) -> str | None:
+    """Fewest open tickets wins; ties go to the smallest agent id (deterministic)."""
+    if not workloads:
+        return None
+    return min(workloads, key=lambda agent: (workloads[agent], agent))
+
+
+def least_loaded_agent(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return least_loaded(active_workloads(conn))

@@ -1,0 +1,159 @@
+"""The `ticket_attachments` read model: tables, event handlers, queries.
+
+`file_url` stays NULL: a presigned URL expires after an hour, so one is made per
+download request instead of being stored. `is_internal` is copied from the message
+an attachment belongs to, so the attachment stays hidden from customers even after
+that message is removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Index,
+    String,
+    Table,
+    false,
+    select,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from sav.commands.actor import Actor
+from sav.projections.schema import Handler, Timestamp, iso, naive_utc, read_metadata
+from sav.projections.tickets import decode_cursor, encode_cursor
+
+ticket_attachments = Table(
+    "ticket_attachments",
+    read_metadata,
+    Column("id", String(36), primary_key=True),
+    # Global position of the upload: a stable order and the list cursor.
+    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("ticket_id", String(36), nullable=False),
+    Column("message_id", String(64), index=True),
+    Column("user_id", String(64)),
+    Column("file_name", String(255), nullable=False),
+    Column("file_path", String(512), nullable=False),
+    Column("file_url", String(1024)),
+    Column("file_type", String(32), nullable=False),
+    Column("file_size", BigInteger, nullable=False),
+    Column("mime_type", String(128), nullable=False),
+    Column("is_internal", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("ix_attachments_ticket_seq", "ticket_id", "seq"),
+    mysql_engine="InnoDB",
+)
+
+# Ids of internal messages, kept after the message is removed (see module docstring).
+attachment_internal_messages = Table(
+    "attachment_internal_messages",
+    read_metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("ticket_id", String(36), nullable=False),
+    mysql_engine="InnoDB",
+)
+
+a = ticket_attachments.c
+
+# -- projector handlers -----------------------------------------------------------
+
+
+def on_message_posted(conn: Connection, event: Any, position: int) -> None:
+    if event.is_internal:
+        conn.execute(attachment_internal_messages.insert(),
+                     {"message_id": event.message_id, "ticket_id": str(event.originator_id)})
+
+
+def on_attachment_added(conn: Connection, event: Any, position: int) -> None:
+    at = naive_utc(event.timestamp)
+    internal = event.message_id is not None and conn.execute(
+        select(attachment_internal_messages.c.message_id).where(
+            attachment_internal_messages.c.message_id == event.message_id)
+    ).first() is not None
+    conn.execute(
+        ticket_attachments.insert(),
+        {
+            "id": event.attachment_id, "seq": position, "ticket_id": str(event.originator_id),
+            "message_id": event.message_id, "user_id": event.user_id,
+            "file_name": event.file_name, "file_path": event.file_path, "file_url": None,
+            "file_type": event.file_type, "file_size": event.file_size,
+            "mime_type": event.mime_type, "is_internal": internal,
+            "created_at": at, "updated_at": at,
+        },
+    )
+
+
+def on_attachment_removed(conn: Connection, event: Any, position: int) -> None:
+    conn.execute(ticket_attachments.delete().where(a.id == event.attachment_id))
+
+
+HANDLERS: dict[str, Handler] = {
+    "Ticket.MessagePosted": on_message_posted,
+    "Ticket.AttachmentAdded": on_attachment_added,
+    "Ticket.AttachmentRemoved": on_attachment_removed,
+}
+
+# -- queries ------------------------------------------------------------------------
+
+
+def visible_to(actor: Actor | None) -> ColumnElement[bool]:
+    """Attachments of internal messages are for staff only (None: a public caller).
+
+    The caller must already be allowed to see the ticket itself."""
+    if actor is not None and actor.is_staff:
+        return true()
+    return a.is_internal == false()
+
+
+async def visible_attachments(conn: AsyncConnection, ticket_id: str,
+                              actor: Actor | None) -> list[Any]:
+    """Every attachment of a ticket the caller may see, oldest first (ticket details)."""
+    query = select(ticket_attachments).where(a.ticket_id == ticket_id, visible_to(actor))
+    return list((await conn.execute(query.order_by(a.seq))).all())
+
+
+async def list_attachments(conn: AsyncConnection, ticket_id: str, actor: Actor,
+                           limit: int, cursor: str | None,
+                           message_id: str | None = None) -> tuple[list[Any], str | None]:
+    """One page of a ticket's visible attachments, oldest first."""
+    query = select(ticket_attachments).where(a.ticket_id == ticket_id, visible_to(actor))
+    if message_id is not None:
+        query = query.where(a.message_id == message_id)
+    if cursor:
+        query = query.where(a.seq > decode_cursor(cursor))
+    rows = (await conn.execute(query.order_by(a.seq).limit(limit + 1))).all()
+    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+    return list(rows[:limit]), next_cursor
+
+
+async def find_attachment(conn: AsyncConnection, ticket_id: str, attachment_id: str,
+                          actor: Actor) -> Any:
+    """The attachment if it belongs to the ticket and the caller may see it, else None."""
+    query = select(ticket_attachments).where(
+        a.id == attachment_id, a.ticket_id == ticket_id, visible_to(actor))
+    return (await conn.execute(query)).first()
+
+
+async def find_by_id(conn: AsyncConnection, attachment_id: str) -> Any:
+    """Any attachment by id, whoever may see it (for signed local downloads)."""
+    return (await conn.execute(
+        select(ticket_attachments).where(a.id == attachment_id))).first()
+
+
+def attachment_json(row: Any) -> dict[str, Any]:
+    """API shape of an attachment. `file_url` is the download route, which answers a
+    fresh presigned URL (stored URLs would expire)."""
+    return {
+        "id": row.id, "ticket_id": row.ticket_id, "message_id": row.message_id,
+        "user_id": row.user_id, "file_name": row.file_name, "file_path": row.file_path,
+        "file_url": f"/tickets/{row.ticket_id}/attachments/{row.id}/download",
+        "file_type": row.file_type, "file_size": row.file_size, "mime_type": row.mime_type,
+        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+    }

@@ -1,0 +1,236 @@
+"""`sav worker publisher`: relays the event store (the outbox) to RabbitMQ.
+
+It tails the global order from its tracked position (`projection_tracking` row
+`publisher`), publishes a window of events with publisher confirms pipelined, and moves
+the position by compare-and-set only once every message of the window is confirmed.
+A lost broker, a nack or a crash therefore re-publishes from the last confirmed
+position: at-least-once, in order, with the same `message_id` (invariant 5).
+Several copies may run; a database lease keeps one active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from aiormq.abc import AbstractChannel
+from pamqp import commands as spec
+from sqlalchemy import Engine, select
+
+from sav.eventstore.db import write_transaction
+from sav.eventstore.schema import tracking
+from sav.projections.feed import event_record
+from sav.runtime import Runtime
+from sav.workers.amqp import (
+    BROKER_ERRORS,
+    Backoff,
+    amqp_url,
+    close_quietly,
+    connect,
+    sleep_unless_stopped,
+)
+from sav.workers.lease import Lease
+from sav.workers.routing import OutgoingMessage, build_message, identity_of
+
+log = logging.getLogger("sav.publisher")
+
+TRACKING_NAME = "publisher"
+LEASE_NAME = "publisher"
+
+
+class NackedError(Exception):
+    """The broker refused a message; the window is published again."""
+
+
+RETRYABLE: tuple[type[BaseException], ...] = (*BROKER_ERRORS, NackedError)
+
+
+def tracked_position(engine: Engine, name: str = TRACKING_NAME) -> int:
+    with engine.connect() as conn:
+        value = conn.execute(select(tracking.c.position).where(tracking.c.name == name)).scalar()
+    return int(value or 0)
+
+
+def set_position(engine: Engine, position: int, name: str = TRACKING_NAME,
+                 only_if_missing: bool = False) -> None:
+    """Create the tracking row (at 0: an unpublished backlog goes out once a broker is
+    configured), or move it to `position` (`sav worker publisher --from`)."""
+    with write_transaction(engine) as conn:
+        exists = conn.execute(select(tracking.c.name).where(tracking.c.name == name)).first()
+        if exists is None:
+            conn.execute(tracking.insert().values(name=name, position=position,
+                                                  updated_at=time.time()))
+        elif not only_if_missing:
+            conn.execute(tracking.update().where(tracking.c.name == name).values(
+                position=position, updated_at=time.time()))
+
+
+def advance_position(engine: Engine, start: int, end: int, name: str = TRACKING_NAME) -> bool:
+    """Compare-and-set: False when someone else moved the position meanwhile."""
+    with write_transaction(engine) as conn:
+        moved = conn.execute(tracking.update().where(
+            tracking.c.name == name, tracking.c.position == start,
+        ).values(position=end, updated_at=time.time()))
+    return moved.rowcount == 1
+
+
+class Publisher:
+    def __init__(self, runtime: Runtime, *, window: int = 500, lease_ttl: float | None = None,
+                 confirm_timeout: float = 15.0, poll_interval: float = 0.2) -> None:
+        self.runtime = runtime
+        self.url = amqp_url(runtime.settings)
+        self.exchange = runtime.settings.rabbitmq_exchange
+        self.window = window
+        self.confirm_timeout = confirm_timeout
+        self.poll_interval = poll_interval
+        self.lease = Lease(runtime.engine, LEASE_NAME,
+                           ttl=lease_ttl or runtime.settings.worker_lease_ttl)
+        self.position = 0
+        self.published = 0
+        self._identities: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._leader = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    def wake(self, _position: int | None = None) -> None:
+        """Called from command threads after an append: publish without waiting a poll."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    def run(self, stop: threading.Event) -> None:
+        """Blocking: run the publisher's own event loop in this thread until `stop`."""
+        asyncio.run(self.serve(stop))
+
+    async def serve(self, stop: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        await asyncio.to_thread(set_position, self.runtime.engine, 0, only_if_missing=True)
+        lease_task = asyncio.create_task(self._hold_lease(stop))
+        backoff = Backoff()
+        try:
+            while not stop.is_set():
+                if not self._leader:
+                    await sleep_unless_stopped(stop, 0.1)
+                    continue
+                try:
+                    await self._publish_while_leader(stop, backoff)
+                except RETRYABLE as error:
+                    log.warning("publisher: broker unavailable (%r); retrying", error)
+                    await sleep_unless_stopped(stop, backoff.next())
+                except Exception:
+                    log.exception("publisher failed; retrying")
+                    await sleep_unless_stopped(stop, backoff.next())
+        finally:
+            lease_task.cancel()
+            if self._leader:
+                await asyncio.to_thread(self.lease.release)
+
+    async def _hold_lease(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._leader = await asyncio.to_thread(self.lease.acquire)
+            except Exception:
+                log.exception("publisher: cannot renew its lease")
+                self._leader = False
+            await sleep_unless_stopped(stop, self.lease.ttl / 3)
+
+    async def _publish_while_leader(self, stop: threading.Event, backoff: Backoff) -> None:
+        connection = await connect(self.url, "sav-publisher")
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            await channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
+            backoff.reset()
+            while not stop.is_set() and self._leader:
+                if await self.publish_window(channel) == 0:
+                    assert self._wake is not None
+                    await sleep_unless_stopped(stop, self.poll_interval, self._wake)
+                    self._wake.clear()
+        finally:
+            await asyncio.shield(close_quietly(connection))
+
+    async def publish_window(self, channel: AbstractChannel) -> int:
+        """Publish up to `window` events after the tracked position; returns how many."""
+        start = await asyncio.to_thread(tracked_position, self.runtime.engine)
+        messages = await asyncio.to_thread(self._load_window, start)
+        if not messages:
+            self.position = start
+            return 0
+        tasks = [asyncio.create_task(self._publish(channel, m)) for m in messages]
+        try:
+            confirms = await asyncio.wait_for(asyncio.gather(*tasks), self.confirm_timeout)
+        finally:
+            for task in tasks:
+                task.cancel()
+        if not all(isinstance(c, spec.Basic.Ack) for c in confirms):
+            raise NackedError(f"broker nacked a message after position {start}")
+        end = messages[-1].position
+        if not await asyncio.to_thread(advance_position, self.runtime.engine, start, end):
+            log.warning("publisher: position moved by another publisher; re-reading it")
+            return len(messages)
+        self.position = end
+        self.published += len(messages)
+        return len(messages)
+
+    async def _publish(self, channel: AbstractChannel, message: OutgoingMessage) -> Any:
+        properties = spec.Basic.Properties(
+            content_type="application/json", delivery_mode=2, message_id=message.message_id,
+            message_type=message.routing_key, app_id="sav", headers=message.headers,
+        )
+        return await channel.basic_publish(message.body, exchange=self.exchange,
+                                           routing_key=message.routing_key,
+                                           properties=properties)
+
+    def _load_window(self, start: int) -> list[OutgoingMessage]:
+        app = self.runtime.app
+        notifications = app.recorder.select_notifications(start, self.window,
+                                                          inclusive_of_start=False)
+        messages = []
+        for notification in notifications:
+            record = event_record(notification, app.mapper.to_domain_event(notification))
+            messages.append(build_message(record, self._identity(record)))
+        return messages
+
+    def _identity(self, record: dict[str, Any]) -> dict[str, Any]:
+        stream_id = record["stream_id"]
+        identity = identity_of(record)
+        if identity is None:
+            identity = self._identities.get(stream_id)
+        if identity is None:
+            identity = self._first_event_identity(stream_id)
+        self._identities[stream_id] = identity
+        self._identities.move_to_end(stream_id)
+        while len(self._identities) > 50_000:
+            self._identities.popitem(last=False)
+        return identity
+
+    def _first_event_identity(self, stream_id: str) -> dict[str, Any]:
+        app = self.runtime.app
+        first = app.recorder.select_events(stream_id, lte=1)
+        if not first:
+            return {}
+        event = app.mapper.to_domain_event(first[0])
+        record = {"type": type(event).__qualname__, "data": event.__dict__}
+        return identity_of(record) or {}
+
+
+def start_in_process(runtime: Runtime) -> Publisher:
+    """`sav serve` with RABBITMQ_HOST set: publish from a thread of the API process."""
+    publisher = Publisher(runtime)
+    runtime.app.on_append(publisher.wake)
+    runtime.spawn("sav-publisher", lambda: publisher.run(runtime.stop))
+    return publisher
+
+
+def run(runtime: Runtime, stop: threading.Event) -> None:
+    """`sav worker publisher`. Without RABBITMQ_HOST publishing is paused: events wait
+    in the store and go out from the tracked position once a broker is configured."""
+    if not runtime.settings.rabbitmq_host:
+        log.warning("RABBITMQ_HOST is not set: publishing paused")
+        stop.wait()
+        return
+    Publisher(runtime).run(stop)
