@@ -83,15 +83,22 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from sav.api.app import create_app
-
     port = args.port or settings.app_port
-    loader = AppLoader(factory=partial(create_app, settings))
+    loader = AppLoader(factory=partial(logged_app, settings))
     app = loader.load()
     app.prepare(host=args.host, port=port, workers=max(1, args.workers),
                 single_process=args.workers <= 1, access_log=False, motd=False)
     Sanic.serve(primary=app, app_loader=loader)
     return 0
+
+
+def logged_app(settings: Settings) -> Any:
+    """`sav serve`'s app factory (run again in each server process): JSON logs, the app."""
+    from sav.api.app import create_app
+    from sav.logging import configure_logging
+
+    configure_logging()
+    return create_app(settings)
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
@@ -107,8 +114,10 @@ def _runner(kind: str) -> Callable[..., Any]:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from sav.logging import configure_logging
     from sav.runtime import Runtime
 
+    configure_logging()
     runtime = Runtime.build(settings)
     if args.from_position is not None and args.kind in ("publisher", "all"):
         from sav.workers.publisher import set_position

@@ -26,6 +26,7 @@ from sav.storage import BlobStore, BlobStoreError, build_blob_store
 
 log = logging.getLogger("sav.runtime")
 STORAGE_PROBE_TIMEOUT_S = 3.0
+STORAGE_RETRY_S = 5.0
 T = TypeVar("T")
 
 
@@ -46,6 +47,7 @@ class Runtime:
     # name -> async check, reported by GET /status.
     readiness_probes: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     _blobs_started: bool = False
+    _blobs_retry_at: float = 0.0
     _blobs_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -67,18 +69,27 @@ class Runtime:
             base_url=settings.public_base_url or f"http://127.0.0.1:{settings.app_port}",
             secret=settings.signing_secret())
         runtime.readiness_probes["storage"] = runtime.storage_ready
+        if settings.auto_assign:
+            from sav.commands.automations import enable_auto_assign
+            from sav.projections.agents import least_loaded_agent
+
+            enable_auto_assign(app, lambda: least_loaded_agent(engine))
         return runtime
 
     async def start_storage(self) -> bool:
         """Start the blob store once. A backend that is down does not stop the API:
-        readiness reports it and the next attachment request tries again."""
+        readiness reports it, and a later request tries again (at most every few
+        seconds, so requests meanwhile fail fast with 503 instead of hanging)."""
         if self._blobs_started or self.blobs is None:
             return self.blobs is not None
         async with self._blobs_lock:  # concurrent first requests start it once
             if not self._blobs_started:
+                if time.monotonic() < self._blobs_retry_at:
+                    return False
                 try:
                     await self.blobs.start()
                 except BlobStoreError as error:
+                    self._blobs_retry_at = time.monotonic() + STORAGE_RETRY_S
                     log.warning("attachment storage unavailable: %s", error)
                     return False
                 self._blobs_started = True

@@ -7,7 +7,9 @@ from typing import Any
 
 from sanic import Sanic
 
+from sav.api import agents as agents_api
 from sav.api import attachments, auth, files, health, messages, public, satisfaction, tickets
+from sav.api import metrics as metrics_api
 from sav.api.errors import SavErrorHandler
 from sav.config import Settings
 from sav.runtime import Runtime
@@ -15,7 +17,7 @@ from sav.runtime import Runtime
 _app_ids = itertools.count(1)
 
 BLUEPRINTS = [health.bp, tickets.bp, messages.bp, public.bp, satisfaction.bp, attachments.bp,
-              files.bp]
+              files.bp, agents_api.bp]
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
@@ -56,4 +58,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
             await app.ctx.runtime.read_engine.dispose()
             app.ctx.runtime.close()
 
+    metrics_api.install(app)
     return app

@@ -141,10 +141,11 @@ async def download_route(request: Request, ticket_ref: str, attachment_id: str) 
     actor = current_actor(request)
     row = await visible_attachment(request, ticket_ref, attachment_id, actor)
     blobs = await runtime(request).storage()
-    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=DOWNLOAD_URL_TTL_S)
+    # Taken before signing, so the URL never expires earlier than announced.
+    expires_at = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(
+        seconds=DOWNLOAD_URL_TTL_S)
     url = await blobs.presigned_url(row.file_path, DOWNLOAD_URL_TTL_S)
-    return json({"url": url,
-                 "expires_at": expires_at.replace(microsecond=0).isoformat().replace("+00:00", "Z")})
+    return json({"url": url, "expires_at": expires_at.isoformat().replace("+00:00", "Z")})
 
 
 @bp.delete("/tickets/<ticket_ref:str>/attachments/<attachment_id:str>")

@@ -5,7 +5,7 @@ With S3/MinIO the presigned URLs point at the bucket and this route answers 404.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from sanic import Blueprint, HTTPResponse, Request
 
@@ -20,9 +20,11 @@ bp = Blueprint("files")
 _NOT_FOUND = ("not_found", "file not found")
 
 
-@bp.get("/files/<key:path>")
-async def file_route(request: Request, key: str) -> HTTPResponse:
+@bp.get("/files/<raw_key:path>")
+async def file_route(request: Request, raw_key: str) -> HTTPResponse:
     """Download an attachment through a signed, expiring link (local storage)."""
+    # The router hands the path over still percent-encoded; keys never contain "%".
+    key = unquote(raw_key)
     rt = runtime(request)
     store = rt.blobs
     if not isinstance(store, LocalBlobStore):

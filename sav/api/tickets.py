@@ -37,11 +37,17 @@ FILTERS = ("status", "priority", "assigned_to", "category", "q", "user_id")
 
 
 async def ticket_response(request: Request, ticket_id: UUID, actor: Actor,
-                          status: int = 200, extra: dict[str, Any] | None = None) -> HTTPResponse:
-    """The ticket as the caller may see it, from the read model, with its ETag."""
+                          status: int = 200, extra: dict[str, Any] | None = None,
+                          after_write: bool = False) -> HTTPResponse:
+    """The ticket as the caller may see it, from the read model, with its ETag.
+
+    `after_write`: the command already authorized the caller, who gets the new state
+    even when it leaves their view (an agent resolving an unassigned ticket)."""
     async with runtime(request).read_engine.connect() as conn:
         row = await find_ticket(conn, str(ticket_id))
-        if row is None or not can_see(actor, row.user_id, row.assigned_to, row.status):
+        visible = row is not None and (
+            after_write or can_see(actor, row.user_id, row.assigned_to, row.status))
+        if row is None or not visible:
             raise ApiError(404, "not_found", "ticket not found")
         data = ticket_json(row, actor)
         data.update(await details.ticket_details(conn, row, actor))
@@ -101,7 +107,7 @@ async def update_route(request: Request, ticket_ref: str) -> HTTPResponse:
     ticket_id = await resolve_ticket_id(request, ticket_ref)
     cmd = parse(request, commands.UpdateTicket)
     await run_command(request, commands.update_ticket, actor, ticket_id, cmd, if_match(request))
-    return await ticket_response(request, ticket_id, actor)
+    return await ticket_response(request, ticket_id, actor, after_write=True)
 
 
 @bp.delete("/tickets/<ticket_ref:str>")
@@ -120,7 +126,7 @@ def lifecycle_route(name: str, call: Callable[[Request, Actor, UUID], Any]) -> N
 
         async def produce() -> HTTPResponse:
             await call(request, actor, ticket_id)
-            return await ticket_response(request, ticket_id, actor)
+            return await ticket_response(request, ticket_id, actor, after_write=True)
 
         return await idempotent(request, produce)
 

@@ -47,11 +47,12 @@ def upsert_agent(app: SavApplication, actor: Actor, agent_id: str, cmd: UpsertAg
     email = str(cmd.email) if cmd.email else None
     aggregate_id = agent_aggregate_id(agent_id)
     for _ in range(MAX_ATTEMPTS):
+        agent: Agent
         try:
             agent = app.repository.get(aggregate_id)
             created = False
         except AggregateNotFoundError:
-            agent = Agent(id=aggregate_id, agent_id=agent_id, name=cmd.name, email=email,
+            agent = Agent(agent_id=agent_id, name=cmd.name, email=email,
                           active=cmd.active)
             created = True
         if not created:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from sav.commands.actor import Actor
 from sav.commands.app import Outcome, SavApplication
+from sav.commands.automations import assign_on_create
 from sav.commands.numbers import format_ticket_number
 from sav.commands.policy import require_owner_or_staff, require_staff, require_visible
 from sav.events import clock
@@ -113,6 +114,7 @@ def create_ticket(
         access_token_hash=hash_access_token(token) if token else None,
         origin=origin,
     )
+    assign_on_create(app, ticket)  # AUTO_ASSIGN: recorded in the same append.
     position = app.record(ticket)
     data: dict[str, Any] = {"ticket_number": number}
     if token:

@@ -21,6 +21,11 @@ class Agent(Aggregate):
         def create_timestamp() -> datetime:
             return clock.now()
 
+    @staticmethod
+    def create_id(agent_id: str) -> UUID:  # type: ignore[override]
+        """One stream per agent: registering the same agent twice collides."""
+        return agent_aggregate_id(agent_id)
+
     @event("Registered")
     def __init__(self, agent_id: str, name: str, email: str | None, active: bool) -> None:
         self.agent_id = agent_id

@@ -6,7 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Float,
+    Double,
     Integer,
     LargeBinary,
     MetaData,
@@ -49,7 +49,7 @@ tracking = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
-    Column("updated_at", Float, nullable=False),
+    Column("updated_at", Double, nullable=False),
     mysql_engine="InnoDB",
 )
 
@@ -58,7 +58,8 @@ leases = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("owner", String(128), nullable=False),
-    Column("expires_at", Float, nullable=False),
+    # Double: a MySQL FLOAT keeps ~7 digits, so an epoch would round by over an hour.
+    Column("expires_at", Double, nullable=False),
     mysql_engine="InnoDB",
 )
 

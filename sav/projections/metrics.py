@@ -161,7 +161,7 @@ def store_snapshot(engine: Engine, recorder: ApplicationRecorder, mapper: Mapper
         if lag.events:
             oldest = recorder.select_notifications(int(position) + 1, 1)
             if oldest:
-                stamp = mapper.to_domain_event(oldest[0]).timestamp
+                stamp: datetime = getattr(mapper.to_domain_event(oldest[0]), "timestamp")  # noqa: B009
                 lag.seconds = max(0.0, (now - stamp).total_seconds())
         if name == PUBLISHER:
             snapshot.publisher = lag

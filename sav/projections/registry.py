@@ -18,6 +18,8 @@ READ_MODEL_MODULES = [
     "sav.projections.tickets",
     "sav.projections.messages",
     "sav.projections.attachments",
+    "sav.projections.agents",
+    "sav.projections.metrics",
 ]
 
 

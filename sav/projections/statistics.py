@@ -52,7 +52,8 @@ def selection(actor: Actor, args: Mapping[str, Any]) -> ColumnElement[bool]:
     start = parse_bound("from", args.get("from"))
     end_raw = args.get("to")
     end = parse_bound("to", end_raw, end=True)
-    if start is not None and end is not None and start > end:
+    to_start = parse_bound("to", end_raw)
+    if start is not None and to_start is not None and start > to_start:
         raise RuleViolationError("from must not be after to", {"field": "from"})
     clauses = [visible_to(actor)]
     if start is not None:

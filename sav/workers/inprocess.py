@@ -7,6 +7,9 @@ from sav.runtime import Runtime
 
 def start_inprocess_workers(runtime: Runtime) -> None:
     runtime.start_projector()
+    from sav.workers import scheduler
+
+    scheduler.start_in_process(runtime)
     if runtime.settings.rabbitmq_host:
         from sav.workers import consumer, publisher
 

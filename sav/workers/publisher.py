@@ -93,6 +93,7 @@ class Publisher:
         self.published = 0
         self._identities: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._leader = False
+        self._loading = threading.Lock()  # one window decoded at a time (identity cache)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
 
@@ -145,21 +146,44 @@ class Publisher:
             channel = await connection.channel(publisher_confirms=True)
             await channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
             backoff.reset()
-            while not stop.is_set() and self._leader:
-                if await self.publish_window(channel) == 0:
-                    assert self._wake is not None
-                    await sleep_unless_stopped(stop, self.poll_interval, self._wake)
-                    self._wake.clear()
+            await self._relay(channel, stop)
         finally:
             await asyncio.shield(close_quietly(connection))
 
-    async def publish_window(self, channel: AbstractChannel) -> int:
-        """Publish up to `window` events after the tracked position; returns how many."""
+    async def _relay(self, channel: AbstractChannel, stop: threading.Event) -> None:
+        """Publish window after window; the next window is read from the store while the
+        broker confirms the current one."""
+        assert self._wake is not None
         start = await asyncio.to_thread(tracked_position, self.runtime.engine)
         messages = await asyncio.to_thread(self._load_window, start)
-        if not messages:
-            self.position = start
-            return 0
+        while not stop.is_set() and self._leader:
+            if not messages:
+                self.position = start
+                await sleep_unless_stopped(stop, self.poll_interval, self._wake)
+                self._wake.clear()
+                messages = await asyncio.to_thread(self._load_window, start)
+                continue
+            end = messages[-1].position
+            following = asyncio.create_task(asyncio.to_thread(self._load_window, end))
+            try:
+                await self._confirm(channel, messages, start)
+                moved = await asyncio.to_thread(advance_position, self.runtime.engine, start, end)
+            except BaseException:
+                following.cancel()
+                raise
+            if not moved:
+                log.warning("publisher: position moved by another publisher; re-reading it")
+                following.cancel()
+                start = await asyncio.to_thread(tracked_position, self.runtime.engine)
+                messages = await asyncio.to_thread(self._load_window, start)
+                continue
+            self.position = start = end
+            self.published += len(messages)
+            messages = await following
+
+    async def _confirm(self, channel: AbstractChannel, messages: list[OutgoingMessage],
+                       start: int) -> None:
+        """Publish a window pipelined and wait for every confirm (bounded)."""
         tasks = [asyncio.create_task(self._publish(channel, m)) for m in messages]
         try:
             confirms = await asyncio.wait_for(asyncio.gather(*tasks), self.confirm_timeout)
@@ -168,13 +192,6 @@ class Publisher:
                 task.cancel()
         if not all(isinstance(c, spec.Basic.Ack) for c in confirms):
             raise NackedError(f"broker nacked a message after position {start}")
-        end = messages[-1].position
-        if not await asyncio.to_thread(advance_position, self.runtime.engine, start, end):
-            log.warning("publisher: position moved by another publisher; re-reading it")
-            return len(messages)
-        self.position = end
-        self.published += len(messages)
-        return len(messages)
 
     async def _publish(self, channel: AbstractChannel, message: OutgoingMessage) -> Any:
         properties = spec.Basic.Properties(
@@ -187,13 +204,14 @@ class Publisher:
 
     def _load_window(self, start: int) -> list[OutgoingMessage]:
         app = self.runtime.app
-        notifications = app.recorder.select_notifications(start, self.window,
-                                                          inclusive_of_start=False)
-        messages = []
-        for notification in notifications:
-            record = event_record(notification, app.mapper.to_domain_event(notification))
-            messages.append(build_message(record, self._identity(record)))
-        return messages
+        with self._loading:
+            notifications = app.recorder.select_notifications(start, self.window,
+                                                              inclusive_of_start=False)
+            messages = []
+            for notification in notifications:
+                record = event_record(notification, app.mapper.to_domain_event(notification))
+                messages.append(build_message(record, self._identity(record)))
+            return messages
 
     def _identity(self, record: dict[str, Any]) -> dict[str, Any]:
         stream_id = record["stream_id"]

@@ -66,7 +66,8 @@ class Job:
 
 
 def _candidates(runtime: Runtime, *where: Any, order: Any = None) -> list[UUID]:
-    query = select(t.id).where(t.is_deleted == false(), *where).order_by(order or t.seq)
+    query = select(t.id).where(t.is_deleted == false(), *where)
+    query = query.order_by(t.seq if order is None else order)
     with runtime.engine.connect() as conn:
         return [UUID(row.id) for row in conn.execute(query).all()]
 
@@ -252,3 +253,8 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
         scheduler.tick()
         stop.wait(TICK_SECONDS)
     emitter.join(timeout=5)
+
+
+def start_in_process(runtime: Runtime) -> None:
+    """The embedded default: the scheduler (and the event log) in the API process."""
+    runtime.spawn("sav-scheduler", lambda: run(runtime, runtime.stop))

@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 
 from sav.runtime import Runtime
-from tests.conftest import ADMIN, AGENT, CUSTOMER, OTHER_AGENT, OTHER_CUSTOMER, Client, create_ticket
+from tests.conftest import (
+    ADMIN,
+    AGENT,
+    CUSTOMER,
+    OTHER_AGENT,
+    OTHER_CUSTOMER,
+    Client,
+    create_ticket,
+)
 
 
 async def post(client: Client, ticket: dict[str, Any], as_: tuple[str, str], content: str,
@@ -52,7 +60,8 @@ async def test_cursor_pagination_walks_the_conversation(client: Client) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        query = f"/tickets/{ticket['id']}/messages?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        after = f"&cursor={cursor}" if cursor else ""
+        query = f"/tickets/{ticket['id']}/messages?limit=2{after}"
         page = (await client.get(query, as_=CUSTOMER)).json
         seen += [m["id"] for m in page["data"]]
         cursor = page["pagination"]["next_cursor"]

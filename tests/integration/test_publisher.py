@@ -23,15 +23,21 @@ import pytest
 
 from sav.commands.actor import Actor
 from sav.commands.app import SavApplication
-from sav.commands.tickets import AssignTicket, CreateTicket, UpdateTicket, create_ticket
-from sav.commands.tickets import assign_ticket, update_ticket
+from sav.commands.tickets import (
+    AssignTicket,
+    CreateTicket,
+    UpdateTicket,
+    assign_ticket,
+    create_ticket,
+    update_ticket,
+)
 from sav.config import Settings
 from sav.events.ticket import Ticket
 from sav.runtime import Runtime
 from sav.workers.lease import Lease
 from sav.workers.publisher import LEASE_NAME, Publisher, set_position, tracked_position
 from sav.workers.routing import build_message, routing_key
-from tests.support.broker import Tap, body, delete_names, rabbit_env, unique_names
+from tests.support.broker import Tap, body, delete_names, headers, rabbit_env, unique_names
 from tests.support.tcp_proxy import TcpProxy
 
 OUTAGE_SECONDS = float(os.environ.get("SAV_TEST_OUTAGE_SECONDS", "3"))
@@ -86,7 +92,7 @@ def publisher(runtime: Runtime) -> Iterator[Running]:
 
 
 def fill(app: SavApplication, tickets: int, updates: int = 4) -> int:
-    """Store `tickets` × (1 + `updates`) events quickly (one transaction per ticket)."""
+    """Store `tickets` * (1 + `updates`) events quickly (one transaction per ticket)."""
     for i in range(tickets):
         ticket = Ticket(id=uuid4(), ticket_number=f"FILL-{i}", subject="s", description="d",
                         priority="normal", category=None, source="web", user_id=f"u{i}",
@@ -158,7 +164,7 @@ async def test_each_event_is_published_with_key_body_and_headers(
     first = tap.messages[0]
     props = first.header.properties
     assert props.delivery_mode == 2 and props.content_type == "application/json"
-    assert props.headers["x-sav-position"] == 1 and props.headers["x-sav-version"] == 1
+    assert headers(first)["x-sav-position"] == 1 and headers(first)["x-sav-version"] == 1
     payload = body(first)
     assert set(payload) == {"event", "timestamp", "data"}
     assert payload["event"] == "ticket.created" and payload["timestamp"].endswith("Z")
@@ -197,10 +203,12 @@ async def test_broker_outage_loses_nothing_and_fails_no_command(
     writer.start()
     await asyncio.sleep(0.5)
     with proxy.outage():
+        stored_before = runtime.app.recorder.max_notification_id() or 0
         await asyncio.sleep(OUTAGE_SECONDS)
         during = len(tap.messages)
         await asyncio.sleep(0.3)
         assert len(tap.messages) == during, "nothing can be published while cut"
+        assert (runtime.app.recorder.max_notification_id() or 0) > stored_before
     await asyncio.sleep(0.5)
     writing.clear()
     writer.join()
@@ -208,17 +216,18 @@ async def test_broker_outage_loses_nothing_and_fails_no_command(
     head = runtime.app.recorder.max_notification_id() or 0
     await tap.wait_for_positions(head)
     assert tap.first_occurrences() == list(range(1, head + 1))
-    ids = {}
+    ids: dict[int, str | None] = {}
     for message in tap.messages:
-        position = message.header.properties.headers["x-sav-position"]
+        position = headers(message)["x-sav-position"]
         assert ids.setdefault(position, message.header.properties.message_id) == \
             message.header.properties.message_id
     await wait_until(lambda: tracked_position(runtime.engine) == head)
+    assert proxy.connections >= 2, "the publisher reconnected after the outage"
 
 
 async def test_killed_publisher_resumes_from_its_position(
         runtime: Runtime, settings: Settings, tap: Tap) -> None:
-    head = fill(runtime.app, 600)
+    head = fill(runtime.app, 300)
     first = worker_process(settings)
     try:
         await wait_until(lambda: len(tap.messages) > 0, timeout=30)

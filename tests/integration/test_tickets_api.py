@@ -177,3 +177,11 @@ async def test_statistics_scoped_to_caller(client: Client) -> None:
     for key in ("avg_first_response_seconds", "avg_resolution_seconds", "satisfaction",
                 "escalation_rate", "agent_workload"):
         assert key in everyone
+
+
+async def test_agent_resolving_an_unassigned_ticket_gets_the_new_state(client: Client) -> None:
+    ticket = await create_ticket(client)
+    resolved = await client.post(f"/tickets/{ticket['id']}/resolve", as_=AGENT)
+    assert resolved.status == 200 and resolved.json["status"] == "resolved"
+    # Resolved and unassigned: out of the agents' pool from now on.
+    assert (await client.get(f"/tickets/{ticket['id']}", as_=AGENT)).status == 404

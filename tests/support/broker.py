@@ -7,6 +7,7 @@ named exchange and queues and deletes them afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from typing import Any
@@ -67,7 +68,7 @@ class Tap:
         self._arrived.set()
 
     def positions(self) -> list[int]:
-        return [int(m.header.properties.headers["x-sav-position"]) for m in self.messages]
+        return [int(headers(m)["x-sav-position"]) for m in self.messages]
 
     def first_occurrences(self) -> list[int]:
         seen: set[int] = set()
@@ -86,16 +87,18 @@ class Tap:
             missing = sorted(set(range(1, last + 1)) - set(self.positions()))
             assert remaining > 0, f"missing {len(missing)} positions, first {missing[:5]}"
             self._arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), min(remaining, 0.5))
-            except TimeoutError:
-                pass
 
     async def wait_for_count(self, count: int, timeout: float = 20.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while len(self.messages) < count:
             assert asyncio.get_running_loop().time() < deadline, len(self.messages)
             await asyncio.sleep(0.02)
+
+
+def headers(message: DeliveredMessage) -> dict[str, Any]:
+    return dict(message.header.properties.headers or {})
 
 
 def body(message: DeliveredMessage) -> Any:
@@ -113,7 +116,7 @@ async def publish(channel: AbstractChannel, exchange: str, routing_key: str, pay
 
 async def drain(channel: AbstractChannel, queue: str) -> list[DeliveredMessage]:
     """Every message now in `queue` (acked)."""
-    got = []
+    got: list[DeliveredMessage] = []
     while True:
         message = await channel.basic_get(queue, no_ack=True)
         if message.delivery_tag is None or isinstance(message.delivery, spec.Basic.GetEmpty):

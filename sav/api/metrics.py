@@ -1,0 +1,131 @@
+"""`GET /metrics`: Prometheus text format, one CollectorRegistry per app.
+
+HTTP figures come from request/response middleware; event store, projection,
+publisher and ticket figures are read from the database at scrape time (on the
+command pool), so every API process reports the same shared state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sanic import Blueprint, HTTPResponse, Request, Sanic
+from sanic.response import BaseHTTPResponse
+
+from sav.api.http import runtime
+from sav.events import clock
+from sav.projections.metrics import StoreSnapshot, store_snapshot
+
+bp = Blueprint("metrics")
+
+
+class StoreCollector(Collector):
+    """Yields the figures of the latest `StoreSnapshot` (taken right before a scrape)."""
+
+    def __init__(self) -> None:
+        self.snapshot: StoreSnapshot | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot
+        if snap is None:
+            return
+        yield CounterMetricFamily("sav_events_appended", "Events appended to the event store "
+                                  "(all processes; the store's head position)", value=snap.head)
+        events = GaugeMetricFamily("sav_projection_lag_events", "Events recorded but not yet "
+                                   "applied, per projector", labels=["projector"])
+        seconds = GaugeMetricFamily("sav_projection_lag_seconds", "Age of the oldest event not "
+                                    "yet applied, per projector (0 when caught up)",
+                                    labels=["projector"])
+        for name, lag in sorted(snap.projectors.items()):
+            events.add_metric([name], lag.events)
+            seconds.add_metric([name], lag.seconds)
+        yield events
+        yield seconds
+        if snap.publisher is not None:
+            yield GaugeMetricFamily("sav_publisher_lag_events", "Events not yet confirmed by "
+                                    "the broker", value=snap.publisher.events)
+            yield GaugeMetricFamily("sav_publisher_lag_seconds", "Age of the oldest event not "
+                                    "yet published", value=snap.publisher.seconds)
+        tickets = GaugeMetricFamily("sav_tickets", "Tickets by status and priority "
+                                    "(deleted excluded)", labels=["status", "priority"])
+        for status, priority, count in sorted(snap.tickets):
+            tickets.add_metric([status, priority], count)
+        yield tickets
+        yield CounterMetricFamily("sav_ticket_escalations", "Tickets escalated",
+                                  value=snap.escalations)
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("sav_http_requests", "HTTP requests by route and status",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("sav_http_request_duration_seconds", "HTTP request latency "
+                                 "by route and status", ["method", "route", "status"],
+                                 registry=self.registry)
+        self.appends = Counter("sav_event_appends", "Append transactions committed by this "
+                               "process", registry=self.registry)
+        self.store = StoreCollector()
+        self.registry.register(self.store)
+        self.listening = False
+
+    def on_append(self, _position: int) -> None:
+        self.appends.inc()
+
+
+def route_label(request: Request) -> str:
+    """The route pattern, never the raw path (ids would explode the label set)."""
+    route = getattr(request, "route", None)
+    if route is None:
+        return "unmatched"
+    return "/" + route.path.lstrip("/")
+
+
+async def start_timer(request: Request) -> None:
+    request.ctx.metrics_started = time.perf_counter()
+
+
+async def observe(request: Request, response: BaseHTTPResponse) -> None:
+    started = getattr(request.ctx, "metrics_started", None)
+    metrics: ApiMetrics = request.app.ctx.metrics
+    labels = (request.method, route_label(request), str(response.status))
+    metrics.requests.labels(*labels).inc()
+    if started is not None:
+        metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+
+
+@bp.get("/metrics")
+async def metrics_route(request: Request) -> HTTPResponse:
+    """Prometheus metrics (text exposition format)."""
+    metrics: ApiMetrics = request.app.ctx.metrics
+    rt = runtime(request)
+    snapshot = await rt.call(store_snapshot, rt.engine, rt.app.recorder, rt.app.mapper,
+                             clock.now())
+    metrics.store.snapshot = snapshot  # No await until generated: scrapes don't interleave.
+    return HTTPResponse(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def install(app: Sanic) -> None:
+    """Add `/metrics` and the HTTP middleware to `app`; call after its start listener."""
+    app.ctx.metrics = ApiMetrics()
+    app.blueprint(bp)
+    app.register_middleware(start_timer, "request", priority=100)
+    app.register_middleware(observe, "response")
+
+    @app.before_server_start
+    async def count_appends(app: Sanic, _: Any = None) -> None:
+        metrics: ApiMetrics = app.ctx.metrics
+        if app.ctx.runtime is not None and not metrics.listening:
+            app.ctx.runtime.app.on_append(metrics.on_append)
+            metrics.listening = True
