@@ -147,12 +147,13 @@ def event_log_projector(runtime: Runtime) -> Projector:
 def run_event_log(runtime: Runtime, stop: threading.Event, poll: float = 0.5) -> None:
     """Tail the event store into the log; a lease keeps one process emitting."""
     lease = Lease(runtime.engine, f"projector:{EVENT_LOG}")
-    projector = event_log_projector(runtime)
+    projector: Projector | None = None
     while not stop.is_set():
-        if not lease.acquire():
-            stop.wait(lease.ttl / 3)
-            continue
         try:
+            if not lease.acquire():
+                stop.wait(lease.ttl / 3)
+                continue
+            projector = projector or event_log_projector(runtime)
             projector.run_once()
         except Exception:
             logging.getLogger("sav.events").exception("event log emitter failed; retrying")

@@ -19,6 +19,7 @@ HEARTBEAT = 10
 # What a lost or refused broker connection raises; workers back off and reconnect.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (
     aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
     ConnectionError,
     OSError,
     TimeoutError,

@@ -11,6 +11,7 @@ Several copies may run; a database lease keeps one active.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -100,8 +101,10 @@ class Publisher:
     def wake(self, _position: int | None = None) -> None:
         """Called from command threads after an append: publish without waiting a poll."""
         loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(wake.set)
+        if loop is not None and wake is not None:
+            # Never let a stopped publisher fail the command that appended.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
 
     def run(self, stop: threading.Event) -> None:
         """Blocking: run the publisher's own event loop in this thread until `stop`."""
@@ -110,7 +113,14 @@ class Publisher:
     async def serve(self, stop: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        await asyncio.to_thread(set_position, self.runtime.engine, 0, only_if_missing=True)
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(set_position, self.runtime.engine, 0,
+                                        only_if_missing=True)
+                break
+            except Exception:
+                log.exception("publisher: cannot read its tracking row; retrying")
+                await sleep_unless_stopped(stop, 1.0)
         lease_task = asyncio.create_task(self._hold_lease(stop))
         backoff = Backoff()
         try:

@@ -173,7 +173,10 @@ JOBS: dict[str, Job] = {job.name: job for job in (
 
 
 def ensure_schema(engine: Engine) -> None:
-    scheduler_metadata.create_all(engine)
+    # Inside a write transaction: on SQLite a deferred DDL transaction racing the other
+    # in-process workers would fail with "database is locked" instead of waiting.
+    with write_transaction(engine) as conn:
+        scheduler_metadata.create_all(conn)
 
 
 def last_run(engine: Engine, name: str) -> datetime | None:
@@ -248,9 +251,13 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
     emitter = threading.Thread(target=run_event_log, args=(runtime, stop),
                                name="sav-event-log", daemon=True)
     emitter.start()
-    scheduler = Scheduler(runtime)
+    scheduler: Scheduler | None = None
     while not stop.is_set():
-        scheduler.tick()
+        try:
+            scheduler = scheduler or Scheduler(runtime)
+            scheduler.tick()
+        except Exception:
+            log.exception("scheduler tick failed; retrying")
         stop.wait(TICK_SECONDS)
     emitter.join(timeout=5)
 

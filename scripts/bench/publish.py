@@ -29,11 +29,11 @@ from pamqp import commands as spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sav.config import Settings, load_settings  # noqa: E402
-from sav.events.ticket import Ticket  # noqa: E402
-from sav.runtime import Runtime  # noqa: E402
-from sav.workers.amqp import amqp_url  # noqa: E402
-from sav.workers.publisher import Publisher, tracked_position  # noqa: E402
+from sav.config import Settings, load_settings
+from sav.events.ticket import Ticket
+from sav.runtime import Runtime
+from sav.workers.amqp import amqp_url
+from sav.workers.publisher import Publisher, tracked_position
 
 
 def make_settings(profile: str, data_dir: str, names: dict[str, str]) -> Settings:

@@ -214,7 +214,7 @@ async def test_broker_outage_loses_nothing_and_fails_no_command(
     writer.join()
     assert errors == []
     head = runtime.app.recorder.max_notification_id() or 0
-    await tap.wait_for_positions(head)
+    await tap.wait_for_positions(head, timeout=30 + head / 200)
     assert tap.first_occurrences() == list(range(1, head + 1))
     ids: dict[int, str | None] = {}
     for message in tap.messages:
