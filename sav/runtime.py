@@ -183,6 +183,12 @@ class Runtime:
             )
         return int(value or 0)
 
+    async def aclose(self) -> None:
+        """Close everything, the async read engine included (needs the event loop)."""
+        await self.close_storage()
+        await self.read_engine.dispose()
+        self.close()
+
     def close(self) -> None:
         self.stop.set()
         for stopper in self.background:

@@ -77,12 +77,12 @@ def settings(profile: str, tmp_path: Path, settings_env: dict[str, str]) -> Iter
 
 
 @pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """The real runtime with its in-process projector, as `sav serve` builds it."""
     runtime = Runtime.build(settings)
     runtime.start_projector()
     yield runtime
-    runtime.close()
+    await runtime.aclose()
     clock.reset()
 
 

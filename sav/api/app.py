@@ -54,9 +54,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
         if app.ctx.remote_auth is not None:
             await app.ctx.remote_auth.close()
         if getattr(app.ctx, "owns_runtime", False):
-            await app.ctx.runtime.close_storage()
-            await app.ctx.runtime.read_engine.dispose()
-            app.ctx.runtime.close()
+            await app.ctx.runtime.aclose()
 
     metrics_api.install(app)
     return app

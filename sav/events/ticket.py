@@ -367,10 +367,14 @@ class Ticket(Aggregate):
         if self.survey_requested or self.status != CLOSED or self.satisfaction_rating:
             return False
         self._survey_requested(
-            user_id=self.user_id, email=self.contact_email, name=self.contact_name
+            ticket_number=self.ticket_number, subject=self.subject, user_id=self.user_id,
+            email=self.contact_email, name=self.contact_name,
         )
         return True
 
     @event("SurveyRequested")
-    def _survey_requested(self, user_id: str | None, email: str | None, name: str | None) -> None:
+    def _survey_requested(
+        self, ticket_number: str, subject: str, user_id: str | None, email: str | None,
+        name: str | None,
+    ) -> None:
         self.survey_requested = True

@@ -67,6 +67,7 @@ class Scenario:
     client: Client
     ticket: dict[str, Any]
     secrets: list[str] = field(default_factory=list)
+    internal_ids: set[str] = field(default_factory=set)
     message_ids: list[str] = field(default_factory=list)
     watched: list[Response] = field(default_factory=list)
 
@@ -108,11 +109,15 @@ class Scenario:
                                                          "is_internal": internal})
             if response.status == 201:
                 self.message_ids.append(response.json["id"])
+                if internal:
+                    self.internal_ids.add(response.json["id"])
             return response
         if action == "edit":
-            # Staff editing may target a note: its new text is a secret too.
-            content = self.secret() if who in ("agent", "agent2", "admin") else f"edit {pick}"
-            return await c.put(f"{msgs}/{self.target(pick)}", as_=as_, json={"content": content})
+            # Editing a note keeps it internal: its new text is a secret too. Editing a
+            # public message publishes the new text, so that text is not a secret.
+            target = self.target(pick)
+            content = self.secret() if target in self.internal_ids else f"edit {pick}"
+            return await c.put(f"{msgs}/{target}", as_=as_, json={"content": content})
         if action == "delete":
             return await c.delete(f"{msgs}/{self.target(pick)}", as_=as_)
         if action == "read":
