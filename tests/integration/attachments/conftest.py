@@ -3,15 +3,10 @@ times both database profiles; a test may pin `settings_env` to one store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
 
-from sav.api.app import create_app
-from sav.config import Settings
-from sav.runtime import Runtime
-from tests.conftest import Client
 from tests.support.attachments import LOCAL, S3_KEYS
 
 
@@ -21,10 +16,3 @@ def settings_env(request: pytest.FixtureRequest) -> dict[str, str]:
         return dict(LOCAL)
     endpoint = request.getfixturevalue("s3_endpoint")
     return {"MINIO_ENDPOINT": endpoint, **S3_KEYS, "MINIO_BUCKET": f"sav-{uuid4().hex[:12]}"}
-
-
-@pytest.fixture
-async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[Client]:
-    """conftest's client, plus closing the blob store the app started (S3 connections)."""
-    yield Client(create_app(settings, runtime))
-    await runtime.close_storage()
