@@ -153,7 +153,8 @@ class SqlApplicationRecorder(ApplicationRecorder):
 
     def count_events(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(stored_events_table)).scalar_one())
+            query = select(func.count()).select_from(stored_events_table)
+            return int(conn.execute(query).scalar_one())
 
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()
