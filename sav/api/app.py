@@ -23,7 +23,9 @@ BLUEPRINTS = [health.bp, tickets.bp, messages.bp, public.bp, satisfaction.bp, at
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
     """Build the API. Connections are opened in `before_server_start`, not here,
     unless a ready `runtime` is passed in (tests share one)."""
-    app = Sanic(f"sav_{next(_app_ids)}", error_handler=SavErrorHandler())
+    # Sanic logs through the root logger, which `sav serve` configures for JSON lines.
+    app = Sanic(f"sav_{next(_app_ids)}", error_handler=SavErrorHandler(),
+                configure_logging=False)
     app.config.AUTO_EXTEND = False
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.REQUEST_MAX_SIZE = int(settings.max_attachment_bytes * 10 + 1024 * 1024)

@@ -11,8 +11,9 @@ from uuid import UUID
 import pytest
 from sqlalchemy import Engine, select
 
+from sav.commands import agents, automations, messages
 from sav.commands import tickets as commands
-from sav.commands.actor import Actor
+from sav.commands.actor import SYSTEM, Actor
 from sav.commands.numbers import SqlTicketNumbers
 from sav.config import Settings
 from sav.eventstore.db import build_engine
@@ -50,7 +51,27 @@ def make_history(runtime: Runtime, tickets: int = 6) -> list[UUID]:
         if i % 3 == 0:
             commands.update_ticket(app, AGENT, ticket_id, commands.UpdateTicket(
                 internal_notes="note", priority="high"))
+        converse(app, ticket_id, i)
+    agents.upsert_agent(app, SYSTEM, "agent-1", agents.UpsertAgent(name="Ann", active=True))
+    agents.upsert_agent(app, SYSTEM, "agent-1", agents.UpsertAgent(name="Ann B", active=False))
     return ids
+
+
+def converse(app: Any, ticket_id: UUID, i: int) -> None:
+    """Messages, read receipts, edits, deletions, ratings, escalation and surveys."""
+    public = messages.post_message(app, AGENT, ticket_id, messages.PostMessage(
+        content=f"Hello {i}")).data["message_id"]
+    note = messages.post_message(app, AGENT, ticket_id, messages.PostMessage(
+        content="internal", is_internal=True)).data["message_id"]
+    messages.mark_all_read(app, CUSTOMER, ticket_id)
+    messages.edit_message(app, AGENT, ticket_id, public, messages.EditMessage(content="Hi"))
+    if i % 2:
+        messages.remove_message(app, AGENT, ticket_id, note)
+        messages.rate_ticket(app, CUSTOMER, ticket_id, messages.RateTicket(rating=4))
+        commands.close_ticket(app, AGENT, ticket_id)
+        automations.request_survey(app, ticket_id)
+    else:
+        app.change_ticket(ticket_id, lambda t: t.escalate("test"))
 
 
 def wait_projected(runtime: Runtime) -> None:
