@@ -86,9 +86,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or settings.app_port
     loader = AppLoader(factory=partial(logged_app, settings))
     app = loader.load()
+    single = args.workers <= 1
     app.prepare(host=args.host, port=port, workers=max(1, args.workers),
-                single_process=args.workers <= 1, access_log=False, motd=False)
-    Sanic.serve(primary=app, app_loader=loader)
+                single_process=single, access_log=False, motd=False)
+    if single:
+        Sanic.serve_single(primary=app)  # no worker-manager process for one worker
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 

@@ -55,10 +55,11 @@ class Runtime:
         app = SavApplication(settings.database_url, settings.ticket_number_prefix)
         engine = engine_for(settings.database_url)
         create_read_schema(engine)
+        # A pool as wide as the concurrency we serve: an overflow connection costs a
+        # new thread (aiosqlite) or a new TCP connection (aiomysql) each time.
         read_engine = create_async_engine(
-            settings.async_database_url,
-            **({} if not settings.is_mysql else {"pool_size": 10, "pool_recycle": 3600,
-                                                  "pool_pre_ping": True}),
+            settings.async_database_url, pool_size=20, max_overflow=20,
+            **({} if not settings.is_mysql else {"pool_recycle": 3600, "pool_pre_ping": True}),
         )
         executor = ThreadPoolExecutor(settings.command_threads, thread_name_prefix="sav-cmd")
         runtime = cls(settings, app, engine, read_engine, executor)

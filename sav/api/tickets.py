@@ -38,7 +38,7 @@ FILTERS = ("status", "priority", "assigned_to", "category", "q", "user_id")
 
 async def ticket_response(request: Request, ticket_id: UUID, actor: Actor,
                           status: int = 200, extra: dict[str, Any] | None = None,
-                          after_write: bool = False) -> HTTPResponse:
+                          after_write: bool = False, created: bool = False) -> HTTPResponse:
     """The ticket as the caller may see it, from the read model, with its ETag.
 
     `after_write`: the command already authorized the caller, who gets the new state
@@ -50,7 +50,9 @@ async def ticket_response(request: Request, ticket_id: UUID, actor: Actor,
         if row is None or not visible:
             raise ApiError(404, "not_found", "ticket not found")
         data = ticket_json(row, actor)
-        data.update(await details.ticket_details(conn, row, actor))
+        # A ticket just created has no conversation yet: skip two queries.
+        data.update({"messages": [], "attachments": []} if created
+                    else await details.ticket_details(conn, row, actor))
     data.update(extra or {})
     return json(data, status=status, headers=etag(row.version))
 
@@ -79,7 +81,8 @@ async def create_route(request: Request) -> HTTPResponse:
         except IntegrityError:
             raise ApiError(409, "conflict", "a request with this Idempotency-Key is "
                            "already being processed") from None
-        return await ticket_response(request, outcome.ticket_id, actor, status=201)
+        return await ticket_response(request, outcome.ticket_id, actor, status=201,
+                                     created=True)
 
     return await idempotent(request, produce)
 

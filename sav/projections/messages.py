@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     String,
     Table,
+    bindparam,
     false,
     func,
     select,
@@ -98,7 +99,7 @@ HANDLERS: dict[str, Handler] = {
 # -- queries ------------------------------------------------------------------------
 
 
-def visible_clause(ticket_id: str, actor: Actor | None) -> ColumnElement[bool]:
+def visible_clause(ticket_id: Any, actor: Actor | None) -> ColumnElement[bool]:
     """Messages of a ticket the caller may read; `actor` None is a public caller.
 
     Ticket visibility is checked by the caller of these queries: this clause only
@@ -121,11 +122,20 @@ async def list_messages(
     return list(rows[:limit]), next_cursor
 
 
+# Ticket details run on every GET: statements built once (staff or not) are reused.
+_CONVERSATION = {
+    staff: select(ticket_messages).where(
+        visible_clause(bindparam("ticket_id"), Actor(None, "agent" if staff else "customer"))
+    ).order_by(m.seq)
+    for staff in (True, False)
+}
+
+
 async def visible_messages(conn: AsyncConnection, ticket_id: str, actor: Actor | None
                            ) -> list[Any]:
     """The whole visible conversation, oldest first (ticket details)."""
-    query = select(ticket_messages).where(visible_clause(ticket_id, actor))
-    return list((await conn.execute(query.order_by(m.seq))).all())
+    staff = actor is not None and actor.is_staff
+    return list((await conn.execute(_CONVERSATION[staff], {"ticket_id": ticket_id})).all())
 
 
 async def find_message(conn: AsyncConnection, ticket_id: str, message_id: str,

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     false,
     func,
     or_,
@@ -260,16 +261,20 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
     return and_(alive, t.user_id == actor.user_id)
 
 
+# Hot-path statements built once: SQLAlchemy then reuses their cache key and SQL.
+_LIVE = support_tickets.c.is_deleted == false()
+_BY_ID = select(support_tickets).where(support_tickets.c.id == bindparam("ref"), _LIVE)
+_BY_NUMBER = select(support_tickets).where(
+    support_tickets.c.ticket_number == bindparam("ref"), _LIVE)
+
+
 async def find_ticket(conn: AsyncConnection, id_or_number: str) -> Any:
     """A live ticket row by UUID or ticket number, or None."""
-    t = support_tickets.c
     if UUID_RE.match(id_or_number):
-        where = t.id == str(UUID(id_or_number))
+        result = await conn.execute(_BY_ID, {"ref": str(UUID(id_or_number))})
     else:
-        where = t.ticket_number == id_or_number
-    return (
-        await conn.execute(select(support_tickets).where(where, t.is_deleted == false()))
-    ).first()
+        result = await conn.execute(_BY_NUMBER, {"ref": id_or_number})
+    return result.first()
 
 
 def encode_cursor(seq: int) -> str:
