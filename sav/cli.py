@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import importlib
 import signal
 import sys
@@ -84,6 +85,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from sanic.worker.loader import AppLoader
 
     port = args.port or settings.app_port
+    # `--port` wins over APP_PORT everywhere (local download URLs point at this server).
+    settings = dataclasses.replace(settings, app_port=port)
     loader = AppLoader(factory=partial(logged_app, settings))
     app = loader.load()
     single = args.workers <= 1

@@ -118,3 +118,25 @@ def test_token_rejects_unknown_role(settings: Settings, tmp_path: Path) -> None:
     result = subprocess.run([*SAV, "token", "--sub", "x", "--role", "root"],
                             env=env_for(settings), capture_output=True, text=True)
     assert result.returncode != 0
+
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+       b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
+       b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def test_download_url_points_at_the_serving_port(server: tuple[str, dict[str, str]]) -> None:
+    """`sav serve --port P` (not APP_PORT): local download links must reach this server."""
+    base, env = server
+    token = sav(env, "token", "--sub", "cust-7", "--role", "customer").strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, timeout=10) as http:
+        ticket = http.post("/tickets", headers=headers,
+                           json={"subject": "Photo", "description": "see file"}).json()
+        uploaded = http.post(f"/tickets/{ticket['id']}/attachments", headers=headers,
+                             files={"file": ("shot.png", PNG, "image/png")})
+        assert uploaded.status_code == 201, uploaded.text
+        link = http.get(f"/tickets/{ticket['id']}/attachments/{uploaded.json()['id']}/download",
+                        headers=headers).json()
+        assert link["url"].startswith(base + "/files/")
+        assert httpx.get(link["url"], timeout=10).content == PNG
