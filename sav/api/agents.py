@@ -6,7 +6,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from sav.api.auth import current_actor
 from sav.api.errors import ApiError
-from sav.api.http import json, page, pagination, parse, runtime
+from sav.api.http import accepts, json, page, pagination, parse, runtime
 from sav.commands.actor import Actor
 from sav.commands.agents import UpsertAgent, upsert_agent
 from sav.projections.agents import agent_json, find_agent, list_agents
@@ -32,6 +32,7 @@ def active_filter(request: Request) -> bool | None:
 
 
 @bp.put("/agents/<agent_id:str>")
+@accepts(UpsertAgent)
 async def put_agent_route(request: Request, agent_id: str) -> HTTPResponse:
     """Register an agent (201) or change its name, email or active flag (200)."""
     actor = require_admin(request)

@@ -71,6 +71,17 @@ def openapi_document(app: Any) -> dict[str, Any]:
             }
             if not is_public(path):
                 operation["security"] = [{"bearer": []}]
+            model = getattr(route.handler, "sav_body_model", None)
+            if model is not None and method in ("POST", "PUT"):
+                operation["requestBody"] = {"required": True, "content": {
+                    "application/json": {"schema": model.model_json_schema()}}}
+            elif "attachments" in path and method == "POST":
+                field = "files" if path.endswith("/multiple") else "file"
+                operation["requestBody"] = {"required": True, "content": {
+                    "multipart/form-data": {"schema": {"type": "object", "required": [field],
+                                            "properties": {field: {"type": "string",
+                                                                   "format": "binary"},
+                                                           "message_id": {"type": "string"}}}}}}
             paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",

@@ -23,6 +23,14 @@ M = TypeVar("M", bound=BaseModel)
 MAX_LIMIT = 100
 
 
+def accepts(model: type[BaseModel]) -> Callable[[Any], Any]:
+    """Declare a route's JSON body model (for `/openapi.json`); `parse` validates it."""
+    def mark(handler: Any) -> Any:
+        handler.sav_body_model = model
+        return handler
+    return mark
+
+
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
     return HTTPResponse(orjson.dumps(data), status=status, headers=headers,
                         content_type="application/json")

@@ -10,6 +10,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from sav.api.auth import current_actor
 from sav.api.errors import ApiError
 from sav.api.http import (
+    accepts,
     etag,
     idempotent,
     idempotent_id,
@@ -70,6 +71,7 @@ async def list_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 
 @bp.post(BASE)
+@accepts(commands.PostMessage)
 async def add_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Add a message (`is_internal` notes: agents and admins only)."""
     actor = current_actor(request)
@@ -113,6 +115,7 @@ async def get_route(request: Request, ticket_ref: str, message_ref: str) -> HTTP
 
 
 @bp.put(f"{BASE}/<message_ref:str>")
+@accepts(commands.EditMessage)
 async def update_route(request: Request, ticket_ref: str, message_ref: str) -> HTTPResponse:
     """Edit a message's content (its author, or an admin)."""
     actor = current_actor(request)

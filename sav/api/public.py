@@ -14,7 +14,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from sav.api import details
 from sav.api.errors import ApiError
-from sav.api.http import json, parse, run_command, runtime
+from sav.api.http import accepts, json, parse, run_command, runtime
 from sav.api.messages import message_response
 from sav.api.ratelimit import enforce_public_rate_limit
 from sav.commands import messages as message_commands
@@ -81,6 +81,7 @@ async def public_ticket_response(request: Request, ticket_id: str, status: int =
 
 
 @bp.post("/public/tickets")
+@accepts(CreatePublicTicket)
 async def create_route(request: Request) -> HTTPResponse:
     """Open a ticket without an account; the access token is returned once, here only."""
     body = parse(request, CreatePublicTicket)
@@ -102,6 +103,7 @@ async def lookup_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 
 @bp.post("/public/tickets/<ticket_ref:str>/messages")
+@accepts(message_commands.PublicPostMessage)
 async def reply_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Reply as the ticket's contact; a reply wakes a waiting or resolved ticket."""
     row, token = await ticket_with_token(request, ticket_ref)
@@ -114,6 +116,7 @@ async def reply_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 
 @bp.post("/public/tickets/<ticket_ref:str>/satisfaction")
+@accepts(message_commands.RateTicket)
 async def satisfaction_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Rate the ticket once it is resolved or closed (1 to 5, optional comment)."""
     row, token = await ticket_with_token(request, ticket_ref)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Blueprint, HTTPResponse, Request
 
 from sav.api.auth import current_actor
-from sav.api.http import parse, resolve_ticket_id, run_command
+from sav.api.http import accepts, parse, resolve_ticket_id, run_command
 from sav.api.tickets import ticket_response
 from sav.commands.messages import RateTicket, rate_ticket
 
@@ -13,6 +13,7 @@ bp = Blueprint("satisfaction")
 
 
 @bp.post("/tickets/<ticket_ref:str>/satisfaction")
+@accepts(RateTicket)
 async def rate_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Rate a resolved or closed ticket once: `{"rating": 1..5, "comment"}` (owner only)."""
     actor = current_actor(request)

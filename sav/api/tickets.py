@@ -7,12 +7,14 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
+from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 
 from sav.api import details
 from sav.api.auth import current_actor
 from sav.api.errors import ApiError
 from sav.api.http import (
+    accepts,
     etag,
     idempotent,
     idempotent_id,
@@ -69,6 +71,7 @@ async def list_route(request: Request) -> HTTPResponse:
 
 
 @bp.post("/tickets")
+@accepts(commands.CreateTicket)
 async def create_route(request: Request) -> HTTPResponse:
     """Create a support ticket."""
     actor = current_actor(request)
@@ -104,6 +107,7 @@ async def get_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 
 @bp.put("/tickets/<ticket_ref:str>")
+@accepts(commands.UpdateTicket)
 async def update_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Update ticket fields (customers: subject, description, priority of open tickets)."""
     actor = current_actor(request)
@@ -122,7 +126,8 @@ async def delete_route(request: Request, ticket_ref: str) -> HTTPResponse:
     return json({"success": True, "message": "ticket deleted", "id": str(ticket_id)})
 
 
-def lifecycle_route(name: str, call: Callable[[Request, Actor, UUID], Any]) -> None:
+def lifecycle_route(name: str, call: Callable[[Request, Actor, UUID], Any],
+                    body: type[BaseModel] | None = None) -> None:
     async def handler(request: Request, ticket_ref: str) -> HTTPResponse:
         actor = current_actor(request)
         ticket_id = await resolve_ticket_id(request, ticket_ref)
@@ -134,22 +139,25 @@ def lifecycle_route(name: str, call: Callable[[Request, Actor, UUID], Any]) -> N
         return await idempotent(request, produce)
 
     handler.__doc__ = f"{name.capitalize()} a ticket."
+    if body is not None:
+        accepts(body)(handler)
     bp.add_route(handler, f"/tickets/<ticket_ref:str>/{name}", methods=["POST"],
                  name=f"ticket_{name}")
 
 
 lifecycle_route("assign", lambda r, a, t: run_command(
-    r, commands.assign_ticket, a, t, parse(r, commands.AssignTicket), if_match(r)))
+    r, commands.assign_ticket, a, t, parse(r, commands.AssignTicket), if_match(r)),
+    commands.AssignTicket)
 lifecycle_route("start", lambda r, a, t: run_command(
     r, commands.start_ticket, a, t, if_match(r)))
 lifecycle_route("wait", lambda r, a, t: run_command(
     r, commands.wait_on_customer, a, t, if_match(r)))
 lifecycle_route("resolve", lambda r, a, t: run_command(
     r, commands.resolve_ticket, a, t, parse(r, commands.ResolveTicket, allow_empty=True),
-    if_match(r)))
+    if_match(r)), commands.ResolveTicket)
 lifecycle_route("close", lambda r, a, t: run_command(
     r, commands.close_ticket, a, t, parse(r, commands.ReasonBody, allow_empty=True),
-    if_match(r)))
+    if_match(r)), commands.ReasonBody)
 lifecycle_route("reopen", lambda r, a, t: run_command(
     r, commands.reopen_ticket, a, t, parse(r, commands.ReasonBody, allow_empty=True),
-    if_match(r)))
+    if_match(r)), commands.ReasonBody)
