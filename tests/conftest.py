@@ -47,6 +47,25 @@ def drop_mysql_database(name: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mysql_allows_large_events() -> None:
+    """Events up to 16 MiB need max_allowed_packet >= 64M on the server (MariaDB's default
+    is 16M). The test user is root, so the suite raises it itself when it can."""
+    env = mysql_env()
+    engine = create_engine(
+        f"mysql+pymysql://{env['DB_USERNAME']}:{env['DB_PASSWORD']}@{env['DB_HOST']}:"
+        f"{env['DB_PORT']}/", poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            current = conn.execute(text("SELECT @@global.max_allowed_packet")).scalar_one()
+            if int(current) < 64 * 1024 * 1024:
+                conn.execute(text("SET GLOBAL max_allowed_packet = 67108864"))
+    except Exception:  # the MySQL tests themselves report an unreachable server
+        pass
+    finally:
+        engine.dispose()
+
+
 def make_settings(profile: str, data_dir: Path, **env: str) -> Settings:
     values = {"SAV_DATA_DIR": str(data_dir), "AUTH_JWT_SECRET": JWT_SECRET,
               "SAV_READ_YOUR_WRITES_TIMEOUT": "10"}
