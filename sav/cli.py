@@ -6,6 +6,7 @@ import argparse
 import csv
 import dataclasses
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(handler=cmd_token)
 
     worker = sub.add_parser("worker", help="run background workers")
-    worker.add_argument("kind", choices=[*WORKERS, "all"])
+    worker.add_argument("kind", nargs="?", default="all", choices=[*WORKERS, "all"])
     worker.add_argument("--from", dest="from_position", type=int, default=None,
                         help="publisher: publish again from this global position")
     worker.set_defaults(handler=cmd_worker)
@@ -90,6 +91,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     loader = AppLoader(factory=partial(logged_app, settings))
     app = loader.load()
     single = args.workers <= 1
+    if not single:
+        # Create the schema once before the server processes start (they race otherwise).
+        from sav.eventstore.db import dispose_engine, engine_for
+        from sav.projections.runner import create_read_schema
+
+        create_read_schema(engine_for(settings.database_url))
+        dispose_engine(settings.database_url)
     app.prepare(host=args.host, port=port, workers=max(1, args.workers),
                 single_process=single, access_log=False, motd=False)
     if single:
@@ -192,6 +200,10 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
             for r in records:
                 writer.writerow([r["position"], r["type"], r["stream_id"], r["version"],
                                  r["timestamp"], orjson.dumps(r["data"]).decode()])
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, like other Unix tools.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the dead stream
     finally:
         runtime.close()
     return 0

@@ -10,7 +10,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from sav.api.auth import current_actor
 from sav.api.errors import ApiError
-from sav.api.http import idempotent, json, page, pagination, resolve_ticket_id, runtime
+from sav.api.http import etag, idempotent, json, page, pagination, resolve_ticket_id, runtime
 from sav.api.uploads import read_upload_form
 from sav.commands import attachments as commands
 from sav.commands.actor import Actor
@@ -78,9 +78,10 @@ async def upload(request: Request, ticket_ref: str, file_field: str,
             rt.call, rt.app, await rt.storage(), actor, ticket_id, message_id, staged)
         await rt.wait_for_position(outcome.position)
         created = await uploaded_rows(request, ticket_id, outcome.data["attachment_ids"], actor)
+        headers = etag(outcome.version)  # the ticket's new version, like every write
         if max_files == 1:
-            return json(created[0], status=201)
-        return json({"data": created}, status=201)
+            return json(created[0], status=201, headers=headers)
+        return json({"data": created}, status=201, headers=headers)
 
     return await idempotent(request, produce)
 
@@ -157,4 +158,5 @@ async def delete_route(request: Request, ticket_ref: str, attachment_id: str) ->
     outcome = await commands.delete_attachment(
         rt.call, rt.app, await rt.storage(), actor, UUID(row.ticket_id), attachment_id)
     await rt.wait_for_position(outcome.position)
-    return json({"success": True, "message": "attachment deleted", "id": attachment_id})
+    return json({"success": True, "message": "attachment deleted", "id": attachment_id},
+                headers=etag(outcome.version))

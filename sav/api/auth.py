@@ -122,6 +122,12 @@ def is_public(path: str) -> bool:
 async def authenticate(request: Request) -> None:
     """Request middleware: every non-public route gets `request.ctx.actor` or a 401."""
     request.ctx.actor = None
+    for name, value in request.headers.items():
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # raw non-UTF-8 bytes, kept as surrogates by Sanic
+                raise ApiError(400, "bad_request", f"header {name} is not valid UTF-8") from None
     if request.method == "OPTIONS" or is_public(request.path):
         return
     token = bearer_token(request)

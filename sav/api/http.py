@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -20,6 +22,7 @@ from sav.projections.tickets import find_ticket
 from sav.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("sav.api")
 MAX_LIMIT = 100
 
 
@@ -79,7 +82,7 @@ def if_match(request: Request) -> int | None:
     if raw is None or raw.strip() == "*":
         return None
     value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ApiError(412, "precondition_failed", "If-Match must be a ticket ETag")
     return int(value)
 
@@ -114,8 +117,9 @@ def idempotency_scope(request: Request) -> tuple[str, str] | None:
     key = request.headers.get("idempotency-key")
     if not key:
         return None
-    if len(key) > 128:
-        raise ApiError(422, "validation_failed", "Idempotency-Key is at most 128 characters")
+    if len(key) > 128 or not key.isascii() or not key.isprintable():
+        raise ApiError(422, "validation_failed",
+                       "Idempotency-Key must be at most 128 printable ASCII characters")
     actor = getattr(request.ctx, "actor", None)
     scope = f"user:{actor.user_id}" if actor else f"ip:{request.remote_addr or request.ip}"
     return scope[:64], f"{request.method} {request.path} {key}"[:255]
@@ -136,13 +140,20 @@ async def idempotent(request: Request, produce: Callable[[], Awaitable[HTTPRespo
         return await produce()
     engine = runtime(request).read_engine
     t = idempotency_keys.c
+    request_hash = hashlib.sha256(request.body or b"").hexdigest()
     async with engine.connect() as conn:
         stored = (await conn.execute(
-            select(t.status, t.body).where(t.scope == scope[0], t.key == scope[1])
+            select(t.status, t.body, t.request_hash, t.etag)
+            .where(t.scope == scope[0], t.key == scope[1])
         )).first()
     if stored is not None:
-        return HTTPResponse(stored.body, status=stored.status,
-                            headers={"Idempotent-Replayed": "true"},
+        if stored.request_hash != request_hash:
+            raise ApiError(422, "idempotency_key_reused",
+                           "this Idempotency-Key was used with a different request body")
+        headers = {"Idempotent-Replayed": "true"}
+        if stored.etag:
+            headers["ETag"] = stored.etag
+        return HTTPResponse(stored.body, status=stored.status, headers=headers,
                             content_type="application/json")
     response = await produce()
     if response.status < 500:
@@ -150,9 +161,13 @@ async def idempotent(request: Request, produce: Callable[[], Awaitable[HTTPRespo
             async with engine.begin() as conn:
                 await conn.execute(idempotency_keys.insert().values(
                     scope=scope[0], key=scope[1], status=response.status,
+                    request_hash=request_hash, etag=response.headers.get("etag"),
                     body=(response.body or b"").decode(),
                     created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 ))
         except sa_exc.IntegrityError:
             pass  # A concurrent retry stored the same result first.
+        except sa_exc.SQLAlchemyError:
+            # The command is stored: answer its result; only a later replay is lost.
+            log.warning("could not store the Idempotency-Key result", exc_info=True)
     return response

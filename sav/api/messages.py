@@ -103,7 +103,8 @@ async def mark_all_read_route(request: Request, ticket_ref: str) -> HTTPResponse
     actor = current_actor(request)
     ticket_id = await resolve_ticket_id(request, ticket_ref)
     outcome = await run_command(request, commands.mark_all_read, actor, ticket_id)
-    return json({"success": True, "marked": outcome.data["marked"]})
+    return json({"success": True, "marked": outcome.data["marked"]},
+                headers=etag(outcome.version))
 
 
 @bp.get(f"{BASE}/<message_ref:str>")
@@ -134,8 +135,9 @@ async def delete_route(request: Request, ticket_ref: str, message_ref: str) -> H
     actor = current_actor(request)
     ticket_id = await resolve_ticket_id(request, ticket_ref)
     message_id = message_uuid(message_ref)
-    await run_command(request, commands.remove_message, actor, ticket_id, message_id)
-    return json({"success": True, "message": "message deleted", "id": message_id})
+    outcome = await run_command(request, commands.remove_message, actor, ticket_id, message_id)
+    return json({"success": True, "message": "message deleted", "id": message_id},
+                headers=etag(outcome.version))
 
 
 @bp.post(f"{BASE}/<message_ref:str>/mark-read")
@@ -146,4 +148,5 @@ async def mark_read_route(request: Request, ticket_ref: str, message_ref: str) -
     message_id = message_uuid(message_ref)
     outcome = await run_command(request, commands.mark_message_read, actor, ticket_id,
                                 message_id)
-    return json({"success": True, "marked": outcome.data["marked"]})
+    return json({"success": True, "marked": outcome.data["marked"]},
+                headers=etag(outcome.version))

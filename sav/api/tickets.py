@@ -122,8 +122,10 @@ async def delete_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Soft-delete a ticket (admins, or the customer who owns it)."""
     actor = current_actor(request)
     ticket_id = await resolve_ticket_id(request, ticket_ref)
-    await run_command(request, commands.delete_ticket, actor, ticket_id, if_match(request))
-    return json({"success": True, "message": "ticket deleted", "id": str(ticket_id)})
+    outcome = await run_command(request, commands.delete_ticket, actor, ticket_id,
+                                if_match(request))
+    return json({"success": True, "message": "ticket deleted", "id": str(ticket_id)},
+                headers=etag(outcome.version))
 
 
 def lifecycle_route(name: str, call: Callable[[Request, Actor, UUID], Any],

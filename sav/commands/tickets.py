@@ -7,6 +7,7 @@ import secrets
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
+import orjson
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from sav.commands.actor import Actor
@@ -22,6 +23,29 @@ Priority = Literal["low", "normal", "high", "urgent"]
 Source = Literal["web", "email", "phone", "chat"]
 
 CUSTOMER_EDITABLE = {"subject", "description", "priority"}
+METADATA_MAX_DEPTH = 16
+METADATA_MAX_BYTES = 64 * 1024
+
+
+def _depth(value: Any, limit: int) -> int:
+    if limit < 0:
+        return 1  # deeper than anyone asks: stop counting
+    if isinstance(value, dict):
+        return 1 + max((_depth(v, limit - 1) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v, limit - 1) for v in value), default=0)
+    return 0
+
+
+def bounded_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Metadata is free-form JSON, within limits every event encoder can store."""
+    if value is None:
+        return None
+    if _depth(value, METADATA_MAX_DEPTH) > METADATA_MAX_DEPTH:
+        raise ValueError(f"metadata may nest at most {METADATA_MAX_DEPTH} levels")
+    if len(orjson.dumps(value)) > METADATA_MAX_BYTES:
+        raise ValueError(f"metadata may be at most {METADATA_MAX_BYTES} bytes of JSON")
+    return value
 
 
 class Command(BaseModel):
@@ -40,6 +64,8 @@ class CreateTicket(Command):
     contact_email: EmailStr | None = None
     contact_name: str | None = Field(default=None, max_length=255)
 
+    _metadata = field_validator("metadata")(bounded_metadata)
+
     @field_validator("tags")
     @classmethod
     def _tags_are_short(cls, tags: list[str]) -> list[str]:
@@ -57,6 +83,8 @@ class UpdateTicket(Command):
     metadata: dict[str, Any] | None = None
     internal_notes: str | None = Field(default=None, max_length=50_000)
     status: Literal["in_progress", "waiting_customer"] | None = None
+
+    _metadata = field_validator("metadata")(bounded_metadata)
 
 
 class AssignTicket(Command):

@@ -122,11 +122,12 @@ class Ticket(Aggregate):
         changed = {k: v for k, v in changes.items() if getattr(self, k) != v}
         if changed:
             self._updated(changes=changed, by=by)
-        if status == IN_PROGRESS and self.status != IN_PROGRESS:
+        # A status in the body is a transition: the lifecycle table applies (409 otherwise).
+        if status == IN_PROGRESS:
             self.start(by)
-        elif status == WAITING and self.status != WAITING:
+        elif status == WAITING:
             self.wait(by)
-        elif status not in (None, IN_PROGRESS, WAITING, self.status):
+        elif status is not None:
             raise RuleViolationError("status can only be set to in_progress or waiting_customer")
 
     @event("Updated")

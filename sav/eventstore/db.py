@@ -92,8 +92,26 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[Connection]:
+    """Serialize schema creation across processes (`sav serve --workers N` starts N at once):
+    SQLite's write lock, or a MySQL named lock (DDL commits implicitly there)."""
+    if is_sqlite(engine):
+        with write_transaction(engine) as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT GET_LOCK('sav_schema', 60)"))
+        try:
+            yield conn
+            conn.commit()
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK('sav_schema')"))
+
+
 def create_store_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
+    with schema_lock(engine) as conn:
+        metadata.create_all(conn)
     with write_transaction(engine) as conn:
         exists = conn.execute(
             event_sequence.select().where(event_sequence.c.name == "events")

@@ -77,6 +77,9 @@ idempotency_keys = Table(
     Column("scope", String(64), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("status", Integer, nullable=False),
+    # The same key with another body is refused; the ETag is replayed with the body.
+    Column("request_hash", String(64), nullable=False),
+    Column("etag", String(32)),
     Column("body", Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
     Column("created_at", DateTime, nullable=False),
     mysql_engine="InnoDB",

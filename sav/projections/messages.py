@@ -159,7 +159,7 @@ def message_json(row: Any) -> dict[str, Any]:
     return {
         "id": row.id, "ticket_id": row.ticket_id, "user_id": row.user_id,
         "author_name": row.author_name, "author_email": row.author_email,
-        "author_role": row.author_role, "content": row.content,
+        "content": row.content,
         "is_internal": bool(row.is_internal), "is_read": bool(row.is_read),
         "read_at": iso(row.read_at), "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),

@@ -148,7 +148,10 @@ def store_snapshot(engine: Engine, recorder: ApplicationRecorder, mapper: Mapper
     head = recorder.max_notification_id() or 0
     snapshot = StoreSnapshot(head=head)
     with engine.connect() as conn:
-        positions = conn.execute(select(tracking.c.name, tracking.c.position)).all()
+        positions: list[tuple[str, int]] = [
+            (str(name), int(position))
+            for name, position in conn.execute(select(tracking.c.name, tracking.c.position))
+        ]
         snapshot.tickets = [
             (status, priority, int(count)) for status, priority, count in conn.execute(
                 select(t.status, t.priority, func.count()).where(t.is_deleted == false())
@@ -156,6 +159,9 @@ def store_snapshot(engine: Engine, recorder: ApplicationRecorder, mapper: Mapper
         ]
         snapshot.escalations = int(conn.execute(
             select(func.count()).where(t.escalated_at.is_not(None))).scalar_one())
+    # No publisher row yet (no broker configured so far): every event is still to publish.
+    if PUBLISHER not in {name for name, _ in positions}:
+        positions = [*positions, (PUBLISHER, 0)]
     for name, position in positions:
         lag = Lag(max(0, head - int(position)), 0.0)
         if lag.events:

@@ -18,7 +18,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy import exc as sa_exc
 
-from sav.eventstore.db import create_store_schema, write_transaction
+from sav.eventstore.db import create_store_schema, schema_lock, write_transaction
 from sav.eventstore.schema import tracking
 from sav.projections import registry
 from sav.projections.schema import Handler, read_metadata
@@ -31,8 +31,8 @@ READ_MODEL = "read_model"
 def create_read_schema(engine: Engine) -> None:
     create_store_schema(engine)
     registry.load()
-    read_metadata.create_all(engine)
-    with write_transaction(engine) as conn:
+    with schema_lock(engine) as conn:
+        read_metadata.create_all(conn)
         for create in registry.schema_hooks():
             create(conn)
 

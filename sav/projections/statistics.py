@@ -43,7 +43,7 @@ def parse_bound(name: str, raw: str | None, end: bool = False) -> datetime | Non
             moment = datetime(day.year, day.month, day.day)
             return moment + timedelta(days=1) if end else moment
         return naive_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31 plus a day, say
         raise RuleViolationError(f"{name} must be an ISO date or datetime",
                                  {"field": name}) from None
 

@@ -284,9 +284,12 @@ def encode_cursor(seq: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("s"):
+        if not raw.startswith("s") or not raw[1:].isascii() or not raw[1:].isdigit():
             raise ValueError
-        return int(raw[1:])
+        position = int(raw[1:])
+        if position >= 2**63:  # beyond any BIGINT position
+            raise ValueError
+        return position
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise RuleViolationError("invalid cursor", {"field": "cursor"}) from None
 
@@ -301,21 +304,32 @@ def _split(value: str | None, allowed: set[str], name: str) -> list[str] | None:
     return items
 
 
+# InnoDB does not index words shorter than innodb_ft_min_token_size (3 by default).
+MIN_INDEXED_WORD = 3
+
+
 def fulltext_clause(dialect: str, q: str) -> ColumnElement[bool]:
+    """Every word of `q` must match, by the same rule on both profiles: words of 3+
+    characters as word prefixes through the full-text index (FTS5 / InnoDB FULLTEXT),
+    shorter ones as substrings of the subject or description."""
     words = re.findall(r"\w+", q)
-    if not words:
-        return true()
-    if dialect == "sqlite":
-        match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-        return support_tickets.c.id.in_(
+    t = support_tickets.c
+    clauses: list[ColumnElement[bool]] = [
+        or_(t.subject.contains(w, autoescape=True), t.description.contains(w, autoescape=True))
+        for w in words if len(w) < MIN_INDEXED_WORD
+    ]
+    indexed = [w for w in words if len(w) >= MIN_INDEXED_WORD]
+    if indexed and dialect == "sqlite":
+        match = " ".join('"' + w.replace('"', '""') + '"*' for w in indexed)
+        clauses.append(t.id.in_(
             select(text("ticket_id")).select_from(text("support_tickets_fts")).where(
-                text("support_tickets_fts MATCH :fts_q").bindparams(fts_q=match)
-            )
-        )
-    boolean = " ".join(f"+{w}*" for w in words)
-    against = text("MATCH (support_tickets.subject, support_tickets.description) "
-                   "AGAINST (:ft_q IN BOOLEAN MODE)").bindparams(ft_q=boolean)
-    return against  # type: ignore[return-value]
+                text("support_tickets_fts MATCH :fts_q").bindparams(fts_q=match))))
+    elif indexed:
+        boolean = " ".join(f"+{w}*" for w in indexed)
+        against = text("MATCH (support_tickets.subject, support_tickets.description) "
+                       "AGAINST (:ft_q IN BOOLEAN MODE)").bindparams(ft_q=boolean)
+        clauses.append(against)  # type: ignore[arg-type]
+    return and_(*clauses) if clauses else true()
 
 
 async def list_tickets(

@@ -25,7 +25,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, f
 from sav.commands import automations
 from sav.commands.app import Outcome
 from sav.events import clock
-from sav.eventstore.db import write_transaction
+from sav.eventstore.db import schema_lock, write_transaction
 from sav.projections.agents import active_workloads, least_loaded
 from sav.projections.metrics import aggregate_hours, has_hourly_rows
 from sav.projections.runner import tracked_position
@@ -173,9 +173,8 @@ JOBS: dict[str, Job] = {job.name: job for job in (
 
 
 def ensure_schema(engine: Engine) -> None:
-    # Inside a write transaction: on SQLite a deferred DDL transaction racing the other
-    # in-process workers would fail with "database is locked" instead of waiting.
-    with write_transaction(engine) as conn:
+    # Serialized with every other schema change: several processes start at once.
+    with schema_lock(engine) as conn:
         scheduler_metadata.create_all(conn)
 
 

@@ -136,3 +136,11 @@ async def test_event_log_lines_carry_ids_not_content(client: Client, runtime: Ru
     with caplog.at_level(logging.INFO, logger="sav.events"):
         await asyncio.to_thread(projector.run_once)
     assert [r for r in caplog.records if r.name == "sav.events"] == []  # logged once
+
+
+async def test_publisher_lag_counts_the_whole_backlog_before_any_broker(client: Client) -> None:
+    """No broker configured yet: every event waits in the store to be published."""
+    for _ in range(2):
+        await create_ticket(client)
+    samples = await scrape(client)
+    assert value(samples, "sav_publisher_lag_events") == 2

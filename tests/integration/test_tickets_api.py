@@ -185,3 +185,45 @@ async def test_agent_resolving_an_unassigned_ticket_gets_the_new_state(client: C
     assert resolved.status == 200 and resolved.json["status"] == "resolved"
     # Resolved and unassigned: out of the agents' pool from now on.
     assert (await client.get(f"/tickets/{ticket['id']}", as_=AGENT)).status == 404
+
+
+async def test_full_text_matches_the_same_way_on_both_profiles(client: Client) -> None:
+    """Prefixes of long words and substrings of short ones, on SQLite and MariaDB alike."""
+    await create_ticket(client, subject="Subject 3 about a kettle", description="x")
+    await create_ticket(client, subject="Another one", description="nothing here")
+
+    async def search(q: str) -> list[str]:
+        found = (await client.get(f"/tickets?q={q}", as_=CUSTOMER)).json["data"]
+        return [t["subject"] for t in found]
+
+    assert await search("Subject%203") == ["Subject 3 about a kettle"]
+    assert await search("3") == ["Subject 3 about a kettle"]
+    assert await search("Subj") == ["Subject 3 about a kettle"]
+    assert await search("kett%20subj") == ["Subject 3 about a kettle"]
+    assert await search("kettle%20nothing") == []
+    assert len(await search("%25%25")) == 2  # no words: no filter
+
+
+async def test_idempotency_key_replays_the_etag_and_refuses_another_body(
+    client: Client, runtime: Runtime,
+) -> None:
+    headers = {"Idempotency-Key": "key-1"}
+    first = await client.post("/tickets", as_=CUSTOMER, headers=headers,
+                              json={"subject": "A", "description": "a"})
+    replay = await client.post("/tickets", as_=CUSTOMER, headers=headers,
+                               json={"subject": "A", "description": "a"})
+    assert replay.headers["etag"] == first.headers["etag"] == '"1"'
+    before = runtime.app.recorder.max_notification_id()
+    other = await client.post("/tickets", as_=CUSTOMER, headers=headers,
+                              json={"subject": "B", "description": "b"})
+    assert other.status == 422 and other.json["error"]["code"] == "idempotency_key_reused"
+    assert runtime.app.recorder.max_notification_id() == before
+
+
+async def test_put_status_follows_the_lifecycle_table(client: Client) -> None:
+    ticket = await create_ticket(client)
+    path = f"/tickets/{ticket['id']}"
+    assert (await client.put(path, as_=AGENT, json={"status": "waiting_customer"})).status == 409
+    assert (await client.put(path, as_=AGENT, json={"status": "in_progress"})).status == 200
+    again = await client.put(path, as_=AGENT, json={"status": "in_progress"})
+    assert again.status == 409 and again.json["error"]["code"] == "invalid_transition"
