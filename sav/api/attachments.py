@@ -21,7 +21,7 @@ from sav.projections.attachments import (
     list_attachments,
     visible_attachments,
 )
-from sav.projections.tickets import find_ticket
+from sav.projections.ticket_queries import find_ticket
 
 bp = Blueprint("attachments")
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sav.api.errors import ApiError
 from sav.commands.app import Outcome
 from sav.eventstore.schema import idempotency_keys
-from sav.projections.tickets import find_ticket
+from sav.projections.ticket_queries import find_ticket
 from sav.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)

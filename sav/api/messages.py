@@ -26,7 +26,7 @@ from sav.commands import messages as commands
 from sav.commands.actor import Actor
 from sav.commands.policy import can_see
 from sav.projections.messages import find_message, list_messages, message_json, unread_count
-from sav.projections.tickets import find_ticket
+from sav.projections.ticket_queries import find_ticket
 
 bp = Blueprint("messages")
 

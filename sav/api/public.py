@@ -21,7 +21,7 @@ from sav.commands import messages as message_commands
 from sav.commands.actor import public_actor
 from sav.commands.tickets import Command, CreateTicket, Priority, create_ticket
 from sav.projections.schema import iso
-from sav.projections.tickets import find_ticket
+from sav.projections.ticket_queries import find_ticket
 
 bp = Blueprint("public")
 bp.on_request(enforce_public_rate_limit)

@@ -31,7 +31,7 @@ from sav.commands import tickets as commands
 from sav.commands.actor import Actor
 from sav.commands.policy import can_see
 from sav.projections import statistics
-from sav.projections.tickets import find_ticket, list_tickets, ticket_json
+from sav.projections.ticket_queries import find_ticket, list_tickets, ticket_json
 
 bp = Blueprint("tickets")
 

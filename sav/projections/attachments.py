@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
+from sav.projections.cursors import decode_cursor, encode_cursor
 from sav.projections.schema import Handler, Timestamp, iso, naive_utc, read_metadata
-from sav.projections.tickets import decode_cursor, encode_cursor
 
 ticket_attachments = Table(
     "ticket_attachments",

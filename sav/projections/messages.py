@@ -26,8 +26,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
 from sav.events.ticket import side_of
+from sav.projections.cursors import decode_cursor, encode_cursor
 from sav.projections.schema import Handler, LongText, Timestamp, iso, naive_utc, read_metadata
-from sav.projections.tickets import decode_cursor, encode_cursor
 
 ticket_messages = Table(
     "ticket_messages",

@@ -20,7 +20,8 @@ from sav.events.errors import RuleViolationError
 from sav.events.ticket import PRIORITIES, STATUSES
 from sav.projections.agents import support_agents
 from sav.projections.schema import naive_utc
-from sav.projections.tickets import support_tickets, visible_to
+from sav.projections.ticket_queries import visible_to
+from sav.projections.tickets import support_tickets
 
 t = support_tickets.c
 GROUPINGS = ("day", "week")

@@ -1,0 +1,140 @@
+"""Queries on the `support_tickets` read model: visibility, lookup, lists, search, JSON."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, bindparam, false, or_, select, text, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from sav.commands.actor import Actor
+from sav.commands.policy import AGENT_POOL_EXCLUDES
+from sav.events.errors import RuleViolationError
+from sav.projections.cursors import decode_cursor, encode_cursor
+from sav.projections.schema import iso
+from sav.projections.tickets import support_tickets
+
+STATUSES = {"open", "assigned", "in_progress", "waiting_customer", "resolved", "closed"}
+PRIORITIES = {"low", "normal", "high", "urgent"}
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}$")
+
+
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    """SQL form of `sav.commands.policy.can_see`, plus soft-delete."""
+    t = support_tickets.c
+    alive = t.is_deleted == false()
+    if actor.is_admin:
+        return alive
+    if actor.role == "agent":
+        pool = and_(t.assigned_to.is_(None), t.status.notin_(AGENT_POOL_EXCLUDES))
+        return and_(alive, or_(t.assigned_to == actor.user_id, pool))
+    if actor.user_id is None:
+        return and_(alive, false())
+    return and_(alive, t.user_id == actor.user_id)
+
+
+# Hot-path statements built once: SQLAlchemy then reuses their cache key and SQL.
+_LIVE = support_tickets.c.is_deleted == false()
+_BY_ID = select(support_tickets).where(support_tickets.c.id == bindparam("ref"), _LIVE)
+_BY_NUMBER = select(support_tickets).where(
+    support_tickets.c.ticket_number == bindparam("ref"), _LIVE)
+
+
+async def find_ticket(conn: AsyncConnection, id_or_number: str) -> Any:
+    """A live ticket row by UUID or ticket number, or None."""
+    if UUID_RE.match(id_or_number):
+        result = await conn.execute(_BY_ID, {"ref": str(UUID(id_or_number))})
+    else:
+        result = await conn.execute(_BY_NUMBER, {"ref": id_or_number})
+    return result.first()
+
+
+def _split(value: str | None, allowed: set[str], name: str) -> list[str] | None:
+    if not value:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise RuleViolationError(f"unknown {name}: {', '.join(bad)}", {"field": name})
+    return items
+
+
+# InnoDB does not index words shorter than innodb_ft_min_token_size (3 by default).
+MIN_INDEXED_WORD = 3
+
+
+def fulltext_clause(dialect: str, q: str) -> ColumnElement[bool]:
+    """Every word of `q` must match, by the same rule on both profiles: words of 3+
+    characters as word prefixes through the full-text index (FTS5 / InnoDB FULLTEXT),
+    shorter ones as substrings of the subject or description."""
+    words = re.findall(r"\w+", q)
+    t = support_tickets.c
+    clauses: list[ColumnElement[bool]] = [
+        or_(t.subject.contains(w, autoescape=True), t.description.contains(w, autoescape=True))
+        for w in words if len(w) < MIN_INDEXED_WORD
+    ]
+    indexed = [w for w in words if len(w) >= MIN_INDEXED_WORD]
+    if indexed and dialect == "sqlite":
+        match = " ".join('"' + w.replace('"', '""') + '"*' for w in indexed)
+        clauses.append(t.id.in_(
+            select(text("ticket_id")).select_from(text("support_tickets_fts")).where(
+                text("support_tickets_fts MATCH :fts_q").bindparams(fts_q=match))))
+    elif indexed:
+        boolean = " ".join(f"+{w}*" for w in indexed)
+        against = text("MATCH (support_tickets.subject, support_tickets.description) "
+                       "AGAINST (:ft_q IN BOOLEAN MODE)").bindparams(ft_q=boolean)
+        clauses.append(against)  # type: ignore[arg-type]
+    return and_(*clauses) if clauses else true()
+
+
+async def list_tickets(
+    conn: AsyncConnection, actor: Actor, filters: dict[str, str | None], limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], str | None]:
+    t = support_tickets.c
+    query = select(support_tickets).where(visible_to(actor))
+    statuses = _split(filters.get("status"), STATUSES, "status")
+    priorities = _split(filters.get("priority"), PRIORITIES, "priority")
+    if statuses:
+        query = query.where(t.status.in_(statuses))
+    if priorities:
+        query = query.where(t.priority.in_(priorities))
+    if filters.get("assigned_to"):
+        assignee = filters["assigned_to"]
+        query = query.where(t.assigned_to.is_(None) if assignee == "none" else
+                            t.assigned_to == assignee)
+    if filters.get("category"):
+        query = query.where(t.category == filters["category"])
+    if filters.get("user_id") and actor.is_staff:
+        query = query.where(t.user_id == filters["user_id"])
+    if filters.get("q"):
+        query = query.where(fulltext_clause(conn.dialect.name, filters["q"] or ""))
+    if cursor:
+        query = query.where(t.seq < decode_cursor(cursor))
+    rows = (await conn.execute(query.order_by(t.seq.desc()).limit(limit + 1))).all()
+    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+    return list(rows[:limit]), next_cursor
+
+
+def ticket_json(row: Any, actor: Actor | None) -> dict[str, Any]:
+    """API shape of a ticket row; internal notes only for staff."""
+    data = {
+        "id": row.id, "ticket_number": row.ticket_number, "user_id": row.user_id,
+        "assigned_to": row.assigned_to, "subject": row.subject, "description": row.description,
+        "status": row.status, "priority": row.priority, "category": row.category,
+        "source": row.source, "contact_email": row.contact_email,
+        "contact_name": row.contact_name, "first_response_at": iso(row.first_response_at),
+        "resolved_at": iso(row.resolved_at), "closed_at": iso(row.closed_at),
+        "resolution_notes": row.resolution_notes,
+        "satisfaction_rating": row.satisfaction_rating,
+        "satisfaction_comment": row.satisfaction_comment, "tags": row.tags or [],
+        "metadata": row.metadata or {}, "escalated_at": iso(row.escalated_at),
+        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+        "version": row.version,
+    }
+    if actor is not None and actor.is_staff:
+        data["internal_notes"] = row.internal_notes
+    return data
