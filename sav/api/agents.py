@@ -31,7 +31,7 @@ def active_filter(request: Request) -> bool | None:
     return raw.lower() == "true"
 
 
-@bp.put("/agents/<agent_id:str>")
+@bp.put("/agents/<agent_id:str>", unquote=True)
 @accepts(UpsertAgent)
 async def put_agent_route(request: Request, agent_id: str) -> HTTPResponse:
     """Register an agent (201) or change its name, email or active flag (200)."""

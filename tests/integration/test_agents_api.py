@@ -78,3 +78,9 @@ async def test_list_pages_and_filters_by_active(client: Client) -> None:
     assert seen == [f"agent-{i}" for i in range(5)]
     active = (await client.get("/agents?active=true", as_=ADMIN)).json["data"]
     assert [a["agent_id"] for a in active] == ["agent-0", "agent-2", "agent-4"]
+
+
+async def test_agent_ids_in_the_path_are_percent_decoded(client: Client) -> None:
+    response = await client.put("/agents/jean%20dupont", as_=ADMIN,
+                                json={"name": "Jean", "active": True})
+    assert response.status == 201 and response.json["agent_id"] == "jean dupont"
