@@ -79,17 +79,28 @@ def _created(conn: Any, event: Any, position: int) -> None:
           user_id=event.user_id, by=event.created_by)
 
 
+SYSTEM_REASONS = {"auto_close", "customer_reply"}
+
+
+def _reason(event: Any) -> str | None:
+    """Reasons typed by people are free text: log only that one was given."""
+    reason = getattr(event, "reason", None)
+    if reason is None or reason in SYSTEM_REASONS:
+        return reason
+    return "given"
+
+
 def _status(conn: Any, event: Any, position: int) -> None:
     name = type(event).__qualname__
     _emit("ticket.status_changed", event, position, status=STATUS_AFTER[name], by=event.by,
-          reason=getattr(event, "reason", None))
+          reason=_reason(event))
     if name == "Ticket.Closed":
-        _emit("ticket.closed", event, position, by=event.by, reason=event.reason)
+        _emit("ticket.closed", event, position, by=event.by, reason=_reason(event))
 
 
 def _reopened(conn: Any, event: Any, position: int) -> None:
     _emit("ticket.status_changed", event, position, status="reopened", by=event.by,
-          reason=event.reason)
+          reason=_reason(event))
 
 
 def _assigned(conn: Any, event: Any, position: int) -> None:

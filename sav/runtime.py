@@ -58,7 +58,7 @@ class Runtime:
         # A pool as wide as the concurrency we serve: an overflow connection costs a
         # new thread (aiosqlite) or a new TCP connection (aiomysql) each time.
         read_engine = create_async_engine(
-            settings.async_database_url, pool_size=20, max_overflow=20,
+            settings.async_database_url, pool_size=20, max_overflow=20, hide_parameters=True,
             **({} if not settings.is_mysql else {"pool_recycle": 3600, "pool_pre_ping": True}),
         )
         executor = ThreadPoolExecutor(settings.command_threads, thread_name_prefix="sav-cmd")
@@ -154,17 +154,22 @@ class Runtime:
     async def _wait_for_local_projector(self, position: int) -> bool:
         """The in-process projector wakes waiters when it advances: no polling."""
         assert self.projector is not None
+        if self.projector.position >= position:
+            return True
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._waiters_lock:
             self._waiters.append((position, future))
-        if self.projector.position >= position:  # advanced before we registered
-            return True
         try:
+            if self.projector.position >= position:  # advanced before we registered
+                return True
             await asyncio.wait_for(future, self.settings.read_your_writes_timeout)
+            return True
         except TimeoutError:
             log.warning("read model did not reach position %s in time", position)
             return False
-        return True
+        finally:
+            with self._waiters_lock:
+                self._waiters = [(p, f) for p, f in self._waiters if f is not future]
 
     def _release_waiters(self, position: int) -> None:
         """Called in the projector's thread after each committed advance."""

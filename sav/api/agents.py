@@ -6,7 +6,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from sav.api.auth import current_actor
 from sav.api.errors import ApiError
-from sav.api.http import accepts, json, page, pagination, parse, runtime
+from sav.api.http import accepts, json, page, pagination, parse, runtime, wait_until_visible
 from sav.commands.actor import Actor
 from sav.commands.agents import UpsertAgent, upsert_agent
 from sav.projections.agents import agent_json, find_agent, list_agents
@@ -39,7 +39,7 @@ async def put_agent_route(request: Request, agent_id: str) -> HTTPResponse:
     cmd = parse(request, UpsertAgent)
     rt = runtime(request)
     outcome = await rt.call(upsert_agent, rt.app, actor, agent_id, cmd)
-    await rt.wait_for_position(outcome.position)
+    await wait_until_visible(rt, outcome.position, {"agent_id": outcome.agent_id})
     async with rt.read_engine.connect() as conn:
         row = await find_agent(conn, outcome.agent_id)
     if row is None:  # The read model did not catch up in time.

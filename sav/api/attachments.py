@@ -10,7 +10,16 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from sav.api.auth import current_actor
 from sav.api.errors import ApiError
-from sav.api.http import etag, idempotent, json, page, pagination, resolve_ticket_id, runtime
+from sav.api.http import (
+    etag,
+    idempotent,
+    json,
+    page,
+    pagination,
+    resolve_ticket_id,
+    runtime,
+    wait_until_visible,
+)
 from sav.api.uploads import read_upload_form
 from sav.commands import attachments as commands
 from sav.commands.actor import Actor
@@ -73,10 +82,11 @@ async def upload(request: Request, ticket_ref: str, file_field: str,
                                       max_file_bytes=max_bytes)
         message_id = message_id_of(form.fields.get("message_id")
                                    or request.args.get("message_id"))
-        staged = commands.stage_files(form.files, max_bytes)
+        # Content sniffing of up to 10 files is CPU work: off the event loop.
+        staged = await rt.call(commands.stage_files, form.files, max_bytes)
         outcome = await commands.upload_attachments(
             rt.call, rt.app, await rt.storage(), actor, ticket_id, message_id, staged)
-        await rt.wait_for_position(outcome.position)
+        await wait_until_visible(rt, outcome.position, {"ticket_id": str(ticket_id)})
         created = await uploaded_rows(request, ticket_id, outcome.data["attachment_ids"], actor)
         headers = etag(outcome.version)  # the ticket's new version, like every write
         if max_files == 1:
@@ -157,6 +167,6 @@ async def delete_route(request: Request, ticket_ref: str, attachment_id: str) ->
     rt = runtime(request)
     outcome = await commands.delete_attachment(
         rt.call, rt.app, await rt.storage(), actor, UUID(row.ticket_id), attachment_id)
-    await rt.wait_for_position(outcome.position)
+    await wait_until_visible(rt, outcome.position, {"ticket_id": row.ticket_id})
     return json({"success": True, "message": "attachment deleted", "id": attachment_id},
                 headers=etag(outcome.version))

@@ -37,7 +37,8 @@ async def file_route(request: Request, raw_key: str) -> HTTPResponse:
         data = await store.read(key)
     except BlobStoreError:  # missing, or a key that could never name a file
         raise ApiError(404, *_NOT_FOUND) from None
-    mime = await stored_mime_type(request, key) or sniff_content_type(data)
+    mime = (await stored_mime_type(request, key)
+            or await rt.call(sniff_content_type, data))
     return HTTPResponse(data, content_type=mime or "application/octet-stream", headers={
         "Content-Disposition": content_disposition(key.rsplit("/", 1)[-1]),
         # The type was checked on upload; never let a browser guess another one.

@@ -109,8 +109,19 @@ async def run_command(request: Request, fn: Callable[..., Outcome], *args: Any,
     """Run a command on the pool, then wait until the read model shows it."""
     rt = runtime(request)
     outcome = await rt.call(fn, rt.app, *args, **kwargs)
-    await rt.wait_for_position(outcome.position)
+    await wait_until_visible(rt, outcome.position,
+                             {"ticket_id": str(outcome.ticket_id), "version": outcome.version})
     return outcome
+
+
+async def wait_until_visible(rt: Runtime, position: int | None,
+                             details: dict[str, Any] | None = None) -> None:
+    """Read-your-writes, bounded: a read model that does not catch up in time is a 503
+    (the change itself is stored; `details` say what was written)."""
+    if not await rt.wait_for_position(position):
+        raise ApiError(503, "read_model_lagging",
+                       "the change is stored but not visible yet; read it again shortly",
+                       details)
 
 
 def idempotency_scope(request: Request) -> tuple[str, str] | None:

@@ -97,7 +97,11 @@ def parse_message(routing_key: str, body: bytes) -> PlatformMessage:
     try:
         return schema.model_validate(payload)
     except ValidationError as error:
-        raise InvalidPlatformMessage(f"invalid {routing_key}: {error}") from None
+        # Field locations and error types only: the input values are customer data.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['type']}"
+            for e in error.errors(include_url=False, include_input=False))
+        raise InvalidPlatformMessage(f"invalid {routing_key}: {problems}") from None
 
 
 def message_key(message_id: str | None, body: bytes) -> str:

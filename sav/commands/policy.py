@@ -1,4 +1,4 @@
-"""Who may see and do what. The query side mirrors `can_see` in SQL (projections.tickets)."""
+"""Who may see and do what. The query side mirrors `can_see` in SQL (projections.ticket_queries)."""
 
 from __future__ import annotations
 

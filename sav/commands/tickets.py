@@ -8,7 +8,7 @@ from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import orjson
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from sav.commands.actor import Actor
 from sav.commands.app import Outcome, SavApplication
@@ -23,6 +23,7 @@ Priority = Literal["low", "normal", "high", "urgent"]
 Source = Literal["web", "email", "phone", "chat"]
 
 CUSTOMER_EDITABLE = {"subject", "description", "priority"}
+NOT_NULLABLE = {"subject", "description", "priority", "tags", "metadata", "status"}
 METADATA_MAX_DEPTH = 16
 METADATA_MAX_BYTES = 64 * 1024
 
@@ -48,6 +49,14 @@ def bounded_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
+def short_tags(tags: list[str] | None) -> list[str] | None:
+    if tags is None:
+        return None
+    if any(not tag.strip() or len(tag) > 64 for tag in tags):
+        raise ValueError("tags must be non-empty strings of at most 64 characters")
+    return [tag.strip() for tag in tags]
+
+
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -65,13 +74,7 @@ class CreateTicket(Command):
     contact_name: str | None = Field(default=None, max_length=255)
 
     _metadata = field_validator("metadata")(bounded_metadata)
-
-    @field_validator("tags")
-    @classmethod
-    def _tags_are_short(cls, tags: list[str]) -> list[str]:
-        if any(not tag.strip() or len(tag) > 64 for tag in tags):
-            raise ValueError("tags must be non-empty strings of at most 64 characters")
-        return [tag.strip() for tag in tags]
+    _tags = field_validator("tags")(short_tags)
 
 
 class UpdateTicket(Command):
@@ -85,6 +88,16 @@ class UpdateTicket(Command):
     status: Literal["in_progress", "waiting_customer"] | None = None
 
     _metadata = field_validator("metadata")(bounded_metadata)
+    _tags = field_validator("tags")(short_tags)
+
+    @model_validator(mode="after")
+    def _required_fields_are_not_null(self) -> UpdateTicket:
+        """`null` clears only nullable fields (category, internal_notes)."""
+        nulled = sorted(name for name in self.model_fields_set
+                        if name in NOT_NULLABLE and getattr(self, name) is None)
+        if nulled:
+            raise ValueError(f"{', '.join(nulled)} cannot be null")
+        return self
 
 
 class AssignTicket(Command):

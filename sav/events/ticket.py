@@ -119,6 +119,10 @@ class Ticket(Aggregate):
         self._require_not_closed()
         changes = dict(changes)
         status = changes.pop("status", None)
+        nulled = [k for k in ("subject", "description", "priority", "tags", "metadata")
+                  if k in changes and changes[k] is None]
+        if nulled:
+            raise RuleViolationError(f"{', '.join(nulled)} cannot be null")
         changed = {k: v for k, v in changes.items() if getattr(self, k) != v}
         if changed:
             self._updated(changes=changed, by=by)

@@ -34,6 +34,7 @@ def build_engine(url: str, pool_size: int = 10) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size,
+            hide_parameters=True,  # SQL errors are logged: parameters hold customer data
             max_overflow=pool_size,
         )
         _configure_sqlite(engine)
@@ -46,6 +47,7 @@ def build_engine(url: str, pool_size: int = 10) -> Engine:
         connect_args={"max_allowed_packet": MAX_PACKET},
         pool_size=pool_size,
         max_overflow=pool_size,
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_recycle=3600,
         isolation_level="READ COMMITTED",

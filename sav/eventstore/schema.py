@@ -16,8 +16,16 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
+
+def Identifier(length: int) -> TypeEngine[str]:
+    """Ids compare exactly on both profiles: MySQL's default collation would make
+    `ALICE` equal `alice` (visibility) and `é` equal `e`."""
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
+
 
 # LONGBLOB on MySQL: eventsourcing-sqlalchemy's BLOB caps an event at 64 KiB.
 Payload = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
@@ -27,7 +35,7 @@ stored_events = Table(
     metadata,
     Column("notification_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=False),
-    Column("originator_id", String(64), nullable=False),
+    Column("originator_id", Identifier(64), nullable=False),
     Column("originator_version", BigInteger, nullable=False),
     Column("topic", String(255), nullable=False),
     Column("state", Payload, nullable=False),
@@ -39,7 +47,7 @@ stored_events = Table(
 event_sequence = Table(
     "event_sequence",
     metadata,
-    Column("name", String(32), primary_key=True),
+    Column("name", Identifier(32), primary_key=True),
     Column("last_id", BigInteger, nullable=False),
     mysql_engine="InnoDB",
 )
@@ -47,7 +55,7 @@ event_sequence = Table(
 tracking = Table(
     "projection_tracking",
     metadata,
-    Column("name", String(64), primary_key=True),
+    Column("name", Identifier(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", Double, nullable=False),
     mysql_engine="InnoDB",
@@ -56,8 +64,8 @@ tracking = Table(
 leases = Table(
     "worker_leases",
     metadata,
-    Column("name", String(64), primary_key=True),
-    Column("owner", String(128), nullable=False),
+    Column("name", Identifier(64), primary_key=True),
+    Column("owner", Identifier(128), nullable=False),
     # Double: a MySQL FLOAT keeps ~7 digits, so an epoch would round by over an hour.
     Column("expires_at", Double, nullable=False),
     mysql_engine="InnoDB",
@@ -74,8 +82,8 @@ ticket_number_counters = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
-    Column("scope", String(64), primary_key=True),
-    Column("key", String(255), primary_key=True),
+    Column("scope", Identifier(64), primary_key=True),
+    Column("key", Identifier(255), primary_key=True),
     Column("status", Integer, nullable=False),
     # The same key with another body is refused; the ETag is replayed with the body.
     Column("request_hash", String(64), nullable=False),

@@ -18,9 +18,18 @@ def _tag(obj: Any) -> Any:
     raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
+def _escape(value: Any) -> Any:
+    """A user dict that looks like a tag is wrapped, so it decodes back to itself."""
+    if isinstance(value, dict) and _TAG in value:
+        return {_TAG: "dict", _DATA: value}
+    return value
+
+
 def _untag(value: Any) -> Any:
-    if isinstance(value, dict) and len(value) == 2 and _TAG in value:
+    if isinstance(value, dict) and len(value) == 2 and _TAG in value and _DATA in value:
         kind, data = value[_TAG], value[_DATA]
+        if kind == "dict":
+            return data
         if kind == "datetime_iso":
             return datetime.fromisoformat(data)
         if kind == "uuid_hex":
@@ -36,6 +45,8 @@ class OrjsonTranscoder(Transcoder):
     """
 
     def encode(self, obj: Any) -> bytes:
+        if isinstance(obj, dict):
+            obj = {key: _escape(value) for key, value in obj.items()}
         return orjson.dumps(obj, default=_tag, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
     def decode(self, data: bytes) -> Any:

@@ -27,13 +27,14 @@ from sqlalchemy.sql import Select, Subquery
 
 from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.errors import RuleViolationError
+from sav.eventstore.schema import Identifier
 from sav.projections.schema import Handler, Timestamp, iso, naive_utc, read_metadata
 from sav.projections.tickets import support_tickets
 
 support_agents = Table(
     "support_agents",
     read_metadata,
-    Column("agent_id", String(64), primary_key=True),
+    Column("agent_id", Identifier(64), primary_key=True),
     # The Agent aggregate's id: `Agent.Changed` events only carry this one.
     Column("aggregate_id", String(36), nullable=False, unique=True),
     Column("name", String(255), nullable=False),

@@ -27,18 +27,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
+from sav.eventstore.schema import Identifier
 from sav.projections.cursors import decode_cursor, encode_cursor
 from sav.projections.schema import Handler, Timestamp, iso, naive_utc, read_metadata
 
 ticket_attachments = Table(
     "ticket_attachments",
     read_metadata,
-    Column("id", String(36), primary_key=True),
+    Column("id", Identifier(36), primary_key=True),
     # Global position of the upload: a stable order and the list cursor.
     Column("seq", BigInteger, nullable=False, unique=True),
-    Column("ticket_id", String(36), nullable=False),
-    Column("message_id", String(64), index=True),
-    Column("user_id", String(64)),
+    Column("ticket_id", Identifier(36), nullable=False),
+    Column("message_id", Identifier(64), index=True),
+    Column("user_id", Identifier(64)),
     Column("file_name", String(255), nullable=False),
     Column("file_path", String(512), nullable=False),
     Column("file_url", String(1024)),
@@ -56,8 +57,8 @@ ticket_attachments = Table(
 attachment_internal_messages = Table(
     "attachment_internal_messages",
     read_metadata,
-    Column("message_id", String(64), primary_key=True),
-    Column("ticket_id", String(36), nullable=False),
+    Column("message_id", Identifier(64), primary_key=True),
+    Column("ticket_id", Identifier(36), nullable=False),
     mysql_engine="InnoDB",
 )
 

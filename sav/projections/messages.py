@@ -26,17 +26,18 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
 from sav.events.ticket import side_of
+from sav.eventstore.schema import Identifier
 from sav.projections.cursors import decode_cursor, encode_cursor
 from sav.projections.schema import Handler, LongText, Timestamp, iso, naive_utc, read_metadata
 
 ticket_messages = Table(
     "ticket_messages",
     read_metadata,
-    Column("id", String(36), primary_key=True),
+    Column("id", Identifier(36), primary_key=True),
     # Global position of the post: a stable conversation order and the list cursor.
     Column("seq", BigInteger, nullable=False, unique=True),
-    Column("ticket_id", String(36), nullable=False),
-    Column("user_id", String(64), index=True),
+    Column("ticket_id", Identifier(36), nullable=False),
+    Column("user_id", Identifier(64), index=True),
     Column("author_role", String(16), nullable=False),
     Column("author_side", String(16), nullable=False),
     Column("author_name", String(255)),

@@ -20,16 +20,17 @@ from sqlalchemy import (
     text,
 )
 
+from sav.eventstore.schema import Identifier
 from sav.projections.schema import Handler, Json, LongText, Timestamp, naive_utc, read_metadata
 
 support_tickets = Table(
     "support_tickets",
     read_metadata,
-    Column("id", String(36), primary_key=True),
+    Column("id", Identifier(36), primary_key=True),
     Column("seq", BigInteger, nullable=False, unique=True),
-    Column("ticket_number", String(64), nullable=False, unique=True),
-    Column("user_id", String(64), index=True),
-    Column("assigned_to", String(64), index=True),
+    Column("ticket_number", Identifier(64), nullable=False, unique=True),
+    Column("user_id", Identifier(64), index=True),
+    Column("assigned_to", Identifier(64), index=True),
     Column("subject", String(255), nullable=False),
     Column("description", LongText, nullable=False),
     Column("status", String(32), nullable=False, index=True),

@@ -176,7 +176,9 @@ def _sniff_text(data: bytes) -> str | None:
 
 
 def _has_many_control_chars(text: str) -> bool:
-    return len(_CONTROL_CHARS.findall(text)) > len(text) * _MAX_CONTROL_RATIO
+    allowed = len(text) * _MAX_CONTROL_RATIO
+    # Stop at the first control character over the budget: no list of every match.
+    return any(i > allowed for i, _ in enumerate(_CONTROL_CHARS.finditer(text), start=1))
 
 
 def _is_active_content(data: bytes) -> bool:

@@ -143,7 +143,10 @@ class Consumer:
         props = message.header.properties
         headers: dict[str, Any] = dict(props.headers or {})
         routing_key = str(headers.get(ROUTING_KEY_HEADER) or message.routing_key or "")
-        attempts = int(headers.get(ATTEMPTS_HEADER) or 0) + 1
+        try:
+            attempts = int(headers.get(ATTEMPTS_HEADER) or 0) + 1
+        except (TypeError, ValueError):
+            attempts = self.max_attempts  # a header we did not write: last try
         key = str(headers.get(KEY_HEADER) or message_key(props.message_id, message.body))
         tag = message.delivery_tag
         assert tag is not None

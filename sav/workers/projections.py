@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sav.projections.runner import Projector, create_read_schema, drop_read_schema
 from sav.runtime import Runtime
 from sav.workers.lease import Lease
+
+log = logging.getLogger("sav.projections")
 
 
 def run(runtime: Runtime, stop: threading.Event) -> None:
@@ -15,12 +19,23 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
     keeps one active (compare-and-set tracking would keep them correct regardless)."""
     lease = Lease(runtime.engine, "projector:read_model")
     projector = Projector(runtime.app.recorder, runtime.app.mapper, runtime.engine)
+    renew_at = 0.0
     while not stop.is_set():
-        if lease.acquire():
+        try:
+            if time.monotonic() >= renew_at:
+                if not lease.acquire():
+                    stop.wait(lease.ttl / 3)
+                    continue
+                renew_at = time.monotonic() + lease.ttl / 3
             projector.run_once()
-            stop.wait(0.05)
-        else:
-            stop.wait(lease.ttl / 3)
+        except Exception:
+            # A transient database error must not end the worker (the process would
+            # look alive with a frozen read model).
+            log.exception("projection worker failed; retrying")
+            renew_at = 0.0
+            stop.wait(1.0)
+            continue
+        stop.wait(0.05)
     lease.release()
 
 

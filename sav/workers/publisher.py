@@ -155,20 +155,22 @@ class Publisher:
         try:
             channel = await connection.channel(publisher_confirms=True)
             await channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
-            backoff.reset()
-            await self._relay(channel, stop)
+            await self._relay(channel, stop, backoff)
         finally:
             await asyncio.shield(close_quietly(connection))
 
-    async def _relay(self, channel: AbstractChannel, stop: threading.Event) -> None:
+    async def _relay(self, channel: AbstractChannel, stop: threading.Event,
+                     backoff: Backoff) -> None:
         """Publish window after window; the next window is read from the store while the
-        broker confirms the current one."""
+        broker confirms the current one. The backoff resets only once the relay proves
+        healthy (a confirmed window, or nothing left to publish), not on connecting."""
         assert self._wake is not None
         start = await asyncio.to_thread(tracked_position, self.runtime.engine)
         messages = await asyncio.to_thread(self._load_window, start)
         while not stop.is_set() and self._leader:
             if not messages:
                 self.position = start
+                backoff.reset()
                 await sleep_unless_stopped(stop, self.poll_interval, self._wake)
                 self._wake.clear()
                 messages = await asyncio.to_thread(self._load_window, start)
@@ -189,6 +191,7 @@ class Publisher:
                 continue
             self.position = start = end
             self.published += len(messages)
+            backoff.reset()
             messages = await following
 
     async def _confirm(self, channel: AbstractChannel, messages: list[OutgoingMessage],

@@ -20,12 +20,13 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, false, select
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, Text, false, select
 
 from sav.commands import automations
 from sav.commands.app import Outcome
 from sav.events import clock
 from sav.eventstore.db import schema_lock, write_transaction
+from sav.eventstore.schema import Identifier
 from sav.projections.agents import active_workloads, least_loaded
 from sav.projections.metrics import aggregate_hours, has_hourly_rows
 from sav.projections.runner import tracked_position
@@ -45,11 +46,11 @@ scheduler_metadata = MetaData()
 scheduler_runs = Table(
     "scheduler_runs",
     scheduler_metadata,
-    Column("job", String(64), primary_key=True),
+    Column("job", Identifier(64), primary_key=True),
     Column("last_run_at", Timestamp, nullable=False),
     Column("finished_at", Timestamp, nullable=False),
     Column("runs", Integer, nullable=False),
-    Column("owner", String(128), nullable=False),
+    Column("owner", Identifier(128), nullable=False),
     Column("last_result", Text, nullable=False),
     mysql_engine="InnoDB",
 )

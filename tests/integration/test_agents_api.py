@@ -84,3 +84,12 @@ async def test_agent_ids_in_the_path_are_percent_decoded(client: Client) -> None
     response = await client.put("/agents/jean%20dupont", as_=ADMIN,
                                 json={"name": "Jean", "active": True})
     assert response.status == 201 and response.json["agent_id"] == "jean dupont"
+
+
+async def test_agent_ids_differing_in_case_are_two_agents(client: Client) -> None:
+    for agent_id in ("bob", "BOB"):
+        response = await client.put(f"/agents/{agent_id}", as_=ADMIN,
+                                    json={"name": agent_id, "active": True})
+        assert response.status == 201, response
+    ids = {a["agent_id"] for a in (await client.get("/agents", as_=ADMIN)).json["data"]}
+    assert {"bob", "BOB"} <= ids

@@ -224,3 +224,38 @@ async def test_read_your_writes_with_a_separate_projection_worker(
         stop.set()
         thread.join(timeout=10)
         worker.close()
+
+
+def test_projection_worker_survives_a_transient_error(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One failed batch (a dropped connection, say) must not end `sav worker projections`."""
+    runtime = Runtime.build(settings)
+    failures = {"left": 1}
+    real_run_once = Projector.run_once
+
+    def flaky(self: Projector) -> int:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("connection dropped")
+        return real_run_once(self)
+
+    monkeypatch.setattr(Projector, "run_once", flaky)
+    stop = threading.Event()
+    worker = threading.Thread(target=projection_worker.run, args=(runtime, stop))
+    worker.start()
+    try:
+        make_history(runtime, tickets=1)
+        target = runtime.app.recorder.max_notification_id() or 0
+        for _ in range(500):
+            with runtime.engine.connect() as conn:
+                if tracked_position(conn) >= target:
+                    break
+            threading.Event().wait(0.02)
+        assert worker.is_alive() and failures["left"] == 0
+        with runtime.engine.connect() as conn:
+            assert tracked_position(conn) == target
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+        runtime.close()

@@ -227,3 +227,31 @@ async def test_put_status_follows_the_lifecycle_table(client: Client) -> None:
     assert (await client.put(path, as_=AGENT, json={"status": "in_progress"})).status == 200
     again = await client.put(path, as_=AGENT, json={"status": "in_progress"})
     assert again.status == 409 and again.json["error"]["code"] == "invalid_transition"
+
+
+async def test_metadata_comes_back_exactly_even_when_it_looks_like_a_tag(client: Client) -> None:
+    odd = {"_type_": "datetime_iso", "_data_": "2020-01-01T00:00:00"}
+    ticket = await create_ticket(client, metadata=odd)
+    assert ticket["metadata"] == odd
+    updated = await client.put(f"/tickets/{ticket['id']}", as_=AGENT,
+                               json={"metadata": {"_type_": "uuid_hex", "_data_": "zz"}})
+    assert updated.status == 200
+    assert updated.json["metadata"] == {"_type_": "uuid_hex", "_data_": "zz"}
+    assert (await create_ticket(client))["status"] == "open"  # the projector kept going
+
+
+async def test_user_ids_compare_exactly_on_both_profiles(client: Client) -> None:
+    """MySQL's default collation would make ALICE equal alice."""
+    await create_ticket(client, as_=("alice", "customer"))
+    assert (await client.get("/tickets", as_=("ALICE", "customer"))).json["data"] == []
+    stats = (await client.get("/tickets/statistics", as_=("ALICE", "customer"))).json
+    assert stats["total"] == 0
+
+
+async def test_idempotency_keys_are_case_sensitive(client: Client) -> None:
+    body = {"subject": "s", "description": "d"}
+    first = await client.post("/tickets", as_=CUSTOMER, json=body,
+                              headers={"Idempotency-Key": "abc"})
+    second = await client.post("/tickets", as_=CUSTOMER, json=body,
+                               headers={"Idempotency-Key": "ABC"})
+    assert first.json["id"] != second.json["id"]
