@@ -33,6 +33,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
     app.ctx.settings = settings
     app.ctx.runtime = runtime
     app.ctx.remote_auth = None
+    app.ctx.remote_auth_cache = {}  # outlives a server start/stop cycle (ASGI lifespans)
     app.ctx.jwt_secret = settings.jwt_secret() if settings.auth_mode == "jwt" else ""
     for blueprint in BLUEPRINTS:
         app.blueprint(blueprint)
@@ -48,13 +49,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
 
                 start_inprocess_workers(app.ctx.runtime)
         if settings.auth_mode == "remote":
-            app.ctx.remote_auth = auth.RemoteAuth(settings.auth_service_url)
+            app.ctx.remote_auth = auth.RemoteAuth(settings.auth_service_url,
+                                                  cache=app.ctx.remote_auth_cache)
         await app.ctx.runtime.start_storage()
 
     @app.after_server_stop
     async def stop(app: Sanic, _: Any = None) -> None:
         if app.ctx.remote_auth is not None:
             await app.ctx.remote_auth.close()
+            app.ctx.remote_auth = None
         if getattr(app.ctx, "owns_runtime", False):
             await app.ctx.runtime.aclose()
 

@@ -81,10 +81,11 @@ def bearer_token(request: Request) -> str:
 class RemoteAuth:
     """Checks tokens with `GET {AUTH_SERVICE_URL}/api/auth/me`, caching answers briefly."""
 
-    def __init__(self, base_url: str, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, base_url: str, client: httpx.AsyncClient | None = None,
+                 cache: dict[str, tuple[float, Actor]] | None = None) -> None:
         self.base_url = base_url
         self.client = client or httpx.AsyncClient(timeout=5.0)
-        self.cache: dict[str, tuple[float, Actor]] = {}
+        self.cache: dict[str, tuple[float, Actor]] = {} if cache is None else cache
 
     async def actor(self, token: str) -> Actor:
         key = hashlib.sha256(token.encode()).hexdigest()
