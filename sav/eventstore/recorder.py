@@ -15,7 +15,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     Subscription,
 )
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
@@ -150,11 +150,6 @@ class SqlApplicationRecorder(ApplicationRecorder):
                 select(event_sequence.c.last_id).where(event_sequence.c.name == "events")
             ).scalar()
         return last or None
-
-    def count_events(self) -> int:
-        with self.engine.connect() as conn:
-            query = select(func.count()).select_from(stored_events_table)
-            return int(conn.execute(query).scalar_one())
 
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Transcoder
@@ -32,8 +31,6 @@ def _untag(value: Any) -> Any:
             return data
         if kind == "datetime_iso":
             return datetime.fromisoformat(data)
-        if kind == "uuid_hex":
-            return UUID(data)
     return value
 
 

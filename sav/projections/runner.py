@@ -76,7 +76,6 @@ class Projector:
             for event_name, handler in table.items():
                 self.handlers[event_name].append(handler)
         self.position = self.read_position()
-        self.last_applied_at = time.time()
         self._wake = threading.Event()
         self._listeners: list[Callable[[int], None]] = []
 
@@ -110,7 +109,6 @@ class Projector:
                     raise
                 continue
             applied += len(notifications)
-            self.last_applied_at = time.time()
             self._advanced_to(notifications[-1].id)
 
     def _advanced_to(self, position: int) -> None:
