@@ -87,7 +87,7 @@ async def upload(request: Request, ticket_ref: str, file_field: str,
         outcome = await commands.upload_attachments(
             rt.call, rt.app, await rt.storage(), actor, ticket_id, message_id, staged)
         await wait_until_visible(rt, outcome.position, {"ticket_id": str(ticket_id)})
-        created = await uploaded_rows(request, ticket_id, outcome.data["attachment_ids"], actor)
+        created = await uploaded_rows(request, ticket_id, outcome.attachment_ids, actor)
         headers = etag(outcome.version)  # the ticket's new version, like every write
         if max_files == 1:
             return json(created[0], status=201, headers=headers)

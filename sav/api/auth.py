@@ -11,7 +11,8 @@ import jwt
 from sanic import Request
 
 from sav.api.errors import ApiError, DependencyDownError
-from sav.commands.actor import ROLES, Actor
+from sav.commands.actor import Actor
+from sav.events.rules import Role
 
 REMOTE_CACHE_SECONDS = 30.0
 # Routes anyone may call; everything else needs a bearer token.
@@ -21,8 +22,8 @@ PUBLIC_PATHS = {"/health", "/status", "/openapi.json", "/metrics"}
 
 def issue_token(secret: str, sub: str, role: str, email: str | None = None,
                 name: str | None = None, ttl: int = 86400) -> str:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if role not in Role.__members__.values():
+        raise ValueError(f"role must be one of {', '.join(Role)}")
     now = int(time.time())
     claims: dict[str, Any] = {"sub": sub, "role": role, "iat": now, "exp": now + ttl}
     if email:
@@ -40,7 +41,7 @@ def actor_from_claims(claims: dict[str, Any]) -> Actor:
     sub, role = claims.get("sub"), claims.get("role")
     if not isinstance(sub, str | int) or not str(sub) or len(str(sub)) > 64:
         raise _unauthorized("token has no valid subject")
-    if role not in ROLES:
+    if role not in Role.__members__.values():
         raise _unauthorized("token has no valid role")
     email, name = claims.get("email"), claims.get("name")
     return Actor(user_id=str(sub), role=str(role),

@@ -81,7 +81,7 @@ async def add_route(request: Request, ticket_ref: str) -> HTTPResponse:
     async def produce() -> HTTPResponse:
         outcome = await run_command(request, commands.post_message, actor, ticket_id, cmd,
                                     message_id=idempotent_id(request))
-        return await message_response(request, str(ticket_id), outcome.data["message_id"],
+        return await message_response(request, str(ticket_id), outcome.message_id,
                                       actor, status=201, headers=etag(outcome.version))
 
     return await idempotent(request, produce)
@@ -103,7 +103,7 @@ async def mark_all_read_route(request: Request, ticket_ref: str) -> HTTPResponse
     actor = current_actor(request)
     ticket_id = await resolve_ticket_id(request, ticket_ref)
     outcome = await run_command(request, commands.mark_all_read, actor, ticket_id)
-    return json({"success": True, "marked": outcome.data["marked"]},
+    return json({"success": True, "marked": outcome.marked},
                 headers=etag(outcome.version))
 
 
@@ -148,5 +148,5 @@ async def mark_read_route(request: Request, ticket_ref: str, message_ref: str) -
     message_id = message_uuid(message_ref)
     outcome = await run_command(request, commands.mark_message_read, actor, ticket_id,
                                 message_id)
-    return json({"success": True, "marked": outcome.data["marked"]},
+    return json({"success": True, "marked": outcome.marked},
                 headers=etag(outcome.version))

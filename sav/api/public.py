@@ -92,7 +92,7 @@ async def create_route(request: Request) -> HTTPResponse:
     # No Idempotency-Key here: a stored replay would keep the token in clear text.
     outcome = await run_command(request, create_ticket, actor, cmd, with_access_token=True)
     return await public_ticket_response(request, str(outcome.ticket_id), status=201,
-                                        extra={"access_token": outcome.data["access_token"]})
+                                        extra={"access_token": outcome.access_token})
 
 
 @bp.get("/public/tickets/<ticket_ref:str>")
@@ -111,7 +111,7 @@ async def reply_route(request: Request, ticket_ref: str) -> HTTPResponse:
     actor = public_actor(row.contact_email, row.contact_name)
     outcome = await run_command(request, message_commands.post_message, actor, UUID(row.id),
                                 cmd, access_token=token)
-    return await message_response(request, row.id, outcome.data["message_id"], None,
+    return await message_response(request, row.id, outcome.message_id, None,
                                   status=201)
 
 

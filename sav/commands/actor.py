@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLES = ("customer", "agent", "admin")
+from sav.events.rules import STAFF_ROLES, Role
 
 
 @dataclass(frozen=True)
@@ -16,11 +16,11 @@ class Actor:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("agent", "admin")
+        return self.role in STAFF_ROLES
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN
 
     @property
     def label(self) -> str:
@@ -28,9 +28,9 @@ class Actor:
         return self.user_id or f"{self.role}:anonymous"
 
 
-SYSTEM = Actor(user_id="system", role="admin", name="SAV automation")
+SYSTEM = Actor(user_id="system", role=Role.ADMIN, name="SAV automation")
 
 
 def public_actor(email: str | None, name: str | None) -> Actor:
     """An anonymous customer proven by a ticket's access token."""
-    return Actor(user_id=None, role="customer", email=email, name=name)
+    return Actor(user_id=None, role=Role.CUSTOMER, email=email, name=name)

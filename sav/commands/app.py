@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -19,14 +19,45 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 8
 
 
-@dataclass
+# Picks the agent a new ticket goes to (None: nobody available). The bootstrap sets
+# one on the application when AUTO_ASSIGN=true; the query lives on the read side.
+AgentPicker = Callable[[], str | None]
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a command did: the ticket's new version and the last global position it wrote."""
 
     ticket_id: UUID
     version: int
     position: int | None
-    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CreatedTicket(Outcome):
+    ticket_number: str
+    access_token: str | None = None  # public tickets: shown once, only its hash is stored
+
+
+@dataclass(frozen=True)
+class PostedMessage(Outcome):
+    message_id: str
+
+
+@dataclass(frozen=True)
+class MarkedRead(Outcome):
+    marked: int
+
+
+@dataclass(frozen=True)
+class AddedAttachments(Outcome):
+    attachment_ids: list[str]
+
+
+@dataclass(frozen=True)
+class RemovedAttachment(Outcome):
+    attachment_id: str
+    file_path: str
 
 
 class SavApplication(Application[UUID]):
@@ -48,6 +79,7 @@ class SavApplication(Application[UUID]):
             env["SAV_DATABASE_URL"] = database_url
         super().__init__(env)
         self.ticket_prefix = ticket_prefix
+        self.pick_agent: AgentPicker | None = None
         self.numbers: TicketNumbers = (
             SqlTicketNumbers(self.factory.engine)  # type: ignore[attr-defined]
             if database_url

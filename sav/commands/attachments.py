@@ -16,15 +16,10 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from sav.commands.actor import Actor
-from sav.commands.app import Outcome, SavApplication
+from sav.commands.app import AddedAttachments, RemovedAttachment, SavApplication
 from sav.commands.policy import require_visible
-from sav.events.errors import (
-    NotFoundError,
-    PermissionDeniedError,
-    RuleViolationError,
-    TicketClosedError,
-)
-from sav.events.ticket import CLOSED, Ticket
+from sav.events.errors import NotFoundError, PermissionDeniedError, RuleViolationError
+from sav.events.ticket import Ticket
 from sav.storage.base import BlobStore, BlobStoreError
 from sav.storage.files import file_type_for, safe_file_name, sniff_content_type
 
@@ -98,12 +93,12 @@ def require_can_attach(ticket: Ticket, actor: Actor, message_id: str | None) -> 
     """Customers attach to their own tickets, staff to visible ones; never to a closed
     ticket; a `message_id` must be a message of this ticket the caller can see."""
     require_visible(ticket, actor)
-    if ticket.status == CLOSED:
-        raise TicketClosedError("the ticket is closed")
+    ticket.require_open_conversation()
     if message_id is not None:
-        message = ticket.messages.get(message_id)
-        if message is None or (message["is_internal"] and not actor.is_staff):
-            raise NotFoundError("message not found", {"field": "message_id"})
+        try:
+            ticket.visible_message(message_id, actor.role)
+        except NotFoundError:
+            raise NotFoundError("message not found", {"field": "message_id"}) from None
 
 
 def check_upload(app: SavApplication, actor: Actor, ticket_id: UUID,
@@ -113,7 +108,8 @@ def check_upload(app: SavApplication, actor: Actor, ticket_id: UUID,
 
 
 def record_attachments(app: SavApplication, actor: Actor, ticket_id: UUID,
-                       message_id: str | None, staged: Sequence[StagedFile]) -> Outcome:
+                       message_id: str | None, staged: Sequence[StagedFile]
+                       ) -> AddedAttachments:
     """Append one AttachmentAdded per file, all in one save (all or nothing)."""
 
     def change(ticket: Ticket) -> None:
@@ -128,12 +124,12 @@ def record_attachments(app: SavApplication, actor: Actor, ticket_id: UUID,
 
     ticket, _, position = app.change_ticket(ticket_id, change)
     ids = [item.attachment_id for item in staged]
-    return Outcome(ticket.id, ticket.version, position, {"attachment_ids": ids})
+    return AddedAttachments(ticket.id, ticket.version, position, ids)
 
 
 async def upload_attachments(call: Call, app: SavApplication, blobs: BlobStore, actor: Actor,
                              ticket_id: UUID, message_id: str | None,
-                             staged: Sequence[StagedFile]) -> Outcome:
+                             staged: Sequence[StagedFile]) -> AddedAttachments:
     """Check, store the objects, then record them; no orphan object on any failure."""
     await call(check_upload, app, actor, ticket_id, message_id)
     stored: list[str] = []
@@ -148,7 +144,7 @@ async def upload_attachments(call: Call, app: SavApplication, blobs: BlobStore, 
     append = asyncio.ensure_future(
         call(record_attachments, app, actor, ticket_id, message_id, staged))
     try:
-        outcome: Outcome = await asyncio.shield(append)
+        outcome: AddedAttachments = await asyncio.shield(append)
     except asyncio.CancelledError:
         # The client went away, but the append runs on in its thread: keep the
         # objects if it commits, so no row ever points at a deleted object.
@@ -178,33 +174,28 @@ async def _discard(blobs: BlobStore, keys: Sequence[str]) -> None:
 
 
 def remove_attachment_record(app: SavApplication, actor: Actor, ticket_id: UUID,
-                             attachment_id: str) -> Outcome:
+                             attachment_id: str) -> RemovedAttachment:
     """Append AttachmentRemoved: the uploader, or staff who can see the ticket."""
 
     def change(ticket: Ticket) -> str:
         require_visible(ticket, actor)
-        found = ticket.attachments.get(attachment_id)
-        if found is None:
-            raise NotFoundError("attachment not found")
-        if not actor.is_staff and found["user_id"] != actor.user_id:
+        found = ticket.attachment(attachment_id)
+        if not actor.is_staff and found.user_id != actor.user_id:
             raise PermissionDeniedError("only the uploader or staff may delete an attachment")
-        if ticket.status == CLOSED:
-            raise TicketClosedError("the ticket is closed")
         ticket.remove_attachment(attachment_id, by=actor.label)
-        return str(found["file_path"])
+        return found.file_path
 
     ticket, file_path, position = app.change_ticket(ticket_id, change)
-    return Outcome(ticket.id, ticket.version, position,
-                   {"attachment_id": attachment_id, "file_path": file_path})
+    return RemovedAttachment(ticket.id, ticket.version, position, attachment_id, file_path)
 
 
 async def delete_attachment(call: Call, app: SavApplication, blobs: BlobStore, actor: Actor,
-                            ticket_id: UUID, attachment_id: str) -> Outcome:
+                            ticket_id: UUID, attachment_id: str) -> RemovedAttachment:
     """Record the removal, then delete the object (a failed delete is logged, not undone)."""
-    outcome: Outcome = await call(remove_attachment_record, app, actor, ticket_id, attachment_id)
+    outcome: RemovedAttachment = await call(remove_attachment_record, app, actor, ticket_id, attachment_id)
     try:
-        await blobs.delete(outcome.data["file_path"])
+        await blobs.delete(outcome.file_path)
     except BlobStoreError:
         log.error("attachment %s removed but its object %r could not be deleted",
-                  attachment_id, outcome.data["file_path"], exc_info=True)
+                  attachment_id, outcome.file_path, exc_info=True)
     return outcome

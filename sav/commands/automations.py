@@ -11,21 +11,16 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
-from weakref import WeakKeyDictionary
 
 from sav.commands.actor import SYSTEM
 from sav.commands.app import Outcome, SavApplication
 from sav.events.errors import NotFoundError
-from sav.events.ticket import OPEN, RESOLVED, Ticket
+from sav.events.rules import Status
+from sav.events.ticket import Ticket
 
 log = logging.getLogger("sav.automations")
 
 AUTO_CLOSE_REASON = "auto_close"
-
-# Picks the agent a new ticket goes to (None: nobody available). Set by the runtime
-# when AUTO_ASSIGN=true; the query lives on the read side, commands only call it.
-AgentPicker = Callable[[], str | None]
-_pickers: WeakKeyDictionary[SavApplication, AgentPicker] = WeakKeyDictionary()
 
 
 def _apply(app: SavApplication, ticket_id: UUID, change: Callable[[Ticket], bool]
@@ -42,7 +37,7 @@ def auto_close_ticket(app: SavApplication, ticket_id: UUID, idle_since: datetime
     """Close a resolved ticket whose last event is not after `idle_since`."""
 
     def change(ticket: Ticket) -> bool:
-        if ticket.status != RESOLVED or ticket.modified_on > idle_since:
+        if ticket.status != Status.RESOLVED or ticket.modified_on > idle_since:
             return False
         ticket.close(by=SYSTEM.label, reason=AUTO_CLOSE_REASON)
         return True
@@ -56,9 +51,7 @@ def escalate_ticket(app: SavApplication, ticket_id: UUID, created_before: dateti
     response; the aggregate makes sure it happens once."""
 
     def change(ticket: Ticket) -> bool:
-        if ticket.priority != "urgent" or ticket.created_on > created_before:
-            return False
-        return ticket.escalate(reason)
+        return ticket.needs_escalation(created_before) and ticket.escalate(reason)
 
     return _apply(app, ticket_id, change)
 
@@ -67,7 +60,7 @@ def auto_assign_ticket(app: SavApplication, ticket_id: UUID, agent_id: str) -> O
     """Give a still unassigned open ticket to `agent_id`."""
 
     def change(ticket: Ticket) -> bool:
-        if ticket.status != OPEN or ticket.assigned_to is not None:
+        if ticket.status != Status.OPEN or ticket.assigned_to is not None:
             return False
         ticket.assign(agent_id, by=SYSTEM.label)
         return True
@@ -80,16 +73,12 @@ def request_survey(app: SavApplication, ticket_id: UUID) -> Outcome | None:
     return _apply(app, ticket_id, lambda ticket: ticket.request_survey())
 
 
-def enable_auto_assign(app: SavApplication, pick: AgentPicker) -> None:
-    _pickers[app] = pick
-
-
 def assign_on_create(app: SavApplication, ticket: Ticket) -> None:
     """With AUTO_ASSIGN on, a new ticket is recorded already assigned (same append).
 
     A failing picker must not fail ticket creation: the auto-assign job catches up.
     """
-    pick = _pickers.get(app)
+    pick = app.pick_agent
     if pick is None:
         return
     try:

@@ -8,17 +8,17 @@ authenticated actor who can see the ticket, or with the ticket's public access t
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from collections.abc import Callable
 from uuid import UUID, uuid4
 
 from pydantic import Field
 
 from sav.commands.actor import Actor
-from sav.commands.app import Outcome, SavApplication
+from sav.commands.app import MarkedRead, Outcome, PostedMessage, SavApplication
 from sav.commands.policy import require_visible
 from sav.commands.tickets import Command, hash_access_token
 from sav.events.errors import ConflictError, NotFoundError, PermissionDeniedError
-from sav.events.ticket import Ticket
+from sav.events.ticket import MessageState, Ticket
 
 MAX_CONTENT = 50_000
 
@@ -61,16 +61,8 @@ def require_access(ticket: Ticket, actor: Actor, access_token: str | None) -> No
     require_visible(ticket, actor)
 
 
-def visible_message(ticket: Ticket, actor: Actor, message_id: str) -> dict[str, Any]:
-    """An internal note is 'not found' for anyone who is not staff."""
-    message = ticket.messages.get(message_id)
-    if message is None or (message["is_internal"] and not actor.is_staff):
-        raise NotFoundError("message not found")
-    return message
-
-
-def require_author_or_admin(message: dict[str, Any], actor: Actor, action: str) -> None:
-    is_author = actor.user_id is not None and message["user_id"] == actor.user_id
+def require_author_or_admin(message: MessageState, actor: Actor, action: str) -> None:
+    is_author = actor.user_id is not None and message.user_id == actor.user_id
     if not (is_author or actor.is_admin):
         raise PermissionDeniedError(f"only the author or an admin may {action} this message")
 
@@ -78,12 +70,12 @@ def require_author_or_admin(message: dict[str, Any], actor: Actor, action: str) 
 def post_message(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: PostMessage | PublicPostMessage,
     *, message_id: UUID | None = None, access_token: str | None = None,
-) -> Outcome:
+) -> PostedMessage:
     """Add a message. A customer reply wakes a waiting ticket or reopens a resolved one."""
     new_id = str(message_id or uuid4())
     is_internal = isinstance(cmd, PostMessage) and cmd.is_internal
 
-    def change(ticket: Ticket) -> dict[str, Any]:
+    def change(ticket: Ticket) -> None:
         require_access(ticket, actor, access_token)
         if is_internal and not actor.is_staff:
             raise PermissionDeniedError("only agents and admins write internal notes")
@@ -100,52 +92,50 @@ def post_message(
             content=cmd.content,
             is_internal=is_internal,
         )
-        return {"message_id": new_id}
 
-    return _run(app, ticket_id, change)
+    ticket, _, position = app.change_ticket(ticket_id, change)
+    return PostedMessage(ticket.id, ticket.version, position, new_id)
 
 
 def edit_message(
     app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str, cmd: EditMessage
 ) -> Outcome:
-    def change(ticket: Ticket) -> dict[str, Any]:
+    def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
-        require_author_or_admin(visible_message(ticket, actor, message_id), actor, "edit")
+        require_author_or_admin(ticket.visible_message(message_id, actor.role), actor, "edit")
         ticket.edit_message(message_id, cmd.content, by=actor.label)
-        return {"message_id": message_id}
 
     return _run(app, ticket_id, change)
 
 
 def remove_message(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str
                    ) -> Outcome:
-    def change(ticket: Ticket) -> dict[str, Any]:
+    def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
-        require_author_or_admin(visible_message(ticket, actor, message_id), actor, "delete")
+        require_author_or_admin(ticket.visible_message(message_id, actor.role), actor, "delete")
         ticket.remove_message(message_id, by=actor.label)
-        return {"message_id": message_id}
 
     return _run(app, ticket_id, change)
 
 
 def mark_message_read(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str
-                      ) -> Outcome:
+                      ) -> MarkedRead:
     """Marking one's own side's message is accepted and changes nothing."""
 
-    def change(ticket: Ticket) -> dict[str, Any]:
+    def change(ticket: Ticket) -> int:
         require_visible(ticket, actor)
-        visible_message(ticket, actor, message_id)
-        return {"marked": _mark(ticket, actor, [message_id])}
+        ticket.visible_message(message_id, actor.role)
+        return ticket.mark_read([message_id], reader_id=actor.user_id, role=actor.role)
 
-    return _run(app, ticket_id, change)
+    return _marked(app, ticket_id, change)
 
 
-def mark_all_read(app: SavApplication, actor: Actor, ticket_id: UUID) -> Outcome:
-    def change(ticket: Ticket) -> dict[str, Any]:
+def mark_all_read(app: SavApplication, actor: Actor, ticket_id: UUID) -> MarkedRead:
+    def change(ticket: Ticket) -> int:
         require_visible(ticket, actor)
-        return {"marked": _mark(ticket, actor, list(ticket.messages))}
+        return ticket.mark_read(list(ticket.messages), reader_id=actor.user_id, role=actor.role)
 
-    return _run(app, ticket_id, change)
+    return _marked(app, ticket_id, change)
 
 
 def rate_ticket(
@@ -163,13 +153,12 @@ def rate_ticket(
     return _run(app, ticket_id, change)
 
 
-def _mark(ticket: Ticket, actor: Actor, message_ids: list[str]) -> int:
-    unread = [mid for mid in message_ids
-              if mid in ticket.messages and not ticket.messages[mid]["read"]]
-    ticket.mark_read(message_ids, reader_id=actor.user_id, role=actor.role)
-    return sum(1 for mid in unread if ticket.messages[mid]["read"])
+def _marked(app: SavApplication, ticket_id: UUID, change: Callable[[Ticket], int]
+            ) -> MarkedRead:
+    ticket, marked, position = app.change_ticket(ticket_id, change)
+    return MarkedRead(ticket.id, ticket.version, position, marked)
 
 
-def _run(app: SavApplication, ticket_id: UUID, change: Any) -> Outcome:
-    ticket, result, position = app.change_ticket(ticket_id, change)
-    return Outcome(ticket.id, ticket.version, position, result or {})
+def _run(app: SavApplication, ticket_id: UUID, change: Callable[[Ticket], None]) -> Outcome:
+    ticket, _, position = app.change_ticket(ticket_id, change)
+    return Outcome(ticket.id, ticket.version, position)

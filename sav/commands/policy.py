@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from sav.commands.actor import Actor
 from sav.events.errors import NotFoundError, PermissionDeniedError
-from sav.events.ticket import CLOSED, RESOLVED, Ticket
+from sav.events.rules import DONE, Role
+from sav.events.ticket import Ticket
 
 # "Agents see tickets assigned to them plus all unassigned open ones": unassigned
 # tickets that still need work (not resolved or closed).
-AGENT_POOL_EXCLUDES = (RESOLVED, CLOSED)
+AGENT_POOL_EXCLUDES = DONE
 
 
 def can_see(actor: Actor, user_id: str | None, assigned_to: str | None, status: str) -> bool:
     if actor.is_admin:
         return True
-    if actor.role == "agent":
+    if actor.role == Role.AGENT:
         if assigned_to is None:
             return status not in AGENT_POOL_EXCLUDES
         return assigned_to == actor.user_id

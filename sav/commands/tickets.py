@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from sav.commands.actor import Actor
-from sav.commands.app import Outcome, SavApplication
+from sav.commands.app import CreatedTicket, Outcome, SavApplication
 from sav.commands.automations import assign_on_create
 from sav.commands.numbers import format_ticket_number
 from sav.commands.policy import require_owner_or_staff, require_staff, require_visible
 from sav.events import clock
 from sav.events.errors import PermissionDeniedError
-from sav.events.ticket import OPEN, Ticket
-
-Priority = Literal["low", "normal", "high", "urgent"]
-Source = Literal["web", "email", "phone", "chat"]
+from sav.events.rules import Priority, Role, Source, Status
+from sav.events.ticket import Ticket
 
 CUSTOMER_EDITABLE = {"subject", "description", "priority"}
 NOT_NULLABLE = {"subject", "description", "priority", "tags", "metadata", "status"}
@@ -57,6 +56,13 @@ def short_tags(tags: list[str] | None) -> list[str] | None:
     return [tag.strip() for tag in tags]
 
 
+class Settable(StrEnum):
+    """The statuses `PUT /tickets/{id}` may set (others have commands of their own)."""
+
+    IN_PROGRESS = Status.IN_PROGRESS.value
+    WAITING = Status.WAITING.value
+
+
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -64,9 +70,9 @@ class Command(BaseModel):
 class CreateTicket(Command):
     subject: str = Field(min_length=1, max_length=255)
     description: str = Field(min_length=1, max_length=50_000)
-    priority: Priority = "normal"
+    priority: Priority = Priority.NORMAL
     category: str | None = Field(default=None, max_length=64)
-    source: Source = "web"
+    source: Source = Source.WEB
     tags: list[str] = Field(default_factory=list, max_length=50)
     metadata: dict[str, Any] = Field(default_factory=dict)
     user_id: str | None = Field(default=None, max_length=64)
@@ -85,7 +91,7 @@ class UpdateTicket(Command):
     tags: list[str] | None = Field(default=None, max_length=50)
     metadata: dict[str, Any] | None = None
     internal_notes: str | None = Field(default=None, max_length=50_000)
-    status: Literal["in_progress", "waiting_customer"] | None = None
+    status: Settable | None = None
 
     _metadata = field_validator("metadata")(bounded_metadata)
     _tags = field_validator("tags")(short_tags)
@@ -124,7 +130,7 @@ def create_ticket(
     ticket_id: UUID | None = None,
     with_access_token: bool = False,
     origin: dict[str, Any] | None = None,
-) -> Outcome:
+) -> CreatedTicket:
     """Open a ticket. Customers open their own; staff may open one for a user or contact.
 
     With `with_access_token` (public tickets) an unguessable token is returned once and
@@ -143,9 +149,9 @@ def create_ticket(
         ticket_number=number,
         subject=cmd.subject,
         description=cmd.description,
-        priority=cmd.priority,
+        priority=str(cmd.priority),
         category=cmd.category,
-        source=cmd.source,
+        source=str(cmd.source),
         user_id=user_id,
         contact_email=cmd.contact_email or (actor.email if not actor.is_staff else None),
         contact_name=cmd.contact_name or (actor.name if not actor.is_staff else None),
@@ -157,10 +163,7 @@ def create_ticket(
     )
     assign_on_create(app, ticket)  # AUTO_ASSIGN: recorded in the same append.
     position = app.record(ticket)
-    data: dict[str, Any] = {"ticket_number": number}
-    if token:
-        data["access_token"] = token
-    return Outcome(ticket.id, ticket.version, position, data)
+    return CreatedTicket(ticket.id, ticket.version, position, number, token)
 
 
 def update_ticket(
@@ -170,7 +173,7 @@ def update_ticket(
     cmd: UpdateTicket,
     expected_version: int | None = None,
 ) -> Outcome:
-    changes = cmd.model_dump(exclude_unset=True)
+    changes = cmd.model_dump(exclude_unset=True, mode="json")
 
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
@@ -181,7 +184,7 @@ def update_ticket(
                     "customers may only edit subject, description and priority",
                     {"fields": sorted(forbidden)},
                 )
-            if ticket.status != OPEN:
+            if ticket.status != Status.OPEN:
                 raise PermissionDeniedError("customers may only edit open tickets")
         ticket.update(changes, by=actor.label)
 
@@ -265,7 +268,7 @@ def delete_ticket(
 
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
-        if not (actor.is_admin or (actor.role == "customer" and ticket.user_id == actor.user_id)):
+        if not (actor.is_admin or (actor.role == Role.CUSTOMER and ticket.user_id == actor.user_id)):
             raise PermissionDeniedError("only admins or the ticket's owner may delete it")
         ticket.delete(by=actor.label)
 
@@ -275,5 +278,5 @@ def delete_ticket(
 def _run(
     app: SavApplication, ticket_id: UUID, change: Any, expected_version: int | None
 ) -> Outcome:
-    ticket, result, position = app.change_ticket(ticket_id, change, expected_version)
-    return Outcome(ticket.id, ticket.version, position, result or {})
+    ticket, _, position = app.change_ticket(ticket_id, change, expected_version)
+    return Outcome(ticket.id, ticket.version, position)

@@ -21,12 +21,23 @@ class Agent(Aggregate):
         def create_timestamp() -> datetime:
             return clock.now()
 
+    class Registered(Event, Aggregate.Created):
+        agent_id: str
+        name: str
+        email: str | None
+        active: bool
+
+    class Changed(Event):
+        name: str
+        email: str | None
+        active: bool
+
     @staticmethod
     def create_id(agent_id: str) -> UUID:  # type: ignore[override]
         """One stream per agent: registering the same agent twice collides."""
         return agent_aggregate_id(agent_id)
 
-    @event("Registered")
+    @event(Registered)
     def __init__(self, agent_id: str, name: str, email: str | None, active: bool) -> None:
         self.agent_id = agent_id
         self.name = name
@@ -37,7 +48,7 @@ class Agent(Aggregate):
         if (name, email, active) != (self.name, self.email, self.active):
             self._changed(name=name, email=email, active=active)
 
-    @event("Changed")
+    @event(Changed)
     def _changed(self, name: str, email: str | None, active: bool) -> None:
         self.name = name
         self.email = email

@@ -7,6 +7,7 @@ classes are permanent (their topic is `sav.events.ticket:Ticket.<Name>`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -21,39 +22,149 @@ from sav.events.errors import (
     RuleViolationError,
     TicketClosedError,
 )
-
-OPEN, ASSIGNED, IN_PROGRESS = "open", "assigned", "in_progress"
-WAITING, RESOLVED, CLOSED = "waiting_customer", "resolved", "closed"
-STATUSES = (OPEN, ASSIGNED, IN_PROGRESS, WAITING, RESOLVED, CLOSED)
-PRIORITIES = ("low", "normal", "high", "urgent")
-SOURCES = ("web", "email", "phone", "chat")
-STAFF_ROLES = ("agent", "admin")
-
-# DESIGN.md lifecycle table: command -> statuses it is allowed from.
-ALLOWED_FROM = {
-    "assign": (OPEN, ASSIGNED, IN_PROGRESS),
-    "start": (OPEN, ASSIGNED, WAITING),
-    "wait": (ASSIGNED, IN_PROGRESS),
-    "resolve": (OPEN, ASSIGNED, IN_PROGRESS, WAITING),
-    "close": (OPEN, ASSIGNED, IN_PROGRESS, WAITING, RESOLVED),
-    "reopen": (RESOLVED,),
-}
+from sav.events.rules import (
+    ALLOWED_FROM,
+    DONE,
+    Priority,
+    Side,
+    Status,
+    is_first_response,
+    side_of,
+    status_after_assign,
+    status_after_reopen,
+)
 
 
-def side_of(role: str) -> str:
-    """Conversations have two sides: the customer's and the staff's."""
-    return "staff" if role in STAFF_ROLES else "customer"
+@dataclass(slots=True)
+class MessageState:
+    """What the rules need to know of a message (its text lives in the events only)."""
+
+    user_id: str | None
+    side: Side
+    is_internal: bool
+    read: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentState:
+    user_id: str | None
+    file_path: str
 
 
 class Ticket(Aggregate):
-    """A support ticket. Its id is a UUID; `ticket_number` is the human reference."""
+    """A support ticket. Its id is a UUID; `ticket_number` is the human reference.
+
+    The event classes are declared explicitly: their fields are the stored schema, and
+    projections and the publisher dispatch on the classes themselves."""
 
     class Event(Aggregate.Event):
         @staticmethod
         def create_timestamp() -> datetime:
             return clock.now()
 
-    @event("Created")
+    class Created(Event, Aggregate.Created):
+        ticket_number: str
+        subject: str
+        description: str
+        priority: str
+        category: str | None
+        source: str
+        user_id: str | None
+        contact_email: str | None
+        contact_name: str | None
+        tags: list[str]
+        metadata: dict[str, Any]
+        created_by: str | None
+        access_token_hash: str | None
+        origin: dict[str, Any] | None
+
+    class Updated(Event):
+        changes: dict[str, Any]
+        by: str
+
+    class Assigned(Event):
+        agent_id: str
+        previous: str | None
+        by: str
+
+    class Started(Event):
+        by: str
+
+    class MarkedWaitingOnCustomer(Event):
+        by: str
+
+    class Resolved(Event):
+        resolution: str | None
+        by: str
+
+    class Reopened(Event):
+        by: str
+        reason: str | None
+
+    class Closed(Event):
+        by: str
+        reason: str | None
+
+    class Deleted(Event):
+        by: str
+
+    class LinkedToUser(Event):
+        user_id: str
+        email: str | None
+
+    class MessagePosted(Event):
+        message_id: str
+        user_id: str | None
+        author_role: str
+        author_name: str | None
+        author_email: str | None
+        content: str
+        is_internal: bool
+
+    class MessageEdited(Event):
+        message_id: str
+        content: str
+        by: str
+
+    class MessageRemoved(Event):
+        message_id: str
+        by: str
+
+    class MessagesRead(Event):
+        message_ids: list[str]
+        reader_id: str | None
+        reader_side: str
+
+    class AttachmentAdded(Event):
+        attachment_id: str
+        message_id: str | None
+        user_id: str | None
+        file_name: str
+        file_path: str
+        file_type: str
+        file_size: int
+        mime_type: str
+
+    class AttachmentRemoved(Event):
+        attachment_id: str
+        by: str
+
+    class SatisfactionRated(Event):
+        rating: int
+        comment: str | None
+        by: str | None
+
+    class Escalated(Event):
+        reason: str
+
+    class SurveyRequested(Event):
+        ticket_number: str
+        subject: str
+        user_id: str | None
+        email: str | None
+        name: str | None
+
+    @event(Created)
     def __init__(
         self,
         id: UUID,
@@ -85,7 +196,7 @@ class Ticket(Aggregate):
         self.metadata = dict(metadata)
         self.internal_notes: str | None = None
         self.access_token_hash = access_token_hash
-        self.status = OPEN
+        self.status = Status.OPEN
         self.assigned_to: str | None = None
         self.first_response_at: datetime | None = None
         self.resolved_at: datetime | None = None
@@ -94,14 +205,13 @@ class Ticket(Aggregate):
         self.escalated = False
         self.survey_requested = False
         self.satisfaction_rating: int | None = None
-        self.messages: dict[str, dict[str, Any]] = {}
-        self.attachments: dict[str, dict[str, Any]] = {}
+        self.messages: dict[str, MessageState] = {}
+        self.attachments: dict[str, AttachmentState] = {}
 
     # -- rules ---------------------------------------------------------------------
 
     def _require(self, command: str) -> None:
-        if self.status == CLOSED:
-            raise TicketClosedError("the ticket is closed")
+        self._require_not_closed()
         if self.status not in ALLOWED_FROM[command]:
             raise InvalidTransitionError(
                 f"cannot {command} a ticket that is {self.status}",
@@ -109,8 +219,12 @@ class Ticket(Aggregate):
             )
 
     def _require_not_closed(self) -> None:
-        if self.status == CLOSED:
+        if self.status == Status.CLOSED:
             raise TicketClosedError("the ticket is closed")
+
+    def require_open_conversation(self) -> None:
+        """A closed ticket's messages and attachments are final."""
+        self._require_not_closed()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -127,14 +241,14 @@ class Ticket(Aggregate):
         if changed:
             self._updated(changes=changed, by=by)
         # A status in the body is a transition: the lifecycle table applies (409 otherwise).
-        if status == IN_PROGRESS:
+        if status == Status.IN_PROGRESS:
             self.start(by)
-        elif status == WAITING:
+        elif status == Status.WAITING:
             self.wait(by)
         elif status is not None:
             raise RuleViolationError("status can only be set to in_progress or waiting_customer")
 
-    @event("Updated")
+    @event(Updated)
     def _updated(self, changes: dict[str, Any], by: str) -> None:
         for name, value in changes.items():
             setattr(self, name, value)
@@ -143,59 +257,58 @@ class Ticket(Aggregate):
         self._require("assign")
         self._assigned(agent_id=agent_id, previous=self.assigned_to, by=by)
 
-    @event("Assigned")
+    @event(Assigned)
     def _assigned(self, agent_id: str, previous: str | None, by: str) -> None:
         self.assigned_to = agent_id
-        if self.status == OPEN:
-            self.status = ASSIGNED
+        self.status = status_after_assign(self.status)
 
     def start(self, by: str) -> None:
         self._require("start")
         self._started(by=by)
 
-    @event("Started")
+    @event(Started)
     def _started(self, by: str) -> None:
-        self.status = IN_PROGRESS
+        self.status = Status.IN_PROGRESS
 
     def wait(self, by: str) -> None:
         self._require("wait")
         self._waiting(by=by)
 
-    @event("MarkedWaitingOnCustomer")
+    @event(MarkedWaitingOnCustomer)
     def _waiting(self, by: str) -> None:
-        self.status = WAITING
+        self.status = Status.WAITING
 
     def resolve(self, resolution: str | None, by: str) -> None:
         self._require("resolve")
         self._resolved(resolution=resolution, by=by)
 
-    @event("Resolved")
+    @event(Resolved)
     def _resolved(self, resolution: str | None, by: str) -> None:
-        self.status = RESOLVED
+        self.status = Status.RESOLVED
         self.resolved_at = self.modified_on
 
     def reopen(self, by: str, reason: str | None = None) -> None:
         self._require("reopen")
         self._reopened(by=by, reason=reason)
 
-    @event("Reopened")
+    @event(Reopened)
     def _reopened(self, by: str, reason: str | None) -> None:
-        self.status = IN_PROGRESS if self.assigned_to else OPEN
+        self.status = status_after_reopen(self.assigned_to)
         self.resolved_at = None
 
     def close(self, by: str, reason: str | None = None) -> None:  # type: ignore[override]
         self._require("close")
         self._closed(by=by, reason=reason)
 
-    @event("Closed")
+    @event(Closed)
     def _closed(self, by: str, reason: str | None) -> None:
-        self.status = CLOSED
+        self.status = Status.CLOSED
         self.closed_at = self.modified_on
 
     def delete(self, by: str) -> None:
         self._deleted(by=by)
 
-    @event("Deleted")
+    @event(Deleted)
     def _deleted(self, by: str) -> None:
         self.deleted = True
 
@@ -203,7 +316,7 @@ class Ticket(Aggregate):
         if self.user_id is None:
             self._linked_to_user(user_id=user_id, email=email)
 
-    @event("LinkedToUser")
+    @event(LinkedToUser)
     def _linked_to_user(self, user_id: str, email: str | None) -> None:
         self.user_id = user_id
 
@@ -222,7 +335,7 @@ class Ticket(Aggregate):
         """Post a message; a customer reply wakes a waiting or resolved ticket."""
         self._require_not_closed()
         side = side_of(role)
-        if is_internal and side != "staff":
+        if is_internal and side != Side.STAFF:
             raise PermissionDeniedError("only agents and admins write internal notes")
         if not content.strip():
             raise RuleViolationError("content must not be empty")
@@ -235,12 +348,12 @@ class Ticket(Aggregate):
             content=content,
             is_internal=is_internal,
         )
-        if side == "customer" and self.status == WAITING:
+        if side == Side.CUSTOMER and self.status == Status.WAITING:
             self.start(by=user_id or "customer")
-        elif side == "customer" and self.status == RESOLVED:
+        elif side == Side.CUSTOMER and self.status == Status.RESOLVED:
             self.reopen(by=user_id or "customer", reason="customer_reply")
 
-    @event("MessagePosted")
+    @event(MessagePosted)
     def _message_posted(
         self,
         message_id: str,
@@ -251,19 +364,20 @@ class Ticket(Aggregate):
         content: str,
         is_internal: bool,
     ) -> None:
-        side = side_of(author_role)
-        self.messages[message_id] = {
-            "user_id": user_id,
-            "side": side,
-            "is_internal": is_internal,
-            "read": False,
-        }
-        if side == "staff" and not is_internal and self.first_response_at is None:
+        self.messages[message_id] = MessageState(user_id, side_of(author_role), is_internal)
+        if is_first_response(author_role, is_internal) and self.first_response_at is None:
             self.first_response_at = self.modified_on
 
-    def message(self, message_id: str) -> dict[str, Any]:
+    def message(self, message_id: str) -> MessageState:
         found = self.messages.get(message_id)
         if found is None:
+            raise NotFoundError("message not found")
+        return found
+
+    def visible_message(self, message_id: str, role: str) -> MessageState:
+        """An internal note does not exist for anyone who is not staff."""
+        found = self.messages.get(message_id)
+        if found is None or (found.is_internal and side_of(role) != Side.STAFF):
             raise NotFoundError("message not found")
         return found
 
@@ -274,7 +388,7 @@ class Ticket(Aggregate):
             raise RuleViolationError("content must not be empty")
         self._message_edited(message_id=message_id, content=content, by=by)
 
-    @event("MessageEdited")
+    @event(MessageEdited)
     def _message_edited(self, message_id: str, content: str, by: str) -> None:
         pass
 
@@ -284,30 +398,32 @@ class Ticket(Aggregate):
         self.message(message_id)
         self._message_removed(message_id=message_id, by=by)
 
-    @event("MessageRemoved")
+    @event(MessageRemoved)
     def _message_removed(self, message_id: str, by: str) -> None:
         del self.messages[message_id]
 
-    def mark_read(self, message_ids: list[str], reader_id: str | None, role: str) -> None:
-        """Mark the other side's unread messages among `message_ids` as read."""
+    def mark_read(self, message_ids: list[str], reader_id: str | None, role: str) -> int:
+        """Mark the other side's unread messages among `message_ids` as read; returns
+        how many changed."""
         reader_side = side_of(role)
         unread = [
             mid
             for mid in message_ids
             if mid in self.messages
-            and not self.messages[mid]["read"]
-            and self.messages[mid]["side"] != reader_side
-            and (reader_side == "staff" or not self.messages[mid]["is_internal"])
+            and not self.messages[mid].read
+            and self.messages[mid].side != reader_side
+            and (reader_side == Side.STAFF or not self.messages[mid].is_internal)
         ]
         if unread:
             self._messages_read(message_ids=unread, reader_id=reader_id, reader_side=reader_side)
+        return len(unread)
 
-    @event("MessagesRead")
+    @event(MessagesRead)
     def _messages_read(
         self, message_ids: list[str], reader_id: str | None, reader_side: str
     ) -> None:
         for mid in message_ids:
-            self.messages[mid]["read"] = True
+            self.messages[mid].read = True
 
     # -- attachments ---------------------------------------------------------------
 
@@ -318,7 +434,7 @@ class Ticket(Aggregate):
             self.message(message_id)
         self._attachment_added(**attachment)
 
-    @event("AttachmentAdded")
+    @event(AttachmentAdded)
     def _attachment_added(
         self,
         attachment_id: str,
@@ -330,21 +446,27 @@ class Ticket(Aggregate):
         file_size: int,
         mime_type: str,
     ) -> None:
-        self.attachments[attachment_id] = {"user_id": user_id, "file_path": file_path}
+        self.attachments[attachment_id] = AttachmentState(user_id, file_path)
+
+    def attachment(self, attachment_id: str) -> AttachmentState:
+        found = self.attachments.get(attachment_id)
+        if found is None:
+            raise NotFoundError("attachment not found")
+        return found
 
     def remove_attachment(self, attachment_id: str, by: str) -> None:
-        if attachment_id not in self.attachments:
-            raise NotFoundError("attachment not found")
+        self.attachment(attachment_id)
+        self._require_not_closed()
         self._attachment_removed(attachment_id=attachment_id, by=by)
 
-    @event("AttachmentRemoved")
+    @event(AttachmentRemoved)
     def _attachment_removed(self, attachment_id: str, by: str) -> None:
         del self.attachments[attachment_id]
 
     # -- satisfaction and automations ----------------------------------------------
 
     def rate(self, rating: int, comment: str | None, by: str | None) -> None:
-        if self.status not in (RESOLVED, CLOSED):
+        if self.status not in DONE:
             raise InvalidTransitionError("a ticket can be rated once resolved or closed")
         if self.satisfaction_rating is not None:
             raise InvalidTransitionError("this ticket has already been rated")
@@ -352,24 +474,27 @@ class Ticket(Aggregate):
             raise RuleViolationError("rating must be between 1 and 5")
         self._satisfaction_rated(rating=rating, comment=comment, by=by)
 
-    @event("SatisfactionRated")
+    @event(SatisfactionRated)
     def _satisfaction_rated(self, rating: int, comment: str | None, by: str | None) -> None:
         self.satisfaction_rating = rating
 
     def escalate(self, reason: str) -> bool:
         """Escalate once; returns False when already escalated or no longer needed."""
-        if self.escalated or self.status in (RESOLVED, CLOSED) or self.first_response_at:
+        if self.escalated or self.status in DONE or self.first_response_at:
             return False
         self._escalated(reason=reason)
         return True
 
-    @event("Escalated")
+    @event(Escalated)
     def _escalated(self, reason: str) -> None:
         self.escalated = True
 
+    def needs_escalation(self, created_before: datetime) -> bool:
+        return self.priority == Priority.URGENT and self.created_on <= created_before
+
     def request_survey(self) -> bool:
         """Ask the customer for a rating once, after closure."""
-        if self.survey_requested or self.status != CLOSED or self.satisfaction_rating:
+        if self.survey_requested or self.status != Status.CLOSED or self.satisfaction_rating:
             return False
         self._survey_requested(
             ticket_number=self.ticket_number, subject=self.subject, user_id=self.user_id,
@@ -377,9 +502,19 @@ class Ticket(Aggregate):
         )
         return True
 
-    @event("SurveyRequested")
+    @event(SurveyRequested)
     def _survey_requested(
         self, ticket_number: str, subject: str, user_id: str | None, email: str | None,
         name: str | None,
     ) -> None:
         self.survey_requested = True
+
+
+# The status an event puts the ticket in, when the event alone says so.
+STATUS_AFTER: dict[type[Ticket.Event], Status] = {
+    Ticket.Created: Status.OPEN,
+    Ticket.Started: Status.IN_PROGRESS,
+    Ticket.MarkedWaitingOnCustomer: Status.WAITING,
+    Ticket.Resolved: Status.RESOLVED,
+    Ticket.Closed: Status.CLOSED,
+}

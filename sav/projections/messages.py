@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
-from sav.events.ticket import side_of
+from sav.events.rules import side_of
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import decode_cursor, encode_cursor
 from sav.projections.schema import Handler, LongText, Timestamp, iso, naive_utc, read_metadata

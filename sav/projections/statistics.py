@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sav.commands.actor import Actor
 from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.errors import RuleViolationError
-from sav.events.ticket import PRIORITIES, STATUSES
+from sav.events.rules import Priority, Status
 from sav.projections.agents import support_agents
 from sav.projections.schema import naive_utc
 from sav.projections.ticket_queries import visible_to
@@ -92,8 +92,8 @@ async def ticket_statistics(
         raise RuleViolationError("group_by must be day or week", {"field": "group_by"})
     dialect = conn.dialect.name
     scope = selection(actor, args)
-    by_status = dict.fromkeys(STATUSES, 0)
-    by_priority = dict.fromkeys(PRIORITIES, 0)
+    by_status = {status.value: 0 for status in Status}
+    by_priority = {priority.value: 0 for priority in Priority}
     for status, priority, count in (await conn.execute(
         select(t.status, t.priority, func.count()).where(scope).group_by(t.status, t.priority)
     )).all():

@@ -13,12 +13,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from sav.commands.actor import Actor
 from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.errors import RuleViolationError
+from sav.events.rules import Priority, Status
 from sav.projections.cursors import decode_cursor, encode_cursor
 from sav.projections.schema import iso
 from sav.projections.tickets import support_tickets
 
-STATUSES = {"open", "assigned", "in_progress", "waiting_customer", "resolved", "closed"}
-PRIORITIES = {"low", "normal", "high", "urgent"}
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}$")
 
 
@@ -96,8 +95,8 @@ async def list_tickets(
 ) -> tuple[list[Any], str | None]:
     t = support_tickets.c
     query = select(support_tickets).where(visible_to(actor))
-    statuses = _split(filters.get("status"), STATUSES, "status")
-    priorities = _split(filters.get("priority"), PRIORITIES, "priority")
+    statuses = _split(filters.get("status"), set(Status), "status")
+    priorities = _split(filters.get("priority"), set(Priority), "priority")
     if statuses:
         query = query.where(t.status.in_(statuses))
     if priorities:

@@ -21,7 +21,7 @@ from sav.projections.runner import Projector, tracked_position
 from sav.projections.schema import read_metadata
 from sav.runtime import Runtime
 from sav.workers import projections as projection_worker
-from tests.conftest import Client
+from tests.support.http import Client
 
 CUSTOMER = Actor("cust-1", "customer", "c@example.com")
 AGENT = Actor("agent-1", "agent")
@@ -60,9 +60,9 @@ def make_history(runtime: Runtime, tickets: int = 6) -> list[UUID]:
 def converse(app: Any, ticket_id: UUID, i: int) -> None:
     """Messages, read receipts, edits, deletions, ratings, escalation and surveys."""
     public = messages.post_message(app, AGENT, ticket_id, messages.PostMessage(
-        content=f"Hello {i}")).data["message_id"]
+        content=f"Hello {i}")).message_id
     note = messages.post_message(app, AGENT, ticket_id, messages.PostMessage(
-        content="internal", is_internal=True)).data["message_id"]
+        content="internal", is_internal=True)).message_id
     messages.mark_all_read(app, CUSTOMER, ticket_id)
     messages.edit_message(app, AGENT, ticket_id, public, messages.EditMessage(content="Hi"))
     if i % 2:

@@ -170,11 +170,11 @@ async def test_each_event_is_published_with_key_body_and_headers(
     assert payload["event"] == "ticket.created" and payload["timestamp"].endswith("Z")
     data = payload["data"]
     assert data["ticket_id"] == str(ticket_id) and data["priority"] == "high"
-    assert data["ticket_number"] == created.data["ticket_number"]
+    assert data["ticket_number"] == created.ticket_number
     assert "access_token_hash" not in data
     internal = body(tap.messages[2])["data"]
     assert internal["is_internal"] is True
-    assert internal["ticket_number"] == created.data["ticket_number"]
+    assert internal["ticket_number"] == created.ticket_number
     assert body(tap.messages[3])["data"]["status"] == "in_progress"
     assert len({m.header.properties.message_id for m in tap.messages}) == 4
     await wait_until(lambda: tracked_position(runtime.engine) == 4)

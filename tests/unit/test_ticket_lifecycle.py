@@ -185,7 +185,7 @@ def test_ticket_numbers_are_sequential_per_day() -> None:
     app = SavApplication(ticket_prefix="SAV")
     numbers = [
         commands.create_ticket(app, CUSTOMER, commands.CreateTicket(
-            subject="A", description="B")).data["ticket_number"]
+            subject="A", description="B")).ticket_number
         for _ in range(3)
     ]
     assert [n.rsplit("-", 1)[1] for n in numbers] == ["001", "002", "003"]
