@@ -5,26 +5,23 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import importlib
 import os
 import signal
 import sys
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import orjson
 
 from sav.config import ConfigError, Settings, load_settings
+from sav.events.rules import Role
 
-# `sav worker KIND` runs `run(runtime, stop)` of each module; `all` runs them together.
-WORKERS = {
-    "projections": "sav.workers.projections",
-    "publisher": "sav.workers.publisher",
-    "consumer": "sav.workers.consumer",
-    "scheduler": "sav.workers.scheduler",
-}
+ROLES = [role.value for role in Role]
+
+# Kept in step with sav.workers.inprocess.KINDS and sav.workers.scheduler.JOBS (a unit
+# test checks); repeated here so `sav --help` does not import the whole service.
+WORKER_KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log")
 JOBS = ("auto-close", "escalate", "auto-assign", "survey", "metrics")
 
 
@@ -51,14 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="print a bearer token the service accepts")
     token.add_argument("--sub", required=True)
-    token.add_argument("--role", required=True, choices=["customer", "agent", "admin"])
+    token.add_argument("--role", required=True, choices=ROLES)
     token.add_argument("--email")
     token.add_argument("--name")
     token.add_argument("--ttl", type=int, default=86400)
     token.set_defaults(handler=cmd_token)
 
     worker = sub.add_parser("worker", help="run background workers")
-    worker.add_argument("kind", nargs="?", default="all", choices=[*WORKERS, "all"])
+    worker.add_argument("kind", nargs="?", default="all", choices=[*WORKER_KINDS, "all"])
     worker.add_argument("--from", dest="from_position", type=int, default=None,
                         help="publisher: publish again from this global position")
     worker.set_defaults(handler=cmd_worker)
@@ -124,73 +121,68 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _runner(kind: str) -> Callable[..., Any]:
-    return importlib.import_module(WORKERS[kind]).run  # type: ignore[no-any-return]
-
-
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from sav.bootstrap import bootstrap
     from sav.logging import configure_logging
-    from sav.runtime import Runtime
+    from sav.workers.inprocess import workers
 
     configure_logging()
-    runtime = Runtime.build(settings)
+    services = bootstrap(settings)
     if args.from_position is not None and args.kind in ("publisher", "all"):
         from sav.workers.publisher import set_position
 
-        set_position(runtime.engine, args.from_position)
-    stop = runtime.stop
+        set_position(services.engine, args.from_position)
+    stop = services.background.stop
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    kinds = list(WORKERS) if args.kind == "all" else [args.kind]
-    threads = [threading.Thread(target=_runner(kind), args=(runtime, stop), name=kind,
-                                daemon=True) for kind in kinds]
-    for thread in threads:
-        thread.start()
+    kinds = WORKER_KINDS if args.kind == "all" else (args.kind,)
+    runners = workers(services)
+    for kind in kinds:
+        services.background.spawn(kind, runners[kind])
     while not stop.wait(0.5):
         pass
-    for thread in threads:
-        thread.join(timeout=10)
-    runtime.close()
+    services.close()
     return 0
 
 
 def cmd_job(settings: Settings, args: argparse.Namespace) -> int:
-    from sav.runtime import Runtime
+    from sav.bootstrap import bootstrap
+    from sav.workers.scheduler import Jobs, run_job
 
-    runtime = Runtime.build(settings)
+    services = bootstrap(settings)
     try:
-        result = importlib.import_module("sav.workers.scheduler").run_job(runtime, args.name)
-        print(orjson.dumps(result).decode())
+        jobs = Jobs(services.app, services.engine, services.read_model, settings)
+        print(orjson.dumps(run_job(jobs, args.name)).decode())
     finally:
-        runtime.close()
+        services.close()
     return 0
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from sav.runtime import Runtime
+    from sav.bootstrap import bootstrap
     from sav.workers.projections import replay
 
-    runtime = Runtime.build(settings)
+    services = bootstrap(settings)
     try:
-        total = runtime.app.recorder.max_notification_id() or 0
+        total = services.app.recorder.max_notification_id() or 0
         with tqdm(total=total, unit="event", desc="replay") as bar:
-            replay(runtime, progress=bar.update)
+            replay(services.app, services.engine, progress=bar.update)
         print(f"rebuilt read model from {total} events")
     finally:
-        runtime.close()
+        services.close()
     return 0
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from sav.bootstrap import bootstrap
     from sav.projections.feed import iter_records
-    from sav.runtime import Runtime
 
-    runtime = Runtime.build(settings)
+    services = bootstrap(settings)
     out = sys.stdout
     try:
-        records = iter_records(runtime.app.recorder, runtime.app.mapper, after=args.after)
+        records = iter_records(services.app.recorder, services.app.mapper, after=args.after)
         if args.format == "jsonl":
             for record in records:
                 out.write(orjson.dumps(record).decode() + "\n")
@@ -205,7 +197,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
         # The reader went away (`| head`): stop quietly, like other Unix tools.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the dead stream
     finally:
-        runtime.close()
+        services.close()
     return 0
 
 

@@ -5,6 +5,7 @@ Every other module receives a `Settings` object; nothing reads `os.environ` itse
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -12,18 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote_plus
 
+# Durations beyond this are typos (in days it would overflow a timedelta further on).
+MAX_DURATION = 87_600.0 * 3600
+
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed."""
 
 
-def _bool(value: str) -> bool:
+def _bool(name: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in {"1", "true", "yes", "on", "y"}:
         return True
     if lowered in {"0", "false", "no", "off", "n", ""}:
         return False
-    raise ConfigError(f"not a boolean: {value!r}")
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def _float(name: str, value: str) -> float:
@@ -31,8 +35,21 @@ def _float(name: str, value: str) -> float:
         number = float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number > MAX_DURATION:
+        raise ConfigError(f"{name} must be a finite number up to {MAX_DURATION:g}, "
+                          f"got {value!r}")
     if number < 0:
         raise ConfigError(f"{name} must be >= 0, got {value!r}")
+    return number
+
+
+def _int(name: str, value: str, low: int = 0, high: int = 2**31) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
     return number
 
 
@@ -139,10 +156,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         values: dict[str, object] = dict(
             app_name=get("APP_NAME", "sav-service"),
             app_env=get("APP_ENV", "local"),
-            app_port=int(get("APP_PORT", "8007")),
+            app_port=_int("APP_PORT", get("APP_PORT", "8007"), 1, 65535),
             db_connection=db_connection,
             db_host=get("DB_HOST", "127.0.0.1"),
-            db_port=int(get("DB_PORT", "3306")),
+            db_port=_int("DB_PORT", get("DB_PORT", "3306"), 1, 65535),
             db_database=get("DB_DATABASE", "sav_db"),
             db_username=get("DB_USERNAME", "root"),
             db_password=get("DB_PASSWORD", ""),
@@ -153,7 +170,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             minio_bucket=get("MINIO_BUCKET", "sav"),
             minio_region=get("MINIO_REGION", "us-east-1"),
             rabbitmq_host=get("RABBITMQ_HOST") or None,
-            rabbitmq_port=int(get("RABBITMQ_PORT", "5672")),
+            rabbitmq_port=_int("RABBITMQ_PORT", get("RABBITMQ_PORT", "5672"), 1, 65535),
             rabbitmq_user=get("RABBITMQ_USER", "guest"),
             rabbitmq_password=get("RABBITMQ_PASSWORD", "guest"),
             rabbitmq_vhost=get("RABBITMQ_VHOST", "/"),
@@ -172,13 +189,13 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             max_attachment_size_mb=_float(
                 "MAX_ATTACHMENT_SIZE_MB", get("MAX_ATTACHMENT_SIZE_MB", "10")
             ),
-            auto_assign=_bool(get("AUTO_ASSIGN", "false")),
-            inprocess_workers=_bool(get("SAV_INPROCESS_WORKERS", "true")),
-            public_rate_limit=int(get("SAV_PUBLIC_RATE_LIMIT", "30")),
+            auto_assign=_bool("AUTO_ASSIGN", get("AUTO_ASSIGN", "false")),
+            inprocess_workers=_bool("SAV_INPROCESS_WORKERS", get("SAV_INPROCESS_WORKERS", "true")),
+            public_rate_limit=_int("SAV_PUBLIC_RATE_LIMIT", get("SAV_PUBLIC_RATE_LIMIT", "30")),
             public_rate_window_seconds=_float(
                 "SAV_PUBLIC_RATE_WINDOW_SECONDS", get("SAV_PUBLIC_RATE_WINDOW_SECONDS", "60")
             ),
-            command_threads=int(get("SAV_COMMAND_THREADS", "8")),
+            command_threads=_int("SAV_COMMAND_THREADS", get("SAV_COMMAND_THREADS", "8"), 1, 256),
             read_your_writes_timeout=_float(
                 "SAV_READ_YOUR_WRITES_TIMEOUT", get("SAV_READ_YOUR_WRITES_TIMEOUT", "5")
             ),

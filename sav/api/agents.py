@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from sav.api import http
 from sav.api.auth import current_actor
+from sav.api.body import body
 from sav.api.errors import ApiError
-from sav.api.http import accepts, json, page, pagination, parse, runtime, wait_until_visible
 from sav.commands.actor import Actor
 from sav.commands.agents import UpsertAgent, upsert_agent
 from sav.projections.agents import agent_json, find_agent, list_agents
@@ -32,27 +33,25 @@ def active_filter(request: Request) -> bool | None:
 
 
 @bp.put("/agents/<agent_id:str>", unquote=True)
-@accepts(UpsertAgent)
-async def put_agent_route(request: Request, agent_id: str) -> HTTPResponse:
+@body(UpsertAgent)
+async def put_agent_route(request: Request, agent_id: str, cmd: UpsertAgent) -> HTTPResponse:
     """Register an agent (201) or change its name, email or active flag (200)."""
     actor = require_admin(request)
-    cmd = parse(request, UpsertAgent)
-    rt = runtime(request)
-    outcome = await rt.call(upsert_agent, rt.app, actor, agent_id, cmd)
-    await wait_until_visible(rt, outcome.position, {"agent_id": outcome.agent_id})
-    async with rt.read_engine.connect() as conn:
+    outcome = await http.command_pool(request).run(upsert_agent, actor, agent_id, cmd)
+    await http.wait_until_visible(request, outcome.position, {"agent_id": outcome.agent_id})
+    async with http.reads(request).connect() as conn:
         row = await find_agent(conn, outcome.agent_id)
     if row is None:  # The read model did not catch up in time.
         raise ApiError(503, "dependency_unavailable", "the roster is not up to date yet")
-    return json(agent_json(row), status=201 if outcome.created else 200)
+    return http.json(agent_json(row), status=201 if outcome.created else 200)
 
 
 @bp.get("/agents")
 async def list_agents_route(request: Request) -> HTTPResponse:
     """The roster with each agent's open workload (filter: active=true|false)."""
     require_admin(request)
-    limit, cursor = pagination(request)
+    limit, cursor = http.pagination(request)
     active = active_filter(request)
-    async with runtime(request).read_engine.connect() as conn:
+    async with http.reads(request).connect() as conn:
         rows, next_cursor = await list_agents(conn, limit, cursor, active)
-    return json(page([agent_json(row) for row in rows], limit, next_cursor))
+    return http.json(http.page([agent_json(row) for row in rows], limit, next_cursor))

@@ -1,4 +1,4 @@
-"""The Sanic app factory: blueprints, auth middleware, error map, lifecycle."""
+"""The Sanic app factory: blueprints, middleware, error map, what `app.ctx` holds, lifecycle."""
 
 from __future__ import annotations
 
@@ -11,18 +11,19 @@ from sav.api import agents as agents_api
 from sav.api import attachments, auth, files, health, messages, public, satisfaction, tickets
 from sav.api import metrics as metrics_api
 from sav.api.errors import SavErrorHandler
+from sav.api.ratelimit import SlidingWindowLimiter
+from sav.bootstrap import Services, bootstrap
 from sav.config import Settings
-from sav.runtime import Runtime
 
 _app_ids = itertools.count(1)
 
 BLUEPRINTS = [health.bp, tickets.bp, messages.bp, public.bp, satisfaction.bp, attachments.bp,
-              files.bp, agents_api.bp]
+              files.bp, agents_api.bp, metrics_api.bp]
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
-    """Build the API. Connections are opened in `before_server_start`, not here,
-    unless a ready `runtime` is passed in (tests share one)."""
+def create_app(settings: Settings, services: Services | None = None) -> Sanic:
+    """Build the API. Without `services` they are bootstrapped in `before_server_start`
+    and closed in `after_server_stop`, so nothing connects here; tests pass theirs in."""
     # Sanic logs through the root logger, which `sav serve` configures for JSON lines.
     app = Sanic(f"sav_{next(_app_ids)}", error_handler=SavErrorHandler(),
                 configure_logging=False)
@@ -30,36 +31,53 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.REQUEST_MAX_SIZE = int(settings.max_attachment_bytes * 10 + 1024 * 1024)
     app.config.KEEP_ALIVE_TIMEOUT = 75
-    app.ctx.settings = settings
-    app.ctx.runtime = runtime
-    app.ctx.remote_auth = None
-    app.ctx.remote_auth_cache = {}  # outlives a server start/stop cycle (ASGI lifespans)
-    app.ctx.jwt_secret = settings.jwt_secret() if settings.auth_mode == "jwt" else ""
     for blueprint in BLUEPRINTS:
         app.blueprint(blueprint)
     app.register_middleware(auth.authenticate, "request")
+    app.register_middleware(metrics_api.start_timer, "request", priority=100)
+    app.register_middleware(metrics_api.observe, "response")
+    owned = services is None
+    fill_context(app, settings, services)
 
     @app.before_server_start
     async def start(app: Sanic, _: Any = None) -> None:
-        if app.ctx.runtime is None:
-            app.ctx.runtime = Runtime.build(settings)
-            app.ctx.owns_runtime = True
-            if settings.inprocess_workers:
-                from sav.workers.inprocess import start_inprocess_workers
-
-                start_inprocess_workers(app.ctx.runtime)
-        if settings.auth_mode == "remote":
-            app.ctx.remote_auth = auth.RemoteAuth(settings.auth_service_url,
-                                                  cache=app.ctx.remote_auth_cache)
-        await app.ctx.runtime.start_storage()
+        if owned:
+            fill_context(app, settings, started_services(settings))
+        await app.ctx.services.storage.start()
 
     @app.after_server_stop
     async def stop(app: Sanic, _: Any = None) -> None:
         if app.ctx.remote_auth is not None:
             await app.ctx.remote_auth.close()
-            app.ctx.remote_auth = None
-        if getattr(app.ctx, "owns_runtime", False):
-            await app.ctx.runtime.aclose()
+        if owned:
+            await app.ctx.services.aclose()
 
-    metrics_api.install(app)
     return app
+
+
+def started_services(settings: Settings) -> Services:
+    services = bootstrap(settings)
+    if settings.inprocess_workers:
+        from sav.workers.inprocess import start_inprocess_workers
+
+        start_inprocess_workers(services)
+    return services
+
+
+def fill_context(app: Sanic, settings: Settings, services: Services | None) -> None:
+    """Everything requests read from `app.ctx`, set here and nowhere else: by the factory
+    (the JWT secret is generated before server processes fork), and again once the
+    services are bootstrapped. Routes read it through the accessors of `sav.api.http`,
+    `auth`, `metrics` and `ratelimit`. It outlives server start/stop cycles (ASGI
+    lifespans: the remote-auth cache, the metrics) while the services do."""
+    ctx = app.ctx
+    ctx.settings = settings
+    ctx.services = services
+    ctx.jwt_secret = settings.jwt_secret() if settings.auth_mode == "jwt" else ""
+    ctx.remote_auth = (auth.RemoteAuth(settings.auth_service_url)
+                       if settings.auth_mode == "remote" else None)
+    ctx.public_limiter = SlidingWindowLimiter(settings.public_rate_limit,
+                                              settings.public_rate_window_seconds)
+    ctx.metrics = metrics_api.ApiMetrics()
+    if services is not None:
+        ctx.metrics.watch(services.app, services.engine)

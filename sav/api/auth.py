@@ -80,19 +80,23 @@ def bearer_token(request: Request) -> str:
 
 
 class RemoteAuth:
-    """Checks tokens with `GET {AUTH_SERVICE_URL}/api/auth/me`, caching answers briefly."""
+    """Checks tokens with `GET {AUTH_SERVICE_URL}/api/auth/me`, caching answers briefly.
 
-    def __init__(self, base_url: str, client: httpx.AsyncClient | None = None,
-                 cache: dict[str, tuple[float, Actor]] | None = None) -> None:
+    The HTTP client is opened on first use and closed when the server stops; the cache
+    outlives server start/stop cycles."""
+
+    def __init__(self, base_url: str, client: httpx.AsyncClient | None = None) -> None:
         self.base_url = base_url
-        self.client = client or httpx.AsyncClient(timeout=5.0)
-        self.cache: dict[str, tuple[float, Actor]] = {} if cache is None else cache
+        self.client = client
+        self.cache: dict[str, tuple[float, Actor]] = {}
 
     async def actor(self, token: str) -> Actor:
         key = hashlib.sha256(token.encode()).hexdigest()
         cached = self.cache.get(key)
         if cached and cached[0] > time.monotonic():
             return cached[1]
+        if self.client is None:
+            self.client = httpx.AsyncClient(timeout=5.0)
         try:
             response = await self.client.get(
                 f"{self.base_url}/api/auth/me", headers={"Authorization": f"Bearer {token}"}
@@ -114,7 +118,9 @@ class RemoteAuth:
         return actor
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self.client is not None:
+            client, self.client = self.client, None
+            await client.aclose()
 
 
 def is_public(path: str) -> bool:

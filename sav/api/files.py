@@ -9,8 +9,8 @@ from urllib.parse import quote, unquote
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from sav.api import http
 from sav.api.errors import ApiError
-from sav.api.http import runtime
 from sav.projections.attachments import find_by_id
 from sav.storage import BlobStoreError, LocalBlobStore
 from sav.storage.files import sniff_content_type
@@ -25,8 +25,7 @@ async def file_route(request: Request, raw_key: str) -> HTTPResponse:
     """Download an attachment through a signed, expiring link (local storage)."""
     # The router hands the path over still percent-encoded; keys never contain "%".
     key = unquote(raw_key)
-    rt = runtime(request)
-    store = rt.blobs
+    store = http.storage(request).blobs
     if not isinstance(store, LocalBlobStore):
         raise ApiError(404, *_NOT_FOUND)
     expires = request.args.get("expires", "")
@@ -38,7 +37,7 @@ async def file_route(request: Request, raw_key: str) -> HTTPResponse:
     except BlobStoreError:  # missing, or a key that could never name a file
         raise ApiError(404, *_NOT_FOUND) from None
     mime = (await stored_mime_type(request, key)
-            or await rt.call(sniff_content_type, data))
+            or await http.command_pool(request).call(sniff_content_type, data))
     return HTTPResponse(data, content_type=mime or "application/octet-stream", headers={
         "Content-Disposition": content_disposition(key.rsplit("/", 1)[-1]),
         # The type was checked on upload; never let a browser guess another one.
@@ -52,7 +51,7 @@ async def stored_mime_type(request: Request, key: str) -> str | None:
     parts = key.split("/")
     if len(parts) != 4 or parts[0] != "tickets" or len(parts[2]) > 36:
         return None
-    async with runtime(request).read_engine.connect() as conn:
+    async with http.reads(request).connect() as conn:
         row = await find_by_id(conn, parts[2])
     return str(row.mime_type) if row is not None and row.file_path == key else None
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sav import __version__
+from sav.api import http
 from sav.api.auth import is_public
-from sav.api.http import json, runtime
+from sav.api.body import request_body
+from sav.storage.lifecycle import Storage
 
 bp = Blueprint("health")
 
@@ -20,46 +24,54 @@ _PARAM = re.compile(r"<(\w+)(?::[^>]*)?>")
 @bp.get("/health")
 async def health_route(request: Request) -> HTTPResponse:
     """Liveness: the process serves requests."""
-    return json({"status": "ok", "service": request.app.ctx.settings.app_name})
+    return http.json({"status": "ok", "service": http.settings(request).app_name})
 
 
 @bp.get("/status")
 async def status_route(request: Request) -> HTTPResponse:
-    """Readiness: the database (and the blob store, when configured) answer."""
-    rt = runtime(request)
-    checks: dict[str, str] = {}
-    try:
-        async with rt.read_engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        checks["database"] = "connected"
-    except Exception:
-        checks["database"] = "unavailable"
-    for name, probe in getattr(rt, "readiness_probes", {}).items():
-        try:
-            checks[name] = "connected" if await probe() else "unavailable"
-        except Exception:
-            checks[name] = "unavailable"
+    """Readiness: the database and the blob store answer."""
+    checks = {"database": await database_check(http.reads(request)),
+              "storage": await storage_check(http.storage(request))}
     ok = all(value == "connected" for value in checks.values())
-    projected = await rt.projected_position() if ok else None
+    projected = await asyncio.to_thread(http.read_model(request).current) if ok else None
     body: dict[str, Any] = {"status": "ok" if ok else "degraded", **checks,
                             "projection_position": projected}
-    return json(body, status=200 if ok else 503)
+    return http.json(body, status=200 if ok else 503)
+
+
+async def database_check(engine: AsyncEngine) -> str:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return "unavailable"
+    return "connected"
+
+
+async def storage_check(blobs: Storage) -> str:
+    try:
+        return "connected" if await blobs.ready() else "unavailable"
+    except Exception:
+        return "unavailable"
 
 
 @bp.get("/openapi.json")
 async def openapi_route(request: Request) -> HTTPResponse:
     """The OpenAPI 3.1 description of every route."""
-    return json(openapi_document(request.app))
+    return http.json(openapi_document(request.app))
 
 
 def openapi_document(app: Any) -> dict[str, Any]:
+    """Built from what the routes declare: paths, docstrings, request bodies."""
     paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {}
     for route in app.router.routes:
         path = "/" + _PARAM.sub(r"{\1}", route.path).lstrip("/")
         params = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _PARAM.findall(route.path)
         ]
+        declared = request_body(route.handler)
         for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
             doc = (route.handler.__doc__ or route.name).strip().splitlines()[0]
             operation: dict[str, Any] = {
@@ -71,23 +83,15 @@ def openapi_document(app: Any) -> dict[str, Any]:
             }
             if not is_public(path):
                 operation["security"] = [{"bearer": []}]
-            model = getattr(route.handler, "sav_body_model", None)
-            if model is not None and method in ("POST", "PUT"):
-                operation["requestBody"] = {"required": True, "content": {
-                    "application/json": {"schema": model.model_json_schema()}}}
-            elif "attachments" in path and method == "POST":
-                field = "files" if path.endswith("/multiple") else "file"
-                operation["requestBody"] = {"required": True, "content": {
-                    "multipart/form-data": {"schema": {"type": "object", "required": [field],
-                                            "properties": {field: {"type": "string",
-                                                                   "format": "binary"},
-                                                           "message_id": {"type": "string"}}}}}}
+            if declared is not None:
+                operation["requestBody"] = declared.openapi(schemas)
             paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": "SAV ticket service", "version": __version__},
         "paths": dict(sorted(paths.items())),
         "components": {
+            "schemas": dict(sorted(schemas.items())),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "bearerFormat": "JWT"}},
             "responses": {"Error": {"description": "Error envelope", "content": {

@@ -1,7 +1,9 @@
-"""Edge helpers shared by blueprints: JSON, body parsing, commands, ETags, idempotency."""
+"""Edge helpers shared by blueprints: what a route may use of the services, JSON,
+commands, ETags, idempotency."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -10,53 +12,58 @@ from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import orjson
-from pydantic import BaseModel
 from sanic import HTTPResponse, Request
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sav.api.errors import ApiError
+from sav.bootstrap import Services
+from sav.commands.actor import Actor
 from sav.commands.app import Outcome
+from sav.commands.policy import can_see
+from sav.commands.pool import CommandPool
+from sav.config import Settings
 from sav.eventstore.schema import idempotency_keys
+from sav.projections.position import ReadModelPosition
 from sav.projections.ticket_queries import find_ticket
-from sav.runtime import Runtime
+from sav.storage.lifecycle import Storage
 
-M = TypeVar("M", bound=BaseModel)
+OutcomeT = TypeVar("OutcomeT", bound=Outcome)
 log = logging.getLogger("sav.api")
 MAX_LIMIT = 100
 
 
-def accepts(model: type[BaseModel]) -> Callable[[Any], Any]:
-    """Declare a route's JSON body model (for `/openapi.json`); `parse` validates it."""
-    def mark(handler: Any) -> Any:
-        handler.sav_body_model = model
-        return handler
-    return mark
+# What a route may use of the process's services, one accessor each (`app.ctx` is
+# filled by `sav.api.app.fill_context`): a route names only what it needs.
+def _services(request: Request) -> Services:
+    return request.app.ctx.services  # type: ignore[no-any-return]
+
+
+def settings(request: Request) -> Settings:
+    return request.app.ctx.settings  # type: ignore[no-any-return]
+
+
+def reads(request: Request) -> AsyncEngine:
+    """The read model's async engine, for queries."""
+    return _services(request).read_engine
+
+
+def command_pool(request: Request) -> CommandPool:
+    return _services(request).commands
+
+
+def read_model(request: Request) -> ReadModelPosition:
+    return _services(request).read_model
+
+
+def storage(request: Request) -> Storage:
+    return _services(request).storage
 
 
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
     return HTTPResponse(orjson.dumps(data), status=status, headers=headers,
                         content_type="application/json")
-
-
-def runtime(request: Request) -> Runtime:
-    return request.app.ctx.runtime  # type: ignore[no-any-return]
-
-
-def parse(request: Request, model: type[M], allow_empty: bool = False) -> M:
-    """Decode a JSON object body into `model`: 400 if not JSON, 422 if not valid."""
-    raw = request.body
-    if not raw or not raw.strip():
-        if allow_empty:
-            return model.model_validate({})
-        raise ApiError(400, "bad_request", "a JSON body is required")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "bad_request", "the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
-    return model.model_validate(data)
 
 
 def pagination(request: Request, default: int = 20) -> tuple[int, str | None]:
@@ -97,28 +104,39 @@ async def resolve_ticket_id(request: Request, id_or_number: str) -> UUID:
         return UUID(id_or_number)
     except ValueError:
         pass
-    async with runtime(request).read_engine.connect() as conn:
+    async with reads(request).connect() as conn:
         row = await find_ticket(conn, id_or_number)
     if row is None:
         raise ApiError(404, "not_found", "ticket not found")
     return UUID(row.id)
 
 
-async def run_command(request: Request, fn: Callable[..., Outcome], *args: Any,
-                      **kwargs: Any) -> Outcome:
+async def visible_ticket(request: Request, ticket_ref: str, actor: Actor) -> Any:
+    """The ticket's read-model row (by id or number), or 404 when missing or hidden
+    from the caller."""
+    with contextlib.suppress(ValueError):  # else a ticket number
+        ticket_ref = str(UUID(ticket_ref))
+    async with reads(request).connect() as conn:
+        row = await find_ticket(conn, ticket_ref)
+    if row is None or not can_see(actor, row.user_id, row.assigned_to, row.status):
+        raise ApiError(404, "not_found", "ticket not found")
+    return row
+
+
+async def run_command(request: Request, handler: Callable[..., OutcomeT], *args: Any,
+                      **kwargs: Any) -> OutcomeT:
     """Run a command on the pool, then wait until the read model shows it."""
-    rt = runtime(request)
-    outcome = await rt.call(fn, rt.app, *args, **kwargs)
-    await wait_until_visible(rt, outcome.position,
+    outcome = await command_pool(request).run(handler, *args, **kwargs)
+    await wait_until_visible(request, outcome.position,
                              {"ticket_id": str(outcome.ticket_id), "version": outcome.version})
     return outcome
 
 
-async def wait_until_visible(rt: Runtime, position: int | None,
+async def wait_until_visible(request: Request, position: int | None,
                              details: dict[str, Any] | None = None) -> None:
     """Read-your-writes, bounded: a read model that does not catch up in time is a 503
     (the change itself is stored; `details` say what was written)."""
-    if not await rt.wait_for_position(position):
+    if not await read_model(request).wait(position):
         raise ApiError(503, "read_model_lagging",
                        "the change is stored but not visible yet; read it again shortly",
                        details)
@@ -149,7 +167,7 @@ async def idempotent(request: Request, produce: Callable[[], Awaitable[HTTPRespo
     scope = idempotency_scope(request)
     if scope is None:
         return await produce()
-    engine = runtime(request).read_engine
+    engine = reads(request)
     t = idempotency_keys.c
     request_hash = hashlib.sha256(request.body or b"").hexdigest()
     async with engine.connect() as conn:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,10 +19,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sanic import Blueprint, HTTPResponse, Request, Sanic
+from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import BaseHTTPResponse
+from sqlalchemy import Engine
 
-from sav.api.http import runtime
+from sav.api import http
+from sav.commands.app import SavApplication
 from sav.events import clock
 from sav.projections.metrics import StoreSnapshot, store_snapshot
 
@@ -78,7 +79,19 @@ class ApiMetrics:
                                "process", registry=self.registry)
         self.store = StoreCollector()
         self.registry.register(self.store)
-        self.listening = False
+        self.source: tuple[SavApplication, Engine] | None = None
+
+    def watch(self, app: SavApplication, engine: Engine) -> None:
+        """Count this process's appends to `app`; read the shared figures from `engine`."""
+        app.on_append(self.on_append)
+        self.source = (app, engine)
+
+    def read_store(self) -> StoreSnapshot | None:
+        """The shared figures as of now (blocking: run it on the command pool)."""
+        if self.source is None:
+            return None
+        app, engine = self.source
+        return store_snapshot(engine, app.recorder, app.mapper, clock.now())
 
     def on_append(self, _position: int) -> None:
         self.appends.inc()
@@ -92,13 +105,18 @@ def route_label(request: Request) -> str:
     return "/" + route.path.lstrip("/")
 
 
+def api_metrics(request: Request) -> ApiMetrics:
+    return request.app.ctx.metrics  # type: ignore[no-any-return]
+
+
 async def start_timer(request: Request) -> None:
     request.ctx.metrics_started = time.perf_counter()
 
 
 async def observe(request: Request, response: BaseHTTPResponse) -> None:
+    """Response middleware: count and time the request by route pattern and status."""
     started = getattr(request.ctx, "metrics_started", None)
-    metrics: ApiMetrics = request.app.ctx.metrics
+    metrics = api_metrics(request)
     labels = (request.method, route_label(request), str(response.status))
     metrics.requests.labels(*labels).inc()
     if started is not None:
@@ -108,24 +126,8 @@ async def observe(request: Request, response: BaseHTTPResponse) -> None:
 @bp.get("/metrics")
 async def metrics_route(request: Request) -> HTTPResponse:
     """Prometheus metrics (text exposition format)."""
-    metrics: ApiMetrics = request.app.ctx.metrics
-    rt = runtime(request)
-    snapshot = await rt.call(store_snapshot, rt.engine, rt.app.recorder, rt.app.mapper,
-                             clock.now())
-    metrics.store.snapshot = snapshot  # No await until generated: scrapes don't interleave.
+    metrics = api_metrics(request)
+    if metrics.read_store is not None:
+        metrics.store.snapshot = await http.command_pool(request).call(metrics.read_store)
+    # No await from here until generated: scrapes don't interleave.
     return HTTPResponse(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
-
-
-def install(app: Sanic) -> None:
-    """Add `/metrics` and the HTTP middleware to `app`; call after its start listener."""
-    app.ctx.metrics = ApiMetrics()
-    app.blueprint(bp)
-    app.register_middleware(start_timer, "request", priority=100)
-    app.register_middleware(observe, "response")
-
-    @app.before_server_start
-    async def count_appends(app: Sanic, _: Any = None) -> None:
-        metrics: ApiMetrics = app.ctx.metrics
-        if app.ctx.runtime is not None and not metrics.listening:
-            app.ctx.runtime.app.on_append(metrics.on_append)
-            metrics.listening = True

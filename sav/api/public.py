@@ -6,25 +6,29 @@ nothing about which ticket numbers exist. Every route is rate limited per client
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import EmailStr, Field
 from sanic import Blueprint, HTTPResponse, Request
 
-from sav.api import details
+from sav.api import details, http
+from sav.api.body import JsonBody, body, deferred_body
 from sav.api.errors import ApiError
-from sav.api.http import accepts, json, parse, run_command, runtime
 from sav.api.messages import message_response
 from sav.api.ratelimit import enforce_public_rate_limit
 from sav.commands import messages as message_commands
 from sav.commands.actor import public_actor
-from sav.commands.tickets import Command, CreateTicket, Priority, create_ticket
+from sav.commands.app import Outcome
+from sav.commands.tickets import Command, CreateTicket, create_ticket
+from sav.events.rules import Priority
 from sav.projections.schema import iso
 from sav.projections.ticket_queries import find_ticket
 
 bp = Blueprint("public")
 bp.on_request(enforce_public_rate_limit)
+OutcomeT = TypeVar("OutcomeT", bound=Outcome)
 
 MAX_TOKEN_LENGTH = 256
 
@@ -41,7 +45,7 @@ class CreatePublicTicket(Command):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     subject: str = Field(min_length=1, max_length=255)
     description: str = Field(min_length=1, max_length=50_000)
-    priority: Priority = "normal"
+    priority: Priority = Priority.NORMAL
     category: str | None = Field(default=None, max_length=64)
 
 
@@ -59,7 +63,7 @@ def access_token(request: Request) -> str | None:
 async def ticket_with_token(request: Request, ticket_ref: str) -> tuple[Any, str]:
     """The ticket row, if the request carries its access token; 404 otherwise."""
     token = access_token(request)
-    async with runtime(request).read_engine.connect() as conn:
+    async with http.reads(request).connect() as conn:
         row = await find_ticket(conn, ticket_ref)
     stored = row.access_token_hash if row is not None else None
     if token is None or not message_commands.token_matches(stored, token):
@@ -69,7 +73,7 @@ async def ticket_with_token(request: Request, ticket_ref: str) -> tuple[Any, str
 
 async def public_ticket_response(request: Request, ticket_id: str, status: int = 200,
                                  extra: dict[str, Any] | None = None) -> HTTPResponse:
-    async with runtime(request).read_engine.connect() as conn:
+    async with http.reads(request).connect() as conn:
         row = await find_ticket(conn, ticket_id)
         if row is None:
             raise not_found()
@@ -77,20 +81,20 @@ async def public_ticket_response(request: Request, ticket_id: str, status: int =
         data.update({name: iso(getattr(row, name)) for name in PUBLIC_TIMES})
         data.update(await details.ticket_details(conn, row, None))
     data.update(extra or {})
-    return json(data, status=status)
+    return http.json(data, status=status)
 
 
 @bp.post("/public/tickets")
-@accepts(CreatePublicTicket)
-async def create_route(request: Request) -> HTTPResponse:
+@body(CreatePublicTicket)
+async def create_route(request: Request, cmd: CreatePublicTicket) -> HTTPResponse:
     """Open a ticket without an account; the access token is returned once, here only."""
-    body = parse(request, CreatePublicTicket)
-    actor = public_actor(str(body.email), body.name)
-    cmd = CreateTicket(subject=body.subject, description=body.description,
-                       priority=body.priority, category=body.category,
-                       contact_email=body.email, contact_name=body.name)
+    actor = public_actor(str(cmd.email), cmd.name)
+    create = CreateTicket(subject=cmd.subject, description=cmd.description,
+                          priority=cmd.priority, category=cmd.category,
+                          contact_email=cmd.email, contact_name=cmd.name)
     # No Idempotency-Key here: a stored replay would keep the token in clear text.
-    outcome = await run_command(request, create_ticket, actor, cmd, with_access_token=True)
+    outcome = await http.run_command(request, create_ticket, actor, create,
+                                     with_access_token=True)
     return await public_ticket_response(request, str(outcome.ticket_id), status=201,
                                         extra={"access_token": outcome.access_token})
 
@@ -103,25 +107,30 @@ async def lookup_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 
 @bp.post("/public/tickets/<ticket_ref:str>/messages")
-@accepts(message_commands.PublicPostMessage)
-async def reply_route(request: Request, ticket_ref: str) -> HTTPResponse:
+@deferred_body(message_commands.PublicPostMessage)
+async def reply_route(request: Request, ticket_ref: str,
+                      body: JsonBody[message_commands.PublicPostMessage]) -> HTTPResponse:
     """Reply as the ticket's contact; a reply wakes a waiting or resolved ticket."""
-    row, token = await ticket_with_token(request, ticket_ref)
-    cmd = parse(request, message_commands.PublicPostMessage)
-    actor = public_actor(row.contact_email, row.contact_name)
-    outcome = await run_command(request, message_commands.post_message, actor, UUID(row.id),
-                                cmd, access_token=token)
-    return await message_response(request, row.id, outcome.message_id, None,
-                                  status=201)
+    row, outcome = await run_as_contact(request, ticket_ref, body,
+                                        message_commands.post_message)
+    return await message_response(request, row.id, outcome.message_id, None, status=201)
 
 
 @bp.post("/public/tickets/<ticket_ref:str>/satisfaction")
-@accepts(message_commands.RateTicket)
-async def satisfaction_route(request: Request, ticket_ref: str) -> HTTPResponse:
+@deferred_body(message_commands.RateTicket)
+async def satisfaction_route(request: Request, ticket_ref: str,
+                             body: JsonBody[message_commands.RateTicket]) -> HTTPResponse:
     """Rate the ticket once it is resolved or closed (1 to 5, optional comment)."""
-    row, token = await ticket_with_token(request, ticket_ref)
-    cmd = parse(request, message_commands.RateTicket)
-    actor = public_actor(row.contact_email, row.contact_name)
-    await run_command(request, message_commands.rate_ticket, actor, UUID(row.id), cmd,
-                      access_token=token)
+    row, _ = await run_as_contact(request, ticket_ref, body, message_commands.rate_ticket)
     return await public_ticket_response(request, row.id)
+
+
+async def run_as_contact(request: Request, ticket_ref: str, body: JsonBody[Any],
+                         command: Callable[..., OutcomeT]) -> tuple[Any, OutcomeT]:
+    """Run `command` as the ticket's contact. The token is checked before the body is
+    validated: a caller without it learns nothing, not even validation errors."""
+    row, token = await ticket_with_token(request, ticket_ref)
+    cmd = body.parse(request)
+    actor = public_actor(row.contact_email, row.contact_name)
+    return row, await http.run_command(request, command, actor, UUID(row.id), cmd,
+                                       access_token=token)

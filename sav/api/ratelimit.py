@@ -52,15 +52,8 @@ class SlidingWindowLimiter:
 
 
 def public_limiter(request: Request) -> SlidingWindowLimiter:
-    """One limiter per app, built from its settings on first use."""
-    ctx = request.app.ctx
-    limiter: SlidingWindowLimiter | None = getattr(ctx, "public_limiter", None)
-    if limiter is None:
-        settings = ctx.settings
-        limiter = SlidingWindowLimiter(settings.public_rate_limit,
-                                       settings.public_rate_window_seconds)
-        ctx.public_limiter = limiter
-    return limiter
+    """The app's limiter, built from its settings by `sav.api.app.fill_context`."""
+    return request.app.ctx.public_limiter  # type: ignore[no-any-return]
 
 
 def client_key(request: Request) -> str:

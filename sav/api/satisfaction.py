@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from sav.api import http
 from sav.api.auth import current_actor
-from sav.api.http import accepts, parse, resolve_ticket_id, run_command
+from sav.api.body import body
 from sav.api.tickets import ticket_response
 from sav.commands.messages import RateTicket, rate_ticket
 
@@ -13,11 +14,10 @@ bp = Blueprint("satisfaction")
 
 
 @bp.post("/tickets/<ticket_ref:str>/satisfaction")
-@accepts(RateTicket)
-async def rate_route(request: Request, ticket_ref: str) -> HTTPResponse:
+@body(RateTicket)
+async def rate_route(request: Request, ticket_ref: str, cmd: RateTicket) -> HTTPResponse:
     """Rate a resolved or closed ticket once: `{"rating": 1..5, "comment"}` (owner only)."""
     actor = current_actor(request)
-    ticket_id = await resolve_ticket_id(request, ticket_ref)
-    cmd = parse(request, RateTicket)
-    await run_command(request, rate_ticket, actor, ticket_id, cmd)
+    ticket_id = await http.resolve_ticket_id(request, ticket_ref)
+    await http.run_command(request, rate_ticket, actor, ticket_id, cmd)
     return await ticket_response(request, ticket_id, actor)

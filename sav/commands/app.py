@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -17,6 +19,7 @@ from sav.eventstore.recorder import SqlApplicationRecorder
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 8
+LOAD_LOCK_STRIPES = 64
 
 
 # Picks the agent a new ticket goes to (None: nobody available). The bootstrap sets
@@ -80,11 +83,24 @@ class SavApplication(Application[UUID]):
         super().__init__(env)
         self.ticket_prefix = ticket_prefix
         self.pick_agent: AgentPicker | None = None
+        # The repository fast-forwards a cached aggregate in place and then copies it;
+        # two threads loading one ticket must not do both at once (the copy would see
+        # a dict change size under it). Striped, so other tickets never wait.
+        self._load_locks = [threading.Lock() for _ in range(LOAD_LOCK_STRIPES)]
         self.numbers: TicketNumbers = (
-            SqlTicketNumbers(self.factory.engine)  # type: ignore[attr-defined]
-            if database_url
+            SqlTicketNumbers(self.recorder)
+            if isinstance(self.recorder, SqlApplicationRecorder)
             else MemoryTicketNumbers()
         )
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Everything a command writes inside this block commits once, together."""
+        if isinstance(self.recorder, SqlApplicationRecorder):
+            with self.recorder.transaction():
+                yield
+        else:
+            yield
 
     def on_append(self, listener: Callable[[int], None]) -> None:
         if isinstance(self.recorder, SqlApplicationRecorder):
@@ -92,7 +108,8 @@ class SavApplication(Application[UUID]):
 
     def get_ticket(self, ticket_id: UUID) -> Ticket:
         try:
-            ticket: Any = self.repository.get(ticket_id)
+            with self._load_locks[hash(ticket_id) % LOAD_LOCK_STRIPES]:
+                ticket: Any = self.repository.get(ticket_id)
         except AggregateNotFoundError:
             raise NotFoundError("ticket not found") from None
         if not isinstance(ticket, Ticket) or ticket.deleted:
@@ -109,13 +126,17 @@ class SavApplication(Application[UUID]):
         ticket_id: UUID,
         change: Callable[[Ticket], T],
         expected_version: int | None = None,
+        check: Callable[[Ticket], None] | None = None,
     ) -> tuple[Ticket, T, int | None]:
         """Load, apply `change`, append; retry on a concurrent append (no lost update).
 
-        With `expected_version` (If-Match) a concurrent change is a 412 instead.
+        With `expected_version` (If-Match) a concurrent change is a 412 instead; `check`
+        (the caller may see the ticket) runs first, so a stranger learns nothing from it.
         """
         for _ in range(MAX_ATTEMPTS):
             ticket = self.get_ticket(ticket_id)
+            if check is not None:
+                check(ticket)
             if expected_version is not None and ticket.version != expected_version:
                 raise PreconditionFailedError(
                     "the ticket has changed", {"current_version": ticket.version}

@@ -27,7 +27,7 @@ log = logging.getLogger("sav.attachments")
 
 MAX_FILES_PER_UPLOAD = 10
 
-# Runs a synchronous command on the bounded command pool (`Runtime.call`).
+# Runs a synchronous command off the event loop (`CommandPool.call` in the API).
 Call = Callable[..., Awaitable[Any]]
 
 
@@ -192,7 +192,8 @@ def remove_attachment_record(app: SavApplication, actor: Actor, ticket_id: UUID,
 async def delete_attachment(call: Call, app: SavApplication, blobs: BlobStore, actor: Actor,
                             ticket_id: UUID, attachment_id: str) -> RemovedAttachment:
     """Record the removal, then delete the object (a failed delete is logged, not undone)."""
-    outcome: RemovedAttachment = await call(remove_attachment_record, app, actor, ticket_id, attachment_id)
+    outcome: RemovedAttachment = await call(remove_attachment_record, app, actor, ticket_id,
+                                            attachment_id)
     try:
         await blobs.delete(outcome.file_path)
     except BlobStoreError:

@@ -7,9 +7,10 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
-from sav.eventstore.db import is_sqlite, write_transaction
+from sav.eventstore.db import is_sqlite
+from sav.eventstore.recorder import SqlApplicationRecorder
 
 
 class TicketNumbers(Protocol):
@@ -20,34 +21,28 @@ def format_ticket_number(prefix: str, at: datetime, sequence: int) -> str:
     return f"{prefix}-{at:%Y%m%d}-{sequence:03d}"
 
 
-class SqlTicketNumbers:
-    """One counter row per day, incremented atomically in the database."""
+_NEXT = {
+    "sqlite": text("INSERT INTO ticket_number_counters (day, last) VALUES (:day, 1) "
+                   "ON CONFLICT(day) DO UPDATE SET last = last + 1 RETURNING last"),
+    # LAST_INSERT_ID(expr): the new value comes back with the statement's reply.
+    "mysql": text("INSERT INTO ticket_number_counters (day, last) "
+                  "VALUES (:day, LAST_INSERT_ID(1)) "
+                  "ON DUPLICATE KEY UPDATE last = LAST_INSERT_ID(last + 1)"),
+}
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+
+class SqlTicketNumbers:
+    """One counter row per day, incremented atomically in the database, inside the
+    creating command's transaction when there is one (a single commit per create)."""
+
+    def __init__(self, recorder: SqlApplicationRecorder) -> None:
+        self.recorder = recorder
+        self.statement = _NEXT["sqlite" if is_sqlite(recorder.engine) else "mysql"]
 
     def next(self, day: str) -> int:
-        with write_transaction(self.engine) as conn:
-            if is_sqlite(self.engine):
-                return int(
-                    conn.execute(
-                        text(
-                            "INSERT INTO ticket_number_counters (day, last) VALUES (:day, 1) "
-                            "ON CONFLICT(day) DO UPDATE SET last = last + 1 RETURNING last"
-                        ),
-                        {"day": day},
-                    ).scalar_one()
-                )
-            # LAST_INSERT_ID(expr) makes the incremented value readable by this session only.
-            conn.execute(
-                text(
-                    "INSERT INTO ticket_number_counters (day, last) "
-                    "VALUES (:day, LAST_INSERT_ID(1)) "
-                    "ON DUPLICATE KEY UPDATE last = LAST_INSERT_ID(last + 1)"
-                ),
-                {"day": day},
-            )
-            return int(conn.execute(text("SELECT LAST_INSERT_ID()")).scalar_one())
+        with self.recorder.transaction() as conn:
+            result = conn.execute(self.statement, {"day": day})
+            return int(result.scalar_one() if result.returns_rows else result.lastrowid)
 
 
 class MemoryTicketNumbers:

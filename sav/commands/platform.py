@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, mo
 
 from sav.commands.actor import Actor
 from sav.commands.app import Outcome, SavApplication
-from sav.commands.tickets import CreateTicket, Priority, create_ticket
+from sav.commands.tickets import CreateTicket, create_ticket
 from sav.events.errors import NotFoundError
+from sav.events.rules import Priority, Role, Source
 from sav.events.ticket import Ticket
 
 DELIVERY_ISSUES = {"not_received", "late_delivery", "lost", "damaged_in_transit", "delivery"}
@@ -42,7 +43,7 @@ class IssueReport(PlatformMessage):
     issue_type: str = Field(default="other", max_length=64)
     subject: str | None = Field(default=None, max_length=255)
     description: str | None = Field(default=None, max_length=50_000)
-    priority: Priority = "normal"
+    priority: Priority = Priority.NORMAL
 
     @model_validator(mode="after")
     def _someone_to_answer(self) -> IssueReport:
@@ -133,11 +134,11 @@ def open_issue_ticket(app: SavApplication, routing_key: str, issue: IssueReport,
     cmd = CreateTicket(
         subject=(issue.subject or subject)[:255],
         description=issue.description or subject,
-        priority=issue.priority, category=category, source="web",
+        priority=issue.priority, category=category, source=Source.WEB,
         tags=[routing_key], metadata=metadata, user_id=issue.user_id,
         contact_email=issue.email, contact_name=issue.customer_name,
     )
-    actor = Actor(user_id=f"platform:{routing_key}", role="admin", name="Platform event")
+    actor = Actor(user_id=f"platform:{routing_key}", role=Role.ADMIN, name="Platform event")
     try:
         return create_ticket(app, actor, cmd, ticket_id=ticket_id,
                              origin={"channel": "rabbitmq", "event": routing_key})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
@@ -140,29 +141,30 @@ def create_ticket(
         raise PermissionDeniedError("customers open tickets for themselves only")
     user_id = cmd.user_id if actor.is_staff else actor.user_id
     now = clock.now()
-    number = format_ticket_number(
-        app.ticket_prefix, now, app.numbers.next(now.strftime("%Y%m%d"))
-    )
     token = secrets.token_urlsafe(32) if with_access_token else None
-    ticket = Ticket(
-        id=ticket_id or uuid4(),
-        ticket_number=number,
-        subject=cmd.subject,
-        description=cmd.description,
-        priority=str(cmd.priority),
-        category=cmd.category,
-        source=str(cmd.source),
-        user_id=user_id,
-        contact_email=cmd.contact_email or (actor.email if not actor.is_staff else None),
-        contact_name=cmd.contact_name or (actor.name if not actor.is_staff else None),
-        tags=cmd.tags,
-        metadata=cmd.metadata,
-        created_by=actor.label,
-        access_token_hash=hash_access_token(token) if token else None,
-        origin=origin,
-    )
-    assign_on_create(app, ticket)  # AUTO_ASSIGN: recorded in the same append.
-    position = app.record(ticket)
+    with app.unit_of_work():  # the number and the append commit together
+        number = format_ticket_number(
+            app.ticket_prefix, now, app.numbers.next(now.strftime("%Y%m%d"))
+        )
+        ticket = Ticket(
+            id=ticket_id or uuid4(),
+            ticket_number=number,
+            subject=cmd.subject,
+            description=cmd.description,
+            priority=str(cmd.priority),
+            category=cmd.category,
+            source=str(cmd.source),
+            user_id=user_id,
+            contact_email=cmd.contact_email or (actor.email if not actor.is_staff else None),
+            contact_name=cmd.contact_name or (actor.name if not actor.is_staff else None),
+            tags=cmd.tags,
+            metadata=cmd.metadata,
+            created_by=actor.label,
+            access_token_hash=hash_access_token(token) if token else None,
+            origin=origin,
+        )
+        assign_on_create(app, ticket)  # AUTO_ASSIGN: recorded in the same append.
+        position = app.record(ticket)
     return CreatedTicket(ticket.id, ticket.version, position, number, token)
 
 
@@ -188,7 +190,7 @@ def update_ticket(
                 raise PermissionDeniedError("customers may only edit open tickets")
         ticket.update(changes, by=actor.label)
 
-    return _run(app, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, change, expected_version)
 
 
 def assign_ticket(
@@ -200,7 +202,7 @@ def assign_ticket(
         require_staff(actor, "assign tickets")
         ticket.assign(cmd.agent_id, by=actor.label)
 
-    return _run(app, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, change, expected_version)
 
 
 def start_ticket(
@@ -211,7 +213,7 @@ def start_ticket(
         require_staff(actor, "start work on tickets")
         ticket.start(by=actor.label)
 
-    return _run(app, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, change, expected_version)
 
 
 def wait_on_customer(
@@ -222,7 +224,7 @@ def wait_on_customer(
         require_staff(actor, "put tickets on hold for the customer")
         ticket.wait(by=actor.label)
 
-    return _run(app, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, change, expected_version)
 
 
 def resolve_ticket(
@@ -234,7 +236,7 @@ def resolve_ticket(
         require_staff(actor, "resolve tickets")
         ticket.resolve(cmd.resolution, by=actor.label)
 
-    return _run(app, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, change, expected_version)
 
 
 def close_ticket(
@@ -246,7 +248,7 @@ def close_ticket(
         require_owner_or_staff(ticket, actor, "close this ticket")
         ticket.close(by=actor.label, reason=cmd.reason if cmd else None)
 
-    return _run(app, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, change, expected_version)
 
 
 def reopen_ticket(
@@ -258,7 +260,7 @@ def reopen_ticket(
         require_owner_or_staff(ticket, actor, "reopen this ticket")
         ticket.reopen(by=actor.label, reason=cmd.reason if cmd else None)
 
-    return _run(app, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, change, expected_version)
 
 
 def delete_ticket(
@@ -268,15 +270,18 @@ def delete_ticket(
 
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
-        if not (actor.is_admin or (actor.role == Role.CUSTOMER and ticket.user_id == actor.user_id)):
+        owner = actor.role == Role.CUSTOMER and ticket.user_id == actor.user_id
+        if not (actor.is_admin or owner):
             raise PermissionDeniedError("only admins or the ticket's owner may delete it")
         ticket.delete(by=actor.label)
 
-    return _run(app, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, change, expected_version)
 
 
 def _run(
-    app: SavApplication, ticket_id: UUID, change: Any, expected_version: int | None
+    app: SavApplication, actor: Actor, ticket_id: UUID, change: Callable[[Ticket], None],
+    expected_version: int | None,
 ) -> Outcome:
-    ticket, _, position = app.change_ticket(ticket_id, change, expected_version)
+    ticket, _, position = app.change_ticket(
+        ticket_id, change, expected_version, check=lambda ticket: require_visible(ticket, actor))
     return Outcome(ticket.id, ticket.version, position)

@@ -7,7 +7,8 @@ classes are permanent (their topic is `sav.events.ticket:Ticket.<Name>`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -35,9 +36,10 @@ from sav.events.rules import (
 )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class MessageState:
-    """What the rules need to know of a message (its text lives in the events only)."""
+    """What the rules need to know of a message (its text lives in the events only).
+    Immutable, so a copy of the ticket can share them (see `Ticket.__deepcopy__`)."""
 
     user_id: str | None
     side: Side
@@ -207,6 +209,20 @@ class Ticket(Aggregate):
         self.satisfaction_rating: int | None = None
         self.messages: dict[str, MessageState] = {}
         self.attachments: dict[str, AttachmentState] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Ticket:
+        """The repository hands each command a copy of its cached ticket. Message and
+        attachment states are immutable, so the copy shares them: copying costs one
+        dict copy per collection instead of a walk over the whole conversation."""
+        clone = object.__new__(type(self))
+        state = dict(self.__dict__)
+        for name in ("messages", "attachments"):
+            state[name] = dict(state[name])
+        for name in ("tags", "metadata", "pending_events", "_pending_events"):
+            if name in state:
+                state[name] = copy.deepcopy(state[name], memo)
+        clone.__dict__.update(state)
+        return clone
 
     # -- rules ---------------------------------------------------------------------
 
@@ -423,7 +439,7 @@ class Ticket(Aggregate):
         self, message_ids: list[str], reader_id: str | None, reader_side: str
     ) -> None:
         for mid in message_ids:
-            self.messages[mid].read = True
+            self.messages[mid] = replace(self.messages[mid], read=True)
 
     # -- attachments ---------------------------------------------------------------
 

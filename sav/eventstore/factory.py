@@ -13,7 +13,7 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 
-from sav.eventstore.db import create_store_schema, engine_for
+from sav.eventstore.db import create_store_schema, engine_for, reader_for
 from sav.eventstore.recorder import NullSnapshotRecorder, SqlApplicationRecorder
 
 
@@ -24,6 +24,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         if not url:
             raise ValueError("SAV_DATABASE_URL is not set")
         self.engine = engine_for(url)
+        self.reader = reader_for(url)
         create_store_schema(self.engine)
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
@@ -32,7 +33,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         return self.application_recorder()
 
     def application_recorder(self) -> ApplicationRecorder:
-        return SqlApplicationRecorder(self.engine)
+        return SqlApplicationRecorder(self.engine, self.reader)
 
     def tracking_recorder(
         self, tracking_recorder_class: type[TrackingRecorder] | None = None

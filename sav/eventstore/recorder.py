@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +17,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     Subscription,
 )
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
@@ -25,58 +27,96 @@ from sav.eventstore.schema import stored_events as stored_events_table
 AppendListener = Callable[[int], None]
 
 
+# Taking positions locks the sequence row until commit. MySQL returns the new value
+# set through LAST_INSERT_ID(expr) with the UPDATE's reply, SQLite with RETURNING: one
+# round trip either way.
+_TAKE_POSITIONS = {
+    "mysql": text("UPDATE event_sequence SET last_id = LAST_INSERT_ID(last_id + :n) "
+                  "WHERE name = 'events'"),
+    "sqlite": text("UPDATE event_sequence SET last_id = last_id + :n "
+                   "WHERE name = 'events' RETURNING last_id"),
+}
+_INSERT = stored_events_table.insert()
+
+
 class SqlApplicationRecorder(ApplicationRecorder):
     """Appends hold the sequence row lock until commit, so position N is only
-    visible after every position below N is: a reader can never skip an event."""
+    visible after every position below N is: a reader can never skip an event.
 
-    def __init__(self, engine: Engine) -> None:
+    `transaction()` lets a command do its own writes (the ticket-number counter) and
+    its append in one transaction: one commit per command."""
+
+    def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
         self.engine = engine
+        self.reader = reader or engine
         self._listeners: list[AppendListener] = []
+        self._local = threading.local()
+        self._take_positions = _TAKE_POSITIONS["sqlite" if is_sqlite(engine) else "mysql"]
 
     def on_append(self, listener: AppendListener) -> None:
         """Call `listener(last_position)` after each committed append."""
         self._listeners.append(listener)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """The calling thread's write transaction; appends inside it join it, and the
+        append listeners hear of them once it commits."""
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
+        self._local.last = None
+        try:
+            with write_transaction(self.engine) as conn:
+                self._local.conn = conn
+                yield conn
+        except sa_exc.IntegrityError:
+            raise IntegrityError("stream version already exists") from None
+        except sa_exc.OperationalError as error:
+            raise OperationalError(str(error.orig)) from None
+        finally:
+            self._local.conn = None
+        if self._local.last is not None:
+            self._notify(self._local.last)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
+        joined = getattr(self._local, "conn", None)
         try:
-            ids = self._append(stored_events)
+            if joined is not None:
+                ids = self._append(joined, stored_events)
+                self._local.last = ids[-1]
+                return ids
+            with write_transaction(self.engine) as conn:
+                ids = self._append(conn, stored_events)
         except sa_exc.IntegrityError:
             raise IntegrityError("stream version already exists") from None
         except sa_exc.OperationalError as error:
             raise OperationalError(str(error.orig)) from None
-        for listener in self._listeners:
-            listener(ids[-1])
+        self._notify(ids[-1])
         return ids
 
-    def _append(self, events: Sequence[StoredEvent]) -> list[int]:
-        with write_transaction(self.engine) as conn:
-            query = select(event_sequence.c.last_id).where(event_sequence.c.name == "events")
-            if not is_sqlite(self.engine):
-                query = query.with_for_update()
-            last = conn.execute(query).scalar_one()
-            ids = list(range(last + 1, last + 1 + len(events)))
-            conn.execute(
-                stored_events_table.insert(),
-                [
-                    {
-                        "notification_id": nid,
-                        "originator_id": str(e.originator_id),
-                        "originator_version": e.originator_version,
-                        "topic": e.topic,
-                        "state": e.state,
-                    }
-                    for nid, e in zip(ids, events, strict=True)
-                ],
-            )
-            conn.execute(
-                event_sequence.update()
-                .where(event_sequence.c.name == "events")
-                .values(last_id=ids[-1])
-            )
+    def _notify(self, position: int) -> None:
+        for listener in self._listeners:
+            listener(position)
+
+    def _append(self, conn: Connection, events: Sequence[StoredEvent]) -> list[int]:
+        result = conn.execute(self._take_positions, {"n": len(events)})
+        last = int(result.scalar_one() if result.returns_rows else result.lastrowid)
+        ids = list(range(last - len(events) + 1, last + 1))
+        conn.execute(_INSERT, [
+            {
+                "notification_id": nid,
+                "originator_id": str(e.originator_id),
+                "originator_version": e.originator_version,
+                "topic": e.topic,
+                "state": e.state,
+            }
+            for nid, e in zip(ids, events, strict=True)
+        ])
         return ids
 
     def select_events(
@@ -99,7 +139,7 @@ class SqlApplicationRecorder(ApplicationRecorder):
         query = query.order_by(t.originator_version.desc() if desc else t.originator_version)
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         return [
             StoredEvent(
@@ -131,7 +171,7 @@ class SqlApplicationRecorder(ApplicationRecorder):
         if topics:
             query = query.where(t.topic.in_(list(topics)))
         query = query.order_by(t.notification_id).limit(limit)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         return [
             Notification(
@@ -145,7 +185,7 @@ class SqlApplicationRecorder(ApplicationRecorder):
         ]
 
     def max_notification_id(self) -> int | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             last = conn.execute(
                 select(event_sequence.c.last_id).where(event_sequence.c.name == "events")
             ).scalar()

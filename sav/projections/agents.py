@@ -26,9 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select, Subquery
 
 from sav.commands.policy import AGENT_POOL_EXCLUDES
+from sav.events.agent import Agent
+from sav.events.catalog import TICKET_EVENTS
 from sav.events.errors import RuleViolationError
 from sav.eventstore.schema import Identifier
-from sav.projections.schema import Handler, Timestamp, iso, naive_utc, read_metadata
+from sav.projections.schema import Handlers, Timestamp, ignored, iso, naive_utc, read_metadata
 from sav.projections.tickets import support_tickets
 
 support_agents = Table(
@@ -49,7 +51,7 @@ a = support_agents.c
 t = support_tickets.c
 
 
-def on_registered(conn: Connection, event: Any, position: int) -> None:
+def on_registered(conn: Connection, event: Agent.Registered, position: int) -> None:
     at = naive_utc(event.timestamp)
     conn.execute(support_agents.insert(), {
         "agent_id": event.agent_id, "aggregate_id": str(event.originator_id),
@@ -58,7 +60,7 @@ def on_registered(conn: Connection, event: Any, position: int) -> None:
     })
 
 
-def on_changed(conn: Connection, event: Any, position: int) -> None:
+def on_changed(conn: Connection, event: Agent.Changed, position: int) -> None:
     conn.execute(
         support_agents.update().where(a.aggregate_id == str(event.originator_id)),
         {"name": event.name, "email": event.email, "active": bool(event.active),
@@ -66,9 +68,10 @@ def on_changed(conn: Connection, event: Any, position: int) -> None:
     )
 
 
-HANDLERS: dict[str, Handler] = {
-    "Agent.Registered": on_registered,
-    "Agent.Changed": on_changed,
+HANDLERS: Handlers = {
+    **ignored(*TICKET_EVENTS),
+    Agent.Registered: on_registered,
+    Agent.Changed: on_changed,
 }
 
 # -- queries ------------------------------------------------------------------------

@@ -27,9 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
+from sav.events.catalog import ALL_EVENTS
+from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import decode_cursor, encode_cursor
-from sav.projections.schema import Handler, Timestamp, iso, naive_utc, read_metadata
+from sav.projections.schema import Handlers, Timestamp, ignored, iso, naive_utc, read_metadata
 
 ticket_attachments = Table(
     "ticket_attachments",
@@ -67,13 +69,13 @@ a = ticket_attachments.c
 # -- projector handlers -----------------------------------------------------------
 
 
-def on_message_posted(conn: Connection, event: Any, position: int) -> None:
+def on_message_posted(conn: Connection, event: Ticket.MessagePosted, position: int) -> None:
     if event.is_internal:
         conn.execute(attachment_internal_messages.insert(),
                      {"message_id": event.message_id, "ticket_id": str(event.originator_id)})
 
 
-def on_attachment_added(conn: Connection, event: Any, position: int) -> None:
+def on_attachment_added(conn: Connection, event: Ticket.AttachmentAdded, position: int) -> None:
     at = naive_utc(event.timestamp)
     internal = event.message_id is not None and conn.execute(
         select(attachment_internal_messages.c.message_id).where(
@@ -92,15 +94,16 @@ def on_attachment_added(conn: Connection, event: Any, position: int) -> None:
     )
 
 
-def on_attachment_removed(conn: Connection, event: Any, position: int) -> None:
+def on_attachment_removed(conn: Connection, event: Ticket.AttachmentRemoved, position: int) -> None:
     conn.execute(ticket_attachments.delete().where(a.id == event.attachment_id))
 
 
-HANDLERS: dict[str, Handler] = {
-    "Ticket.MessagePosted": on_message_posted,
-    "Ticket.AttachmentAdded": on_attachment_added,
-    "Ticket.AttachmentRemoved": on_attachment_removed,
+_OWN: Handlers = {
+    Ticket.MessagePosted: on_message_posted,
+    Ticket.AttachmentAdded: on_attachment_added,
+    Ticket.AttachmentRemoved: on_attachment_removed,
 }
+HANDLERS: Handlers = {**ignored(*ALL_EVENTS), **_OWN}
 
 # -- queries ------------------------------------------------------------------------
 

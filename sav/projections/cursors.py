@@ -14,7 +14,8 @@ def encode_cursor(seq: int) -> str:
 
 def decode_cursor(cursor: str) -> int:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        padded = (cursor + "=" * (-len(cursor) % 4)).encode()
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
         if not raw.startswith("s") or not raw[1:].isascii() or not raw[1:].isdigit():
             raise ValueError
         position = int(raw[1:])

@@ -25,10 +25,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
+from sav.events.catalog import ALL_EVENTS
 from sav.events.rules import side_of
+from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import decode_cursor, encode_cursor
-from sav.projections.schema import Handler, LongText, Timestamp, iso, naive_utc, read_metadata
+from sav.projections.schema import (
+    Handlers,
+    LongText,
+    Timestamp,
+    ignored,
+    iso,
+    naive_utc,
+    read_metadata,
+)
 
 ticket_messages = Table(
     "ticket_messages",
@@ -57,14 +67,14 @@ m = ticket_messages.c
 # -- projector handlers -----------------------------------------------------------
 
 
-def on_posted(conn: Connection, event: Any, position: int) -> None:
+def on_posted(conn: Connection, event: Ticket.MessagePosted, position: int) -> None:
     at = naive_utc(event.timestamp)
     conn.execute(
         ticket_messages.insert(),
         {
             "id": event.message_id, "seq": position, "ticket_id": str(event.originator_id),
             "user_id": event.user_id, "author_role": event.author_role,
-            "author_side": side_of(event.author_role), "author_name": event.author_name,
+            "author_side": side_of(event.author_role).value, "author_name": event.author_name,
             "author_email": event.author_email, "content": event.content,
             "is_internal": bool(event.is_internal), "is_read": False, "read_at": None,
             "created_at": at, "updated_at": at,
@@ -72,30 +82,31 @@ def on_posted(conn: Connection, event: Any, position: int) -> None:
     )
 
 
-def on_edited(conn: Connection, event: Any, position: int) -> None:
+def on_edited(conn: Connection, event: Ticket.MessageEdited, position: int) -> None:
     conn.execute(
         ticket_messages.update().where(m.id == event.message_id),
         {"content": event.content, "updated_at": naive_utc(event.timestamp)},
     )
 
 
-def on_removed(conn: Connection, event: Any, position: int) -> None:
+def on_removed(conn: Connection, event: Ticket.MessageRemoved, position: int) -> None:
     conn.execute(ticket_messages.delete().where(m.id == event.message_id))
 
 
-def on_read(conn: Connection, event: Any, position: int) -> None:
+def on_read(conn: Connection, event: Ticket.MessagesRead, position: int) -> None:
     conn.execute(
         ticket_messages.update().where(m.id.in_(list(event.message_ids))),
         {"is_read": True, "read_at": naive_utc(event.timestamp)},
     )
 
 
-HANDLERS: dict[str, Handler] = {
-    "Ticket.MessagePosted": on_posted,
-    "Ticket.MessageEdited": on_edited,
-    "Ticket.MessageRemoved": on_removed,
-    "Ticket.MessagesRead": on_read,
+_OWN: Handlers = {
+    Ticket.MessagePosted: on_posted,
+    Ticket.MessageEdited: on_edited,
+    Ticket.MessageRemoved: on_removed,
+    Ticket.MessagesRead: on_read,
 }
+HANDLERS: Handlers = {**ignored(*ALL_EVENTS), **_OWN}
 
 # -- queries ------------------------------------------------------------------------
 

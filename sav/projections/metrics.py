@@ -25,9 +25,10 @@ from sqlalchemy import (
     select,
 )
 
+from sav.events.catalog import ALL_EVENTS
 from sav.eventstore.db import write_transaction
 from sav.eventstore.schema import tracking
-from sav.projections.schema import Handler, Timestamp, naive_utc, read_metadata
+from sav.projections.schema import Handlers, Timestamp, ignored, naive_utc, read_metadata
 from sav.projections.statistics import seconds_between
 from sav.projections.tickets import support_tickets
 
@@ -47,7 +48,8 @@ ticket_metrics_hourly = Table(
 )
 
 # No event handlers: the rollup is computed by the scheduler from support_tickets.
-HANDLERS: dict[str, Handler] = {}
+# Recomputed by the scheduler's `metrics` job from the tickets table, not projected.
+HANDLERS: Handlers = ignored(*ALL_EVENTS)
 
 PUBLISHER = "publisher"
 t = support_tickets.c

@@ -17,6 +17,13 @@ Json = JSON()
 
 # A projector handler: (connection, domain event, global position) -> None.
 Handler = Callable[[Any, Any, int], None]
+# Each read model maps every stored event class to its handler, or to None when it
+# ignores that event on purpose (a test checks that no event class is left undecided).
+Handlers = dict[type, Handler | None]
+
+
+def ignored(*event_classes: type) -> Handlers:
+    return dict.fromkeys(event_classes, None)
 
 
 def naive_utc(moment: datetime | None) -> datetime | None:

@@ -1,4 +1,13 @@
-"""Ticket statistics, computed in SQL over the read model and scoped to the caller.
+"""Ticket statistics scoped to the caller, read from the `ticket_stats` counters.
+
+Admins read the per-day sums and agents the per-assignee ones (their own plus the
+unassigned open pool, which is exactly `visible_to`): O(days), not O(tickets). Three
+cases recount `support_tickets` instead, under `visible_to`: customers (their own
+tickets are few and the `user_id` index finds them; per-customer counters would be as
+large as the tickets table), any other role, and `from`/`to` with a time of day (the
+counters are per day). Both ways sum the same integer measures (microseconds, rating
+points) and divide once, so they give the same figures; a test checks both against
+a recount over a random history.
 
 `from`/`to` select tickets by `created_at` (both inclusive; a date-only `to` covers
 that whole day); every figure is over the selected tickets. `group_by=day|week`
@@ -8,19 +17,29 @@ adds a `series` bucketed by creation day or ISO week (Monday), in UTC.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal_column, select, true
+from sqlalchemy import ColumnElement, Table, and_, func, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sav.commands.actor import Actor
 from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.errors import RuleViolationError
-from sav.events.rules import Priority, Status
+from sav.events.rules import Priority, Role, Status
 from sav.projections.agents import support_agents
 from sav.projections.schema import naive_utc
 from sav.projections.ticket_queries import visible_to
+from sav.projections.ticket_stats import (
+    MEASURES,
+    Tally,
+    by_assignee,
+    daily,
+    micros_between,
+    totals,
+    workload,
+)
 from sav.projections.tickets import support_tickets
 
 t = support_tickets.c
@@ -49,39 +68,51 @@ def parse_bound(name: str, raw: str | None, end: bool = False) -> datetime | Non
                                  {"field": name}) from None
 
 
-def selection(actor: Actor, args: Mapping[str, Any]) -> ColumnElement[bool]:
-    start = parse_bound("from", args.get("from"))
-    end_raw = args.get("to")
-    end = parse_bound("to", end_raw, end=True)
-    to_start = parse_bound("to", end_raw)
-    if start is not None and to_start is not None and start > to_start:
-        raise RuleViolationError("from must not be after to", {"field": "from"})
+@dataclass(frozen=True)
+class Span:
+    """`from`/`to` as instants: `end` is exclusive for a date, inclusive for a time."""
+
+    start: datetime | None
+    end: datetime | None
+    end_is_date: bool
+    whole_days: bool  # no bound has a time of day: the per-day counters answer
+
+    @classmethod
+    def of(cls, args: Mapping[str, Any]) -> Span:
+        start = parse_bound("from", args.get("from"))
+        end_raw = args.get("to")
+        end = parse_bound("to", end_raw, end=True)
+        to_start = parse_bound("to", end_raw)
+        if start is not None and to_start is not None and start > to_start:
+            raise RuleViolationError("from must not be after to", {"field": "from"})
+        dates = [len(raw.strip()) == 10 for raw in (args.get("from"), end_raw)
+                 if raw is not None and raw.strip()]
+        return cls(start, end, len(str(end_raw).strip()) == 10, all(dates))
+
+    @property
+    def days(self) -> tuple[date | None, date | None]:
+        """First and last creation day (inclusive), for whole-day spans."""
+        return (self.start.date() if self.start else None,
+                (self.end - timedelta(days=1)).date() if self.end else None)
+
+
+def selection(actor: Actor, span: Span) -> ColumnElement[bool]:
     clauses = [visible_to(actor)]
-    if start is not None:
-        clauses.append(t.created_at >= start)
-    if end is not None:
-        date_only = len(str(end_raw).strip()) == 10
-        clauses.append(t.created_at < end if date_only else t.created_at <= end)
+    if span.start is not None:
+        clauses.append(t.created_at >= span.start)
+    if span.end is not None:
+        clauses.append(t.created_at < span.end if span.end_is_date else t.created_at <= span.end)
     return and_(true(), *clauses)
 
 
-def _bucket(dialect: str, grouping: str) -> ColumnElement[Any]:
-    if dialect == "sqlite":
-        if grouping == "day":
-            return func.date(t.created_at)
-        return func.date(t.created_at, "weekday 0", "-6 days")
-    if grouping == "day":
-        return func.date(t.created_at)
-    return func.date_sub(func.date(t.created_at),
-                         literal_column("INTERVAL WEEKDAY(support_tickets.created_at) DAY"))
+@dataclass
+class Figures:
+    """Sums of the measures per (status, priority), per creation day when a series is
+    asked for, and open tickets per agent."""
 
-
-def _averages(dialect: str) -> list[ColumnElement[Any]]:
-    return [
-        func.avg(seconds_between(dialect, t.created_at, t.first_response_at)),
-        func.avg(seconds_between(dialect, t.created_at, t.resolved_at)),
-        func.sum(case((t.escalated_at.is_not(None), 1), else_=0)),
-    ]
+    cells: list[tuple[str, str, Tally]] = field(default_factory=list)
+    days: list[tuple[date, Tally]] = field(default_factory=list)
+    workload: dict[str, int] = field(default_factory=dict)
 
 
 async def ticket_statistics(
@@ -90,76 +121,179 @@ async def ticket_statistics(
     grouping = args.get("group_by")
     if grouping is not None and grouping not in GROUPINGS:
         raise RuleViolationError("group_by must be day or week", {"field": "group_by"})
-    dialect = conn.dialect.name
-    scope = selection(actor, args)
-    by_status = {status.value: 0 for status in Status}
-    by_priority = {priority.value: 0 for priority in Priority}
-    for status, priority, count in (await conn.execute(
-        select(t.status, t.priority, func.count()).where(scope).group_by(t.status, t.priority)
-    )).all():
-        by_status[status] += count
-        by_priority[priority] += count
-    first, resolution, escalated = _averages(dialect)
-    row = (await conn.execute(select(
-        func.count(), first, resolution, func.avg(t.satisfaction_rating),
-        func.count(t.satisfaction_rating), escalated,
-    ).where(scope))).one()
-    total = int(row[0])
-    result: dict[str, Any] = {
-        "total": total,
-        "by_status": by_status,
-        "by_priority": by_priority,
-        "avg_first_response_seconds": _round(row[1]),
-        "avg_resolution_seconds": _round(row[2]),
-        "satisfaction": {"average": _round(row[3]), "count": int(row[4] or 0)},
-        "escalation_rate": _rate(row[5], total),
-        "agent_workload": await agent_workload(conn, actor, scope),
-    }
-    if grouping is not None:
-        result["group_by"] = grouping
-        result["series"] = await series(conn, scope, grouping)
-    return result
-
-
-async def agent_workload(conn: AsyncConnection, actor: Actor, scope: ColumnElement[bool]
-                         ) -> list[dict[str, Any]]:
-    """Open tickets per agent; admins also see idle active agents of the roster (0)."""
-    if not actor.is_staff:
-        return []
-    rows = (await conn.execute(
-        select(t.assigned_to, func.count())
-        .where(scope, t.assigned_to.is_not(None), t.status.notin_(AGENT_POOL_EXCLUDES))
-        .group_by(t.assigned_to)
-    )).all()
-    load = {agent: int(n) for agent, n in rows}
+    span = Span.of(args)
+    series = grouping is not None
+    if span.whole_days and actor.is_admin:
+        figures = await admin_figures(conn, *span.days, series)
+    elif span.whole_days and actor.role == Role.AGENT and actor.user_id:
+        figures = await agent_figures(conn, actor.user_id, *span.days, series)
+    else:
+        figures = await recount(conn, actor, span, series)
     if actor.is_admin:
         roster = await conn.execute(
             select(support_agents.c.agent_id).where(support_agents.c.active == true()))
         for (agent_id,) in roster.all():
-            load.setdefault(agent_id, 0)
-    return [{"agent_id": agent, "open": load[agent]} for agent in sorted(load)]
+            figures.workload.setdefault(agent_id, 0)
+    result = summary(figures)
+    if grouping is not None:
+        result["group_by"] = grouping
+        result["series"] = periods(figures.days, grouping)
+    return result
 
 
-async def series(conn: AsyncConnection, scope: ColumnElement[bool], grouping: str
-                 ) -> list[dict[str, Any]]:
-    dialect = conn.dialect.name
-    bucket = _bucket(dialect, grouping).label("period")
-    first, resolution, escalated = _averages(dialect)
-    rows = (await conn.execute(
-        select(bucket, func.count(), func.count(t.resolved_at), escalated, first, resolution)
-        .where(scope).group_by(bucket).order_by(bucket)
-    )).all()
+# -- from the counters ------------------------------------------------------------
+
+
+def _sums(table: Table) -> list[Any]:
+    return [func.sum(table.c[m]).label(m) for m in MEASURES]
+
+
+def _within(day: Any, first: date | None, last: date | None) -> list[ColumnElement[bool]]:
+    return [*([day >= first] if first else []), *([day <= last] if last else [])]
+
+
+async def admin_figures(conn: AsyncConnection, first: date | None, last: date | None,
+                        series: bool) -> Figures:
+    """Every live ticket created from day `first` to day `last` (inclusive)."""
+    d, b = daily.c, by_assignee.c
+    within = _within(d.day, first, last)
+    cells = select(totals)
+    load = select(workload.c.assignee, workload.c.tickets)
+    if within:  # the undated tables cannot answer: sum the days
+        cells = select(d.status, d.priority, *_sums(daily)).where(*within).group_by(
+            d.status, d.priority)
+        load = (select(b.assignee, func.sum(b.tickets))
+                .where(b.assignee != "", b.status.notin_(AGENT_POOL_EXCLUDES),
+                       *_within(b.day, first, last)).group_by(b.assignee))
+    figures = Figures(cells=[(row.status, row.priority, tally(row))
+                             for row in await conn.execute(cells)])
+    figures.workload = {agent: int(n) for agent, n in await conn.execute(load)}
+    if series:
+        figures.days = await _days(conn, daily, within)
+    return figures
+
+
+async def agent_figures(conn: AsyncConnection, agent_id: str, first: date | None,
+                        last: date | None, series: bool) -> Figures:
+    """The agent's own tickets plus the unassigned open ones (`visible_to`)."""
+    b = by_assignee.c
+    where = [b.assignee.in_([agent_id, ""]),
+             (b.assignee == agent_id) | b.status.notin_(AGENT_POOL_EXCLUDES),
+             *_within(b.day, first, last)]
+    cells: dict[tuple[str, str], Tally] = {}
+    figures = Figures()
+    for row in await conn.execute(select(b.assignee, b.status, b.priority, *_sums(by_assignee))
+                                  .where(*where).group_by(b.assignee, b.status, b.priority)):
+        add(cells.setdefault((row.status, row.priority), dict.fromkeys(MEASURES, 0)),
+            tally(row))
+        if row.assignee == agent_id and row.status not in AGENT_POOL_EXCLUDES:
+            figures.workload[agent_id] = figures.workload.get(agent_id, 0) + int(row.tickets)
+    figures.cells = [(status, priority, sums) for (status, priority), sums in cells.items()]
+    if series:
+        figures.days = await _days(conn, by_assignee, where)
+    return figures
+
+
+async def _days(conn: AsyncConnection, table: Table, where: list[Any]
+                ) -> list[tuple[date, Tally]]:
+    day = table.c.day
+    rows = await conn.execute(select(day, *_sums(table)).where(*where)
+                              .group_by(day).order_by(day))
+    return [(row.day, tally(row)) for row in rows]
+
+
+# -- recounted from support_tickets -------------------------------------------------
+
+
+def _recounted(dialect: str) -> list[Any]:
+    """The counters' measures, computed from the tickets themselves."""
     return [
-        {"period": str(period)[:10], "total": int(total), "resolved": int(resolved),
-         "escalated": int(escalations or 0), "avg_first_response_seconds": _round(frt),
-         "avg_resolution_seconds": _round(rt)}
-        for period, total, resolved, escalations, frt, rt in rows
+        func.count().label("tickets"),
+        func.count(t.first_response_at).label("responded"),
+        func.sum(micros_between(dialect, t.created_at, t.first_response_at)).label("response_us"),
+        func.count(t.resolved_at).label("resolved"),
+        func.sum(micros_between(dialect, t.created_at, t.resolved_at)).label("resolution_us"),
+        func.count(t.satisfaction_rating).label("rated"),
+        func.sum(t.satisfaction_rating).label("rating_points"),
+        func.count(t.escalated_at).label("escalated"),
     ]
 
 
-def _rate(count: Any, total: int) -> float:
-    return round(int(count or 0) / total, 4) if total else 0.0
+async def recount(conn: AsyncConnection, actor: Actor, span: Span, series: bool) -> Figures:
+    scope = selection(actor, span)
+    measures = _recounted(conn.dialect.name)
+    rows = await conn.execute(select(t.status, t.priority, *measures).where(scope)
+                              .group_by(t.status, t.priority))
+    figures = Figures(cells=[(row.status, row.priority, tally(row)) for row in rows])
+    if series:
+        day = func.date(t.created_at).label("day")
+        rows = await conn.execute(select(day, *measures).where(scope)
+                                  .group_by(day).order_by(day))
+        figures.days = [(date.fromisoformat(str(row.day)[:10]), tally(row)) for row in rows]
+    if actor.is_staff:
+        rows = await conn.execute(
+            select(t.assigned_to, func.count())
+            .where(scope, t.assigned_to.is_not(None), t.status.notin_(AGENT_POOL_EXCLUDES))
+            .group_by(t.assigned_to))
+        figures.workload = {agent: int(n) for agent, n in rows}
+    return figures
 
 
-def _round(value: Any) -> float | None:
-    return None if value is None else round(float(value), 3)
+# -- the response -------------------------------------------------------------------
+
+
+def summary(figures: Figures) -> dict[str, Any]:
+    by_status = {status.value: 0 for status in Status}
+    by_priority = {priority.value: 0 for priority in Priority}
+    total: Tally = dict.fromkeys(MEASURES, 0)
+    for status, priority, sums in figures.cells:
+        by_status[status] += sums["tickets"]
+        by_priority[priority] += sums["tickets"]
+        add(total, sums)
+    return {
+        "total": total["tickets"],
+        "by_status": by_status,
+        "by_priority": by_priority,
+        **_averages(total),
+        "satisfaction": {"average": _ratio(total["rating_points"], total["rated"]),
+                         "count": total["rated"]},
+        "escalation_rate": _rate(total["escalated"], total["tickets"]),
+        "agent_workload": [{"agent_id": agent, "open": figures.workload[agent]}
+                           for agent in sorted(figures.workload)],
+    }
+
+
+def periods(days: list[tuple[date, Tally]], grouping: str) -> list[dict[str, Any]]:
+    buckets: dict[date, Tally] = {}
+    for day, sums in days:
+        period = day if grouping == "day" else day - timedelta(days=day.weekday())
+        add(buckets.setdefault(period, dict.fromkeys(MEASURES, 0)), sums)
+    return [{"period": period.isoformat(), "total": sums["tickets"],
+             "resolved": sums["resolved"], "escalated": sums["escalated"], **_averages(sums)}
+            for period, sums in sorted(buckets.items())]
+
+
+def _averages(sums: Tally) -> dict[str, float | None]:
+    return {
+        "avg_first_response_seconds": _ratio(sums["response_us"],
+                                             sums["responded"] * 1_000_000),
+        "avg_resolution_seconds": _ratio(sums["resolution_us"], sums["resolved"] * 1_000_000),
+    }
+
+
+def tally(row: Any) -> Tally:
+    return {m: int(getattr(row, m) or 0) for m in MEASURES}
+
+
+def add(into: Tally, more: Tally) -> None:
+    for name, value in more.items():
+        into[name] = into.get(name, 0) + value
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    """One correctly rounded division of exact integers, then rounded as before."""
+    return round(numerator / denominator, 3) if denominator else None
+
+
+def _rate(count: int, total: int) -> float:
+    return round(count / total, 4) if total else 0.0

@@ -20,8 +20,19 @@ from sqlalchemy import (
     text,
 )
 
+from sav.events.catalog import AGENT_EVENTS
+from sav.events.rules import is_first_response, status_after_assign, status_after_reopen
+from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.eventstore.schema import Identifier
-from sav.projections.schema import Handler, Json, LongText, Timestamp, naive_utc, read_metadata
+from sav.projections.schema import (
+    Handlers,
+    Json,
+    LongText,
+    Timestamp,
+    ignored,
+    naive_utc,
+    read_metadata,
+)
 
 support_tickets = Table(
     "support_tickets",
@@ -91,7 +102,7 @@ def drop_extras(conn: Connection) -> None:
 # -- projector handlers -----------------------------------------------------------
 
 
-def _set(conn: Connection, event: Any, **values: Any) -> None:
+def _set(conn: Connection, event: Ticket.Event, **values: Any) -> None:
     values.update(version=event.originator_version, updated_at=naive_utc(event.timestamp))
     conn.execute(
         support_tickets.update().where(support_tickets.c.id == str(event.originator_id)),
@@ -110,7 +121,7 @@ def _index_text(conn: Connection, ticket_id: str, subject: str, description: str
     )
 
 
-def on_created(conn: Connection, event: Any, position: int) -> None:
+def on_created(conn: Connection, event: Ticket.Created, position: int) -> None:
     at = naive_utc(event.timestamp)
     ticket_id = str(event.originator_id)
     conn.execute(
@@ -118,7 +129,8 @@ def on_created(conn: Connection, event: Any, position: int) -> None:
         {
             "id": ticket_id, "seq": position, "ticket_number": event.ticket_number,
             "user_id": event.user_id, "assigned_to": None, "subject": event.subject,
-            "description": event.description, "status": "open", "priority": event.priority,
+            "description": event.description, "status": STATUS_AFTER[Ticket.Created].value,
+            "priority": event.priority,
             "category": event.category, "source": event.source,
             "contact_email": event.contact_email, "contact_name": event.contact_name,
             "tags": list(event.tags), "metadata": dict(event.metadata),
@@ -129,7 +141,12 @@ def on_created(conn: Connection, event: Any, position: int) -> None:
     _index_text(conn, ticket_id, event.subject, event.description)
 
 
-def on_updated(conn: Connection, event: Any, position: int) -> None:
+def _column(conn: Connection, event: Ticket.Event, column: Any) -> Any:
+    return conn.execute(
+        select(column).where(support_tickets.c.id == str(event.originator_id))).scalar_one()
+
+
+def on_updated(conn: Connection, event: Ticket.Updated, position: int) -> None:
     _set(conn, event, **event.changes)
     if "subject" in event.changes or "description" in event.changes:
         row = conn.execute(
@@ -140,91 +157,84 @@ def on_updated(conn: Connection, event: Any, position: int) -> None:
         _index_text(conn, str(event.originator_id), row.subject, row.description)
 
 
-def on_assigned(conn: Connection, event: Any, position: int) -> None:
-    row = conn.execute(
-        select(support_tickets.c.status).where(support_tickets.c.id == str(event.originator_id))
-    ).one()
-    status = "assigned" if row.status == "open" else row.status
-    _set(conn, event, assigned_to=event.agent_id, status=status)
+def on_assigned(conn: Connection, event: Ticket.Assigned, position: int) -> None:
+    status = status_after_assign(_column(conn, event, support_tickets.c.status))
+    _set(conn, event, assigned_to=event.agent_id, status=status.value)
 
 
-def _status(status: str, **extra: Any) -> Handler:
-    def handler(conn: Connection, event: Any, position: int) -> None:
-        values = {key: (naive_utc(event.timestamp) if val == "now" else val)
-                  for key, val in extra.items()}
-        _set(conn, event, status=status, **values)
-    return handler
+def on_status(conn: Connection, event: Ticket.Event, position: int) -> None:
+    """Events that alone say which status the ticket is in now."""
+    _set(conn, event, status=STATUS_AFTER[type(event)].value)
 
 
-def on_resolved(conn: Connection, event: Any, position: int) -> None:
-    _set(conn, event, status="resolved", resolved_at=naive_utc(event.timestamp),
-         resolution_notes=event.resolution)
+def on_resolved(conn: Connection, event: Ticket.Resolved, position: int) -> None:
+    _set(conn, event, status=STATUS_AFTER[Ticket.Resolved].value,
+         resolved_at=naive_utc(event.timestamp), resolution_notes=event.resolution)
 
 
-def on_reopened(conn: Connection, event: Any, position: int) -> None:
-    row = conn.execute(
-        select(support_tickets.c.assigned_to).where(
-            support_tickets.c.id == str(event.originator_id)
-        )
-    ).one()
-    _set(conn, event, status="in_progress" if row.assigned_to else "open", resolved_at=None)
+def on_closed(conn: Connection, event: Ticket.Closed, position: int) -> None:
+    _set(conn, event, status=STATUS_AFTER[Ticket.Closed].value,
+         closed_at=naive_utc(event.timestamp))
 
 
-def on_deleted(conn: Connection, event: Any, position: int) -> None:
+def on_reopened(conn: Connection, event: Ticket.Reopened, position: int) -> None:
+    status = status_after_reopen(_column(conn, event, support_tickets.c.assigned_to))
+    _set(conn, event, status=status.value, resolved_at=None)
+
+
+def on_deleted(conn: Connection, event: Ticket.Deleted, position: int) -> None:
     _set(conn, event, is_deleted=True, deleted_at=naive_utc(event.timestamp))
 
 
-def on_linked(conn: Connection, event: Any, position: int) -> None:
+def on_linked(conn: Connection, event: Ticket.LinkedToUser, position: int) -> None:
     _set(conn, event, user_id=event.user_id)
 
 
-def on_message_posted(conn: Connection, event: Any, position: int) -> None:
+def on_message_posted(conn: Connection, event: Ticket.MessagePosted, position: int) -> None:
     values: dict[str, Any] = {}
-    if event.author_role in ("agent", "admin") and not event.is_internal:
-        row = conn.execute(
-            select(support_tickets.c.first_response_at).where(
-                support_tickets.c.id == str(event.originator_id)
-            )
-        ).one()
-        if row.first_response_at is None:
-            values["first_response_at"] = naive_utc(event.timestamp)
+    if is_first_response(event.author_role, event.is_internal) and _column(
+            conn, event, support_tickets.c.first_response_at) is None:
+        values["first_response_at"] = naive_utc(event.timestamp)
     _set(conn, event, **values)
 
 
-def on_rated(conn: Connection, event: Any, position: int) -> None:
+def on_rated(conn: Connection, event: Ticket.SatisfactionRated, position: int) -> None:
     _set(conn, event, satisfaction_rating=event.rating, satisfaction_comment=event.comment)
 
 
-def on_escalated(conn: Connection, event: Any, position: int) -> None:
+def on_escalated(conn: Connection, event: Ticket.Escalated, position: int) -> None:
     _set(conn, event, escalated_at=naive_utc(event.timestamp))
 
 
-def on_survey_requested(conn: Connection, event: Any, position: int) -> None:
+def on_survey_requested(conn: Connection, event: Ticket.SurveyRequested, position: int
+                        ) -> None:
     _set(conn, event, survey_requested_at=naive_utc(event.timestamp))
 
 
-def on_other(conn: Connection, event: Any, position: int) -> None:
+def on_other(conn: Connection, event: Ticket.Event, position: int) -> None:
+    """Any other ticket event still moves the row's version and `updated_at`."""
     _set(conn, event)
 
 
-HANDLERS: dict[str, Handler] = {
-    "Ticket.Created": on_created,
-    "Ticket.Updated": on_updated,
-    "Ticket.Assigned": on_assigned,
-    "Ticket.Started": _status("in_progress"),
-    "Ticket.MarkedWaitingOnCustomer": _status("waiting_customer"),
-    "Ticket.Resolved": on_resolved,
-    "Ticket.Reopened": on_reopened,
-    "Ticket.Closed": _status("closed", closed_at="now"),
-    "Ticket.Deleted": on_deleted,
-    "Ticket.LinkedToUser": on_linked,
-    "Ticket.MessagePosted": on_message_posted,
-    "Ticket.MessageEdited": on_other,
-    "Ticket.MessageRemoved": on_other,
-    "Ticket.MessagesRead": on_other,
-    "Ticket.AttachmentAdded": on_other,
-    "Ticket.AttachmentRemoved": on_other,
-    "Ticket.SatisfactionRated": on_rated,
-    "Ticket.Escalated": on_escalated,
-    "Ticket.SurveyRequested": on_survey_requested,
+HANDLERS: Handlers = {
+    Ticket.Created: on_created,
+    Ticket.Updated: on_updated,
+    Ticket.Assigned: on_assigned,
+    Ticket.Started: on_status,
+    Ticket.MarkedWaitingOnCustomer: on_status,
+    Ticket.Resolved: on_resolved,
+    Ticket.Reopened: on_reopened,
+    Ticket.Closed: on_closed,
+    Ticket.Deleted: on_deleted,
+    Ticket.LinkedToUser: on_linked,
+    Ticket.MessagePosted: on_message_posted,
+    Ticket.MessageEdited: on_other,
+    Ticket.MessageRemoved: on_other,
+    Ticket.MessagesRead: on_other,
+    Ticket.AttachmentAdded: on_other,
+    Ticket.AttachmentRemoved: on_other,
+    Ticket.SatisfactionRated: on_rated,
+    Ticket.Escalated: on_escalated,
+    Ticket.SurveyRequested: on_survey_requested,
+    **ignored(*AGENT_EVENTS),
 }

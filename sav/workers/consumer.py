@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +20,7 @@ from pamqp import commands as spec
 from pydantic import ValidationError
 from sqlalchemy import false, func, select
 
+from sav.commands.app import SavApplication
 from sav.commands.platform import (
     SCHEMAS,
     InvalidPlatformMessage,
@@ -32,11 +32,10 @@ from sav.commands.platform import (
     parse_message,
     platform_ticket_id,
 )
+from sav.config import Settings
 from sav.events.errors import PermissionDeniedError, RuleViolationError
-from sav.eventstore.schema import tracking
-from sav.projections.runner import READ_MODEL
+from sav.projections.position import ReadModelPosition
 from sav.projections.tickets import support_tickets
-from sav.runtime import Runtime
 from sav.workers.amqp import (
     BROKER_ERRORS,
     Backoff,
@@ -56,46 +55,44 @@ PERMANENT_ERRORS = (InvalidPlatformMessage, ValidationError, RuleViolationError,
                     PermissionDeniedError)
 
 
-def handle(runtime: Runtime, routing_key: str, body: bytes, key: str) -> str:
+def handle(app: SavApplication, read_model: ReadModelPosition, routing_key: str, body: bytes,
+           key: str) -> str:
     """Run the command for one message (synchronous); returns what was done.
 
     `key` identifies the delivery across redeliveries (`message_key`)."""
     message = parse_message(routing_key, body)
     if isinstance(message, IssueReport):
         ticket_id = platform_ticket_id(routing_key, key)
-        outcome = open_issue_ticket(runtime.app, routing_key, message, ticket_id)
+        outcome = open_issue_ticket(app, routing_key, message, ticket_id)
         return f"opened {ticket_id}" if outcome else f"already opened {ticket_id}"
     if isinstance(message, UserRegistered):
-        linked = link_registered_user(runtime.app, message, anonymous_tickets(runtime, message))
+        candidates = anonymous_tickets(app, read_model, message)
+        linked = link_registered_user(app, message, candidates)
         return f"linked {len(linked)} tickets"
     raise InvalidPlatformMessage(f"no handler for {type(message).__name__}")
 
 
-def anonymous_tickets(runtime: Runtime, user: UserRegistered, wait: float = 10.0) -> list[UUID]:
+def anonymous_tickets(app: SavApplication, read_model: ReadModelPosition, user: UserRegistered,
+                      wait: float = 10.0) -> list[UUID]:
     """Unlinked tickets with this contact email, from the read model once it has caught up
     with every event stored before this message (bounded wait)."""
-    head = runtime.app.recorder.max_notification_id() or 0
-    deadline = time.monotonic() + wait
+    read_model.wait_blocking(app.recorder.max_notification_id() or 0, timeout=wait)
     t = support_tickets.c
-    while True:
-        with runtime.engine.connect() as conn:
-            projected = conn.execute(select(tracking.c.position).where(
-                tracking.c.name == READ_MODEL)).scalar() or 0
-            if projected >= head or time.monotonic() >= deadline:
-                rows = conn.execute(select(t.id).where(
-                    t.user_id.is_(None), t.is_deleted == false(),
-                    func.lower(t.contact_email) == user.email.lower())).all()
-                return [UUID(row.id) for row in rows]
-        time.sleep(0.05)
+    with read_model.engine.connect() as conn:
+        rows = conn.execute(select(t.id).where(
+            t.user_id.is_(None), t.is_deleted == false(),
+            func.lower(t.contact_email) == user.email.lower())).all()
+    return [UUID(row.id) for row in rows]
 
 
 class Consumer:
-    def __init__(self, runtime: Runtime, *, max_attempts: int = 5, prefetch: int = 16,
-                 retry_delay: float = 0.5) -> None:
-        self.runtime = runtime
-        self.url = amqp_url(runtime.settings)
-        self.exchange = runtime.settings.rabbitmq_exchange
-        self.queue = runtime.settings.rabbitmq_queue
+    def __init__(self, app: SavApplication, read_model: ReadModelPosition, settings: Settings,
+                 *, max_attempts: int = 5, prefetch: int = 16, retry_delay: float = 0.5) -> None:
+        self.app = app
+        self.read_model = read_model
+        self.url = amqp_url(settings)
+        self.exchange = settings.rabbitmq_exchange
+        self.queue = settings.rabbitmq_queue
         self.max_attempts = max_attempts
         self.prefetch = prefetch
         self.retry_delay = retry_delay
@@ -150,10 +147,9 @@ class Consumer:
         key = str(headers.get(KEY_HEADER) or message_key(props.message_id, message.body))
         tag = message.delivery_tag
         assert tag is not None
-        loop = asyncio.get_running_loop()
         try:
-            done = await loop.run_in_executor(self.runtime.executor, handle, self.runtime,
-                                              routing_key, message.body, key)
+            done = await asyncio.to_thread(handle, self.app, self.read_model, routing_key,
+                                           message.body, key)
         except PERMANENT_ERRORS as error:
             log.warning("consumer: dead-lettering %s (%s): %s", props.message_id, routing_key,
                         error)
@@ -191,16 +187,11 @@ class Consumer:
             await channel.basic_nack(tag, requeue=True)
 
 
-def start_in_process(runtime: Runtime) -> Consumer:
-    consumer = Consumer(runtime)
-    runtime.spawn("sav-consumer", lambda: consumer.run(runtime.stop))
-    return consumer
-
-
-def run(runtime: Runtime, stop: threading.Event) -> None:
+def run(app: SavApplication, read_model: ReadModelPosition, settings: Settings,
+        stop: threading.Event) -> None:
     """`sav worker consumer`; idle (nothing to consume) without RABBITMQ_HOST."""
-    if not runtime.settings.rabbitmq_host:
+    if not settings.rabbitmq_host:
         log.warning("RABBITMQ_HOST is not set: consumer idle")
         stop.wait()
         return
-    Consumer(runtime).run(stop)
+    Consumer(app, read_model, settings).run(stop)

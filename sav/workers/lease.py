@@ -6,16 +6,21 @@ expires; when the holder dies, another process takes it over after `ttl` seconds
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import Engine, select
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
 from sav.eventstore.schema import leases
+
+log = logging.getLogger("sav.workers")
 
 
 def default_owner() -> str:
@@ -62,3 +67,33 @@ class Lease:
         with write_transaction(self.engine) as conn:
             conn.execute(leases.delete().where(leases.c.name == self.name,
                                                leases.c.owner == self.owner))
+
+
+def run_while_leader(engine: Engine, name: str, ttl: float, stop: threading.Event,
+                     step: Callable[[], object], idle: float = 0.05) -> None:
+    """Call `step()` every `idle` seconds while this process holds lease `name`, renewing
+    it every ttl/3; stand by while another live process holds it. A failing step is
+    logged and retried: a transient database error must not end the worker (the
+    process would look alive with a frozen job)."""
+    lease = Lease(engine, name, ttl=ttl)
+    renew_at = next_step = 0.0
+    while not stop.is_set():
+        try:
+            if time.monotonic() >= renew_at:
+                if not lease.acquire():
+                    stop.wait(ttl / 3)
+                    continue
+                renew_at = time.monotonic() + ttl / 3
+            if time.monotonic() >= next_step:
+                step()
+                next_step = time.monotonic() + idle
+        except Exception:
+            log.exception("%s failed; retrying", name)
+            renew_at = next_step = 0.0
+            stop.wait(1.0)
+            continue
+        stop.wait(max(0.0, min(renew_at, next_step) - time.monotonic()))
+    try:
+        lease.release()
+    except Exception:
+        log.warning("could not release lease %s", name, exc_info=True)

@@ -14,18 +14,17 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections import OrderedDict
 from typing import Any
 
 from aiormq.abc import AbstractChannel
 from pamqp import commands as spec
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from sav.eventstore.db import write_transaction
-from sav.eventstore.schema import tracking
+from sav.commands.app import SavApplication
+from sav.config import Settings
+from sav.eventstore import tracking
 from sav.projections.feed import event_record
-from sav.runtime import Runtime
 from sav.workers.amqp import (
     BROKER_ERRORS,
     Backoff,
@@ -50,46 +49,27 @@ class NackedError(Exception):
 RETRYABLE: tuple[type[BaseException], ...] = (*BROKER_ERRORS, NackedError)
 
 
-def tracked_position(engine: Engine, name: str = TRACKING_NAME) -> int:
-    with engine.connect() as conn:
-        value = conn.execute(select(tracking.c.position).where(tracking.c.name == name)).scalar()
-    return int(value or 0)
+def tracked_position(engine: Engine) -> int:
+    return tracking.read_position(engine, TRACKING_NAME)
 
 
-def set_position(engine: Engine, position: int, name: str = TRACKING_NAME,
-                 only_if_missing: bool = False) -> None:
-    """Create the tracking row (at 0: an unpublished backlog goes out once a broker is
-    configured), or move it to `position` (`sav worker publisher --from`)."""
-    with write_transaction(engine) as conn:
-        exists = conn.execute(select(tracking.c.name).where(tracking.c.name == name)).first()
-        if exists is None:
-            conn.execute(tracking.insert().values(name=name, position=position,
-                                                  updated_at=time.time()))
-        elif not only_if_missing:
-            conn.execute(tracking.update().where(tracking.c.name == name).values(
-                position=position, updated_at=time.time()))
-
-
-def advance_position(engine: Engine, start: int, end: int, name: str = TRACKING_NAME) -> bool:
-    """Compare-and-set: False when someone else moved the position meanwhile."""
-    with write_transaction(engine) as conn:
-        moved = conn.execute(tracking.update().where(
-            tracking.c.name == name, tracking.c.position == start,
-        ).values(position=end, updated_at=time.time()))
-    return moved.rowcount == 1
+def set_position(engine: Engine, position: int) -> None:
+    """`sav worker publisher --from`: publish again from `position`."""
+    tracking.set_position(engine, TRACKING_NAME, position)
 
 
 class Publisher:
-    def __init__(self, runtime: Runtime, *, window: int = 500, lease_ttl: float | None = None,
+    def __init__(self, app: SavApplication, engine: Engine, settings: Settings, *,
+                 window: int = 500, lease_ttl: float | None = None,
                  confirm_timeout: float = 15.0, poll_interval: float = 0.2) -> None:
-        self.runtime = runtime
-        self.url = amqp_url(runtime.settings)
-        self.exchange = runtime.settings.rabbitmq_exchange
+        self.app = app
+        self.engine = engine
+        self.url = amqp_url(settings)
+        self.exchange = settings.rabbitmq_exchange
         self.window = window
         self.confirm_timeout = confirm_timeout
         self.poll_interval = poll_interval
-        self.lease = Lease(runtime.engine, LEASE_NAME,
-                           ttl=lease_ttl or runtime.settings.worker_lease_ttl)
+        self.lease = Lease(engine, LEASE_NAME, ttl=lease_ttl or settings.worker_lease_ttl)
         self.position = 0
         self.published = 0
         self._identities: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -115,8 +95,8 @@ class Publisher:
         self._wake = asyncio.Event()
         while not stop.is_set():
             try:
-                await asyncio.to_thread(set_position, self.runtime.engine, 0,
-                                        only_if_missing=True)
+                # Created at 0: an unpublished backlog goes out once a broker is configured.
+                await asyncio.to_thread(tracking.start_tracking, self.engine, TRACKING_NAME, 0)
                 break
             except Exception:
                 log.exception("publisher: cannot read its tracking row; retrying")
@@ -165,7 +145,7 @@ class Publisher:
         broker confirms the current one. The backoff resets only once the relay proves
         healthy (a confirmed window, or nothing left to publish), not on connecting."""
         assert self._wake is not None
-        start = await asyncio.to_thread(tracked_position, self.runtime.engine)
+        start = await asyncio.to_thread(tracked_position, self.engine)
         messages = await asyncio.to_thread(self._load_window, start)
         while not stop.is_set() and self._leader:
             if not messages:
@@ -179,14 +159,15 @@ class Publisher:
             following = asyncio.create_task(asyncio.to_thread(self._load_window, end))
             try:
                 await self._confirm(channel, messages, start)
-                moved = await asyncio.to_thread(advance_position, self.runtime.engine, start, end)
+                moved = await asyncio.to_thread(tracking.advance_position, self.engine,
+                                                TRACKING_NAME, start, end)
             except BaseException:
                 following.cancel()
                 raise
             if not moved:
                 log.warning("publisher: position moved by another publisher; re-reading it")
                 following.cancel()
-                start = await asyncio.to_thread(tracked_position, self.runtime.engine)
+                start = await asyncio.to_thread(tracked_position, self.engine)
                 messages = await asyncio.to_thread(self._load_window, start)
                 continue
             self.position = start = end
@@ -216,19 +197,21 @@ class Publisher:
                                            properties=properties)
 
     def _load_window(self, start: int) -> list[OutgoingMessage]:
-        app = self.runtime.app
+        app = self.app
         with self._loading:
             notifications = app.recorder.select_notifications(start, self.window,
                                                               inclusive_of_start=False)
             messages = []
             for notification in notifications:
-                record = event_record(notification, app.mapper.to_domain_event(notification))
-                messages.append(build_message(record, self._identity(record)))
+                event = app.mapper.to_domain_event(notification)
+                record = event_record(notification, event)
+                messages.append(build_message(type(event), record,
+                                              self._identity(type(event), record)))
             return messages
 
-    def _identity(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _identity(self, event_class: type, record: dict[str, Any]) -> dict[str, Any]:
         stream_id = record["stream_id"]
-        identity = identity_of(record)
+        identity = identity_of(event_class, record["data"])
         if identity is None:
             identity = self._identities.get(stream_id)
         if identity is None:
@@ -240,28 +223,21 @@ class Publisher:
         return identity
 
     def _first_event_identity(self, stream_id: str) -> dict[str, Any]:
-        app = self.runtime.app
+        app = self.app
         first = app.recorder.select_events(stream_id, lte=1)
         if not first:
             return {}
         event = app.mapper.to_domain_event(first[0])
-        record = {"type": type(event).__qualname__, "data": event.__dict__}
-        return identity_of(record) or {}
+        return identity_of(type(event), event.__dict__) or {}
 
 
-def start_in_process(runtime: Runtime) -> Publisher:
-    """`sav serve` with RABBITMQ_HOST set: publish from a thread of the API process."""
-    publisher = Publisher(runtime)
-    runtime.app.on_append(publisher.wake)
-    runtime.spawn("sav-publisher", lambda: publisher.run(runtime.stop))
-    return publisher
-
-
-def run(runtime: Runtime, stop: threading.Event) -> None:
+def run(app: SavApplication, engine: Engine, settings: Settings, stop: threading.Event) -> None:
     """`sav worker publisher`. Without RABBITMQ_HOST publishing is paused: events wait
     in the store and go out from the tracked position once a broker is configured."""
-    if not runtime.settings.rabbitmq_host:
+    if not settings.rabbitmq_host:
         log.warning("RABBITMQ_HOST is not set: publishing paused")
         stop.wait()
         return
-    Publisher(runtime).run(stop)
+    publisher = Publisher(app, engine, settings)
+    app.on_append(publisher.wake)  # appends of this process publish without a poll
+    publisher.run(stop)

@@ -20,44 +20,39 @@ from uuid import NAMESPACE_URL, uuid5
 
 import orjson
 
-ROUTES: dict[str, str] = {
-    "Ticket.Created": "ticket.created",
-    "Ticket.Updated": "ticket.updated",
-    "Ticket.Assigned": "ticket.assigned",
-    "Ticket.Started": "ticket.status_changed",
-    "Ticket.MarkedWaitingOnCustomer": "ticket.status_changed",
-    "Ticket.Resolved": "ticket.resolved",
-    "Ticket.Reopened": "ticket.reopened",
-    "Ticket.Closed": "ticket.closed",
-    "Ticket.Deleted": "ticket.deleted",
-    "Ticket.LinkedToUser": "ticket.user_linked",
-    "Ticket.MessagePosted": "ticket.message.new",
-    "Ticket.MessageEdited": "ticket.message.updated",
-    "Ticket.MessageRemoved": "ticket.message.deleted",
-    "Ticket.MessagesRead": "ticket.message.read",
-    "Ticket.AttachmentAdded": "ticket.attachment.added",
-    "Ticket.AttachmentRemoved": "ticket.attachment.removed",
-    "Ticket.SatisfactionRated": "ticket.satisfaction.received",
-    "Ticket.Escalated": "ticket.escalated",
-    "Ticket.SurveyRequested": "ticket.survey_requested",
-    "Agent.Registered": "agent.updated",
-    "Agent.Changed": "agent.updated",
-}
+from sav.events.agent import Agent
+from sav.events.ticket import STATUS_AFTER, Ticket
 
-# The status an event puts the ticket in, when the event alone says so.
-STATUS_AFTER = {
-    "Ticket.Created": "open",
-    "Ticket.Started": "in_progress",
-    "Ticket.MarkedWaitingOnCustomer": "waiting_customer",
-    "Ticket.Resolved": "resolved",
-    "Ticket.Closed": "closed",
+ROUTES: dict[type, str] = {
+    Ticket.Created: "ticket.created",
+    Ticket.Updated: "ticket.updated",
+    Ticket.Assigned: "ticket.assigned",
+    Ticket.Started: "ticket.status_changed",
+    Ticket.MarkedWaitingOnCustomer: "ticket.status_changed",
+    Ticket.Resolved: "ticket.resolved",
+    Ticket.Reopened: "ticket.reopened",
+    Ticket.Closed: "ticket.closed",
+    Ticket.Deleted: "ticket.deleted",
+    Ticket.LinkedToUser: "ticket.user_linked",
+    Ticket.MessagePosted: "ticket.message.new",
+    Ticket.MessageEdited: "ticket.message.updated",
+    Ticket.MessageRemoved: "ticket.message.deleted",
+    Ticket.MessagesRead: "ticket.message.read",
+    Ticket.AttachmentAdded: "ticket.attachment.added",
+    Ticket.AttachmentRemoved: "ticket.attachment.removed",
+    Ticket.SatisfactionRated: "ticket.satisfaction.received",
+    Ticket.Escalated: "ticket.escalated",
+    Ticket.SurveyRequested: "ticket.survey_requested",
+    Agent.Registered: "agent.updated",
+    Agent.Changed: "agent.updated",
 }
-TRANSITIONS = {"Ticket.Started": "started", "Ticket.MarkedWaitingOnCustomer": "waiting"}
+TRANSITIONS = {Ticket.Started: "started", Ticket.MarkedWaitingOnCustomer: "waiting"}
 
 NEVER_PUBLISHED = frozenset({"access_token_hash"})
 
 # The events that open a stream carry its identity; later events borrow it.
-IDENTITY_FIELDS = {"Ticket.Created": ("ticket_number",), "Agent.Registered": ("agent_id",)}
+IDENTITY_FIELDS: dict[type, tuple[str, ...]] = {
+    Ticket.Created: ("ticket_number",), Agent.Registered: ("agent_id",)}
 
 
 @dataclass(frozen=True)
@@ -69,12 +64,12 @@ class OutgoingMessage:
     position: int
 
 
-def routing_key(event_type: str) -> str:
-    """The key of `event_type`; an event class added later still gets published under
+def routing_key(event_class: type) -> str:
+    """The key of `event_class`; an event class added later still gets published under
     `<aggregate>.<snake_case_name>` rather than being held back."""
-    if event_type in ROUTES:
-        return ROUTES[event_type]
-    aggregate, _, name = event_type.partition(".")
+    if event_class in ROUTES:
+        return ROUTES[event_class]
+    aggregate, _, name = event_class.__qualname__.partition(".")
     snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name or aggregate).lower()
     return f"{aggregate.lower()}.{snake}" if name else snake
 
@@ -83,31 +78,32 @@ def message_id(stream_id: str, version: int) -> str:
     return str(uuid5(NAMESPACE_URL, f"sav:event:{stream_id}:{version}"))
 
 
-def identity_of(record: dict[str, Any]) -> dict[str, Any] | None:
+def identity_of(event_class: type, data: dict[str, Any]) -> dict[str, Any] | None:
     """The identity fields an opening event (Created, Registered) defines, else None."""
-    fields = IDENTITY_FIELDS.get(record["type"])
+    fields = IDENTITY_FIELDS.get(event_class)
     if fields is None:
         return None
-    return {name: record["data"].get(name) for name in fields}
+    return {name: data.get(name) for name in fields}
 
 
-def message_data(record: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
-    event_type = record["type"]
-    key = "agent_aggregate_id" if event_type.startswith("Agent.") else "ticket_id"
+def message_data(event_class: type, record: dict[str, Any], identity: dict[str, Any]
+                 ) -> dict[str, Any]:
+    key = "agent_aggregate_id" if issubclass(event_class, Agent.Event) else "ticket_id"
     data: dict[str, Any] = {key: record["stream_id"], **identity}
     data.update({k: v for k, v in record["data"].items() if k not in NEVER_PUBLISHED})
-    if event_type in STATUS_AFTER:
-        data["status"] = STATUS_AFTER[event_type]
-    if event_type in TRANSITIONS:
-        data["transition"] = TRANSITIONS[event_type]
+    if event_class in STATUS_AFTER:
+        data["status"] = STATUS_AFTER[event_class].value
+    if event_class in TRANSITIONS:
+        data["transition"] = TRANSITIONS[event_class]
     return data
 
 
-def build_message(record: dict[str, Any], identity: dict[str, Any]) -> OutgoingMessage:
+def build_message(event_class: type, record: dict[str, Any], identity: dict[str, Any]
+                  ) -> OutgoingMessage:
     """`record` is `sav.projections.feed.event_record(...)` of one stored event."""
-    key = routing_key(record["type"])
+    key = routing_key(event_class)
     body = {"event": key, "timestamp": record["timestamp"],
-            "data": message_data(record, identity)}
+            "data": message_data(event_class, record, identity)}
     headers = {
         "x-sav-position": record["position"],
         "x-sav-version": record["version"],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,23 +22,25 @@ import orjson
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, Text, false, select
 
 from sav.commands import automations
-from sav.commands.app import Outcome
+from sav.commands.app import Outcome, SavApplication
+from sav.config import Settings
 from sav.events import clock
+from sav.events.rules import DONE, Priority, Status
 from sav.eventstore.db import schema_lock, write_transaction
 from sav.eventstore.schema import Identifier
 from sav.projections.agents import active_workloads, least_loaded
 from sav.projections.metrics import aggregate_hours, has_hourly_rows
-from sav.projections.runner import tracked_position
+from sav.projections.position import ReadModelPosition
 from sav.projections.schema import Timestamp, naive_utc
 from sav.projections.tickets import support_tickets
-from sav.runtime import Runtime
-from sav.workers.lease import Lease, default_owner
+from sav.workers.lease import Lease, default_owner, run_while_leader
 
 log = logging.getLogger("sav.scheduler")
 
 TICK_SECONDS = 10.0
-# Long enough for a slow run; a crashed holder's job resumes after this many seconds.
-LEASE_TTL = 300.0
+# Per job, a lock rather than a leader lease (that one is SAV_WORKER_LEASE_TTL): long
+# enough for a slow run; a crashed holder's job resumes after this many seconds.
+JOB_LOCK_TTL = 300.0
 
 # Kept apart from the read model so `sav replay` does not reset the intervals.
 scheduler_metadata = MetaData()
@@ -60,107 +61,99 @@ Summary = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class Jobs:
+    """What the jobs use: the commands' application, the read model and the settings."""
+
+    app: SavApplication
+    engine: Engine
+    read_model: ReadModelPosition
+    settings: Settings
+
+    def candidates(self, *where: Any, order: Any = None) -> list[UUID]:
+        query = select(t.id).where(t.is_deleted == false(), *where)
+        query = query.order_by(t.seq if order is None else order)
+        with self.engine.connect() as conn:
+            return [UUID(row.id) for row in conn.execute(query).all()]
+
+    def run_each(self, ids: list[UUID], command: Callable[[UUID], Outcome | None]) -> int:
+        """Run `command` per ticket, then let the read model show the effects before
+        the next job reads it (bounded)."""
+        done, position = 0, None
+        for ticket_id in ids:
+            outcome = command(ticket_id)
+            if outcome is not None:
+                done, position = done + 1, outcome.position
+        self.read_model.wait_blocking(position)
+        return done
+
+
+@dataclass(frozen=True)
 class Job:
     name: str
     interval: timedelta
-    run: Callable[[Runtime, datetime, datetime | None], Summary]
+    run: Callable[[Jobs, datetime, datetime | None], Summary]
 
 
-def _candidates(runtime: Runtime, *where: Any, order: Any = None) -> list[UUID]:
-    query = select(t.id).where(t.is_deleted == false(), *where)
-    query = query.order_by(t.seq if order is None else order)
-    with runtime.engine.connect() as conn:
-        return [UUID(row.id) for row in conn.execute(query).all()]
-
-
-def _wait_projected(runtime: Runtime, position: int | None) -> None:
-    """Let the read model show a job's effects before the next job reads it (bounded)."""
-    if position is None:
-        return
-    deadline = time.monotonic() + runtime.settings.read_your_writes_timeout
-    while time.monotonic() < deadline:
-        if runtime.projector is not None:
-            reached = runtime.projector.position
-        else:
-            with runtime.engine.connect() as conn:
-                reached = tracked_position(conn)
-        if reached >= position:
-            return
-        time.sleep(0.01)
-    log.warning("read model did not reach position %s after a scheduled job", position)
-
-
-def _run_each(runtime: Runtime, ids: list[UUID], command: Callable[[UUID], Outcome | None]
-              ) -> int:
-    done, position = 0, None
-    for ticket_id in ids:
-        outcome = command(ticket_id)
-        if outcome is not None:
-            done, position = done + 1, outcome.position
-    _wait_projected(runtime, position)
-    return done
-
-
-def auto_close(runtime: Runtime, now: datetime, last: datetime | None) -> Summary:
+def auto_close(jobs: Jobs, now: datetime, last: datetime | None) -> Summary:
     """Close resolved tickets idle (no event at all) for AUTO_CLOSE_RESOLVED_DAYS."""
-    days = runtime.settings.auto_close_resolved_days
+    days = jobs.settings.auto_close_resolved_days
     idle_since = now - timedelta(days=days)
-    ids = _candidates(runtime, t.status == "resolved", t.updated_at <= naive_utc(idle_since),
+    ids = jobs.candidates(t.status == Status.RESOLVED, t.updated_at <= naive_utc(idle_since),
                       order=t.updated_at)
-    closed = _run_each(runtime, ids, lambda ticket_id: automations.auto_close_ticket(
-        runtime.app, ticket_id, idle_since))
+    closed = jobs.run_each(ids, lambda ticket_id: automations.auto_close_ticket(
+        jobs.app, ticket_id, idle_since))
     return {"job": "auto-close", "closed": closed, "idle_days": days}
 
 
-def escalate(runtime: Runtime, now: datetime, last: datetime | None) -> Summary:
+def escalate(jobs: Jobs, now: datetime, last: datetime | None) -> Summary:
     """Escalate urgent tickets with no first response ESCALATION_TIMEOUT_HOURS after creation."""
-    hours = runtime.settings.escalation_timeout_hours
+    hours = jobs.settings.escalation_timeout_hours
     created_before = now - timedelta(hours=hours)
-    ids = _candidates(runtime, t.priority == "urgent", t.first_response_at.is_(None),
-                      t.escalated_at.is_(None), t.status.notin_(("resolved", "closed")),
+    ids = jobs.candidates(t.priority == Priority.URGENT, t.first_response_at.is_(None),
+                      t.escalated_at.is_(None), t.status.notin_(DONE),
                       t.created_at <= naive_utc(created_before))
     reason = f"no first response within {hours:g} hours"
-    escalated = _run_each(runtime, ids, lambda ticket_id: automations.escalate_ticket(
-        runtime.app, ticket_id, created_before, reason))
+    escalated = jobs.run_each(ids, lambda ticket_id: automations.escalate_ticket(
+        jobs.app, ticket_id, created_before, reason))
     return {"job": "escalate", "escalated": escalated, "timeout_hours": hours}
 
 
-def auto_assign(runtime: Runtime, now: datetime, last: datetime | None) -> Summary:
+def auto_assign(jobs: Jobs, now: datetime, last: datetime | None) -> Summary:
     """Give each unassigned open ticket (oldest first) to the least loaded active agent."""
-    ids = _candidates(runtime, t.status == "open", t.assigned_to.is_(None))
-    with runtime.engine.connect() as conn:
+    ids = jobs.candidates(t.status == Status.OPEN, t.assigned_to.is_(None))
+    with jobs.engine.connect() as conn:
         workloads = active_workloads(conn)
 
     def assign(ticket_id: UUID) -> Outcome | None:
         agent_id = least_loaded(workloads)
         if agent_id is None:
             return None
-        outcome = automations.auto_assign_ticket(runtime.app, ticket_id, agent_id)
+        outcome = automations.auto_assign_ticket(jobs.app, ticket_id, agent_id)
         if outcome is not None:
             workloads[agent_id] += 1  # The read model has not seen it yet.
         return outcome
 
-    assigned = _run_each(runtime, ids, assign)
+    assigned = jobs.run_each(ids, assign)
     return {"job": "auto-assign", "assigned": assigned, "unassigned": len(ids) - assigned,
             "active_agents": len(workloads)}
 
 
-def survey(runtime: Runtime, now: datetime, last: datetime | None) -> Summary:
+def survey(jobs: Jobs, now: datetime, last: datetime | None) -> Summary:
     """Request a satisfaction survey once for each closed, unrated ticket with a contact."""
-    ids = _candidates(runtime, t.status == "closed", t.survey_requested_at.is_(None),
+    ids = jobs.candidates(t.status == Status.CLOSED, t.survey_requested_at.is_(None),
                       t.satisfaction_rating.is_(None),
                       t.contact_email.is_not(None) | t.user_id.is_not(None))
-    requested = _run_each(runtime, ids, lambda ticket_id: automations.request_survey(
-        runtime.app, ticket_id))
+    requested = jobs.run_each(ids, lambda ticket_id: automations.request_survey(
+        jobs.app, ticket_id))
     return {"job": "survey", "requested": requested}
 
 
-def metrics(runtime: Runtime, now: datetime, last: datetime | None) -> Summary:
+def metrics(jobs: Jobs, now: datetime, last: datetime | None) -> Summary:
     """Recompute `ticket_metrics_hourly` from 24 hours before the last run (or all)."""
     since = None
-    if last is not None and has_hourly_rows(runtime.engine):
+    if last is not None and has_hourly_rows(jobs.engine):
         since = min(last, now) - timedelta(hours=24)
-    hours = aggregate_hours(runtime.engine, now, since)
+    hours = aggregate_hours(jobs.engine, now, since)
     return {"job": "metrics", "hours": hours}
 
 
@@ -200,10 +193,10 @@ def record_run(engine: Engine, name: str, now: datetime, owner: str, result: Sum
 class Scheduler:
     """One scheduler process (its lease owner id): runs the jobs that are due."""
 
-    def __init__(self, runtime: Runtime, owner: str | None = None) -> None:
-        self.runtime = runtime
+    def __init__(self, jobs: Jobs, owner: str | None = None) -> None:
+        self.jobs = jobs
         self.owner = owner or default_owner()
-        ensure_schema(runtime.engine)
+        ensure_schema(jobs.engine)
 
     def run_job(self, name: str, now: datetime | None = None, only_if_due: bool = False
                 ) -> Summary:
@@ -211,15 +204,16 @@ class Scheduler:
             raise ValueError(f"unknown job {name!r}; one of {', '.join(JOBS)}")
         job = JOBS[name]
         now = now or clock.now()
-        lease = Lease(self.runtime.engine, f"scheduler:{name}", self.owner, ttl=LEASE_TTL)
+        engine = self.jobs.engine
+        lease = Lease(engine, f"scheduler:{name}", self.owner, ttl=JOB_LOCK_TTL)
         if not lease.acquire():
             return {"job": name, "skipped": "running in another scheduler"}
         try:
-            last = last_run(self.runtime.engine, name)
+            last = last_run(engine, name)
             if only_if_due and last is not None and now - last < job.interval:
                 return {"job": name, "skipped": "not due"}
-            result = job.run(self.runtime, now, last)
-            record_run(self.runtime.engine, name, now, self.owner, result)
+            result = job.run(self.jobs, now, last)
+            record_run(engine, name, now, self.owner, result)
             log.info("scheduled job ran", extra={"sav": result})
             return result
         finally:
@@ -239,29 +233,19 @@ class Scheduler:
         return ran
 
 
-def run_job(runtime: Runtime, name: str, now: datetime | None = None) -> Summary:
-    """Run one job now (`sav jobs run NAME`), whatever its interval."""
-    return Scheduler(runtime).run_job(name, now)
-
-
-def run(runtime: Runtime, stop: threading.Event) -> None:
-    """`sav worker scheduler`: tick until `stop`; also emits the structured event log."""
-    from sav.logging import run_event_log
-
-    emitter = threading.Thread(target=run_event_log, args=(runtime, stop),
-                               name="sav-event-log", daemon=True)
-    emitter.start()
+def run(jobs: Jobs, stop: threading.Event) -> None:
+    """`sav worker scheduler`: tick while this process is the active scheduler."""
     scheduler: Scheduler | None = None
-    while not stop.is_set():
-        try:
-            scheduler = scheduler or Scheduler(runtime)
-            scheduler.tick()
-        except Exception:
-            log.exception("scheduler tick failed; retrying")
-        stop.wait(TICK_SECONDS)
-    emitter.join(timeout=5)
+
+    def tick() -> None:
+        nonlocal scheduler
+        scheduler = scheduler or Scheduler(jobs)
+        scheduler.tick()
+
+    run_while_leader(jobs.engine, "scheduler", jobs.settings.worker_lease_ttl, stop, tick,
+                     idle=TICK_SECONDS)
 
 
-def start_in_process(runtime: Runtime) -> None:
-    """The embedded default: the scheduler (and the event log) in the API process."""
-    runtime.spawn("sav-scheduler", lambda: run(runtime, runtime.stop))
+def run_job(jobs: Jobs, name: str, now: datetime | None = None) -> Summary:
+    """Run one job now (`sav jobs run NAME`), whatever its interval."""
+    return Scheduler(jobs).run_job(name, now)

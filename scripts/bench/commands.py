@@ -12,55 +12,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import uuid
 from pathlib import Path
 
 import aiohttp
 import orjson
+from ceilings import bare_sanic, free_port, wait_until_up
 from sqlalchemy import text
 
 from sav.eventstore.db import build_engine
 
 ROOT = Path(__file__).resolve().parents[2]
-BARE_SANIC = textwrap.dedent("""
-    import sys
-    from sanic import Sanic
-    from sanic.response import json
-    app = Sanic("bare")
-    app.config.AUTO_EXTEND = False
-    @app.get("/ping")
-    async def ping(request):
-        return json({"status": "ok"})
-    app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False,
-            motd=False)
-""")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not start")
 
 
 async def drive(method: str, urls: list[str], body: bytes | None, headers: dict[str, str],
@@ -154,16 +120,8 @@ def bench_profile(profile: str, requests: int, concurrency: int) -> dict[str, fl
 
 
 def bench_bare_sanic(requests: int, concurrency: int) -> float:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", BARE_SANIC, str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/ping", server)
-        rate, _ = asyncio.run(drive("GET", [f"http://127.0.0.1:{port}/ping"] * requests, None,
-                                    {}, concurrency))
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
+    with bare_sanic() as url:
+        rate, _ = asyncio.run(drive("GET", [url] * requests, None, {}, concurrency))
     return rate
 
 

@@ -29,9 +29,9 @@ from pamqp import commands as spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from sav.bootstrap import Services, bootstrap
 from sav.config import Settings, load_settings
 from sav.events.ticket import Ticket
-from sav.runtime import Runtime
 from sav.workers.amqp import amqp_url
 from sav.workers.publisher import Publisher, tracked_position
 
@@ -47,7 +47,7 @@ def make_settings(profile: str, data_dir: str, names: dict[str, str]) -> Setting
     return load_settings(env)
 
 
-def fill(runtime: Runtime, events: int, per_ticket: int = 10) -> int:
+def fill(runtime: Services, events: int, per_ticket: int = 10) -> int:
     for i in range(events // per_ticket):
         ticket = Ticket(id=uuid4(), ticket_number=f"BENCH-{i}", subject="Order not received",
                         description="The parcel never arrived " * 4, priority="normal",
@@ -61,9 +61,9 @@ def fill(runtime: Runtime, events: int, per_ticket: int = 10) -> int:
     return runtime.app.recorder.max_notification_id() or 0
 
 
-def run_publisher(runtime: Runtime, head: int, window: int) -> float:
+def run_publisher(runtime: Services, head: int, window: int) -> float:
     stop = threading.Event()
-    publisher = Publisher(runtime, window=window)
+    publisher = Publisher(runtime.app, runtime.engine, runtime.settings, window=window)
     thread = threading.Thread(target=publisher.run, args=(stop,), daemon=True)
     started = time.perf_counter()
     thread.start()
@@ -128,7 +128,7 @@ def main() -> None:
     queue = f"sav-bench-tap-{suffix}"
     with tempfile.TemporaryDirectory() as data_dir:
         settings = make_settings(args.profile, data_dir, names)
-        runtime = Runtime.build(settings)
+        runtime = bootstrap(settings)
         try:
             started = time.perf_counter()
             head = fill(runtime, args.events)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import ADMIN, AGENT, CUSTOMER, Client, Response, create_ticket
+from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, Response, create_ticket
 
 
 async def put_agent(client: Client, agent_id: str, **body: object) -> Response:

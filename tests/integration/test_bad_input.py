@@ -8,8 +8,9 @@ from typing import Any
 import jwt
 import pytest
 
-from sav.runtime import Runtime
-from tests.conftest import AGENT, CUSTOMER, JWT_SECRET, Client, create_ticket
+from sav.bootstrap import Services
+from tests.support.http import AGENT, CUSTOMER, Client, create_ticket
+from tests.support.settings import JWT_SECRET
 
 EXPIRED = jwt.encode({"sub": "x", "role": "customer", "exp": int(time.time()) - 10},
                      JWT_SECRET, algorithm="HS256")
@@ -67,14 +68,14 @@ CASES: list[tuple[str, str, dict[str, Any], int]] = [
 @pytest.mark.parametrize(("method", "path", "kwargs", "status"), CASES,
                          ids=[f"{m} {p} {s}" for m, p, _, s in CASES])
 async def test_bad_input_is_4xx_and_writes_nothing(
-    client: Client, runtime: Runtime, method: str, path: str, kwargs: dict[str, Any],
+    client: Client, services: Services, method: str, path: str, kwargs: dict[str, Any],
     status: int,
 ) -> None:
     ticket = await create_ticket(client)
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     response = await client.request(method, path.replace("{id}", ticket["id"]), **kwargs)
     assert response.status == status, response
     error = response.json["error"]
     assert isinstance(error["code"], str) and isinstance(error["message"], str)
     assert "Traceback" not in response.body.decode(errors="replace")
-    assert runtime.app.recorder.max_notification_id() == before
+    assert services.app.recorder.max_notification_id() == before

@@ -21,8 +21,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from sav.runtime import Runtime
-from tests.conftest import ADMIN, AGENT, CUSTOMER, JWT_SECRET, Client, Response, create_ticket
+from sav.bootstrap import Services
+from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, Response, create_ticket
+from tests.support.settings import JWT_SECRET
 
 # Derandomized and unshrunk: the same examples every run, and a failure reports the
 # request that failed at once instead of shrinking for minutes against a live app.
@@ -282,7 +283,7 @@ def fill(template: str, world: World, draw: st.DrawFn) -> str:
     return _PARAM.sub(one, template)
 
 
-async def send(client: Client, runtime: Runtime, method: str, path: str, **kwargs: Any
+async def send(client: Client, services: Services, method: str, path: str, **kwargs: Any
                ) -> Response:
     headers = kwargs.get("headers")
     if headers:
@@ -292,9 +293,9 @@ async def send(client: Client, runtime: Runtime, method: str, path: str, **kwarg
                              v.encode("utf-8", "surrogatepass") for k, v in headers.items()}
     if method not in ("POST", "PUT", "PATCH"):
         kwargs.pop("content", None)  # httpx sends no body with these.
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     response = await client.request(method, path, **kwargs)
-    after = runtime.app.recorder.max_notification_id()
+    after = services.app.recorder.max_notification_id()
     where = f"{method} {path[:300]} -> {response!r}"
     assert response.status < 500, where
     assert b"Traceback" not in response.body, where
@@ -322,7 +323,7 @@ def with_public_token(path: str, world: World, headers: dict[str, Any], draw: st
 
 @FUZZ
 @given(data=st.data())
-async def test_fuzz_json_bodies(client: Client, runtime: Runtime, world: World,
+async def test_fuzz_json_bodies(client: Client, services: Services, world: World,
                                 data: st.DataObject) -> None:
     """Random JSON (and not-quite-JSON) bodies on every write route, every caller."""
     writes = [(m, p) for m, p in world.routes if m in ("POST", "PUT", "DELETE")
@@ -332,12 +333,12 @@ async def test_fuzz_json_bodies(client: Client, runtime: Runtime, world: World,
     headers = dict(data.draw(authorizations(client)) or {})
     headers.setdefault("content-type", "application/json")
     with_public_token(path, world, headers, data.draw)
-    await send(client, runtime, method, path, content=data.draw(bodies), headers=headers)
+    await send(client, services, method, path, content=data.draw(bodies), headers=headers)
 
 
 @FUZZ
 @given(data=st.data())
-async def test_fuzz_deep_and_huge_metadata(client: Client, runtime: Runtime, world: World,
+async def test_fuzz_deep_and_huge_metadata(client: Client, services: Services, world: World,
                                            data: st.DataObject) -> None:
     """Valid commands whose free-form fields (metadata, tags) are nested or huge."""
     depth = data.draw(st.one_of(st.integers(1, 1200), st.sampled_from([254, 255, 256, 300])))
@@ -349,14 +350,14 @@ async def test_fuzz_deep_and_huge_metadata(client: Client, runtime: Runtime, wor
                                     '"metadata":{"a":%s}}'),
     ]))
     method, path, role, template = fields
-    await send(client, runtime, method, path, as_=role,
+    await send(client, services, method, path, as_=role,
                content=(template % nested).encode(),
                headers={"content-type": "application/json"})
 
 
 @FUZZ
 @given(data=st.data())
-async def test_fuzz_paths_queries_and_headers(client: Client, runtime: Runtime, world: World,
+async def test_fuzz_paths_queries_and_headers(client: Client, services: Services, world: World,
                                               data: st.DataObject) -> None:
     """Every route and method with fuzzed refs, query strings and headers."""
     method, template = data.draw(st.sampled_from(world.routes))
@@ -369,12 +370,12 @@ async def test_fuzz_paths_queries_and_headers(client: Client, runtime: Runtime, 
     kwargs: dict[str, Any] = {"headers": headers}
     if content is not None:
         kwargs["content"] = content
-    await send(client, runtime, method, path, **kwargs)
+    await send(client, services, method, path, **kwargs)
 
 
 @FUZZ
 @given(data=st.data())
-async def test_fuzz_statistics_and_lists(client: Client, runtime: Runtime, world: World,
+async def test_fuzz_statistics_and_lists(client: Client, services: Services, world: World,
                                          data: st.DataObject) -> None:
     """The query-heavy GETs: pagination, filters, date bounds, grouping, cursors."""
     path = data.draw(st.sampled_from([
@@ -383,7 +384,7 @@ async def test_fuzz_statistics_and_lists(client: Client, runtime: Runtime, world
         f"/tickets/{world.ticket['id']}/attachments",
         f"/tickets/{world.ticket['id']}/attachments/message/{world.message_id}",
     ]))
-    await send(client, runtime, "GET", path + data.draw(query_strings()),
+    await send(client, services, "GET", path + data.draw(query_strings()),
                as_=data.draw(st.sampled_from(ROLES)))
 
 
@@ -423,7 +424,7 @@ def multipart_bodies(draw: st.DrawFn) -> tuple[bytes, str]:
 
 @FUZZ
 @given(data=st.data())
-async def test_fuzz_multipart_uploads(client: Client, runtime: Runtime, world: World,
+async def test_fuzz_multipart_uploads(client: Client, services: Services, world: World,
                                       data: st.DataObject) -> None:
     """Random and broken multipart bodies on both upload routes, every caller."""
     suffix = data.draw(st.sampled_from(["/attachments", "/attachments/multiple"]))
@@ -437,7 +438,7 @@ async def test_fuzz_multipart_uploads(client: Client, runtime: Runtime, world: W
     query = data.draw(st.one_of(st.just(""), st.sampled_from([
         "?message_id=" + world.message_id, "?message_id=%00", "?message_id=" + "x" * 80,
         "?message_id=00000000-0000-0000-0000-000000000000"])))
-    await send(client, runtime, "POST", f"/tickets/{ref}{suffix}{query}", content=body,
+    await send(client, services, "POST", f"/tickets/{ref}{suffix}{query}", content=body,
                headers=headers)
 
 
@@ -453,21 +454,21 @@ BIG_CURSOR = "czk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk"  # base64url("s99999â
     f"/tickets/{{id}}/messages?cursor={BIG_CURSOR}",
     f"/tickets/{{id}}/attachments?cursor={BIG_CURSOR}",
 ])
-async def test_pinned_query_values_are_not_500(client: Client, runtime: Runtime, world: World,
+async def test_pinned_query_values_are_not_500(client: Client, services: Services, world: World,
                                                path: str) -> None:
-    await send(client, runtime, "GET", path.replace("{id}", world.ticket["id"]), as_=ADMIN)
+    await send(client, services, "GET", path.replace("{id}", world.ticket["id"]), as_=ADMIN)
 
 
 @pytest.mark.parametrize("method,path,role,body", [
     ("POST", "/tickets", CUSTOMER, '{"subject":"s","description":"d","metadata":{"a":%s}}'),
     ("PUT", "/tickets/{id}", ADMIN, '{"metadata":{"a":%s}}'),
 ])
-async def test_pinned_metadata_nested_too_deep_is_4xx(client: Client, runtime: Runtime,
+async def test_pinned_metadata_nested_too_deep_is_4xx(client: Client, services: Services,
                                                       world: World, method: str, path: str,
                                                       role: tuple[str, str], body: str) -> None:
     # orjson.loads accepts 1024 levels, the event transcoder's orjson.dumps only 254.
     nested = "[" * 300 + "]" * 300
-    await send(client, runtime, method, path.replace("{id}", world.ticket["id"]), as_=role,
+    await send(client, services, method, path.replace("{id}", world.ticket["id"]), as_=role,
                content=(body % nested).encode(), headers={"content-type": "application/json"})
 
 
@@ -477,16 +478,16 @@ async def test_pinned_metadata_nested_too_deep_is_4xx(client: Client, runtime: R
     ("POST", "/tickets", b'{"subject":"s","description":"d"}'),
 ])
 async def test_pinned_non_utf8_idempotency_key_is_not_500(
-    client: Client, runtime: Runtime, world: World, method: str, path: str, body: bytes,
+    client: Client, services: Services, world: World, method: str, path: str, body: bytes,
 ) -> None:
     # On MariaDB the close is committed, then storing the key fails: a 500 after a write.
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     response = await client.request(
         method, path.replace("{id}", world.ticket["id"]), as_=CUSTOMER, content=body,
         headers={"content-type": "application/json", "Idempotency-Key": b"\x80"})
-    assert response.status < 500 or runtime.app.recorder.max_notification_id() == before, (
+    assert response.status < 500 or services.app.recorder.max_notification_id() == before, (
         f"500 after appending an event: {response!r}")
-    await send(client, runtime, method, path.replace("{id}", world.ticket["id"]), as_=CUSTOMER,
+    await send(client, services, method, path.replace("{id}", world.ticket["id"]), as_=CUSTOMER,
                content=body, headers={"content-type": "application/json",
                                       "Idempotency-Key": b"\x80"})
 
@@ -495,8 +496,8 @@ async def test_pinned_non_utf8_idempotency_key_is_not_500(
     ("GET", "/tickets", {"Authorization": b"Bearer 9\xf74"}),  # latin-1, not UTF-8
     ("GET", "/public/tickets/{number}", {"X-Access-Token": b"\xf7"}),
 ])
-async def test_pinned_non_utf8_credentials_are_4xx(client: Client, runtime: Runtime,
+async def test_pinned_non_utf8_credentials_are_4xx(client: Client, services: Services,
                                                    world: World, method: str, path: str,
                                                    headers: dict[str, bytes]) -> None:
-    await send(client, runtime, method, path.replace("{number}", world.public_number),
+    await send(client, services, method, path.replace("{number}", world.public_number),
                headers=headers)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from sav.runtime import Runtime
-from tests.conftest import (
+from sav.bootstrap import Services
+from tests.support.http import (
     ADMIN,
     AGENT,
     CUSTOMER,
@@ -88,13 +88,13 @@ async def test_internal_notes_are_staff_only(client: Client) -> None:
     assert (await client.get(path, as_=ADMIN)).json["messages"][0]["is_internal"] is True
 
 
-async def test_customer_cannot_write_internal_notes(client: Client, runtime: Runtime) -> None:
+async def test_customer_cannot_write_internal_notes(client: Client, services: Services) -> None:
     ticket = await create_ticket(client)
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     response = await client.post(f"/tickets/{ticket['id']}/messages", as_=CUSTOMER,
                                  json={"content": "x", "is_internal": True})
     assert response.status == 403
-    assert runtime.app.recorder.max_notification_id() == before
+    assert services.app.recorder.max_notification_id() == before
 
 
 async def test_first_public_staff_message_sets_first_response(client: Client) -> None:
@@ -126,12 +126,12 @@ async def test_customer_reply_wakes_waiting_and_reopens_resolved(client: Client)
     assert reopened["status"] == "in_progress" and reopened["resolved_at"] is None
 
 
-async def test_no_message_on_closed_ticket(client: Client, runtime: Runtime) -> None:
+async def test_no_message_on_closed_ticket(client: Client, services: Services) -> None:
     ticket = await create_ticket(client)
     message = await post(client, ticket, CUSTOMER, "before closing")
     path = f"/tickets/{ticket['id']}"
     await client.post(f"{path}/close", as_=CUSTOMER)
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     for as_ in (CUSTOMER, ADMIN):
         response = await client.post(f"{path}/messages", as_=as_, json={"content": "late"})
         assert response.status == 409 and response.json["error"]["code"] == "ticket_closed"
@@ -139,7 +139,7 @@ async def test_no_message_on_closed_ticket(client: Client, runtime: Runtime) -> 
                             json={"content": "changed"})
     assert edit.status == 409
     assert (await client.delete(f"{path}/messages/{message['id']}", as_=CUSTOMER)).status == 409
-    assert runtime.app.recorder.max_notification_id() == before
+    assert services.app.recorder.max_notification_id() == before
 
 
 async def test_visibility_of_the_ticket_governs_messages(client: Client) -> None:
@@ -238,11 +238,11 @@ async def test_public_messages_show_in_ticket_details(client: Client) -> None:
     (b'{}', 422),
 ])
 async def test_bad_message_input_is_4xx_and_writes_nothing(
-    client: Client, runtime: Runtime, body: bytes, status: int
+    client: Client, services: Services, body: bytes, status: int
 ) -> None:
     ticket = await create_ticket(client)
     message = await post(client, ticket, CUSTOMER, "original")
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     path = f"/tickets/{ticket['id']}/messages"
     headers = {"content-type": "application/json"}
     created = await client.post(path, as_=CUSTOMER, content=body, headers=headers)
@@ -251,7 +251,7 @@ async def test_bad_message_input_is_4xx_and_writes_nothing(
     edited = await client.put(f"{path}/{message['id']}", as_=CUSTOMER, content=body,
                               headers=headers)
     assert edited.status == status, edited
-    assert runtime.app.recorder.max_notification_id() == before
+    assert services.app.recorder.max_notification_id() == before
     listed = (await client.get(path, as_=CUSTOMER)).json["data"]
     assert [m["content"] for m in listed] == ["original"]
 

@@ -11,14 +11,16 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sav.api.app import create_app
+from sav.bootstrap import Services
 from sav.config import Settings
 from sav.events import clock
 from sav.eventstore.db import write_transaction
 from sav.eventstore.schema import tracking
-from sav.logging import JsonFormatter, event_log_projector
-from sav.runtime import Runtime
+from sav.logging import JsonFormatter
+from sav.workers.event_log import event_log_projector
 from sav.workers.scheduler import run_job
-from tests.conftest import ADMIN, AGENT, CUSTOMER, Client, create_ticket
+from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
+from tests.support.workers import jobs_of
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -65,13 +67,13 @@ async def test_http_requests_and_latency_by_route_and_status(client: Client) -> 
     assert not any(ticket["id"] in str(key) for key in samples)
 
 
-async def test_events_tickets_and_escalations(client: Client, runtime: Runtime) -> None:
+async def test_events_tickets_and_escalations(client: Client, services: Services) -> None:
     clock.freeze(T0)
     urgent = await create_ticket(client, priority="urgent")
     await create_ticket(client, priority="low")
     await client.post(f"/tickets/{urgent['id']}/assign", as_=AGENT, json={"agent_id": "agent-1"})
     clock.freeze(T0 + timedelta(hours=3))
-    await asyncio.to_thread(run_job, runtime, "escalate")
+    await asyncio.to_thread(run_job, jobs_of(services), "escalate")
     samples = await scrape(client)
     assert value(samples, "sav_events_appended_total") == 4
     assert value(samples, "sav_event_appends_total") == 4  # appends by this process
@@ -80,11 +82,11 @@ async def test_events_tickets_and_escalations(client: Client, runtime: Runtime) 
     assert value(samples, "sav_ticket_escalations_total") == 1
 
 
-async def test_projection_and_publisher_lag(client: Client, runtime: Runtime) -> None:
+async def test_projection_and_publisher_lag(client: Client, services: Services) -> None:
     clock.freeze(T0)
     for _ in range(3):
         await create_ticket(client)
-    with write_transaction(runtime.engine) as conn:
+    with write_transaction(services.engine) as conn:
         conn.execute(tracking.insert(), [
             {"name": "stalled_projector", "position": 0, "updated_at": 0.0},
             {"name": "publisher", "position": 1, "updated_at": 0.0}])
@@ -99,9 +101,9 @@ async def test_projection_and_publisher_lag(client: Client, runtime: Runtime) ->
 
 
 async def test_each_app_has_its_own_registry(client: Client, settings: Settings,
-                                             runtime: Runtime) -> None:
+                                             services: Services) -> None:
     await create_ticket(client)
-    other = Client(create_app(settings, runtime))
+    other = Client(create_app(settings, services))
     samples = await scrape(other)
     assert value(samples, "sav_http_requests_total", method="POST", route="/tickets",
                  status="201") is None
@@ -110,9 +112,9 @@ async def test_each_app_has_its_own_registry(client: Client, settings: Settings,
 # -- structured logs ------------------------------------------------------------------
 
 
-async def test_event_log_lines_carry_ids_not_content(client: Client, runtime: Runtime,
+async def test_event_log_lines_carry_ids_not_content(client: Client, services: Services,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    projector = await asyncio.to_thread(event_log_projector, runtime)
+    projector = await asyncio.to_thread(event_log_projector, services.app, services.engine)
     ticket = await create_ticket(client, subject="Secret subject", description="Private",
                                  contact_email="ana@example.com", contact_name="Ana")
     await client.post(f"/tickets/{ticket['id']}/messages", as_=ADMIN,

@@ -11,15 +11,19 @@ from uuid import UUID
 import pytest
 from sqlalchemy import Engine, select
 
+from sav.bootstrap import Services, bootstrap
 from sav.commands import agents, automations, messages
 from sav.commands import tickets as commands
 from sav.commands.actor import SYSTEM, Actor
 from sav.commands.numbers import SqlTicketNumbers
 from sav.config import Settings
+from sav.events.ticket import Ticket
 from sav.eventstore.db import build_engine
-from sav.projections.runner import Projector, tracked_position
+from sav.eventstore.recorder import SqlApplicationRecorder
+from sav.eventstore.tracking import tracked_position
+from sav.projections.position import READ_MODEL
+from sav.projections.runner import Projector
 from sav.projections.schema import read_metadata
-from sav.runtime import Runtime
 from sav.workers import projections as projection_worker
 from tests.support.http import Client
 
@@ -37,8 +41,8 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     return tables
 
 
-def make_history(runtime: Runtime, tickets: int = 6) -> list[UUID]:
-    app = runtime.app
+def make_history(services: Services, tickets: int = 6) -> list[UUID]:
+    app = services.app
     ids = []
     for i in range(tickets):
         ticket_id = commands.create_ticket(app, CUSTOMER, commands.CreateTicket(
@@ -74,26 +78,25 @@ def converse(app: Any, ticket_id: UUID, i: int) -> None:
         app.change_ticket(ticket_id, lambda t: t.escalate("test"))
 
 
-def wait_projected(runtime: Runtime) -> None:
-    assert runtime.projector is not None
-    target = runtime.app.recorder.max_notification_id() or 0
+def wait_projected(services: Services) -> None:
+    target = services.app.recorder.max_notification_id() or 0
     for _ in range(1000):
-        if runtime.projector.read_position() >= target:
+        if services.read_model.current() >= target:
             return
         threading.Event().wait(0.01)
     raise AssertionError("projector did not catch up")
 
 
-def test_replay_equals_live(runtime: Runtime) -> None:
-    make_history(runtime)
-    wait_projected(runtime)
-    live = snapshot(runtime.engine)
-    runtime.stop.set()
-    for thread in runtime.threads:
+def test_replay_equals_live(services: Services) -> None:
+    make_history(services)
+    wait_projected(services)
+    live = snapshot(services.engine)
+    services.background.stop.set()
+    for thread in services.background.threads:
         thread.join(timeout=5)
-    applied = projection_worker.replay(runtime)
-    assert applied == runtime.app.recorder.max_notification_id()
-    assert snapshot(runtime.engine) == live
+    applied = projection_worker.replay(services.app, services.engine)
+    assert applied == services.app.recorder.max_notification_id()
+    assert snapshot(services.engine) == live
     assert live["support_tickets"], "the history produced rows"
 
 
@@ -104,9 +107,9 @@ class Crash(Exception):
 def test_projector_killed_mid_batch_converges(settings: Settings) -> None:
     """Invariant 4: a failure half-way through a batch rolls back rows and tracking
     together; a restarted projector produces the same tables as an undisturbed one."""
-    runtime = Runtime.build(settings)  # no in-process projector
+    services = bootstrap(settings)  # no in-process projector
     try:
-        make_history(runtime, tickets=4)
+        make_history(services, tickets=4)
         calls = {"n": 0}
 
         def crash_on_fifth(conn: Any, event: Any, position: int) -> None:
@@ -116,47 +119,47 @@ def test_projector_killed_mid_batch_converges(settings: Settings) -> None:
 
         from sav.projections import registry
 
-        crashing = Projector(runtime.app.recorder, runtime.app.mapper, runtime.engine,
+        crashing = Projector(services.app.recorder, services.app.mapper, services.engine,
                              handlers=[*registry.handler_tables(),
-                                       {"Ticket.Assigned": crash_on_fifth,
-                                        "Ticket.Resolved": crash_on_fifth}],
+                                       {Ticket.Assigned: crash_on_fifth,
+                                        Ticket.Resolved: crash_on_fifth}],
                              batch_size=3)
         with pytest.raises(Crash):
             crashing.run_once()
         partial_position = crashing.read_position()
-        assert partial_position < (runtime.app.recorder.max_notification_id() or 0)
-        with runtime.engine.connect() as conn:
-            assert tracked_position(conn) == partial_position
-        restarted = Projector(runtime.app.recorder, runtime.app.mapper, runtime.engine)
+        assert partial_position < (services.app.recorder.max_notification_id() or 0)
+        with services.engine.connect() as conn:
+            assert tracked_position(conn, READ_MODEL) == partial_position
+        restarted = Projector(services.app.recorder, services.app.mapper, services.engine)
         restarted.run_once()
-        converged = snapshot(runtime.engine)
-        projection_worker.replay(runtime)
-        assert snapshot(runtime.engine) == converged
+        converged = snapshot(services.engine)
+        projection_worker.replay(services.app, services.engine)
+        assert snapshot(services.engine) == converged
     finally:
-        runtime.close()
+        services.close()
 
 
 def test_two_projectors_at_once_write_each_event_once(settings: Settings) -> None:
-    runtime = Runtime.build(settings)
+    services = bootstrap(settings)
     try:
-        make_history(runtime, tickets=8)
-        projectors = [Projector(runtime.app.recorder, runtime.app.mapper, runtime.engine,
+        make_history(services, tickets=8)
+        projectors = [Projector(services.app.recorder, services.app.mapper, services.engine,
                                 batch_size=4) for _ in range(2)]
         threads = [threading.Thread(target=p.run_once) for p in projectors]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        together = snapshot(runtime.engine)
-        projection_worker.replay(runtime)
-        assert snapshot(runtime.engine) == together
+        together = snapshot(services.engine)
+        projection_worker.replay(services.app, services.engine)
+        assert snapshot(services.engine) == together
     finally:
-        runtime.close()
+        services.close()
 
 
-def test_concurrent_commands_on_one_ticket_lose_nothing(runtime: Runtime) -> None:
+def test_concurrent_commands_on_one_ticket_lose_nothing(services: Services) -> None:
     """Invariant 2: 12 concurrent assignments each land on the latest state."""
-    app = runtime.app
+    app = services.app
     ticket_id = commands.create_ticket(app, CUSTOMER, commands.CreateTicket(
         subject="Hot", description="ticket")).ticket_id
     agents = [f"agent-{i}" for i in range(12)]
@@ -183,15 +186,15 @@ def test_concurrent_commands_on_one_ticket_lose_nothing(runtime: Runtime) -> Non
 
 def _allocate(url: str, count: int, queue: Any) -> None:
     engine = build_engine(url, pool_size=2)
-    numbers = SqlTicketNumbers(engine)
+    numbers = SqlTicketNumbers(SqlApplicationRecorder(engine))
     queue.put([numbers.next("20240115") for _ in range(count)])
     engine.dispose()
 
 
-def test_ticket_numbers_are_unique_across_processes(runtime: Runtime) -> None:
+def test_ticket_numbers_are_unique_across_processes(services: Services) -> None:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    processes = [context.Process(target=_allocate, args=(runtime.settings.database_url, 25, queue))
+    processes = [context.Process(target=_allocate, args=(services.settings.database_url, 25, queue))
                  for _ in range(3)]
     for process in processes:
         process.start()
@@ -202,16 +205,17 @@ def test_ticket_numbers_are_unique_across_processes(runtime: Runtime) -> None:
 
 
 async def test_read_your_writes_with_a_separate_projection_worker(
-    settings: Settings, client: Client, runtime: Runtime,
+    settings: Settings, client: Client, services: Services,
 ) -> None:
     """Production shape: the projector runs in `sav worker projections`, not the API."""
-    runtime.stop.set()
-    for thread in runtime.threads:
+    services.background.stop.set()
+    for thread in services.background.threads:
         thread.join(timeout=5)
-    runtime.projector = None
-    worker = Runtime.build(settings)
+    services.read_model.local = None  # the API now follows the worker's tracking row
+    worker = bootstrap(settings)
     stop = threading.Event()
-    thread = threading.Thread(target=projection_worker.run, args=(worker, stop))
+    thread = threading.Thread(target=projection_worker.run,
+                              args=(worker.app, worker.engine, 1.0, stop))
     thread.start()
     try:
         for i in range(3):
@@ -230,7 +234,7 @@ def test_projection_worker_survives_a_transient_error(
     settings: Settings, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One failed batch (a dropped connection, say) must not end `sav worker projections`."""
-    runtime = Runtime.build(settings)
+    services = bootstrap(settings)
     failures = {"left": 1}
     real_run_once = Projector.run_once
 
@@ -242,20 +246,21 @@ def test_projection_worker_survives_a_transient_error(
 
     monkeypatch.setattr(Projector, "run_once", flaky)
     stop = threading.Event()
-    worker = threading.Thread(target=projection_worker.run, args=(runtime, stop))
+    worker = threading.Thread(target=projection_worker.run,
+                              args=(services.app, services.engine, 1.0, stop))
     worker.start()
     try:
-        make_history(runtime, tickets=1)
-        target = runtime.app.recorder.max_notification_id() or 0
+        make_history(services, tickets=1)
+        target = services.app.recorder.max_notification_id() or 0
         for _ in range(500):
-            with runtime.engine.connect() as conn:
-                if tracked_position(conn) >= target:
+            with services.engine.connect() as conn:
+                if tracked_position(conn, READ_MODEL) >= target:
                     break
             threading.Event().wait(0.02)
         assert worker.is_alive() and failures["left"] == 0
-        with runtime.engine.connect() as conn:
-            assert tracked_position(conn) == target
+        with services.engine.connect() as conn:
+            assert tracked_position(conn, READ_MODEL) == target
     finally:
         stop.set()
         worker.join(timeout=10)
-        runtime.close()
+        services.close()

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from sav.bootstrap import Services
 from sav.projections.tickets import support_tickets
-from sav.runtime import Runtime
-from tests.conftest import ADMIN, AGENT, Client
+from tests.support.http import ADMIN, AGENT, Client
 
 NEW_TICKET = {"email": "ann@example.com", "name": "Ann", "subject": "Broken lamp",
               "description": "It flickers", "priority": "high"}
@@ -26,7 +26,7 @@ def with_token(ticket: dict[str, Any]) -> dict[str, str]:
     return {"X-Access-Token": ticket["access_token"]}
 
 
-async def test_create_returns_number_and_token_once(client: Client, runtime: Runtime) -> None:
+async def test_create_returns_number_and_token_once(client: Client, services: Services) -> None:
     ticket = await open_public_ticket(client)
     assert ticket["ticket_number"].startswith("TICKET-")
     assert len(ticket["access_token"]) >= 32
@@ -36,7 +36,7 @@ async def test_create_returns_number_and_token_once(client: Client, runtime: Run
                    "user_id", "tags"):
         assert hidden not in ticket
     # Only the SHA-256 of the token is stored.
-    with runtime.engine.connect() as conn:
+    with services.engine.connect() as conn:
         stored = conn.execute(select(support_tickets.c.access_token_hash)).scalar()
     assert stored == hashlib.sha256(ticket["access_token"].encode()).hexdigest()
     looked_up = await client.get(f"/public/tickets/{ticket['ticket_number']}",
@@ -118,10 +118,10 @@ async def test_public_reply_is_the_contact_and_wakes_the_ticket(client: Client) 
     assert unread.json == {"count": 2}
 
 
-async def test_public_reply_cannot_be_internal_or_empty(client: Client, runtime: Runtime) -> None:
+async def test_public_reply_cannot_be_internal_or_empty(client: Client, services: Services) -> None:
     ticket = await open_public_ticket(client)
     path = f"/public/tickets/{ticket['ticket_number']}/messages"
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     internal = await client.post(path, headers=with_token(ticket),
                                  json={"content": "x", "is_internal": True})
     assert internal.status == 422
@@ -129,7 +129,7 @@ async def test_public_reply_cannot_be_internal_or_empty(client: Client, runtime:
                               json={"content": " "})).status == 422
     assert (await client.post(path, headers={**with_token(ticket), "content-type":
                               "application/json"}, content=b"{oops")).status == 400
-    assert runtime.app.recorder.max_notification_id() == before
+    assert services.app.recorder.max_notification_id() == before
 
 
 async def test_no_public_reply_on_closed_ticket(client: Client) -> None:
@@ -148,21 +148,21 @@ async def test_no_public_reply_on_closed_ticket(client: Client) -> None:
     {"email": "a@example.com", "subject": "s", "description": "d", "user_id": "admin-1"},
 ])
 async def test_bad_public_create_is_422_and_writes_nothing(
-    client: Client, runtime: Runtime, body: dict[str, Any]
+    client: Client, services: Services, body: dict[str, Any]
 ) -> None:
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     response = await client.post("/public/tickets", json=body)
     assert response.status == 422, response
     assert response.json["error"]["code"] == "validation_failed"
-    assert runtime.app.recorder.max_notification_id() == before
+    assert services.app.recorder.max_notification_id() == before
 
 
-async def test_malformed_public_create_is_400(client: Client, runtime: Runtime) -> None:
-    before = runtime.app.recorder.max_notification_id()
+async def test_malformed_public_create_is_400(client: Client, services: Services) -> None:
+    before = services.app.recorder.max_notification_id()
     response = await client.post("/public/tickets", content=b"{nope",
                                  headers={"content-type": "application/json"})
     assert response.status == 400 and response.json["error"]["code"] == "bad_request"
-    assert runtime.app.recorder.max_notification_id() == before
+    assert services.app.recorder.max_notification_id() == before
 
 
 async def test_name_is_optional(client: Client) -> None:

@@ -21,6 +21,7 @@ from uuid import uuid4
 
 import pytest
 
+from sav.bootstrap import Services
 from sav.commands.actor import Actor
 from sav.commands.app import SavApplication
 from sav.commands.tickets import (
@@ -33,12 +34,12 @@ from sav.commands.tickets import (
 )
 from sav.config import Settings
 from sav.events.ticket import Ticket
-from sav.runtime import Runtime
 from sav.workers.lease import Lease
-from sav.workers.publisher import LEASE_NAME, Publisher, set_position, tracked_position
+from sav.workers.publisher import LEASE_NAME, set_position, tracked_position
 from sav.workers.routing import build_message, routing_key
 from tests.support.broker import Tap, body, delete_names, headers, rabbit_env, unique_names
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.workers import publisher_of
 
 OUTAGE_SECONDS = float(os.environ.get("SAV_TEST_OUTAGE_SECONDS", "3"))
 ADMIN = Actor(user_id="admin-1", role="admin")
@@ -72,10 +73,10 @@ async def tap(settings: Settings) -> AsyncIterator[Tap]:
 class Running:
     """A publisher in a thread of this process, as `sav serve` runs it."""
 
-    def __init__(self, runtime: Runtime, **options: Any) -> None:
+    def __init__(self, services: Services, **options: Any) -> None:
         self.stop = threading.Event()
-        self.publisher = Publisher(runtime, **options)
-        runtime.app.on_append(self.publisher.wake)
+        self.publisher = publisher_of(services, **options)
+        services.app.on_append(self.publisher.wake)
         self.thread = threading.Thread(target=self.publisher.run, args=(self.stop,), daemon=True)
         self.thread.start()
 
@@ -85,8 +86,8 @@ class Running:
 
 
 @pytest.fixture
-def publisher(runtime: Runtime) -> Iterator[Running]:
-    running = Running(runtime)
+def publisher(services: Services) -> Iterator[Running]:
+    running = Running(services)
     yield running
     running.close()
 
@@ -129,25 +130,29 @@ async def wait_until(predicate: Any, timeout: float = 20.0) -> None:
 
 
 def test_routing_keys_of_known_and_future_events() -> None:
-    assert routing_key("Ticket.MessagePosted") == "ticket.message.new"
-    assert routing_key("Ticket.MarkedWaitingOnCustomer") == "ticket.status_changed"
-    assert routing_key("Ticket.SatisfactionRated") == "ticket.satisfaction.received"
-    assert routing_key("Ticket.PriorityBumped") == "ticket.priority_bumped"
+    class PriorityBumped(Ticket.Event):
+        pass
+
+    PriorityBumped.__qualname__ = "Ticket.PriorityBumped"
+    assert routing_key(Ticket.MessagePosted) == "ticket.message.new"
+    assert routing_key(Ticket.MarkedWaitingOnCustomer) == "ticket.status_changed"
+    assert routing_key(Ticket.SatisfactionRated) == "ticket.satisfaction.received"
+    assert routing_key(PriorityBumped) == "ticket.priority_bumped"
 
 
 def test_message_never_carries_the_access_token_hash() -> None:
     record = {"position": 7, "type": "Ticket.Created", "stream_id": "abc", "version": 1,
               "timestamp": "2024-01-15T10:30:00.000000Z",
               "data": {"ticket_number": "T-1", "access_token_hash": "secret", "subject": "s"}}
-    message = build_message(record, {"ticket_number": "T-1"})
+    message = build_message(Ticket.Created, record, {"ticket_number": "T-1"})
     assert b"secret" not in message.body and b"access_token_hash" not in message.body
     assert message.headers["x-sav-position"] == 7 and message.headers["x-sav-version"] == 1
-    assert message.message_id == build_message(record, {}).message_id
+    assert message.message_id == build_message(Ticket.Created, record, {}).message_id
 
 
 async def test_each_event_is_published_with_key_body_and_headers(
-        runtime: Runtime, tap: Tap, publisher: Running) -> None:
-    app = runtime.app
+        services: Services, tap: Tap, publisher: Running) -> None:
+    app = services.app
     created = create_ticket(app, Actor(user_id=None, role="customer", email="a@example.com"),
                             CreateTicket(subject="Order not received", description="Late",
                                          priority="high", category="delivery"),
@@ -177,14 +182,14 @@ async def test_each_event_is_published_with_key_body_and_headers(
     assert internal["ticket_number"] == created.ticket_number
     assert body(tap.messages[3])["data"]["status"] == "in_progress"
     assert len({m.header.properties.message_id for m in tap.messages}) == 4
-    await wait_until(lambda: tracked_position(runtime.engine) == 4)
+    await wait_until(lambda: tracked_position(services.engine) == 4)
 
 
 # -- reliability -----------------------------------------------------------------------
 
 
 async def test_broker_outage_loses_nothing_and_fails_no_command(
-        runtime: Runtime, tap: Tap, proxy: TcpProxy, publisher: Running) -> None:
+        services: Services, tap: Tap, proxy: TcpProxy, publisher: Running) -> None:
     errors: list[BaseException] = []
     writing = threading.Event()
     writing.set()
@@ -192,9 +197,9 @@ async def test_broker_outage_loses_nothing_and_fails_no_command(
     def write() -> None:
         while writing.is_set():
             try:
-                outcome = create_ticket(runtime.app, ADMIN, CreateTicket(
+                outcome = create_ticket(services.app, ADMIN, CreateTicket(
                     subject="s", description="d", user_id="u-1"))
-                update_ticket(runtime.app, ADMIN, outcome.ticket_id, UpdateTicket(priority="high"))
+                update_ticket(services.app, ADMIN, outcome.ticket_id, UpdateTicket(priority="high"))
             except BaseException as error:  # every failure counts
                 errors.append(error)
             time.sleep(0.005)
@@ -203,17 +208,17 @@ async def test_broker_outage_loses_nothing_and_fails_no_command(
     writer.start()
     await asyncio.sleep(0.5)
     with proxy.outage():
-        stored_before = runtime.app.recorder.max_notification_id() or 0
+        stored_before = services.app.recorder.max_notification_id() or 0
         await asyncio.sleep(OUTAGE_SECONDS)
         during = len(tap.messages)
         await asyncio.sleep(0.3)
         assert len(tap.messages) == during, "nothing can be published while cut"
-        assert (runtime.app.recorder.max_notification_id() or 0) > stored_before
+        assert (services.app.recorder.max_notification_id() or 0) > stored_before
     await asyncio.sleep(0.5)
     writing.clear()
     writer.join()
     assert errors == []
-    head = runtime.app.recorder.max_notification_id() or 0
+    head = services.app.recorder.max_notification_id() or 0
     await tap.wait_for_positions(head, timeout=30 + head / 200)
     assert tap.first_occurrences() == list(range(1, head + 1))
     ids: dict[int, str | None] = {}
@@ -221,20 +226,20 @@ async def test_broker_outage_loses_nothing_and_fails_no_command(
         position = headers(message)["x-sav-position"]
         assert ids.setdefault(position, message.header.properties.message_id) == \
             message.header.properties.message_id
-    await wait_until(lambda: tracked_position(runtime.engine) == head)
+    await wait_until(lambda: tracked_position(services.engine) == head)
     assert proxy.connections >= 2, "the publisher reconnected after the outage"
 
 
 async def test_killed_publisher_resumes_from_its_position(
-        runtime: Runtime, settings: Settings, tap: Tap) -> None:
-    head = fill(runtime.app, 300)
+        services: Services, settings: Settings, tap: Tap) -> None:
+    head = fill(services.app, 300)
     first = worker_process(settings)
     try:
         await wait_until(lambda: len(tap.messages) > 0, timeout=30)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    killed_at = tracked_position(runtime.engine)
+    killed_at = tracked_position(services.engine)
     assert killed_at < head, "killed before the end of the stream"
     second = worker_process(settings)
     try:
@@ -248,18 +253,18 @@ async def test_killed_publisher_resumes_from_its_position(
 
 
 async def test_one_publisher_active_and_standby_takes_over(
-        runtime: Runtime, settings: Settings, tap: Tap) -> None:
+        services: Services, settings: Settings, tap: Tap) -> None:
     processes = {p.pid: p for p in (worker_process(settings), worker_process(settings))}
-    lease = Lease(runtime.engine, LEASE_NAME)
+    lease = Lease(services.engine, LEASE_NAME)
     try:
         await wait_until(lambda: lease.holder() is not None, timeout=30)
-        head = fill(runtime.app, 20)
+        head = fill(services.app, 20)
         await tap.wait_for_positions(head)
         assert len(tap.messages) == head, "a single active publisher sends each event once"
         active = int(str(lease.holder()).split(":")[1])
         processes[active].send_signal(signal.SIGKILL)
         processes[active].wait()
-        head = fill(runtime.app, 20)
+        head = fill(services.app, 20)
         await tap.wait_for_positions(head, timeout=30)
         assert int(str(lease.holder()).split(":")[1]) != active
         assert tap.first_occurrences() == list(range(1, head + 1))
@@ -270,9 +275,9 @@ async def test_one_publisher_active_and_standby_takes_over(
 
 
 async def test_backlog_stored_without_broker_goes_out_from_position_zero(
-        runtime: Runtime, tap: Tap) -> None:
-    head = fill(runtime.app, 10)
-    running = Running(runtime)
+        services: Services, tap: Tap) -> None:
+    head = fill(services.app, 10)
+    running = Running(services)
     try:
         await tap.wait_for_positions(head)
         assert tap.first_occurrences() == list(range(1, head + 1))
@@ -281,10 +286,10 @@ async def test_backlog_stored_without_broker_goes_out_from_position_zero(
 
 
 async def test_from_position_publishes_only_later_events(
-        runtime: Runtime, tap: Tap) -> None:
-    head = fill(runtime.app, 10)
-    set_position(runtime.engine, 30)
-    running = Running(runtime)
+        services: Services, tap: Tap) -> None:
+    head = fill(services.app, 10)
+    set_position(services.engine, 30)
+    running = Running(services)
     try:
         await tap.wait_for_count(head - 30)
         await asyncio.sleep(0.2)

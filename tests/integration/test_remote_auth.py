@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 
 from sav.api.app import create_app
+from sav.bootstrap import Services
 from sav.config import Settings
-from sav.runtime import Runtime
-from tests.conftest import Client
+from tests.support.http import Client
 
 USERS = {
     "token-ann": {"id": "ann", "email": "ann@example.com", "name": "Ann", "role": "customer"},
@@ -56,8 +56,8 @@ async def auth_service() -> AsyncIterator[dict[str, int]]:
 
 
 @pytest.fixture
-async def remote_client(settings: Settings, runtime: Runtime) -> AsyncIterator[Client]:
-    app = create_app(settings, runtime)
+async def remote_client(settings: Settings, services: Services) -> AsyncIterator[Client]:
+    app = create_app(settings, services)
     yield Client(app)
     if app.ctx.remote_auth is not None:
         await app.ctx.remote_auth.close()

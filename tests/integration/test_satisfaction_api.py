@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from sav.runtime import Runtime
-from tests.conftest import ADMIN, CUSTOMER, OTHER_CUSTOMER, Client, create_ticket
+from sav.bootstrap import Services
+from tests.support.http import ADMIN, CUSTOMER, OTHER_CUSTOMER, Client, create_ticket
 
 
 async def resolved_ticket(client: Client) -> dict[str, Any]:
@@ -18,17 +18,17 @@ async def resolved_ticket(client: Client) -> dict[str, Any]:
     return ticket
 
 
-async def test_owner_rates_a_resolved_ticket_once(client: Client, runtime: Runtime) -> None:
+async def test_owner_rates_a_resolved_ticket_once(client: Client, services: Services) -> None:
     ticket = await resolved_ticket(client)
     path = f"/tickets/{ticket['id']}/satisfaction"
     rated = await client.post(path, as_=CUSTOMER, json={"rating": 4, "comment": "Quick"})
     assert rated.status == 200
     assert rated.json["satisfaction_rating"] == 4
     assert rated.json["satisfaction_comment"] == "Quick"
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     again = await client.post(path, as_=CUSTOMER, json={"rating": 1})
     assert again.status == 409 and again.json["error"]["code"] == "invalid_transition"
-    assert runtime.app.recorder.max_notification_id() == before
+    assert services.app.recorder.max_notification_id() == before
     stats = (await client.get("/tickets/statistics", as_=ADMIN)).json
     assert stats["satisfaction"] == {"average": 4.0, "count": 1}
 
@@ -82,13 +82,13 @@ async def test_public_ticket_rated_with_its_token(client: Client) -> None:
     (b"", 400),
 ])
 async def test_bad_rating_is_4xx_and_writes_nothing(
-    client: Client, runtime: Runtime, body: bytes, status: int
+    client: Client, services: Services, body: bytes, status: int
 ) -> None:
     ticket = await resolved_ticket(client)
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     response = await client.post(f"/tickets/{ticket['id']}/satisfaction", as_=CUSTOMER,
                                  content=body, headers={"content-type": "application/json"})
     assert response.status == status, response
-    assert runtime.app.recorder.max_notification_id() == before
+    assert services.app.recorder.max_notification_id() == before
     stored = (await client.get(f"/tickets/{ticket['id']}", as_=CUSTOMER)).json
     assert stored["satisfaction_rating"] is None

@@ -11,12 +11,13 @@ from uuid import UUID
 import pytest
 from sqlalchemy import select
 
+from sav.bootstrap import Services
 from sav.events import clock
 from sav.projections.metrics import ticket_metrics_hourly
-from sav.runtime import Runtime
 from sav.workers.lease import Lease
 from sav.workers.scheduler import JOBS, Scheduler, run_job, scheduler_runs
-from tests.conftest import ADMIN, AGENT, CUSTOMER, Client, create_ticket
+from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
+from tests.support.workers import jobs_of
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
 
@@ -28,12 +29,12 @@ def at(**delta: float) -> datetime:
     return moment
 
 
-async def job(runtime: Runtime, name: str) -> dict[str, Any]:
-    return await asyncio.to_thread(run_job, runtime, name)
+async def job(services: Services, name: str) -> dict[str, Any]:
+    return await asyncio.to_thread(run_job, jobs_of(services), name)
 
 
-def events_of(runtime: Runtime, ticket_id: str, name: str) -> list[Any]:
-    return [e for e in runtime.app.events.get(UUID(ticket_id))
+def events_of(services: Services, ticket_id: str, name: str) -> list[Any]:
+    return [e for e in services.app.events.get(UUID(ticket_id))
             if type(e).__qualname__ == f"Ticket.{name}"]
 
 
@@ -51,42 +52,42 @@ async def register(client: Client, agent_id: str, active: bool = True) -> None:
 
 
 async def test_auto_close_closes_resolved_tickets_idle_for_the_configured_days(
-        client: Client, runtime: Runtime) -> None:
+        client: Client, services: Services) -> None:
     at()
     first, second = await create_ticket(client), await create_ticket(client)
     await client.post(f"/tickets/{first['id']}/resolve", as_=AGENT)
     at(days=3)
     await client.post(f"/tickets/{second['id']}/resolve", as_=AGENT)
     at(days=7, seconds=-1)
-    assert (await job(runtime, "auto-close"))["closed"] == 0
+    assert (await job(services, "auto-close"))["closed"] == 0
     at(days=7)
-    assert await job(runtime, "auto-close") == {"job": "auto-close", "closed": 1,
+    assert await job(services, "auto-close") == {"job": "auto-close", "closed": 1,
                                                  "idle_days": 7.0}
     closed = await get(client, first)
     assert closed["status"] == "closed"
     assert closed["closed_at"] == "2024-03-11T09:00:00.000000Z"
-    assert [e.reason for e in events_of(runtime, first["id"], "Closed")] == ["auto_close"]
+    assert [e.reason for e in events_of(services, first["id"], "Closed")] == ["auto_close"]
     assert (await get(client, second))["status"] == "resolved"
-    assert (await job(runtime, "auto-close"))["closed"] == 0  # idempotent
+    assert (await job(services, "auto-close"))["closed"] == 0  # idempotent
     at(days=10)
-    assert (await job(runtime, "auto-close"))["closed"] == 1
-    assert len(events_of(runtime, first["id"], "Closed")) == 1
+    assert (await job(services, "auto-close"))["closed"] == 1
+    assert len(events_of(services, first["id"], "Closed")) == 1
 
 
 @pytest.mark.parametrize("settings_env", [{"AUTO_CLOSE_RESOLVED_DAYS": "0"}])
 async def test_zero_days_closes_every_resolved_ticket_now(client: Client,
-                                                          runtime: Runtime) -> None:
+                                                          services: Services) -> None:
     at()
     tickets = [await create_ticket(client) for _ in range(3)]
     for ticket in tickets[:2]:
         await client.post(f"/tickets/{ticket['id']}/resolve", as_=AGENT)
-    assert (await job(runtime, "auto-close"))["closed"] == 2
+    assert (await job(services, "auto-close"))["closed"] == 2
     assert [(await get(client, t))["status"] for t in tickets] == ["closed", "closed", "open"]
 
 
 @pytest.mark.parametrize("settings_env", [{"AUTO_CLOSE_RESOLVED_DAYS": "0.5"}])
 async def test_fractional_days_and_activity_restart_the_idle_time(client: Client,
-                                                                   runtime: Runtime) -> None:
+                                                                   services: Services) -> None:
     at()
     ticket = await create_ticket(client)
     await client.post(f"/tickets/{ticket['id']}/resolve", as_=AGENT)
@@ -94,16 +95,16 @@ async def test_fractional_days_and_activity_restart_the_idle_time(client: Client
     edit = await client.put(f"/tickets/{ticket['id']}", as_=ADMIN, json={"tags": ["refund"]})
     assert edit.status == 200, edit
     at(hours=17)
-    assert (await job(runtime, "auto-close"))["closed"] == 0
+    assert (await job(services, "auto-close"))["closed"] == 0
     at(hours=18)
-    assert (await job(runtime, "auto-close"))["closed"] == 1
+    assert (await job(services, "auto-close"))["closed"] == 1
 
 
 # -- escalate -------------------------------------------------------------------------
 
 
 async def test_escalate_urgent_tickets_without_first_response_once(client: Client,
-                                                                   runtime: Runtime) -> None:
+                                                                   services: Services) -> None:
     at()
     silent = await create_ticket(client, priority="urgent")
     answered = await create_ticket(client, priority="urgent")
@@ -113,26 +114,26 @@ async def test_escalate_urgent_tickets_without_first_response_once(client: Clien
                               json={"content": "On it"})
     assert reply.status == 201, reply
     at(hours=2, seconds=-1)
-    assert (await job(runtime, "escalate"))["escalated"] == 0
+    assert (await job(services, "escalate"))["escalated"] == 0
     at(hours=2)
-    assert await job(runtime, "escalate") == {"job": "escalate", "escalated": 1,
+    assert await job(services, "escalate") == {"job": "escalate", "escalated": 1,
                                                "timeout_hours": 2.0}
     assert (await get(client, silent))["escalated_at"] == "2024-03-04T11:00:00.000000Z"
     assert (await get(client, answered))["escalated_at"] is None
     assert (await get(client, normal))["escalated_at"] is None
     at(hours=5)
-    assert (await job(runtime, "escalate"))["escalated"] == 0
-    assert len(events_of(runtime, silent["id"], "Escalated")) == 1
+    assert (await job(services, "escalate"))["escalated"] == 0
+    assert len(events_of(services, silent["id"], "Escalated")) == 1
 
 
 @pytest.mark.parametrize("settings_env", [{"ESCALATION_TIMEOUT_HOURS": "0.5"}])
-async def test_escalation_timeout_accepts_fractions(client: Client, runtime: Runtime) -> None:
+async def test_escalation_timeout_accepts_fractions(client: Client, services: Services) -> None:
     at()
     ticket = await create_ticket(client, priority="urgent")
     at(minutes=29)
-    assert (await job(runtime, "escalate"))["escalated"] == 0
+    assert (await job(services, "escalate"))["escalated"] == 0
     at(minutes=30)
-    assert (await job(runtime, "escalate"))["escalated"] == 1
+    assert (await job(services, "escalate"))["escalated"] == 1
     assert (await get(client, ticket))["escalated_at"] is not None
 
 
@@ -140,32 +141,32 @@ async def test_escalation_timeout_accepts_fractions(client: Client, runtime: Run
 
 
 async def test_auto_assign_gives_each_open_ticket_to_the_least_loaded_agent(
-        client: Client, runtime: Runtime) -> None:
+        client: Client, services: Services) -> None:
     for agent_id, active in (("agent-1", True), ("agent-2", True), ("agent-3", False)):
         await register(client, agent_id, active)
     busy = await create_ticket(client)
     await client.post(f"/tickets/{busy['id']}/assign", as_=ADMIN, json={"agent_id": "agent-1"})
     waiting = [await create_ticket(client) for _ in range(3)]
-    assert await job(runtime, "auto-assign") == {
+    assert await job(services, "auto-assign") == {
         "job": "auto-assign", "assigned": 3, "unassigned": 0, "active_agents": 2}
     after = [await get(client, t) for t in waiting]
     assert [t["assigned_to"] for t in after] == ["agent-2", "agent-1", "agent-2"]
     assert {t["status"] for t in after} == {"assigned"}
-    assert (await job(runtime, "auto-assign"))["assigned"] == 0  # idempotent
-    by = [e.by for t in waiting for e in events_of(runtime, t["id"], "Assigned")]
+    assert (await job(services, "auto-assign"))["assigned"] == 0  # idempotent
+    by = [e.by for t in waiting for e in events_of(services, t["id"], "Assigned")]
     assert by == ["system"] * 3
 
 
 async def test_auto_assign_without_active_agents_leaves_tickets_open(
-        client: Client, runtime: Runtime) -> None:
+        client: Client, services: Services) -> None:
     await register(client, "agent-1", active=False)
     ticket = await create_ticket(client)
-    assert (await job(runtime, "auto-assign"))["unassigned"] == 1
+    assert (await job(services, "auto-assign"))["unassigned"] == 1
     assert (await get(client, ticket))["status"] == "open"
 
 
 @pytest.mark.parametrize("settings_env", [{"AUTO_ASSIGN": "true"}])
-async def test_auto_assign_on_creation(client: Client, runtime: Runtime) -> None:
+async def test_auto_assign_on_creation(client: Client, services: Services) -> None:
     unassigned = await create_ticket(client)  # nobody on the roster yet
     assert unassigned["status"] == "open" and unassigned["assigned_to"] is None
     await register(client, "agent-1")
@@ -179,7 +180,7 @@ async def test_auto_assign_on_creation(client: Client, runtime: Runtime) -> None
 # -- survey ---------------------------------------------------------------------------
 
 
-async def test_survey_requested_once_after_closure(client: Client, runtime: Runtime) -> None:
+async def test_survey_requested_once_after_closure(client: Client, services: Services) -> None:
     closed = await create_ticket(client, as_=("cust-9", "customer"),
                                  contact_email="ana@example.com", contact_name="Ana")
     rated = await create_ticket(client)
@@ -189,18 +190,18 @@ async def test_survey_requested_once_after_closure(client: Client, runtime: Runt
     rating = await client.post(f"/tickets/{rated['id']}/satisfaction", as_=CUSTOMER,
                                json={"rating": 5})
     assert rating.status in (200, 201), rating
-    assert await job(runtime, "survey") == {"job": "survey", "requested": 1}
-    [requested] = events_of(runtime, closed["id"], "SurveyRequested")
+    assert await job(services, "survey") == {"job": "survey", "requested": 1}
+    [requested] = events_of(services, closed["id"], "SurveyRequested")
     assert (requested.user_id, requested.email, requested.name) == (
         "cust-9", "ana@example.com", "Ana")
-    assert (await job(runtime, "survey"))["requested"] == 0
-    assert events_of(runtime, still_open["id"], "SurveyRequested") == []
+    assert (await job(services, "survey"))["requested"] == 0
+    assert events_of(services, still_open["id"], "SurveyRequested") == []
 
 
 # -- metrics --------------------------------------------------------------------------
 
 
-async def test_metrics_job_aggregates_hourly_buckets(client: Client, runtime: Runtime) -> None:
+async def test_metrics_job_aggregates_hourly_buckets(client: Client, services: Services) -> None:
     at()
     first = await create_ticket(client)
     at(minutes=20)
@@ -210,9 +211,9 @@ async def test_metrics_job_aggregates_hourly_buckets(client: Client, runtime: Ru
     at(hours=2)
     await client.post(f"/tickets/{first['id']}/resolve", as_=ADMIN)
     at(hours=3)
-    assert await job(runtime, "metrics") == {"job": "metrics", "hours": 3}
-    assert await job(runtime, "metrics") == {"job": "metrics", "hours": 3}  # idempotent
-    with runtime.engine.connect() as conn:
+    assert await job(services, "metrics") == {"job": "metrics", "hours": 3}
+    assert await job(services, "metrics") == {"job": "metrics", "hours": 3}  # idempotent
+    with services.engine.connect() as conn:
         rows = conn.execute(select(ticket_metrics_hourly).order_by("hour")).all()
     assert [(r.hour.hour, r.created, r.first_responses, r.resolved) for r in rows] == [
         (9, 2, 0, 0), (10, 0, 1, 0), (11, 0, 0, 1)]
@@ -223,15 +224,15 @@ async def test_metrics_job_aggregates_hourly_buckets(client: Client, runtime: Ru
 # -- several schedulers, restarts -----------------------------------------------------
 
 
-def runs(runtime: Runtime) -> dict[str, int]:
-    with runtime.engine.connect() as conn:
+def runs(services: Services) -> dict[str, int]:
+    with services.engine.connect() as conn:
         rows = conn.execute(select(scheduler_runs.c.job, scheduler_runs.c.runs)).all()
     return {row.job: row.runs for row in rows}
 
 
-async def test_two_schedulers_run_each_due_job_once(runtime: Runtime) -> None:
+async def test_two_schedulers_run_each_due_job_once(services: Services) -> None:
     at()
-    schedulers = [Scheduler(runtime, owner=f"scheduler-{i}") for i in range(2)]
+    schedulers = [Scheduler(jobs_of(services), owner=f"scheduler-{i}") for i in range(2)]
     barrier = threading.Barrier(2)
 
     def tick(scheduler: Scheduler) -> None:
@@ -239,14 +240,14 @@ async def test_two_schedulers_run_each_due_job_once(runtime: Runtime) -> None:
         scheduler.tick()
 
     await asyncio.gather(*(asyncio.to_thread(tick, s) for s in schedulers))
-    assert runs(runtime) == dict.fromkeys(JOBS, 1)
+    assert runs(services) == dict.fromkeys(JOBS, 1)
     assert await asyncio.to_thread(schedulers[1].tick) == []  # nothing due yet
 
 
-async def test_a_held_lease_keeps_other_schedulers_off_that_job(runtime: Runtime) -> None:
+async def test_a_held_lease_keeps_other_schedulers_off_that_job(services: Services) -> None:
     at()
-    other = Scheduler(runtime, owner="b")
-    holder = Lease(runtime.engine, "scheduler:escalate", owner="a", ttl=300)
+    other = Scheduler(jobs_of(services), owner="b")
+    holder = Lease(services.engine, "scheduler:escalate", owner="a", ttl=300)
     assert holder.acquire()
     assert other.run_job("escalate") == {"job": "escalate",
                                          "skipped": "running in another scheduler"}
@@ -254,10 +255,10 @@ async def test_a_held_lease_keeps_other_schedulers_off_that_job(runtime: Runtime
     assert other.run_job("escalate")["escalated"] == 0
 
 
-async def test_intervals_survive_a_restart(runtime: Runtime) -> None:
+async def test_intervals_survive_a_restart(services: Services) -> None:
     at()
-    Scheduler(runtime, owner="before-restart").tick()
-    restarted = Scheduler(runtime, owner="after-restart")
+    Scheduler(jobs_of(services), owner="before-restart").tick()
+    restarted = Scheduler(jobs_of(services), owner="after-restart")
     at(minutes=10)
     assert sorted(r["job"] for r in restarted.tick()) == ["auto-assign", "survey"]
     at(minutes=30)
@@ -268,6 +269,6 @@ async def test_intervals_survive_a_restart(runtime: Runtime) -> None:
     assert "auto-close" in [r["job"] for r in restarted.tick()]
 
 
-async def test_unknown_job_is_refused(runtime: Runtime) -> None:
+async def test_unknown_job_is_refused(services: Services) -> None:
     with pytest.raises(ValueError, match="unknown job"):
-        run_job(runtime, "reindex")
+        run_job(jobs_of(services), "reindex")

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from sav.bootstrap import Services
 from sav.events import clock
-from sav.runtime import Runtime
 from sav.workers.scheduler import run_job
-from tests.conftest import ADMIN, AGENT, CUSTOMER, OTHER_CUSTOMER, Client, create_ticket
+from tests.support.http import ADMIN, AGENT, CUSTOMER, OTHER_CUSTOMER, Client, create_ticket
+from tests.support.workers import jobs_of
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -27,7 +28,7 @@ async def ok(response: Any) -> Any:
 
 
 @pytest.fixture
-async def data_set(client: Client, runtime: Runtime) -> dict[str, dict[str, Any]]:
+async def data_set(client: Client, services: Services) -> dict[str, dict[str, Any]]:
     """A: urgent, answered after 1 h, resolved after 3 h, rated 4 (cust-1).
     B: normal, answered after 2 h, assigned to agent-1, still open (cust-1).
     C: urgent, never answered, escalated, resolved after 5 h, closed, rated 2 (cust-2).
@@ -51,7 +52,7 @@ async def data_set(client: Client, runtime: Runtime) -> dict[str, dict[str, Any]
     at(days=1)
     c = await create_ticket(client, as_=OTHER_CUSTOMER, priority="urgent")
     at(days=1, hours=2)
-    assert (await asyncio.to_thread(run_job, runtime, "escalate"))["escalated"] == 1
+    assert (await asyncio.to_thread(run_job, jobs_of(services), "escalate"))["escalated"] == 1
     at(days=1, hours=5)
     await ok(await client.post(f"/tickets/{c['id']}/resolve", as_=ADMIN))
     await ok(await client.post(f"/tickets/{c['id']}/close", as_=OTHER_CUSTOMER))

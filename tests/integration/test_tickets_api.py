@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from sav.runtime import Runtime
-from tests.conftest import (
+from sav.bootstrap import Services
+from tests.support.http import (
     ADMIN,
     AGENT,
     CUSTOMER,
@@ -118,7 +118,7 @@ async def test_if_match_mismatch_is_412_and_writes_nothing(client: Client) -> No
     assert (await client.get(path, as_=CUSTOMER)).json["subject"] == "B"
 
 
-async def test_idempotency_key_returns_first_result(client: Client, runtime: Runtime) -> None:
+async def test_idempotency_key_returns_first_result(client: Client, services: Services) -> None:
     body = {"subject": "Once", "description": "only once"}
     headers = {"Idempotency-Key": "abc-123"}
     first = await client.post("/tickets", as_=CUSTOMER, json=body, headers=headers)
@@ -157,14 +157,14 @@ async def test_filters_and_full_text(client: Client) -> None:
     assert len((await client.get("/tickets?status=open,closed", as_=CUSTOMER)).json["data"]) == 2
 
 
-async def test_delete_is_soft_and_hides_the_ticket(client: Client, runtime: Runtime) -> None:
+async def test_delete_is_soft_and_hides_the_ticket(client: Client, services: Services) -> None:
     ticket = await create_ticket(client)
     path = f"/tickets/{ticket['id']}"
     assert (await client.delete(path, as_=AGENT)).status == 403
     assert (await client.delete(path, as_=CUSTOMER)).status == 200
     assert (await client.get(path, as_=ADMIN)).status == 404
     assert (await client.get("/tickets", as_=ADMIN)).json["data"] == []
-    assert runtime.app.recorder.max_notification_id() == 2  # history kept
+    assert services.app.recorder.max_notification_id() == 2  # history kept
 
 
 async def test_statistics_scoped_to_caller(client: Client) -> None:
@@ -205,7 +205,7 @@ async def test_full_text_matches_the_same_way_on_both_profiles(client: Client) -
 
 
 async def test_idempotency_key_replays_the_etag_and_refuses_another_body(
-    client: Client, runtime: Runtime,
+    client: Client, services: Services,
 ) -> None:
     headers = {"Idempotency-Key": "key-1"}
     first = await client.post("/tickets", as_=CUSTOMER, headers=headers,
@@ -213,11 +213,11 @@ async def test_idempotency_key_replays_the_etag_and_refuses_another_body(
     replay = await client.post("/tickets", as_=CUSTOMER, headers=headers,
                                json={"subject": "A", "description": "a"})
     assert replay.headers["etag"] == first.headers["etag"] == '"1"'
-    before = runtime.app.recorder.max_notification_id()
+    before = services.app.recorder.max_notification_id()
     other = await client.post("/tickets", as_=CUSTOMER, headers=headers,
                               json={"subject": "B", "description": "b"})
     assert other.status == 422 and other.json["error"]["code"] == "idempotency_key_reused"
-    assert runtime.app.recorder.max_notification_id() == before
+    assert services.app.recorder.max_notification_id() == before
 
 
 async def test_put_status_follows_the_lifecycle_table(client: Client) -> None:

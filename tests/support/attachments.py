@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import boto3
 import httpx
 
-from sav.runtime import Runtime
-from tests.conftest import AGENT, CUSTOMER, Client
+from sav.bootstrap import Services
+from tests.support.http import AGENT, CUSTOMER, Client
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
@@ -36,8 +36,8 @@ async def fetch(client: Client, url: str) -> tuple[int, bytes, dict[str, str]]:
     return answer.status_code, answer.content, dict(answer.headers)
 
 
-def stored_keys(runtime: Runtime, ticket_id: str) -> list[str]:
-    settings = runtime.settings
+def stored_keys(services: Services, ticket_id: str) -> list[str]:
+    settings = services.settings
     prefix = f"tickets/{ticket_id}/"
     if settings.minio_endpoint is None:
         root = settings.data_dir / "attachments"
@@ -49,8 +49,8 @@ def stored_keys(runtime: Runtime, ticket_id: str) -> list[str]:
     return sorted(item["Key"] for item in listed.get("Contents", []))
 
 
-def event_count(runtime: Runtime) -> int:
-    return int(runtime.app.recorder.max_notification_id() or 0)
+def event_count(services: Services) -> int:
+    return int(services.app.recorder.max_notification_id() or 0)
 
 
 async def post_message(client: Client, ticket_id: str, as_: tuple[str, str] = AGENT,

@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sav.api.app import create_app
+from sav.bootstrap import bootstrap
 from sav.events import clock
-from sav.runtime import Runtime
-from tests.conftest import (
+from sav.workers.inprocess import start_projector
+from tests.support.http import (
     ADMIN,
     AGENT,
     CUSTOMER,
@@ -29,8 +30,8 @@ from tests.conftest import (
     OTHER_CUSTOMER,
     Client,
     Response,
-    make_settings,
 )
+from tests.support.settings import make_settings
 
 ACTORS = {"owner": CUSTOMER, "other": OTHER_CUSTOMER, "agent": AGENT, "agent2": OTHER_AGENT,
           "admin": ADMIN, "public": None}
@@ -156,18 +157,18 @@ class Scenario:
 
 async def play(story: list[tuple[str, str, int]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        runtime = Runtime.build(make_settings("sqlite", Path(tmp), SAV_PUBLIC_RATE_LIMIT="0"))
-        runtime.start_projector()
+        services = bootstrap(make_settings("sqlite", Path(tmp), SAV_PUBLIC_RATE_LIMIT="0"))
+        start_projector(services)
         try:
-            client = Client(create_app(runtime.settings, runtime))
+            client = Client(create_app(services.settings, services))
             created = await client.post("/public/tickets", json={
                 "email": "ann@example.com", "name": "Ann", "subject": "s", "description": "d"})
             client.asgi = DirectAsgi(client.app)
             # The contact later registers: the ticket is both owned and token-accessible.
-            _, _, position = await runtime.call(
-                runtime.app.change_ticket, UUID(created.json["id"]),
+            _, _, position = await services.commands.call(
+                services.app.change_ticket, UUID(created.json["id"]),
                 lambda t: t.link_user(CUSTOMER[0], "ann@example.com"))
-            await runtime.wait_for_position(position)
+            await services.read_model.wait(position)
             scenario = Scenario(client, created.json)
             for who, action, pick in story:
                 response = await scenario.act(who, action, pick)
@@ -180,11 +181,7 @@ async def play(story: list[tuple[str, str, int]]) -> None:
                 leaked = [s for s in scenario.secrets if s in body]
                 assert not leaked, (response, leaked)
         finally:
-            await runtime.read_engine.dispose()
-            runtime.stop.set()
-            if runtime.projector is not None:
-                runtime.projector.wake()  # end its poll wait now, not in 250 ms
-            runtime.close()
+            await services.aclose()
             clock.reset()
 
 

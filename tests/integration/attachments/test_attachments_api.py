@@ -8,8 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from sav.runtime import Runtime
-from tests.conftest import ADMIN, AGENT, CUSTOMER, OTHER_CUSTOMER, Client, create_ticket
+from sav.bootstrap import Services
 from tests.support.attachments import (
     EXE,
     LOCAL,
@@ -20,9 +19,10 @@ from tests.support.attachments import (
     stored_keys,
     upload,
 )
+from tests.support.http import ADMIN, AGENT, CUSTOMER, OTHER_CUSTOMER, Client, create_ticket
 
 
-async def test_upload_list_get_and_download_round_trip(client: Client, runtime: Runtime) -> None:
+async def test_upload_list_get_and_download_round_trip(client: Client, services: Services) -> None:
     ticket = await create_ticket(client)
     response = await upload(client, ticket["id"], "facture été.pdf")
     assert response.status == 201, response
@@ -31,7 +31,7 @@ async def test_upload_list_get_and_download_round_trip(client: Client, runtime: 
     assert item["file_name"] == "facture été.pdf" and item["file_size"] == len(PDF)
     assert item["mime_type"] == "application/pdf" and item["file_type"] == "pdf"
     assert item["file_path"] == f"tickets/{ticket['id']}/{item['id']}/facture été.pdf"
-    assert stored_keys(runtime, ticket["id"]) == [item["file_path"]]
+    assert stored_keys(services, ticket["id"]) == [item["file_path"]]
     base = f"/tickets/{ticket['id']}/attachments"
     listed = await client.get(base, as_=CUSTOMER)
     assert [a["id"] for a in listed.json["data"]] == [item["id"]]
@@ -47,7 +47,7 @@ async def test_upload_list_get_and_download_round_trip(client: Client, runtime: 
     assert status == 200 and body == PDF
 
 
-async def test_upload_multiple_files(client: Client, runtime: Runtime) -> None:
+async def test_upload_multiple_files(client: Client, services: Services) -> None:
     ticket = await create_ticket(client)
     files = [("files", ("a.pdf", PDF, "application/pdf")),
              ("files", ("shot.png", PNG, "image/png")),
@@ -58,7 +58,7 @@ async def test_upload_multiple_files(client: Client, runtime: Runtime) -> None:
     types = [(a["file_name"], a["mime_type"]) for a in response.json["data"]]
     assert types == [("a.pdf", "application/pdf"), ("shot.png", "image/png"),
                      ("app.log", "text/plain")]
-    assert len(stored_keys(runtime, ticket["id"])) == 3
+    assert len(stored_keys(services, ticket["id"])) == 3
     listed = await client.get(f"/tickets/{ticket['id']}/attachments?limit=2", as_=CUSTOMER)
     cursor = listed.json["pagination"]["next_cursor"]
     rest = await client.get(f"/tickets/{ticket['id']}/attachments?cursor={cursor}",
@@ -79,7 +79,7 @@ async def test_attachments_by_message(client: Client) -> None:
     assert unknown.status == 404
 
 
-async def test_delete_removes_row_and_object(client: Client, runtime: Runtime) -> None:
+async def test_delete_removes_row_and_object(client: Client, services: Services) -> None:
     ticket = await create_ticket(client)
     item = (await upload(client, ticket["id"])).json
     url = (await client.get(f"/tickets/{ticket['id']}/attachments/{item['id']}/download",
@@ -89,7 +89,7 @@ async def test_delete_removes_row_and_object(client: Client, runtime: Runtime) -
     deleted = await client.delete(path, as_=CUSTOMER)
     assert deleted.status == 200 and deleted.json["success"] is True
     assert (await client.get(path, as_=CUSTOMER)).status == 404
-    assert stored_keys(runtime, ticket["id"]) == []
+    assert stored_keys(services, ticket["id"]) == []
     assert (await fetch(client, url))[0] in (403, 404)
     assert (await client.delete(path, as_=CUSTOMER)).status == 404
 
@@ -102,11 +102,11 @@ async def test_only_uploader_or_staff_delete(client: Client) -> None:
     assert (await client.delete(path, as_=ADMIN)).status == 200
 
 
-async def test_exe_renamed_pdf_is_415(client: Client, runtime: Runtime) -> None:
+async def test_exe_renamed_pdf_is_415(client: Client, services: Services) -> None:
     ticket = await create_ticket(client)
     response = await upload(client, ticket["id"], "invoice.pdf", EXE)
     assert response.status == 415 and response.json["error"]["code"] == "unsupported_file_type"
-    assert stored_keys(runtime, ticket["id"]) == []
+    assert stored_keys(services, ticket["id"]) == []
 
 
 async def test_empty_file_and_missing_file_are_422(client: Client) -> None:
@@ -120,7 +120,7 @@ async def test_empty_file_and_missing_file_are_422(client: Client) -> None:
     assert not_multipart.status == 400
 
 
-async def test_hostile_file_name_is_neutralised(client: Client, runtime: Runtime) -> None:
+async def test_hostile_file_name_is_neutralised(client: Client, services: Services) -> None:
     ticket = await create_ticket(client)
     boundary = "xyz"
     name = "../../etc/pass\x07wd\u202etxt.exe" + "a" * 300 + ".txt"
@@ -134,7 +134,7 @@ async def test_hostile_file_name_is_neutralised(client: Client, runtime: Runtime
     stored = response.json["file_name"]
     assert "/" not in stored and ".." not in stored and "\u202e" not in stored
     assert "\x07" not in stored and len(stored) <= 120 and stored.endswith(".txt")
-    assert stored_keys(runtime, ticket["id"]) == [response.json["file_path"]]
+    assert stored_keys(services, ticket["id"]) == [response.json["file_path"]]
     assert response.json["file_path"].count("/") == 3
 
 
@@ -159,14 +159,14 @@ async def test_customer_cannot_see_internal_message_attachment(client: Client) -
     assert len((await client.get(base, as_=AGENT)).json["data"]) == 2
 
 
-async def test_other_customer_gets_404(client: Client, runtime: Runtime) -> None:
+async def test_other_customer_gets_404(client: Client, services: Services) -> None:
     ticket = await create_ticket(client)
     item = (await upload(client, ticket["id"])).json
     base = f"/tickets/{ticket['id']}/attachments"
     for path in (base, f"{base}/{item['id']}", f"{base}/{item['id']}/download"):
         assert (await client.get(path, as_=OTHER_CUSTOMER)).status == 404, path
     assert (await upload(client, ticket["id"], as_=OTHER_CUSTOMER)).status == 404
-    assert len(stored_keys(runtime, ticket["id"])) == 1
+    assert len(stored_keys(services, ticket["id"])) == 1
 
 
 async def test_closed_ticket_refuses_uploads(client: Client) -> None:
@@ -177,7 +177,7 @@ async def test_closed_ticket_refuses_uploads(client: Client) -> None:
 
 
 @pytest.mark.parametrize("settings_env", [LOCAL])  # /files serves the local store only
-async def test_local_download_link_rejects_tampering(client: Client, runtime: Runtime) -> None:
+async def test_local_download_link_rejects_tampering(client: Client, services: Services) -> None:
     ticket = await create_ticket(client)
     item = (await upload(client, ticket["id"], "shot.png", PNG)).json
     url = (await client.get(f"/tickets/{ticket['id']}/attachments/{item['id']}/download",

@@ -1,0 +1,80 @@
+"""The composition root: every service of a process is built here, once, from settings.
+
+Entry points (the API app factory, the CLI, the in-process workers) call `bootstrap`
+and hand each part only the services it uses. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from sav.commands.app import SavApplication
+from sav.commands.pool import CommandPool
+from sav.config import Settings
+from sav.eventstore.db import dispose_engine, engine_for
+from sav.projections.position import ReadModelPosition
+from sav.projections.runner import create_read_schema
+from sav.storage import build_blob_store
+from sav.storage.lifecycle import Storage
+from sav.workers.threads import Background
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    app: SavApplication
+    engine: Engine
+    read_engine: AsyncEngine
+    commands: CommandPool
+    read_model: ReadModelPosition
+    storage: Storage
+    background: Background
+
+    async def aclose(self) -> None:
+        """Close everything, the async read engine included (needs the event loop)."""
+        await self.storage.close()
+        await self.read_engine.dispose()
+        self.close()
+
+    def close(self) -> None:
+        self.background.close()
+        self.commands.close()
+        self.app.close()
+        dispose_engine(self.settings.database_url)
+
+
+def bootstrap(settings: Settings) -> Services:
+    app = SavApplication(settings.database_url, settings.ticket_number_prefix)
+    engine = engine_for(settings.database_url)
+    create_read_schema(engine)
+    if settings.auto_assign:
+        from sav.projections.agents import least_loaded_agent
+
+        app.pick_agent = lambda: least_loaded_agent(engine)
+    return Services(
+        settings=settings,
+        app=app,
+        engine=engine,
+        read_engine=read_engine(settings),
+        commands=CommandPool(app, settings.command_threads),
+        read_model=ReadModelPosition(engine, settings.read_your_writes_timeout),
+        storage=Storage(build_blob_store(
+            minio_endpoint=settings.minio_endpoint, access_key=settings.minio_access_key,
+            secret_key=settings.minio_secret_key, bucket=settings.minio_bucket,
+            region=settings.minio_region, data_dir=settings.data_dir,
+            base_url=settings.public_base_url or f"http://127.0.0.1:{settings.app_port}",
+            secret=settings.signing_secret())),
+        background=Background(),
+    )
+
+
+def read_engine(settings: Settings) -> AsyncEngine:
+    # A pool as wide as the concurrency we serve: an overflow connection costs a
+    # new thread (aiosqlite) or a new TCP connection (aiomysql) each time.
+    return create_async_engine(
+        settings.async_database_url, pool_size=20, max_overflow=20, hide_parameters=True,
+        **({} if not settings.is_mysql else {"pool_recycle": 3600, "pool_pre_ping": True}),
+    )

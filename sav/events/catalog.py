@@ -1,0 +1,27 @@
+"""Every stored event class, for the checks that each consumer of events decides on
+each one (projections, the publisher's routing, the event log)."""
+
+from __future__ import annotations
+
+from eventsourcing.domain import Aggregate
+
+from sav.events.agent import Agent
+from sav.events.ticket import Ticket
+
+
+def event_classes(aggregate: type[Aggregate]) -> tuple[type[Aggregate.Event], ...]:
+    """The aggregate's own event classes. The library also defines a default `Created`
+    class on every aggregate; it is left out when the aggregate names its own."""
+    base = aggregate.Event
+    found = [value for value in vars(aggregate).values()
+             if isinstance(value, type) and issubclass(value, Aggregate.Event)
+             and value is not base]
+    starts = [cls for cls in found if issubclass(cls, Aggregate.Created)]
+    if len(starts) > 1:
+        found = [cls for cls in found if not (cls in starts and cls.__name__ == "Created")]
+    return tuple(found)
+
+
+TICKET_EVENTS = event_classes(Ticket)
+AGENT_EVENTS = event_classes(Agent)
+ALL_EVENTS = TICKET_EVENTS + AGENT_EVENTS

@@ -1,0 +1,123 @@
+"""`sav worker event-log`: one JSON log line per ticket happening.
+
+The event log is a projector of its own (tracking row `event_log`): it tails the event
+store like the read model does, so each recorded event is logged once by whichever
+process holds its lease, whatever process wrote it, and `sav replay` does not log
+history again. Lines carry ids only: never message content, subjects, names, e-mail
+addresses or file names.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import Engine
+
+from sav.commands.app import SavApplication
+from sav.commands.automations import AUTO_CLOSE_REASON
+from sav.events.catalog import ALL_EVENTS
+from sav.events.ticket import STATUS_AFTER, Ticket
+from sav.eventstore.tracking import start_tracking
+from sav.projections.runner import Projector
+from sav.projections.schema import Handlers, ignored
+from sav.workers.lease import run_while_leader
+
+EVENT_LOG = "event_log"
+events_log = logging.getLogger("sav.events")
+
+SYSTEM_REASONS = {AUTO_CLOSE_REASON, "customer_reply"}
+
+
+def _emit(message: str, event: Ticket.Event, position: int, **fields: Any) -> None:
+    events_log.info(message, extra={
+        "ticket_id": str(event.originator_id), "version": event.originator_version,
+        "position": position, **fields})
+
+
+def _reason(reason: str | None) -> str | None:
+    """Reasons typed by people are free text: log only that one was given."""
+    if reason is None or reason in SYSTEM_REASONS:
+        return reason
+    return "given"
+
+
+def _created(conn: Any, event: Ticket.Created, position: int) -> None:
+    _emit("ticket.created", event, position, ticket_number=event.ticket_number,
+          priority=event.priority, source=event.source, category=event.category,
+          user_id=event.user_id, by=event.created_by)
+
+
+def _status(conn: Any, event: Ticket.Started | Ticket.MarkedWaitingOnCustomer
+            | Ticket.Resolved, position: int) -> None:
+    _emit("ticket.status_changed", event, position, status=STATUS_AFTER[type(event)].value,
+          by=event.by, reason=None)
+
+
+def _closed(conn: Any, event: Ticket.Closed, position: int) -> None:
+    reason = _reason(event.reason)
+    _emit("ticket.status_changed", event, position, status=STATUS_AFTER[Ticket.Closed].value,
+          by=event.by, reason=reason)
+    _emit("ticket.closed", event, position, by=event.by, reason=reason)
+
+
+def _reopened(conn: Any, event: Ticket.Reopened, position: int) -> None:
+    _emit("ticket.status_changed", event, position, status="reopened", by=event.by,
+          reason=_reason(event.reason))
+
+
+def _assigned(conn: Any, event: Ticket.Assigned, position: int) -> None:
+    _emit("ticket.assigned", event, position, agent_id=event.agent_id,
+          previous_agent_id=event.previous, by=event.by)
+
+
+def _message(conn: Any, event: Ticket.MessagePosted, position: int) -> None:
+    _emit("ticket.message_added", event, position, message_id=event.message_id,
+          user_id=event.user_id, author_role=event.author_role, is_internal=event.is_internal)
+
+
+def _attachment(conn: Any, event: Ticket.AttachmentAdded, position: int) -> None:
+    _emit("ticket.attachment_uploaded", event, position, attachment_id=event.attachment_id,
+          message_id=event.message_id, user_id=event.user_id, mime_type=event.mime_type,
+          file_size=event.file_size)
+
+
+def _escalated(conn: Any, event: Ticket.Escalated, position: int) -> None:
+    events_log.warning("ticket.escalated", extra={
+        "ticket_id": str(event.originator_id), "version": event.originator_version,
+        "position": position, "reason": event.reason})
+
+
+LOG_HANDLERS: Handlers = {
+    **ignored(*ALL_EVENTS),
+    Ticket.Created: _created,
+    Ticket.Started: _status,
+    Ticket.MarkedWaitingOnCustomer: _status,
+    Ticket.Resolved: _status,
+    Ticket.Closed: _closed,
+    Ticket.Reopened: _reopened,
+    Ticket.Assigned: _assigned,
+    Ticket.MessagePosted: _message,
+    Ticket.AttachmentAdded: _attachment,
+    Ticket.Escalated: _escalated,
+}
+
+
+def event_log_projector(app: SavApplication, engine: Engine) -> Projector:
+    """A new deployment logs from now on, not the whole history."""
+    start_tracking(engine, EVENT_LOG, app.recorder.max_notification_id() or 0)
+    return Projector(app.recorder, app.mapper, engine, name=EVENT_LOG, handlers=[LOG_HANDLERS])
+
+
+def run(app: SavApplication, engine: Engine, lease_ttl: float, stop: threading.Event,
+        poll: float = 0.5) -> None:
+    """Tail the event store into the log while this process holds the lease."""
+    projector: Projector | None = None
+
+    def step() -> None:
+        nonlocal projector
+        projector = projector or event_log_projector(app, engine)
+        projector.run_once()
+
+    run_while_leader(engine, f"projector:{EVENT_LOG}", lease_ttl, stop, step, idle=poll)

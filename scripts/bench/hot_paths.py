@@ -1,0 +1,418 @@
+"""Benchmark: SAV's hot paths (issue 10), each next to its ceiling measured in the same run.
+
+Per profile, a real `sav serve` on a throwaway store, wrk as the HTTP client (pinned to
+CPU 0, the server and the raw database loops to CPU 1, unless --no-pin). Figures are
+medians over --rounds; a figure and its ceiling alternate within each round, so noise
+from other work on the machine hits both. Not a test: it prints figures.
+
+    python scripts/bench/hot_paths.py [--profiles sqlite,mysql] [--duration 10] [--rounds 3]
+        [--only stats,list,get,create1,create32,messages,replay,workers] [--quick] [--no-pin]
+
+Data: the customer `bench-owner` opens 2,000 then 20,000 tickets over HTTP (wrk); each
+gets a lifecycle appended in-process through the aggregate (seeding.py): open, answered,
+resolved, closed, 4 events a ticket on average, so with the other rows' writes the store
+holds ~100k events for `sav replay`. The conversation of 8,000 messages is seeded the
+same way. Everything else goes through HTTP and the CLI only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ceilings import bare_sanic, pinned
+from sav_process import Api, SavServer, Store, issue_token, new_jwt_secret, open_store, run_replay
+from seeding import SeedingUnavailable, seed_lifecycles, seed_messages
+from wrk_client import Wrk, WrkResult
+
+ROWS = ("stats", "list", "get", "create1", "create32", "messages", "replay", "workers")
+CLIENT_CPU, SERVER_CPU = "0", "1"
+SEED_CONNECTIONS = 20
+READ_CONNECTIONS = 8  # statistics and list: a few dashboards at once
+TICKET_BODY = ('{"subject": "Order not received", "description": "The parcel never arrived.",'
+               ' "priority": "normal", "category": "delivery"}')
+MESSAGE_BODY = '{"content": "Any news about my order? It has been a week now."}'
+USERS = {"owner": ("bench-owner", "customer"), "writer": ("bench-writer", "customer"),
+         "agent": ("bench-agent", "agent"), "admin": ("bench-admin", "admin")}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    small: int = 2_000
+    large: int = 20_000
+    messages: int = 8_000
+    writers: int = 8
+    posts: int = 80
+    get_tickets: int = 32
+
+
+QUICK = Sizes(small=200, large=2_000, messages=800)
+
+
+@dataclass
+class Options:
+    profiles: list[str]
+    rows: set[str]
+    duration: float
+    rounds: int
+    replay_rounds: int
+    sizes: Sizes
+    pin: bool
+
+    @property
+    def ceiling_seconds(self) -> float:
+        return max(2.0, self.duration / 2)
+
+    @property
+    def server_cpus(self) -> str | None:
+        return SERVER_CPU if self.pin else None
+
+
+@dataclass
+class Line:
+    figure: str
+    value: str
+    ceiling: str = "—"
+    ratio: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def med(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def anomalies(name: str, results: Sequence[WrkResult]) -> list[str]:
+    """Non-2xx statuses and socket errors over all rounds of one figure."""
+    codes: dict[int, int] = {}
+    for result in results:
+        for code, n in result.other_codes.items():
+            codes[code] = codes.get(code, 0) + n
+    sockets = sum(r.socket_errors for r in results)
+    total = sum(r.requests for r in results)
+    notes = [f"{name}: {n} x HTTP {code} of {total} responses" for code, n in codes.items()]
+    if sockets:
+        notes.append(f"{name}: {sockets} socket errors/timeouts")
+    return notes
+
+
+class Bench:
+    """One profile's server, users and data, and the rows measured on it."""
+
+    def __init__(self, opts: Options, store: Store, server: SavServer, wrk: Wrk,
+                 tokens: dict[str, str]) -> None:
+        self.opts, self.store, self.server, self.wrk, self.tokens = (
+            opts, store, server, wrk, tokens)
+        self.api = Api(server.base)
+        self.population: list[str] = []  # the owner's tickets, oldest first
+        self.seeding_notes: list[str] = []
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}",
+                "Content-Type": "application/json"}
+
+    def url(self, path: str) -> str:
+        return self.server.base + path
+
+    def repeat(self, measure: Callable[[], WrkResult]) -> list[WrkResult]:
+        return [measure() for _ in range(self.opts.rounds)]
+
+    # -- data ------------------------------------------------------------------------
+
+    def grow_population(self, target: int) -> None:
+        """Create tickets as `bench-owner` over HTTP up to `target`, then their lifecycles."""
+        missing = target - len(self.population)
+        if missing <= 0:
+            return
+        started = time.perf_counter()
+        result = self.wrk.run_count(
+            self.url("/tickets"), connections=SEED_CONNECTIONS,
+            per_connection=-(-missing // SEED_CONNECTIONS), method="POST", body=TICKET_BODY,
+            headers=self.headers("owner"))
+        self.seeding_notes += anomalies(f"seeding {target} tickets", [result])
+        known = set(self.population)
+        self.population = self.api.ticket_ids(self.tokens["owner"])
+        new = [ticket_id for ticket_id in self.population if ticket_id not in known]
+        log(f"  {len(new)} tickets created over HTTP in {time.perf_counter() - started:.0f}s"
+            f" ({result.rate:.0f}/s)")
+        started = time.perf_counter()
+        try:
+            appended, version = seed_lifecycles(self.store.env, new, USERS["agent"][0],
+                                                USERS["owner"][0])
+        except SeedingUnavailable as error:
+            self.seeding_notes.append(f"lifecycles not seeded (tickets stay open): {error}")
+            return
+        self.api.wait_for_version(new[-1], version, self.tokens["admin"])
+        log(f"  {appended} lifecycle events appended and projected in "
+            f"{time.perf_counter() - started:.0f}s")
+
+    def new_ticket(self, who: str = "writer") -> str:
+        return str(self.api.ok("POST", "/tickets", self.tokens[who],
+                               {"subject": "Where is my order?", "description": "bench"})["id"])
+
+    def conversation(self, count: int) -> str:
+        """A ticket of `bench-writer` with `count` messages, projected."""
+        ticket_id = self.new_ticket()
+        started = time.perf_counter()
+        try:
+            version = seed_messages(self.store.env, ticket_id, count, USERS["agent"][0],
+                                    USERS["writer"][0])
+        except SeedingUnavailable as error:
+            self.seeding_notes.append(f"messages seeded over HTTP (slow): {error}")
+            self.wrk.run_count(self.url(f"/tickets/{ticket_id}/messages"), connections=1,
+                               per_connection=count, method="POST", body=MESSAGE_BODY,
+                               headers=self.headers("writer"))
+            version = count + 1
+        self.api.wait_for_version(ticket_id, version, self.tokens["admin"])
+        log(f"  {count} messages seeded in {time.perf_counter() - started:.0f}s")
+        return ticket_id
+
+    # -- rows ------------------------------------------------------------------------
+
+    def statistics_line(self) -> Line:
+        total = self.api.ok("GET", "/tickets/statistics", self.tokens["admin"])["total"]
+        results = self.repeat(lambda: self.wrk.run(
+            self.url("/tickets/statistics"), connections=READ_CONNECTIONS,
+            seconds=self.opts.duration, headers=self.headers("admin")))
+        return Line(f"statistics (admin) at {total:,} tickets, c={READ_CONNECTIONS}",
+                    f"p50 {med([r.p50_ms for r in results]):.1f} ms, "
+                    f"p99 {med([r.p99_ms for r in results]):.1f} ms, "
+                    f"{med([r.rate for r in results]):.1f} req/s",
+                    notes=anomalies("statistics", results))
+
+    def list_line(self) -> Line:
+        results = self.repeat(lambda: self.wrk.run(
+            self.url("/tickets"), connections=READ_CONNECTIONS, seconds=self.opts.duration,
+            headers=self.headers("owner")))
+        return Line(f"GET /tickets (first page) as a customer owning {len(self.population):,}"
+                    f" tickets, c={READ_CONNECTIONS}",
+                    f"{med([r.rate for r in results]):.0f} req/s "
+                    f"(p50 {med([r.p50_ms for r in results]):.1f} ms)",
+                    notes=anomalies("list", results))
+
+    def get_line(self) -> Line:
+        count = self.opts.sizes.get_tickets
+        if len(self.population) >= count:
+            ids, who = self.population[-count:], "owner"
+        else:
+            ids, who = [self.new_ticket() for _ in range(count)], "writer"
+            for ticket_id in ids:
+                for _ in range(2):
+                    self.api.ok("POST", f"/tickets/{ticket_id}/messages", self.tokens[who],
+                                {"content": "Any news?"})
+        figures, ceilings = [], []
+        with bare_sanic(self.opts.server_cpus) as bare_url:
+            for _ in range(self.opts.rounds):
+                figures.append(self.wrk.run(
+                    self.url("/"), connections=32, seconds=self.opts.duration,
+                    headers=self.headers(who), paths=[f"/tickets/{i}" for i in ids]))
+                ceilings.append(self.wrk.run(bare_url, connections=32,
+                                             seconds=self.opts.ceiling_seconds))
+        figure, ceiling = med([r.rate for r in figures]), med([r.rate for r in ceilings])
+        return Line("GET /tickets/{id}, c=32", f"{figure:.0f} req/s "
+                    f"(p50 {med([r.p50_ms for r in figures]):.1f} ms)",
+                    f"bare Sanic JSON route {ceiling:.0f} req/s", f"{figure / ceiling:.3f}",
+                    anomalies("get", figures) + anomalies("bare Sanic", ceilings))
+
+    def create_line(self, connections: int, raw_connections: int) -> Line:
+        figures, ceilings = [], []
+        for _ in range(self.opts.rounds):
+            figures.append(self.wrk.run(
+                self.url("/tickets"), connections=connections, seconds=self.opts.duration,
+                method="POST", body=TICKET_BODY, headers=self.headers("writer")))
+            with pinned(self.opts.server_cpus):
+                ceilings.append(self.store.raw.insert_rate(raw_connections,
+                                                           self.opts.ceiling_seconds))
+        figure, ceiling = med([r.rate for r in figures]), med(ceilings)
+        latency = (f"p50 {med([r.p50_ms for r in figures]):.1f} ms" if connections == 1
+                   else f"p99 {med([r.p99_ms for r in figures]):.0f} ms")
+        threads = "" if raw_connections == 1 else f" ({raw_connections} threads)"
+        return Line(f"POST /tickets, c={connections}", f"{figure:.0f} req/s, {latency}",
+                    f"raw {raw_connections}-connection INSERT+COMMIT{threads} "
+                    f"{ceiling:.0f} rows/s", f"{figure / ceiling:.4f}",
+                    anomalies(f"create c={connections}", figures))
+
+    def messages_line(self) -> Line:
+        sizes = self.opts.sizes
+        busy = self.conversation(sizes.messages)
+        per_writer = sizes.posts // sizes.writers
+
+        def post(ticket_id: str) -> WrkResult:
+            return self.wrk.run_count(
+                self.url(f"/tickets/{ticket_id}/messages"), connections=sizes.writers,
+                per_connection=per_writer, method="POST", body=MESSAGE_BODY,
+                headers=self.headers("writer"))
+
+        figures, ceilings = [], []
+        for _ in range(self.opts.rounds):
+            figures.append(post(busy))
+            ceilings.append(post(self.new_ticket()))
+
+        def summary(results: list[WrkResult]) -> str:
+            errors = sum(r.server_errors for r in results)
+            return (f"{med([r.rate for r in results]):.1f} posts/s, median "
+                    f"{med([r.p50_ms for r in results]):.0f} ms, 5xx: {errors}/"
+                    f"{sum(r.requests for r in results)}")
+
+        return Line(f"POST /tickets/{{id}}/messages on a ticket with {sizes.messages:,} "
+                    f"messages, {sizes.writers} writers x {per_writer} posts",
+                    summary(figures), f"fresh ticket: {summary(ceilings)}",
+                    f"{med([r.rate for r in figures]) / med([r.rate for r in ceilings]):.3f}",
+                    anomalies("busy ticket", figures) + anomalies("fresh ticket", ceilings))
+
+
+def replay_line(opts: Options, store: Store) -> Line:
+    """`sav replay` over everything the other rows wrote (the server is stopped)."""
+    events = store.raw.count("stored_events")
+    walls, startups, ceilings = [], [], []
+    for _ in range(opts.replay_rounds):
+        wall, startup = run_replay(store, opts.server_cpus)
+        walls.append(wall)
+        startups.append(startup)
+        with pinned(opts.server_cpus):
+            ceilings.append(store.raw.fetch_rate("stored_events")[1])
+    wall, startup, ceiling = med(walls), med(startups), med(ceilings)
+    rate = events / (wall - startup)
+    return Line(f"`sav replay` of {events:,} events",
+                f"{rate:.0f} events/s ({wall - startup:.1f} s, plus {startup:.1f} s start-up)",
+                f"raw SELECT + fetch of stored_events {ceiling:.0f} rows/s",
+                f"{rate / ceiling:.4f}")
+
+
+def workers_line(opts: Options, profile: str, wrk: Wrk, secret: str,
+                 tokens: dict[str, str]) -> Line:
+    """Creates at c=32 on `--workers 2` and `--workers 1`, each on its own fresh store,
+    both up at once and measured in turn; neither server is pinned."""
+    headers = {"Authorization": f"Bearer {tokens['writer']}", "Content-Type": "application/json"}
+    results: dict[int, list[WrkResult]] = {1: [], 2: []}
+    with (open_store(profile, secret) as store1, open_store(profile, secret) as store2,
+          SavServer(store1, workers=1) as one, SavServer(store2, workers=2) as two):
+        for _ in range(opts.rounds):
+            for workers, server in ((1, one), (2, two)):
+                results[workers].append(wrk.run(
+                    f"{server.base}/tickets", connections=32, seconds=opts.duration,
+                    method="POST", body=TICKET_BODY, headers=headers))
+        log_notes = [f"--workers {w} server log: {entry}"
+                     for w, server in ((1, one), (2, two)) for entry in server.errors()]
+    rate = {w: med([r.rate for r in rs]) for w, rs in results.items()}
+    return Line("`sav serve --workers 2` vs `--workers 1`, POST /tickets c=32",
+                f"{rate[2]:.0f} vs {rate[1]:.0f} req/s", "—", f"{rate[2] / rate[1]:.2f}",
+                anomalies("workers 1", results[1]) + anomalies("workers 2", results[2])
+                + log_notes)
+
+
+def bench_profile(opts: Options, profile: str, wrk: Wrk) -> list[Line]:
+    secret = new_jwt_secret()
+    lines: list[Line] = []
+    wants = opts.rows.__contains__
+    with open_store(profile, secret) as store:
+        tokens = {who: issue_token(store.env, sub, role) for who, (sub, role) in USERS.items()}
+        with SavServer(store, cpus=opts.server_cpus) as server:
+            bench = Bench(opts, store, server, wrk, tokens)
+            if wants("stats") or wants("list") or wants("replay"):
+                log(f"[{profile}] seeding {opts.sizes.small:,} tickets")
+                bench.grow_population(opts.sizes.small)
+                if wants("stats"):
+                    lines.append(bench.statistics_line())
+                log(f"[{profile}] seeding up to {opts.sizes.large:,} tickets")
+                bench.grow_population(opts.sizes.large)
+                if wants("stats"):
+                    lines.append(bench.statistics_line())
+                if wants("list"):
+                    lines.append(bench.list_line())
+            for row, measure in (("get", bench.get_line),
+                                 ("create1", lambda: bench.create_line(1, 1)),
+                                 ("create32", lambda: bench.create_line(32, 8)),
+                                 ("messages", bench.messages_line)):
+                if wants(row):
+                    log(f"[{profile}] {row}")
+                    lines.append(measure())
+            notes = bench.seeding_notes + [
+                f"server log: {entry}" for entry in server.errors()]
+        if wants("replay"):
+            log(f"[{profile}] replay")
+            lines.append(replay_line(opts, store))
+    if wants("workers"):
+        log(f"[{profile}] workers")
+        lines.append(workers_line(opts, profile, wrk, secret, tokens))
+    if lines:
+        lines[-1].notes += notes
+    return lines
+
+
+def print_table(profile: str, lines: list[Line]) -> None:
+    print(f"\n### {profile}\n")
+    print("| figure | value | ceiling, same run | ratio |")
+    print("|---|---|---|---|")
+    for line in lines:
+        print(f"| {line.figure} | {line.value} | {line.ceiling} | {line.ratio} |")
+    notes = [note for line in lines for note in line.notes]
+    if notes:
+        print("\nNotes:")
+        for note in notes:
+            print(f"- {note}")
+    sys.stdout.flush()
+
+
+def describe_run(opts: Options) -> None:
+    import sav
+
+    source = os.path.dirname(os.path.dirname(os.path.abspath(sav.__file__)))
+    rev = subprocess.run(["git", "-C", source, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True, check=False).stdout.strip()
+    print(f"# hot paths, {time.strftime('%Y-%m-%d %H:%M')}: sav from {source} ({rev or '?'}), "
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, duration {opts.duration:g}s, "
+          f"rounds {opts.rounds} (medians), replay rounds {opts.replay_rounds}, "
+          f"sizes {opts.sizes}, " + ("wrk on CPU 0, server and raw loops on CPU 1"
+                                      if opts.pin else "not pinned"))
+
+
+def parse_options(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profiles", default="sqlite,mysql")
+    parser.add_argument("--duration", type=float, help="seconds per wrk run (default 10)")
+    parser.add_argument("--rounds", type=int, help="rounds per figure, medians (default 3)")
+    parser.add_argument("--replay-rounds", type=int, default=1,
+                        help="`sav replay` runs (default 1: ~30 s each at 100k events)")
+    parser.add_argument("--only", default=",".join(ROWS), help=f"rows: {','.join(ROWS)}")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes (200/2,000 tickets, 800 messages), 3 s, 1 round")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="do not pin wrk and the server to separate CPUs")
+    args = parser.parse_args(argv)
+    rows = {row.strip() for row in args.only.split(",") if row.strip()}
+    if unknown := rows - set(ROWS):
+        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
+    if unknown := set(profiles) - {"sqlite", "mysql"}:
+        parser.error(f"unknown profiles: {', '.join(sorted(unknown))}")
+    pin = args.pin and (os.cpu_count() or 1) >= 2
+    return Options(profiles, rows,
+                   duration=args.duration or (3.0 if args.quick else 10.0),
+                   rounds=args.rounds or (1 if args.quick else 3),
+                   replay_rounds=args.replay_rounds, sizes=QUICK if args.quick else Sizes(),
+                   pin=pin)
+
+
+def main() -> None:
+    opts = parse_options()
+    wrk = Wrk(CLIENT_CPU if opts.pin else None)
+    describe_run(opts)
+    started = time.perf_counter()
+    for profile in opts.profiles:
+        print_table(profile, bench_profile(opts, profile, wrk))
+    print(f"\n(finished in {time.perf_counter() - started:.0f}s, "
+          f"load {os.getloadavg()[0]:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Settings for tests: the fixed JWT secret, the two profiles, a per-test MariaDB database.
+
+MariaDB is taken from `SAV_TEST_MYSQL_HOST/PORT/USER/PASSWORD` (default 127.0.0.1:3306 root).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
+
+from sav.config import Settings, load_settings
+
+JWT_SECRET = "test-secret-not-for-production-0123456789"
+PROFILES = ["sqlite", "mysql"]
+# An unreachable server must not stall a run that only needs SQLite.
+MYSQL_CONNECT_TIMEOUT_SECONDS = 2
+
+
+def mysql_env() -> dict[str, str]:
+    return {
+        "DB_HOST": os.environ.get("SAV_TEST_MYSQL_HOST", "127.0.0.1"),
+        "DB_PORT": os.environ.get("SAV_TEST_MYSQL_PORT", "3306"),
+        "DB_USERNAME": os.environ.get("SAV_TEST_MYSQL_USER", "root"),
+        "DB_PASSWORD": os.environ.get("SAV_TEST_MYSQL_PASSWORD", ""),
+    }
+
+
+def mysql_server_engine() -> Engine:
+    """An engine on the test server itself (no database selected), one connection per use."""
+    env = mysql_env()
+    return create_engine(
+        f"mysql+pymysql://{env['DB_USERNAME']}:{env['DB_PASSWORD']}@{env['DB_HOST']}:"
+        f"{env['DB_PORT']}/", poolclass=NullPool,
+        connect_args={"connect_timeout": MYSQL_CONNECT_TIMEOUT_SECONDS})
+
+
+def drop_mysql_database(name: str) -> None:
+    engine = mysql_server_engine()
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    engine.dispose()
+
+
+def allow_large_mysql_packets() -> None:
+    """Events up to 16 MiB need max_allowed_packet >= 64M on the server (MariaDB's default
+    is 16M). The test user is root, so the suite raises it itself when it can."""
+    engine = mysql_server_engine()
+    try:
+        with engine.connect() as conn:
+            current = conn.execute(text("SELECT @@global.max_allowed_packet")).scalar_one()
+            if int(current) < 64 * 1024 * 1024:
+                conn.execute(text("SET GLOBAL max_allowed_packet = 67108864"))
+    except Exception:  # the MySQL tests themselves report an unreachable server
+        pass
+    finally:
+        engine.dispose()
+
+
+def make_settings(profile: str, data_dir: Path, **env: str) -> Settings:
+    values = {"SAV_DATA_DIR": str(data_dir), "AUTH_JWT_SECRET": JWT_SECRET,
+              "SAV_READ_YOUR_WRITES_TIMEOUT": "10"}
+    if profile == "mysql":
+        values.update(mysql_env())
+        values.update(DB_CONNECTION="mysql", DB_DATABASE=f"sav_test_{uuid.uuid4().hex[:12]}")
+    values.update(env)
+    return load_settings(values)
