@@ -72,7 +72,12 @@ def fill_context(app: Sanic, settings: Settings, services: Services | None) -> N
     lifespans: the remote-auth cache, the metrics) while the services do."""
     ctx = app.ctx
     ctx.settings = settings
-    ctx.services = services
+    ctx.services = services  # what the app owns and closes; routes use the parts below
+    if services is not None:
+        ctx.reads = services.read_engine
+        ctx.command_pool = services.commands
+        ctx.read_model = services.read_model
+        ctx.storage = services.storage
     ctx.jwt_secret = settings.jwt_secret() if settings.auth_mode == "jwt" else ""
     ctx.remote_auth = (auth.RemoteAuth(settings.auth_service_url)
                        if settings.auth_mode == "remote" else None)

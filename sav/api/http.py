@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sav.api.errors import ApiError
-from sav.bootstrap import Services
 from sav.commands.actor import Actor
 from sav.commands.app import Outcome
 from sav.commands.policy import can_see
@@ -36,29 +35,25 @@ MAX_LIMIT = 100
 
 # What a route may use of the process's services, one accessor each (`app.ctx` is
 # filled by `sav.api.app.fill_context`): a route names only what it needs.
-def _services(request: Request) -> Services:
-    return request.app.ctx.services  # type: ignore[no-any-return]
-
-
 def settings(request: Request) -> Settings:
     return request.app.ctx.settings  # type: ignore[no-any-return]
 
 
 def reads(request: Request) -> AsyncEngine:
     """The read model's async engine, for queries."""
-    return _services(request).read_engine
+    return request.app.ctx.reads  # type: ignore[no-any-return]
 
 
 def command_pool(request: Request) -> CommandPool:
-    return _services(request).commands
+    return request.app.ctx.command_pool  # type: ignore[no-any-return]
 
 
 def read_model(request: Request) -> ReadModelPosition:
-    return _services(request).read_model
+    return request.app.ctx.read_model  # type: ignore[no-any-return]
 
 
 def storage(request: Request) -> Storage:
-    return _services(request).storage
+    return request.app.ctx.storage  # type: ignore[no-any-return]
 
 
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:

@@ -7,10 +7,16 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import text
+from sqlalchemy import BigInteger, Column, String, Table, text
 
 from sav.eventstore.db import is_sqlite
 from sav.eventstore.recorder import SqlApplicationRecorder
+from sav.eventstore.schema import metadata
+
+# Created with the event store's tables: its increments commit with the appends.
+ticket_number_counters = Table("ticket_number_counters", metadata,
+                               Column("day", String(16), primary_key=True),
+                               Column("last", BigInteger, nullable=False), mysql_engine="InnoDB")
 
 
 class TicketNumbers(Protocol):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -16,10 +15,8 @@ def agent_aggregate_id(agent_id: str) -> UUID:
 
 
 class Agent(Aggregate):
-    class Event(Aggregate.Event):
-        @staticmethod
-        def create_timestamp() -> datetime:
-            return clock.now()
+    class Event(clock.ClockedEvent):
+        pass
 
     class Registered(Event, Aggregate.Created):
         agent_id: str

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from eventsourcing.domain import Aggregate
+
 _offset = timedelta(0)
 _frozen: datetime | None = None
 
@@ -30,3 +32,11 @@ def reset() -> None:
     global _offset, _frozen
     _offset = timedelta(0)
     _frozen = None
+
+
+class ClockedEvent(Aggregate.Event):
+    """Base of every SAV event class: its timestamp comes from this clock."""
+
+    @staticmethod
+    def create_timestamp() -> datetime:
+        return now()

@@ -59,10 +59,8 @@ class Ticket(Aggregate):
     The event classes are declared explicitly: their fields are the stored schema, and
     projections and the publisher dispatch on the classes themselves."""
 
-    class Event(Aggregate.Event):
-        @staticmethod
-        def create_timestamp() -> datetime:
-            return clock.now()
+    class Event(clock.ClockedEvent):
+        pass
 
     class Created(Event, Aggregate.Created):
         ticket_number: str

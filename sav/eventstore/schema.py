@@ -44,40 +44,20 @@ stored_events = Table(
 )
 
 # One row per sequence; appends lock it so positions are assigned in commit order.
-event_sequence = Table(
-    "event_sequence",
-    metadata,
-    Column("name", Identifier(32), primary_key=True),
-    Column("last_id", BigInteger, nullable=False),
-    mysql_engine="InnoDB",
-)
+event_sequence = Table("event_sequence", metadata,
+                       Column("name", Identifier(32), primary_key=True),
+                       Column("last_id", BigInteger, nullable=False), mysql_engine="InnoDB")
 
-tracking = Table(
-    "projection_tracking",
-    metadata,
-    Column("name", Identifier(64), primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    Column("updated_at", Double, nullable=False),
-    mysql_engine="InnoDB",
-)
+tracking = Table("projection_tracking", metadata,
+                 Column("name", Identifier(64), primary_key=True),
+                 Column("position", BigInteger, nullable=False),
+                 Column("updated_at", Double, nullable=False), mysql_engine="InnoDB")
 
-leases = Table(
-    "worker_leases",
-    metadata,
-    Column("name", Identifier(64), primary_key=True),
-    Column("owner", Identifier(128), nullable=False),
-    # Double: a MySQL FLOAT keeps ~7 digits, so an epoch would round by over an hour.
-    Column("expires_at", Double, nullable=False),
-    mysql_engine="InnoDB",
-)
-
-ticket_number_counters = Table(
-    "ticket_number_counters",
-    metadata,
-    Column("day", String(16), primary_key=True),
-    Column("last", BigInteger, nullable=False),
-    mysql_engine="InnoDB",
-)
+# expires_at is a Double: a MySQL FLOAT keeps ~7 digits, so an epoch would round by hours.
+leases = Table("worker_leases", metadata,
+               Column("name", Identifier(64), primary_key=True),
+               Column("owner", Identifier(128), nullable=False),
+               Column("expires_at", Double, nullable=False), mysql_engine="InnoDB")
 
 idempotency_keys = Table(
     "idempotency_keys",

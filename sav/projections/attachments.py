@@ -15,7 +15,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    Index,
     String,
     Table,
     bindparam,
@@ -31,15 +30,10 @@ from sav.events.catalog import ALL_EVENTS
 from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import decode_cursor, encode_cursor
-from sav.projections.schema import Handlers, Timestamp, ignored, iso, naive_utc, read_metadata
+from sav.projections.schema import Handlers, ignored, iso, naive_utc, read_metadata, ticket_rows
 
-ticket_attachments = Table(
+ticket_attachments = ticket_rows(
     "ticket_attachments",
-    read_metadata,
-    Column("id", Identifier(36), primary_key=True),
-    # Global position of the upload: a stable order and the list cursor.
-    Column("seq", BigInteger, nullable=False, unique=True),
-    Column("ticket_id", Identifier(36), nullable=False),
     Column("message_id", Identifier(64), index=True),
     Column("user_id", Identifier(64)),
     Column("file_name", String(255), nullable=False),
@@ -49,20 +43,13 @@ ticket_attachments = Table(
     Column("file_size", BigInteger, nullable=False),
     Column("mime_type", String(128), nullable=False),
     Column("is_internal", Boolean, nullable=False),
-    Column("created_at", Timestamp, nullable=False),
-    Column("updated_at", Timestamp, nullable=False),
-    Index("ix_attachments_ticket_seq", "ticket_id", "seq"),
-    mysql_engine="InnoDB",
 )
 
 # Ids of internal messages, kept after the message is removed (see module docstring).
 attachment_internal_messages = Table(
-    "attachment_internal_messages",
-    read_metadata,
+    "attachment_internal_messages", read_metadata,
     Column("message_id", Identifier(64), primary_key=True),
-    Column("ticket_id", Identifier(36), nullable=False),
-    mysql_engine="InnoDB",
-)
+    Column("ticket_id", Identifier(36), nullable=False), mysql_engine="InnoDB")
 
 a = ticket_attachments.c
 

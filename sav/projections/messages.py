@@ -9,13 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Connection,
-    Index,
     String,
-    Table,
     bindparam,
     false,
     func,
@@ -37,16 +34,11 @@ from sav.projections.schema import (
     ignored,
     iso,
     naive_utc,
-    read_metadata,
+    ticket_rows,
 )
 
-ticket_messages = Table(
+ticket_messages = ticket_rows(
     "ticket_messages",
-    read_metadata,
-    Column("id", Identifier(36), primary_key=True),
-    # Global position of the post: a stable conversation order and the list cursor.
-    Column("seq", BigInteger, nullable=False, unique=True),
-    Column("ticket_id", Identifier(36), nullable=False),
     Column("user_id", Identifier(64), index=True),
     Column("author_role", String(16), nullable=False),
     Column("author_side", String(16), nullable=False),
@@ -56,10 +48,6 @@ ticket_messages = Table(
     Column("is_internal", Boolean, nullable=False),
     Column("is_read", Boolean, nullable=False),
     Column("read_at", Timestamp),
-    Column("created_at", Timestamp, nullable=False),
-    Column("updated_at", Timestamp, nullable=False),
-    Index("ix_messages_ticket_seq", "ticket_id", "seq"),
-    mysql_engine="InnoDB",
 )
 
 m = ticket_messages.c

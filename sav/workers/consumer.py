@@ -36,14 +36,7 @@ from sav.config import Settings
 from sav.events.errors import PermissionDeniedError, RuleViolationError
 from sav.projections.position import ReadModelPosition
 from sav.projections.tickets import support_tickets
-from sav.workers.amqp import (
-    BROKER_ERRORS,
-    Backoff,
-    amqp_url,
-    close_quietly,
-    connect,
-    sleep_unless_stopped,
-)
+from sav.workers import amqp
 
 log = logging.getLogger("sav.consumer")
 
@@ -90,7 +83,7 @@ class Consumer:
                  *, max_attempts: int = 5, prefetch: int = 16, retry_delay: float = 0.5) -> None:
         self.app = app
         self.read_model = read_model
-        self.url = amqp_url(settings)
+        self.url = amqp.amqp_url(settings)
         self.exchange = settings.rabbitmq_exchange
         self.queue = settings.rabbitmq_queue
         self.max_attempts = max_attempts
@@ -101,15 +94,15 @@ class Consumer:
         asyncio.run(self.serve(stop))
 
     async def serve(self, stop: threading.Event) -> None:
-        backoff = Backoff()
+        backoff = amqp.Backoff()
         while not stop.is_set():
             try:
                 await self._consume(stop, backoff)
-            except BROKER_ERRORS as error:
+            except amqp.BROKER_ERRORS as error:
                 log.warning("consumer: broker unavailable (%r); retrying", error)
             except Exception:
                 log.exception("consumer failed; retrying")
-            await sleep_unless_stopped(stop, backoff.next())
+            await amqp.sleep_unless_stopped(stop, backoff.next())
 
     async def declare(self, channel: AbstractChannel) -> None:
         dlx, dead = f"{self.queue}.dlx", f"{self.queue}.dead"
@@ -122,8 +115,8 @@ class Consumer:
         for key in SCHEMAS:
             await channel.queue_bind(self.queue, self.exchange, routing_key=key)
 
-    async def _consume(self, stop: threading.Event, backoff: Backoff) -> None:
-        connection = await connect(self.url, "sav-consumer")
+    async def _consume(self, stop: threading.Event, backoff: amqp.Backoff) -> None:
+        connection = await amqp.connect(self.url, "sav-consumer")
         try:
             channel = await connection.channel(publisher_confirms=True)
             await self.declare(channel)
@@ -134,7 +127,7 @@ class Consumer:
             while not stop.is_set() and not channel.is_closed:
                 await asyncio.sleep(0.1)
         finally:
-            await close_quietly(connection)
+            await amqp.close_quietly(connection)
 
     async def on_message(self, channel: AbstractChannel, message: DeliveredMessage) -> None:
         props = message.header.properties
