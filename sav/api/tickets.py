@@ -64,16 +64,28 @@ async def create_route(request: Request, cmd: commands.CreateTicket) -> HTTPResp
     actor = current_actor(request)
 
     async def produce() -> HTTPResponse:
+        ticket_id = http.idempotent_id(request)
         try:
             outcome = await http.run_command(request, commands.create_ticket, actor, cmd,
-                                             ticket_id=http.idempotent_id(request))
+                                             ticket_id=ticket_id)
         except IntegrityError:
-            raise ApiError(409, "conflict", "a request with this Idempotency-Key is "
-                           "already being processed") from None
+            assert ticket_id is not None  # only a key-derived id can exist already
+            return await first_creation(request, ticket_id, actor)
         return await ticket_response(request, outcome.ticket_id, actor, status=201,
                                      created=True)
 
     return await http.idempotent(request, produce)
+
+
+async def first_creation(request: Request, ticket_id: UUID, actor: Actor) -> HTTPResponse:
+    """A retry whose first request stored the ticket (and maybe answered 503 while the
+    read model lagged, so nothing was kept to replay): the ticket, once visible."""
+    pool = http.command_pool(request)
+    head = await pool.call(pool.app.recorder.max_notification_id)
+    await http.wait_until_visible(request, head, {"ticket_id": str(ticket_id)})
+    response = await ticket_response(request, ticket_id, actor, status=201, after_write=True)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @bp.get("/tickets/statistics")

@@ -64,7 +64,7 @@ class Projector:
                 if handler is not None:
                     self.handlers[event_class].append(handler)
         self.position = self.read_position()
-        self._wake = threading.Event()
+        self.wakeup = threading.Event()  # set by `wake()`: appends to project
         self._listeners: list[Callable[[int], None]] = []
 
     def read_position(self) -> int:
@@ -74,7 +74,7 @@ class Projector:
         self._listeners.append(listener)
 
     def wake(self, _position: int | None = None) -> None:
-        self._wake.set()
+        self.wakeup.set()
 
     def run_once(self) -> int:
         """Apply every event recorded after the position; returns how many.
@@ -121,15 +121,3 @@ class Projector:
                 for handler in self.handlers.get(type(event), ()):
                     handler(conn, event, notification.id)
             advance(conn, self.name, start, end)
-
-    def run_forever(self, stop: threading.Event, poll_interval: float = 0.25) -> None:
-        """Tail the event store until `stop` is set; `wake()` shortens the wait."""
-        while not stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                # Keep tailing: a transient database error must not stop the read model.
-                log.exception("projector %s failed; retrying", self.name)
-                stop.wait(1.0)
-            self._wake.wait(poll_interval)
-            self._wake.clear()

@@ -11,18 +11,38 @@ from collections.abc import Callable
 from sav.bootstrap import Services
 from sav.projections.runner import Projector
 from sav.workers import consumer, event_log, projections, publisher, scheduler
+from sav.workers.lease import run_while_leader
+from sav.workers.projections import PROJECTOR_LEASE
+
+# Appends of other processes are seen on the next poll.
+POLL_S = 0.05
 
 WorkerFn = Callable[[threading.Event], None]
 
 
 def start_projector(services: Services) -> Projector:
-    """Project in a thread of this process; appends wake it, its advances wake the
-    requests waiting to read their writes."""
-    projector = Projector(services.app.recorder, services.app.mapper, services.engine)
-    services.app.on_append(projector.wake)
-    projector.on_advance(services.read_model.advanced)
-    services.read_model.advanced(projector.position)
-    services.background.spawn("sav-projector", projector.run_forever)
+    """Project in a thread of this process while it holds the projector lease (one
+    projector per database: `sav serve --workers N` runs one, not N racing). Appends of
+    this process wake it; while it leads, its advances wake the requests waiting to read
+    their writes, otherwise they follow the tracking row."""
+    app, engine, read_model = services.app, services.engine, services.read_model
+    projector = Projector(app.recorder, app.mapper, engine)
+    app.on_append(projector.wake)
+    projector.on_advance(read_model.advanced)
+
+    def leading(now: bool) -> None:
+        if now:
+            projector.position = projector.read_position()
+            read_model.advanced(projector.position)
+        else:
+            read_model.local = None
+
+    def run(stop: threading.Event) -> None:
+        run_while_leader(engine, PROJECTOR_LEASE, services.settings.worker_lease_ttl, stop,
+                         projector.run_once, idle=POLL_S, wake=projector.wakeup,
+                         on_change=leading)
+
+    services.background.spawn("sav-projector", run)
     services.background.on_stop(projector.wake)
     return projector
 

@@ -70,19 +70,33 @@ class Lease:
 
 
 def run_while_leader(engine: Engine, name: str, ttl: float, stop: threading.Event,
-                     step: Callable[[], object], idle: float = 0.05) -> None:
-    """Call `step()` every `idle` seconds while this process holds lease `name`, renewing
-    it every ttl/3; stand by while another live process holds it. A failing step is
-    logged and retried: a transient database error must not end the worker (the
-    process would look alive with a frozen job)."""
+                     step: Callable[[], object], idle: float = 0.05,
+                     wake: threading.Event | None = None,
+                     on_change: Callable[[bool], None] | None = None) -> None:
+    """Call `step()` every `idle` seconds (at once when `wake` is set) while this process
+    holds lease `name`, renewing it every ttl/3; stand by while another live process
+    holds it. `on_change(leading)` hears when this process gains or loses the lease.
+    A failing step is logged and retried: a transient database error must not end the
+    worker (the process would look alive with a frozen job)."""
     lease = Lease(engine, name, ttl=ttl)
+    leading = False
     renew_at = next_step = 0.0
+
+    def lead(now: bool) -> None:
+        nonlocal leading
+        if now != leading:
+            leading = now
+            if on_change is not None:
+                on_change(now)
+
     while not stop.is_set():
         try:
             if time.monotonic() >= renew_at:
                 if not lease.acquire():
+                    lead(False)
                     stop.wait(ttl / 3)
                     continue
+                lead(True)
                 renew_at = time.monotonic() + ttl / 3
             if time.monotonic() >= next_step:
                 step()
@@ -92,7 +106,13 @@ def run_while_leader(engine: Engine, name: str, ttl: float, stop: threading.Even
             renew_at = next_step = 0.0
             stop.wait(1.0)
             continue
-        stop.wait(max(0.0, min(renew_at, next_step) - time.monotonic()))
+        timeout = max(0.0, min(renew_at, next_step) - time.monotonic())
+        if wake is None:
+            stop.wait(timeout)
+        elif wake.wait(timeout):
+            wake.clear()
+            next_step = 0.0
+    lead(False)
     try:
         lease.release()
     except Exception:

@@ -11,12 +11,14 @@ from sav.commands.app import SavApplication
 from sav.projections.runner import Projector, create_read_schema, drop_read_schema
 from sav.workers.lease import run_while_leader
 
+PROJECTOR_LEASE = "projector:read_model"
+
 
 def run(app: SavApplication, engine: Engine, lease_ttl: float, stop: threading.Event) -> None:
     """Tail the event store into the read model. Several copies may run: the lease
     keeps one active (compare-and-set tracking would keep them correct regardless)."""
     projector = Projector(app.recorder, app.mapper, engine)
-    run_while_leader(engine, "projector:read_model", lease_ttl, stop, projector.run_once)
+    run_while_leader(engine, PROJECTOR_LEASE, lease_ttl, stop, projector.run_once)
 
 
 def replay(app: SavApplication, engine: Engine,
