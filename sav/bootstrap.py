@@ -17,6 +17,7 @@ from sav.config import Settings
 from sav.eventstore.db import dispose_engine, engine_for
 from sav.projections.position import ReadModelPosition
 from sav.projections.runner import create_read_schema
+from sav.projections.views import TicketViews
 from sav.storage import build_blob_store
 from sav.storage.lifecycle import Storage
 from sav.workers.threads import Background
@@ -32,6 +33,7 @@ class Services:
     read_model: ReadModelPosition
     storage: Storage
     background: Background
+    views: TicketViews
 
     async def aclose(self) -> None:
         """Close everything, the async read engine included (needs the event loop)."""
@@ -68,6 +70,7 @@ def bootstrap(settings: Settings) -> Services:
             base_url=settings.public_base_url or f"http://127.0.0.1:{settings.app_port}",
             secret=settings.signing_secret())),
         background=Background(),
+        views=TicketViews(),
     )
 
 

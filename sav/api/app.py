@@ -78,6 +78,7 @@ def fill_context(app: Sanic, settings: Settings, services: Services | None) -> N
         ctx.command_pool = services.commands
         ctx.read_model = services.read_model
         ctx.storage = services.storage
+        ctx.views = services.views
     ctx.jwt_secret = settings.jwt_secret() if settings.auth_mode == "jwt" else ""
     ctx.remote_auth = (auth.RemoteAuth(settings.auth_service_url)
                        if settings.auth_mode == "remote" else None)

@@ -26,6 +26,7 @@ from sav.config import Settings
 from sav.eventstore.schema import idempotency_keys
 from sav.projections.position import ReadModelPosition
 from sav.projections.ticket_queries import find_ticket
+from sav.projections.views import TicketViews
 from sav.storage.lifecycle import Storage
 
 OutcomeT = TypeVar("OutcomeT", bound=Outcome)
@@ -50,6 +51,10 @@ def command_pool(request: Request) -> CommandPool:
 
 def read_model(request: Request) -> ReadModelPosition:
     return request.app.ctx.read_model  # type: ignore[no-any-return]
+
+
+def views(request: Request) -> TicketViews:
+    return request.app.ctx.views  # type: ignore[no-any-return]
 
 
 def storage(request: Request) -> Storage:

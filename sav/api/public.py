@@ -79,7 +79,8 @@ async def public_ticket_response(request: Request, ticket_id: str, status: int =
             raise not_found()
         data: dict[str, Any] = {name: getattr(row, name) for name in PUBLIC_FIELDS}
         data.update({name: iso(getattr(row, name)) for name in PUBLIC_TIMES})
-        data.update(await details.ticket_details(conn, row, None))
+        # No list route for token holders: they see the latest messages only.
+        data.update(await details.ticket_details(conn, row, None, None))
     data.update(extra or {})
     return http.json(data, status=status)
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import IntegrityError
 from sanic import Blueprint, HTTPResponse, Request
 
@@ -19,31 +20,49 @@ from sav.commands.app import Outcome
 from sav.commands.policy import can_see
 from sav.projections import statistics
 from sav.projections.ticket_queries import find_ticket, list_tickets, ticket_json
+from sav.projections.views import TicketView
 
 bp = Blueprint("tickets")
 
 FILTERS = ("status", "priority", "assigned_to", "category", "q", "user_id")
 
 
+async def render_ticket(request: Request, ticket_id: str, actor: Actor,
+                        created: bool = False) -> TicketView:
+    """The ticket as the caller's side sees it, from the read model (404 if missing);
+    whether this caller may see it at all is decided on the view's fields."""
+    async with http.reads(request).connect() as conn:
+        row = await find_ticket(conn, ticket_id)
+        if row is None:
+            raise ApiError(404, "not_found", "ticket not found")
+        data = ticket_json(row, actor)
+        # A ticket just created has no conversation yet: skip two queries.
+        path = f"/tickets/{row.id}/messages"
+        data.update(details.no_details(path) if created
+                    else await details.ticket_details(conn, row, actor, path))
+    return TicketView(row.version, row.user_id, row.assigned_to, row.status, orjson.dumps(data))
+
+
+def visible(view: TicketView, actor: Actor) -> TicketView:
+    if not can_see(actor, view.user_id, view.assigned_to, view.status):
+        raise ApiError(404, "not_found", "ticket not found")
+    return view
+
+
+def view_response(view: TicketView, status: int = 200) -> HTTPResponse:
+    return HTTPResponse(view.body, status=status, headers=http.etag(view.version),
+                        content_type="application/json")
+
+
 async def ticket_response(request: Request, ticket_id: UUID, actor: Actor,
-                          status: int = 200, extra: dict[str, Any] | None = None,
-                          after_write: bool = False, created: bool = False) -> HTTPResponse:
+                          status: int = 200, after_write: bool = False,
+                          created: bool = False) -> HTTPResponse:
     """The ticket as the caller may see it, from the read model, with its ETag.
 
     `after_write`: the command already authorized the caller, who gets the new state
     even when it leaves their view (an agent resolving an unassigned ticket)."""
-    async with http.reads(request).connect() as conn:
-        row = await find_ticket(conn, str(ticket_id))
-        visible = row is not None and (
-            after_write or can_see(actor, row.user_id, row.assigned_to, row.status))
-        if row is None or not visible:
-            raise ApiError(404, "not_found", "ticket not found")
-        data = ticket_json(row, actor)
-        # A ticket just created has no conversation yet: skip two queries.
-        data.update({"messages": [], "attachments": []} if created
-                    else await details.ticket_details(conn, row, actor))
-    data.update(extra or {})
-    return http.json(data, status=status, headers=http.etag(row.version))
+    view = await render_ticket(request, str(ticket_id), actor, created)
+    return view_response(view if after_write else visible(view, actor), status)
 
 
 @bp.get("/tickets")
@@ -99,9 +118,16 @@ async def statistics_route(request: Request) -> HTTPResponse:
 
 @bp.get("/tickets/<ticket_ref:str>")
 async def get_route(request: Request, ticket_ref: str) -> HTTPResponse:
-    """Get a ticket with its visible messages and attachments."""
+    """Get a ticket with its visible messages (the latest) and attachments."""
     actor = current_actor(request)
-    return await ticket_response(request, await http.resolve_ticket_id(request, ticket_ref), actor)
+    ticket_id = str(await http.resolve_ticket_id(request, ticket_ref))
+    views = http.views(request)
+    view = views.get(ticket_id, actor.is_staff)
+    if view is None:
+        generation = views.generation
+        view = await render_ticket(request, ticket_id, actor)
+        views.put(ticket_id, actor.is_staff, view, generation)
+    return view_response(visible(view, actor))
 
 
 @bp.put("/tickets/<ticket_ref:str>")

@@ -122,20 +122,25 @@ async def list_messages(
     return list(rows[:limit]), next_cursor
 
 
+# A ticket's details embed the latest messages only; the list route pages through all.
+EMBEDDED_MESSAGES = 50
+
 # Ticket details run on every GET: statements built once (staff or not) are reused.
-_CONVERSATION = {
+_LATEST = {
     staff: select(ticket_messages).where(
         visible_clause(bindparam("ticket_id"), Actor(None, "agent" if staff else "customer"))
-    ).order_by(m.seq)
+    ).order_by(m.seq.desc()).limit(EMBEDDED_MESSAGES + 1)
     for staff in (True, False)
 }
 
 
-async def visible_messages(conn: AsyncConnection, ticket_id: str, actor: Actor | None
-                           ) -> list[Any]:
-    """The whole visible conversation, oldest first (ticket details)."""
+async def latest_messages(conn: AsyncConnection, ticket_id: str, actor: Actor | None
+                          ) -> tuple[list[Any], bool]:
+    """The latest EMBEDDED_MESSAGES visible messages, oldest first, and whether there
+    are earlier ones (ticket details)."""
     staff = actor is not None and actor.is_staff
-    return list((await conn.execute(_CONVERSATION[staff], {"ticket_id": ticket_id})).all())
+    rows = list((await conn.execute(_LATEST[staff], {"ticket_id": ticket_id})).all())
+    return rows[:EMBEDDED_MESSAGES][::-1], len(rows) > EMBEDDED_MESSAGES
 
 
 async def find_message(conn: AsyncConnection, ticket_id: str, message_id: str,

@@ -66,12 +66,17 @@ class Projector:
         self.position = self.read_position()
         self.wakeup = threading.Event()  # set by `wake()`: appends to project
         self._listeners: list[Callable[[int], None]] = []
+        self._appliers: list[Callable[[set[str]], None]] = []
 
     def read_position(self) -> int:
         return read_position(self.engine, self.name)
 
     def on_advance(self, listener: Callable[[int], None]) -> None:
         self._listeners.append(listener)
+
+    def on_applied(self, listener: Callable[[set[str]], None]) -> None:
+        """`listener(stream_ids)` after each committed batch, before `on_advance`."""
+        self._appliers.append(listener)
 
     def wake(self, _position: int | None = None) -> None:
         self.wakeup.set()
@@ -102,6 +107,10 @@ class Projector:
                 self._advanced_to(position)
                 continue
             applied += len(notifications)
+            if self._appliers:
+                streams = {str(n.originator_id) for n in notifications}
+                for listener in self._appliers:
+                    listener(streams)
             self._advanced_to(notifications[-1].id)
             if len(notifications) < self.batch_size:
                 return applied  # caught up: the next append wakes us

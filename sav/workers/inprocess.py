@@ -28,9 +28,11 @@ def start_projector(services: Services) -> Projector:
     app, engine, read_model = services.app, services.engine, services.read_model
     projector = Projector(app.recorder, app.mapper, engine)
     app.on_append(projector.wake)
+    projector.on_applied(services.views.invalidate)
     projector.on_advance(read_model.advanced)
 
     def leading(now: bool) -> None:
+        services.views.follow_local_projector(now)
         if now:
             projector.position = projector.read_position()
             read_model.advanced(projector.position)
