@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -20,6 +20,7 @@ from sav.eventstore.recorder import SqlApplicationRecorder
 T = TypeVar("T")
 MAX_ATTEMPTS = 8
 LOAD_LOCK_STRIPES = 64
+SNAPSHOT_INTERVAL = 100
 
 
 # Picks the agent a new ticket goes to (None: nobody available). The bootstrap sets
@@ -70,6 +71,8 @@ class SavApplication(Application[UUID]):
     """
 
     name = "sav"
+    # A ticket loads from its latest snapshot plus at most this many events.
+    snapshotting_intervals: ClassVar[dict[Any, int]] = {Ticket: SNAPSHOT_INTERVAL}
 
     def __init__(self, database_url: str | None = None, ticket_prefix: str = "TICKET") -> None:
         env = {

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Snapshot as LibrarySnapshot
 
 from sav.events import clock
 from sav.events.errors import (
@@ -47,6 +48,11 @@ class MessageState:
     read: bool = False
 
 
+# The datetimes of a ticket's state (snapshots carry them as ISO strings).
+SNAPSHOT_TIMES = ("_created_on", "_modified_on", "first_response_at", "resolved_at",
+                  "closed_at")
+
+
 @dataclass(frozen=True, slots=True)
 class AttachmentState:
     user_id: str | None
@@ -61,6 +67,39 @@ class Ticket(Aggregate):
 
     class Event(clock.ClockedEvent):
         pass
+
+    class Snapshot(LibrarySnapshot):
+        """A ticket's state at a version, in plain JSON: message and attachment states
+        as lists, the status as its value, datetimes as ISO strings."""
+
+        @classmethod
+        def take(cls, aggregate: Any) -> Ticket.Snapshot:
+            snapshot: Ticket.Snapshot = super().take(aggregate)
+            state = snapshot.state
+            state["status"] = str(state["status"])
+            state["messages"] = {key: [m.user_id, m.side.value, m.is_internal, m.read]
+                                 for key, m in state["messages"].items()}
+            state["attachments"] = {key: [a.user_id, a.file_path]
+                                    for key, a in state["attachments"].items()}
+            for name in SNAPSHOT_TIMES:
+                if state.get(name) is not None:
+                    state[name] = state[name].isoformat()
+            return snapshot
+
+        def mutate(self, _: None) -> Ticket:
+            ticket = super().mutate(None)
+            assert isinstance(ticket, Ticket)
+            plain: dict[str, Any] = ticket.__dict__
+            ticket.status = Status(ticket.status)
+            ticket.messages = {key: MessageState(user, Side(side), internal, read)
+                               for key, (user, side, internal, read) in plain["messages"].items()}
+            ticket.attachments = {key: AttachmentState(user, path)
+                                  for key, (user, path) in plain["attachments"].items()}
+            for name in SNAPSHOT_TIMES:
+                value = ticket.__dict__.get(name)
+                if isinstance(value, str):
+                    ticket.__dict__[name] = datetime.fromisoformat(value)
+            return ticket
 
     class Created(Event, Aggregate.Created):
         ticket_number: str

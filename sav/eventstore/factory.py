@@ -14,7 +14,7 @@ from eventsourcing.persistence import (
 )
 
 from sav.eventstore.db import create_store_schema, engine_for, reader_for
-from sav.eventstore.recorder import NullSnapshotRecorder, SqlApplicationRecorder
+from sav.eventstore.recorder import SqlApplicationRecorder, SqlSnapshotRecorder
 
 
 class Factory(InfrastructureFactory[TrackingRecorder]):
@@ -29,7 +29,7 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         if purpose == "snapshots":
-            return NullSnapshotRecorder()
+            return SqlSnapshotRecorder(self.engine, self.reader)
         return self.application_recorder()
 
     def application_recorder(self) -> ApplicationRecorder:

@@ -17,11 +17,12 @@ from eventsourcing.persistence import (
     StoredEvent,
     Subscription,
 )
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, Table, select, text
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
 from sav.eventstore.schema import event_sequence
+from sav.eventstore.schema import snapshots as snapshots_table
 from sav.eventstore.schema import stored_events as stored_events_table
 
 AppendListener = Callable[[int], None]
@@ -128,28 +129,8 @@ class SqlApplicationRecorder(ApplicationRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> list[StoredEvent]:
-        t = stored_events_table.c
-        query = select(t.originator_id, t.originator_version, t.topic, t.state).where(
-            t.originator_id == str(originator_id)
-        )
-        if gt is not None:
-            query = query.where(t.originator_version > gt)
-        if lte is not None:
-            query = query.where(t.originator_version <= lte)
-        query = query.order_by(t.originator_version.desc() if desc else t.originator_version)
-        if limit is not None:
-            query = query.limit(limit)
-        with self.reader.connect() as conn:
-            rows = conn.execute(query).all()
-        return [
-            StoredEvent(
-                originator_id=UUID(row.originator_id),
-                originator_version=row.originator_version,
-                topic=row.topic,
-                state=bytes(row.state),
-            )
-            for row in rows
-        ]
+        return select_stream(self.reader, stored_events_table, originator_id, gt, lte, desc,
+                             limit)
 
     def select_notifications(
         self,
@@ -198,13 +179,53 @@ class SqlApplicationRecorder(ApplicationRecorder):
         raise NotImplementedError("subscribe() is not available; poll select_notifications()")
 
 
-class NullSnapshotRecorder(AggregateRecorder):
-    """Snapshots are disabled; present only to satisfy the factory interface."""
+class SqlSnapshotRecorder(AggregateRecorder):
+    """Snapshots of aggregates: any number per stream, the latest one is used."""
+
+    def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
+        self.engine = engine
+        self.reader = reader or engine
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        raise NotImplementedError
+        rows = [{"originator_id": str(e.originator_id), "originator_version":
+                 e.originator_version, "topic": e.topic, "state": e.state}
+                for e in stored_events]
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(snapshots_table.insert(), rows)
+        except sa_exc.IntegrityError:
+            pass  # Another process took the same snapshot: equal by construction.
+        return None
 
-    def select_events(self, originator_id: UUID | str, **kwargs: Any) -> list[StoredEvent]:
-        return []
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        return select_stream(self.reader, snapshots_table, originator_id, gt, lte, desc, limit)
+
+
+def select_stream(reader: Engine, table: Table, originator_id: UUID | str, gt: int | None,
+                  lte: int | None, desc: bool, limit: int | None) -> list[StoredEvent]:
+    """One stream's records (events or snapshots) by version, as the library asks."""
+    t = table.c
+    query = select(t.originator_id, t.originator_version, t.topic, t.state).where(
+        t.originator_id == str(originator_id))
+    if gt is not None:
+        query = query.where(t.originator_version > gt)
+    if lte is not None:
+        query = query.where(t.originator_version <= lte)
+    query = query.order_by(t.originator_version.desc() if desc else t.originator_version)
+    if limit is not None:
+        query = query.limit(limit)
+    with reader.connect() as conn:
+        rows = conn.execute(query).all()
+    return [StoredEvent(originator_id=UUID(row.originator_id),
+                        originator_version=row.originator_version, topic=row.topic,
+                        state=bytes(row.state)) for row in rows]
