@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sav.events.rules import STAFF_ROLES, Role
+from sav.events.rules import STAFF_ROLES, SYSTEM_ROLE, Role, Who
+from sav.events.rules import SYSTEM as SYSTEM_WHO
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,13 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    @property
+    def who(self) -> Who:
+        """As events record it: automations and platform events act as the system."""
+        if self.user_id == SYSTEM_WHO.id or (self.user_id or "").startswith("platform:"):
+            return Who(self.user_id, SYSTEM_ROLE)
+        return Who(self.user_id, self.role)
 
     @property
     def label(self) -> str:

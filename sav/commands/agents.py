@@ -53,10 +53,10 @@ def upsert_agent(app: SavApplication, actor: Actor, agent_id: str, cmd: UpsertAg
             created = False
         except AggregateNotFoundError:
             agent = Agent(agent_id=agent_id, name=cmd.name, email=email,
-                          active=cmd.active)
+                          active=cmd.active, actor=actor.who.ref())
             created = True
         if not created:
-            agent.change(name=cmd.name, email=email, active=cmd.active)
+            agent.change(name=cmd.name, email=email, active=cmd.active, by=actor.who)
         try:
             position = app.record(agent)
         except IntegrityError:

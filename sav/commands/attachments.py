@@ -120,7 +120,7 @@ def record_attachments(app: SavApplication, actor: Actor, ticket_id: UUID,
                 "user_id": actor.user_id, "file_name": item.file_name,
                 "file_path": item.key(ticket_id), "file_type": file_type_for(item.mime_type),
                 "file_size": len(item.data), "mime_type": item.mime_type,
-            })
+            }, by=actor.who)
 
     ticket, _, position = app.change_ticket(ticket_id, change)
     ids = [item.attachment_id for item in staged]
@@ -182,7 +182,7 @@ def remove_attachment_record(app: SavApplication, actor: Actor, ticket_id: UUID,
         found = ticket.attachment(attachment_id)
         if not actor.is_staff and found.user_id != actor.user_id:
             raise PermissionDeniedError("only the uploader or staff may delete an attachment")
-        ticket.remove_attachment(attachment_id, by=actor.label)
+        ticket.remove_attachment(attachment_id, by=actor.who)
         return found.file_path
 
     ticket, file_path, position = app.change_ticket(ticket_id, change)

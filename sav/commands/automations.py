@@ -39,7 +39,7 @@ def auto_close_ticket(app: SavApplication, ticket_id: UUID, idle_since: datetime
     def change(ticket: Ticket) -> bool:
         if ticket.status != Status.RESOLVED or ticket.modified_on > idle_since:
             return False
-        ticket.close(by=SYSTEM.label, reason=AUTO_CLOSE_REASON)
+        ticket.close(by=SYSTEM.who, reason=AUTO_CLOSE_REASON)
         return True
 
     return _apply(app, ticket_id, change)
@@ -62,7 +62,7 @@ def auto_assign_ticket(app: SavApplication, ticket_id: UUID, agent_id: str) -> O
     def change(ticket: Ticket) -> bool:
         if ticket.status != Status.OPEN or ticket.assigned_to is not None:
             return False
-        ticket.assign(agent_id, by=SYSTEM.label)
+        ticket.assign(agent_id, by=SYSTEM.who)
         return True
 
     return _apply(app, ticket_id, change)
@@ -87,4 +87,4 @@ def assign_on_create(app: SavApplication, ticket: Ticket) -> None:
         log.exception("auto-assign on creation failed; the auto-assign job will retry")
         return
     if agent_id:
-        ticket.assign(agent_id, by=SYSTEM.label)
+        ticket.assign(agent_id, by=SYSTEM.who)

@@ -103,7 +103,7 @@ def edit_message(
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
         require_author_or_admin(ticket.visible_message(message_id, actor.role), actor, "edit")
-        ticket.edit_message(message_id, cmd.content, by=actor.label)
+        ticket.edit_message(message_id, cmd.content, by=actor.who)
 
     return _run(app, ticket_id, change)
 
@@ -113,7 +113,7 @@ def remove_message(app: SavApplication, actor: Actor, ticket_id: UUID, message_i
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
         require_author_or_admin(ticket.visible_message(message_id, actor.role), actor, "delete")
-        ticket.remove_message(message_id, by=actor.label)
+        ticket.remove_message(message_id, by=actor.who)
 
     return _run(app, ticket_id, change)
 
@@ -148,7 +148,7 @@ def rate_ticket(
         require_access(ticket, actor, access_token)
         if access_token is None and (actor.is_staff or ticket.user_id != actor.user_id):
             raise PermissionDeniedError("only the ticket's owner may rate it")
-        ticket.rate(cmd.rating, cmd.comment, by=actor.user_id)
+        ticket.rate(cmd.rating, cmd.comment, by=actor.who)
 
     return _run(app, ticket_id, change)
 

@@ -162,6 +162,7 @@ def create_ticket(
             created_by=actor.label,
             access_token_hash=hash_access_token(token) if token else None,
             origin=origin,
+            actor=actor.who.ref(),
         )
         assign_on_create(app, ticket)  # AUTO_ASSIGN: recorded in the same append.
         position = app.record(ticket)
@@ -188,7 +189,7 @@ def update_ticket(
                 )
             if ticket.status != Status.OPEN:
                 raise PermissionDeniedError("customers may only edit open tickets")
-        ticket.update(changes, by=actor.label)
+        ticket.update(changes, by=actor.who)
 
     return _run(app, actor, ticket_id, change, expected_version)
 
@@ -200,7 +201,7 @@ def assign_ticket(
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
         require_staff(actor, "assign tickets")
-        ticket.assign(cmd.agent_id, by=actor.label)
+        ticket.assign(cmd.agent_id, by=actor.who)
 
     return _run(app, actor, ticket_id, change, expected_version)
 
@@ -211,7 +212,7 @@ def start_ticket(
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
         require_staff(actor, "start work on tickets")
-        ticket.start(by=actor.label)
+        ticket.start(by=actor.who)
 
     return _run(app, actor, ticket_id, change, expected_version)
 
@@ -222,7 +223,7 @@ def wait_on_customer(
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
         require_staff(actor, "put tickets on hold for the customer")
-        ticket.wait(by=actor.label)
+        ticket.wait(by=actor.who)
 
     return _run(app, actor, ticket_id, change, expected_version)
 
@@ -234,7 +235,7 @@ def resolve_ticket(
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
         require_staff(actor, "resolve tickets")
-        ticket.resolve(cmd.resolution, by=actor.label)
+        ticket.resolve(cmd.resolution, by=actor.who)
 
     return _run(app, actor, ticket_id, change, expected_version)
 
@@ -246,7 +247,7 @@ def close_ticket(
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
         require_owner_or_staff(ticket, actor, "close this ticket")
-        ticket.close(by=actor.label, reason=cmd.reason if cmd else None)
+        ticket.close(by=actor.who, reason=cmd.reason if cmd else None)
 
     return _run(app, actor, ticket_id, change, expected_version)
 
@@ -258,7 +259,7 @@ def reopen_ticket(
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
         require_owner_or_staff(ticket, actor, "reopen this ticket")
-        ticket.reopen(by=actor.label, reason=cmd.reason if cmd else None)
+        ticket.reopen(by=actor.who, reason=cmd.reason if cmd else None)
 
     return _run(app, actor, ticket_id, change, expected_version)
 
@@ -273,7 +274,7 @@ def delete_ticket(
         owner = actor.role == Role.CUSTOMER and ticket.user_id == actor.user_id
         if not (actor.is_admin or owner):
             raise PermissionDeniedError("only admins or the ticket's owner may delete it")
-        ticket.delete(by=actor.label)
+        ticket.delete(by=actor.who)
 
     return _run(app, actor, ticket_id, change, expected_version)
 

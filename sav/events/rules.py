@@ -6,6 +6,7 @@ event log, the CLI and the request models import them instead of restating them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -79,3 +80,33 @@ def status_after_reopen(assigned_to: str | None) -> Status:
 def is_first_response(author_role: str, is_internal: bool) -> bool:
     """Only a public staff message can be a ticket's first response."""
     return side_of(author_role) == Side.STAFF and not is_internal
+
+
+SYSTEM_ROLE = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Who did something, as events record it: `{"id", "role"}` (`role` "system" for
+    automations and platform events; `id` None for a public token holder)."""
+
+    id: str | None
+    role: str | None
+
+    @property
+    def label(self) -> str:
+        """The `by` string events carried before they carried an actor."""
+        return self.id or f"{self.role}:anonymous"
+
+    def ref(self) -> dict[str, str | None]:
+        return {"id": self.id, "role": self.role}
+
+
+SYSTEM = Who("system", SYSTEM_ROLE)
+
+
+def as_who(by: Who | str | None) -> Who:
+    """Aggregate methods take a `Who`; a bare id (tests, old call sites) has no role."""
+    if isinstance(by, Who):
+        return by
+    return SYSTEM if by == SYSTEM.id else Who(by, None)

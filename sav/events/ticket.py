@@ -27,9 +27,13 @@ from sav.events.errors import (
 from sav.events.rules import (
     ALLOWED_FROM,
     DONE,
+    SYSTEM,
     Priority,
+    Role,
     Side,
     Status,
+    Who,
+    as_who,
     is_first_response,
     side_of,
     status_after_assign,
@@ -66,7 +70,16 @@ class Ticket(Aggregate):
     projections and the publisher dispatch on the classes themselves."""
 
     class Event(clock.ClockedEvent):
-        pass
+        """Version 2 of every ticket event records its `actor` (`{"id", "role"}`).
+        Version 1 events are upcast on load, never rewritten: the actor is derived from
+        the fields they had (`by`, else the system); each class refines what it knows."""
+
+        actor: dict[str, Any]
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["actor"] = as_who(state.get("by", SYSTEM.id)).ref()
 
     class Snapshot(LibrarySnapshot):
         """A ticket's state at a version, in plain JSON: message and attachment states
@@ -117,6 +130,10 @@ class Ticket(Aggregate):
         access_token_hash: str | None
         origin: dict[str, Any] | None
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["actor"] = as_who(state["created_by"]).ref()
+
     class Updated(Event):
         changes: dict[str, Any]
         by: str
@@ -160,6 +177,10 @@ class Ticket(Aggregate):
         content: str
         is_internal: bool
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["actor"] = Who(state["user_id"], state["author_role"]).ref()
+
     class MessageEdited(Event):
         message_id: str
         content: str
@@ -174,6 +195,11 @@ class Ticket(Aggregate):
         reader_id: str | None
         reader_side: str
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            role = Role.CUSTOMER.value if state["reader_side"] == Side.CUSTOMER else None
+            state["actor"] = Who(state["reader_id"], role).ref()
+
     class AttachmentAdded(Event):
         attachment_id: str
         message_id: str | None
@@ -184,6 +210,10 @@ class Ticket(Aggregate):
         file_size: int
         mime_type: str
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["actor"] = Who(state["user_id"], None).ref()
+
     class AttachmentRemoved(Event):
         attachment_id: str
         by: str
@@ -192,6 +222,10 @@ class Ticket(Aggregate):
         rating: int
         comment: str | None
         by: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["actor"] = Who(state["by"], Role.CUSTOMER.value).ref()  # only owners rate
 
     class Escalated(Event):
         reason: str
@@ -221,6 +255,7 @@ class Ticket(Aggregate):
         created_by: str | None,
         access_token_hash: str | None,
         origin: dict[str, Any] | None,
+        actor: dict[str, Any] | None = None,
     ) -> None:
         self.ticket_number = ticket_number
         self.subject = subject
@@ -281,7 +316,7 @@ class Ticket(Aggregate):
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def update(self, changes: dict[str, Any], by: str) -> None:
+    def update(self, changes: dict[str, Any], by: Who | str) -> None:
         """Edit fields; a `status` change to in_progress/waiting_customer is a transition."""
         self._require_not_closed()
         changes = dict(changes)
@@ -292,7 +327,7 @@ class Ticket(Aggregate):
             raise RuleViolationError(f"{', '.join(nulled)} cannot be null")
         changed = {k: v for k, v in changes.items() if getattr(self, k) != v}
         if changed:
-            self._updated(changes=changed, by=by)
+            self._updated(changes=changed, by=as_who(by).label, actor=as_who(by).ref())
         # A status in the body is a transition: the lifecycle table applies (409 otherwise).
         if status == Status.IN_PROGRESS:
             self.start(by)
@@ -302,75 +337,78 @@ class Ticket(Aggregate):
             raise RuleViolationError("status can only be set to in_progress or waiting_customer")
 
     @event(Updated)
-    def _updated(self, changes: dict[str, Any], by: str) -> None:
+    def _updated(self, changes: dict[str, Any], by: str, actor: dict[str, Any]) -> None:
         for name, value in changes.items():
             setattr(self, name, value)
 
-    def assign(self, agent_id: str, by: str) -> None:
+    def assign(self, agent_id: str, by: Who | str) -> None:
         self._require("assign")
-        self._assigned(agent_id=agent_id, previous=self.assigned_to, by=by)
+        who = as_who(by)
+        self._assigned(agent_id=agent_id, previous=self.assigned_to, by=who.label,
+                       actor=who.ref())
 
     @event(Assigned)
-    def _assigned(self, agent_id: str, previous: str | None, by: str) -> None:
+    def _assigned(self, agent_id: str, previous: str | None, by: str,
+                  actor: dict[str, Any]) -> None:
         self.assigned_to = agent_id
         self.status = status_after_assign(self.status)
 
-    def start(self, by: str) -> None:
+    def start(self, by: Who | str) -> None:
         self._require("start")
-        self._started(by=by)
+        self._started(by=as_who(by).label, actor=as_who(by).ref())
 
     @event(Started)
-    def _started(self, by: str) -> None:
+    def _started(self, by: str, actor: dict[str, Any]) -> None:
         self.status = Status.IN_PROGRESS
 
-    def wait(self, by: str) -> None:
+    def wait(self, by: Who | str) -> None:
         self._require("wait")
-        self._waiting(by=by)
+        self._waiting(by=as_who(by).label, actor=as_who(by).ref())
 
     @event(MarkedWaitingOnCustomer)
-    def _waiting(self, by: str) -> None:
+    def _waiting(self, by: str, actor: dict[str, Any]) -> None:
         self.status = Status.WAITING
 
-    def resolve(self, resolution: str | None, by: str) -> None:
+    def resolve(self, resolution: str | None, by: Who | str) -> None:
         self._require("resolve")
-        self._resolved(resolution=resolution, by=by)
+        self._resolved(resolution=resolution, by=as_who(by).label, actor=as_who(by).ref())
 
     @event(Resolved)
-    def _resolved(self, resolution: str | None, by: str) -> None:
+    def _resolved(self, resolution: str | None, by: str, actor: dict[str, Any]) -> None:
         self.status = Status.RESOLVED
         self.resolved_at = self.modified_on
 
-    def reopen(self, by: str, reason: str | None = None) -> None:
+    def reopen(self, by: Who | str, reason: str | None = None) -> None:
         self._require("reopen")
-        self._reopened(by=by, reason=reason)
+        self._reopened(by=as_who(by).label, reason=reason, actor=as_who(by).ref())
 
     @event(Reopened)
-    def _reopened(self, by: str, reason: str | None) -> None:
+    def _reopened(self, by: str, reason: str | None, actor: dict[str, Any]) -> None:
         self.status = status_after_reopen(self.assigned_to)
         self.resolved_at = None
 
-    def close(self, by: str, reason: str | None = None) -> None:  # type: ignore[override]
+    def close(self, by: Who | str, reason: str | None = None) -> None:  # type: ignore[override]
         self._require("close")
-        self._closed(by=by, reason=reason)
+        self._closed(by=as_who(by).label, reason=reason, actor=as_who(by).ref())
 
     @event(Closed)
-    def _closed(self, by: str, reason: str | None) -> None:
+    def _closed(self, by: str, reason: str | None, actor: dict[str, Any]) -> None:
         self.status = Status.CLOSED
         self.closed_at = self.modified_on
 
-    def delete(self, by: str) -> None:
-        self._deleted(by=by)
+    def delete(self, by: Who | str) -> None:
+        self._deleted(by=as_who(by).label, actor=as_who(by).ref())
 
     @event(Deleted)
-    def _deleted(self, by: str) -> None:
+    def _deleted(self, by: str, actor: dict[str, Any]) -> None:
         self.deleted = True
 
     def link_user(self, user_id: str, email: str | None) -> None:
         if self.user_id is None:
-            self._linked_to_user(user_id=user_id, email=email)
+            self._linked_to_user(user_id=user_id, email=email, actor=SYSTEM.ref())
 
     @event(LinkedToUser)
-    def _linked_to_user(self, user_id: str, email: str | None) -> None:
+    def _linked_to_user(self, user_id: str, email: str | None, actor: dict[str, Any]) -> None:
         self.user_id = user_id
 
     # -- conversation --------------------------------------------------------------
@@ -400,11 +438,13 @@ class Ticket(Aggregate):
             author_email=author_email,
             content=content,
             is_internal=is_internal,
+            actor=Who(user_id, role).ref(),
         )
+        customer = Who(user_id or "customer", role)
         if side == Side.CUSTOMER and self.status == Status.WAITING:
-            self.start(by=user_id or "customer")
+            self.start(by=customer)
         elif side == Side.CUSTOMER and self.status == Status.RESOLVED:
-            self.reopen(by=user_id or "customer", reason="customer_reply")
+            self.reopen(by=customer, reason="customer_reply")
 
     @event(MessagePosted)
     def _message_posted(
@@ -416,6 +456,7 @@ class Ticket(Aggregate):
         author_email: str | None,
         content: str,
         is_internal: bool,
+        actor: dict[str, Any],
     ) -> None:
         self.messages[message_id] = MessageState(user_id, side_of(author_role), is_internal)
         if is_first_response(author_role, is_internal) and self.first_response_at is None:
@@ -434,25 +475,28 @@ class Ticket(Aggregate):
             raise NotFoundError("message not found")
         return found
 
-    def edit_message(self, message_id: str, content: str, by: str) -> None:
+    def edit_message(self, message_id: str, content: str, by: Who | str) -> None:
         self._require_not_closed()
         self.message(message_id)
         if not content.strip():
             raise RuleViolationError("content must not be empty")
-        self._message_edited(message_id=message_id, content=content, by=by)
+        self._message_edited(message_id=message_id, content=content, by=as_who(by).label,
+                             actor=as_who(by).ref())
 
     @event(MessageEdited)
-    def _message_edited(self, message_id: str, content: str, by: str) -> None:
+    def _message_edited(self, message_id: str, content: str, by: str,
+                        actor: dict[str, Any]) -> None:
         pass
 
-    def remove_message(self, message_id: str, by: str) -> None:
+    def remove_message(self, message_id: str, by: Who | str) -> None:
         # A closed ticket's conversation is its final record, like its status.
         self._require_not_closed()
         self.message(message_id)
-        self._message_removed(message_id=message_id, by=by)
+        self._message_removed(message_id=message_id, by=as_who(by).label,
+                              actor=as_who(by).ref())
 
     @event(MessageRemoved)
-    def _message_removed(self, message_id: str, by: str) -> None:
+    def _message_removed(self, message_id: str, by: str, actor: dict[str, Any]) -> None:
         del self.messages[message_id]
 
     def mark_read(self, message_ids: list[str], reader_id: str | None, role: str) -> int:
@@ -468,24 +512,27 @@ class Ticket(Aggregate):
             and (reader_side == Side.STAFF or not self.messages[mid].is_internal)
         ]
         if unread:
-            self._messages_read(message_ids=unread, reader_id=reader_id, reader_side=reader_side)
+            self._messages_read(message_ids=unread, reader_id=reader_id, reader_side=reader_side,
+                                actor=Who(reader_id, role).ref())
         return len(unread)
 
     @event(MessagesRead)
     def _messages_read(
-        self, message_ids: list[str], reader_id: str | None, reader_side: str
+        self, message_ids: list[str], reader_id: str | None, reader_side: str,
+        actor: dict[str, Any],
     ) -> None:
         for mid in message_ids:
             self.messages[mid] = replace(self.messages[mid], read=True)
 
     # -- attachments ---------------------------------------------------------------
 
-    def add_attachment(self, attachment: dict[str, Any]) -> None:
+    def add_attachment(self, attachment: dict[str, Any], by: Who | str | None = None) -> None:
         self._require_not_closed()
         message_id = attachment.get("message_id")
         if message_id is not None:
             self.message(message_id)
-        self._attachment_added(**attachment)
+        who = as_who(by) if by is not None else Who(attachment.get("user_id"), None)
+        self._attachment_added(**attachment, actor=who.ref())
 
     @event(AttachmentAdded)
     def _attachment_added(
@@ -498,6 +545,7 @@ class Ticket(Aggregate):
         file_type: str,
         file_size: int,
         mime_type: str,
+        actor: dict[str, Any],
     ) -> None:
         self.attachments[attachment_id] = AttachmentState(user_id, file_path)
 
@@ -507,39 +555,42 @@ class Ticket(Aggregate):
             raise NotFoundError("attachment not found")
         return found
 
-    def remove_attachment(self, attachment_id: str, by: str) -> None:
+    def remove_attachment(self, attachment_id: str, by: Who | str) -> None:
         self.attachment(attachment_id)
         self._require_not_closed()
-        self._attachment_removed(attachment_id=attachment_id, by=by)
+        self._attachment_removed(attachment_id=attachment_id, by=as_who(by).label,
+                                 actor=as_who(by).ref())
 
     @event(AttachmentRemoved)
-    def _attachment_removed(self, attachment_id: str, by: str) -> None:
+    def _attachment_removed(self, attachment_id: str, by: str, actor: dict[str, Any]) -> None:
         del self.attachments[attachment_id]
 
     # -- satisfaction and automations ----------------------------------------------
 
-    def rate(self, rating: int, comment: str | None, by: str | None) -> None:
+    def rate(self, rating: int, comment: str | None, by: Who | str | None) -> None:
         if self.status not in DONE:
             raise InvalidTransitionError("a ticket can be rated once resolved or closed")
         if self.satisfaction_rating is not None:
             raise InvalidTransitionError("this ticket has already been rated")
         if not 1 <= rating <= 5:
             raise RuleViolationError("rating must be between 1 and 5")
-        self._satisfaction_rated(rating=rating, comment=comment, by=by)
+        who = by if isinstance(by, Who) else Who(by, Role.CUSTOMER)
+        self._satisfaction_rated(rating=rating, comment=comment, by=who.id, actor=who.ref())
 
     @event(SatisfactionRated)
-    def _satisfaction_rated(self, rating: int, comment: str | None, by: str | None) -> None:
+    def _satisfaction_rated(self, rating: int, comment: str | None, by: str | None,
+                            actor: dict[str, Any]) -> None:
         self.satisfaction_rating = rating
 
     def escalate(self, reason: str) -> bool:
         """Escalate once; returns False when already escalated or no longer needed."""
         if self.escalated or self.status in DONE or self.first_response_at:
             return False
-        self._escalated(reason=reason)
+        self._escalated(reason=reason, actor=SYSTEM.ref())
         return True
 
     @event(Escalated)
-    def _escalated(self, reason: str) -> None:
+    def _escalated(self, reason: str, actor: dict[str, Any]) -> None:
         self.escalated = True
 
     def needs_escalation(self, created_before: datetime) -> bool:
@@ -551,14 +602,14 @@ class Ticket(Aggregate):
             return False
         self._survey_requested(
             ticket_number=self.ticket_number, subject=self.subject, user_id=self.user_id,
-            email=self.contact_email, name=self.contact_name,
+            email=self.contact_email, name=self.contact_name, actor=SYSTEM.ref(),
         )
         return True
 
     @event(SurveyRequested)
     def _survey_requested(
         self, ticket_number: str, subject: str, user_id: str | None, email: str | None,
-        name: str | None,
+        name: str | None, actor: dict[str, Any],
     ) -> None:
         self.survey_requested = True
 

@@ -46,6 +46,15 @@ async def test_a_store_written_by_version_one_loads_projects_and_replays(
                                      if r["originator_id"] == ticket_id)
         for stored in services.app.events.get(UUID(ticket_id)):
             assert type(stored) in ALL_EVENTS
+            assert set(stored.actor) == {"id", "role"}  # upcast to version 2
+
+    actors = [(type(e).__qualname__, e.actor) for r in {r["originator_id"] for r in records}
+              for e in services.app.events.get(UUID(r))]
+    assert ("Ticket.Escalated", {"id": "system", "role": "system"}) in actors
+    assert ("Ticket.MessagePosted", {"id": "agent-1", "role": "agent"}) in actors
+    assert ("Ticket.SatisfactionRated", {"id": "cust-1", "role": "customer"}) in actors
+    assert ("Agent.Registered", {"id": None, "role": "admin"}) in actors
+    assert ("Ticket.Assigned", {"id": "admin-1", "role": None}) in actors  # v1: no role
 
     listed = await client.get("/tickets?limit=100", as_=ADMIN)
     by_subject = {t["subject"]: t for t in listed.json["data"]}
