@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +20,8 @@ from sav.events.ticket import Ticket
 from sav.eventstore.recorder import SqlApplicationRecorder
 
 T = TypeVar("T")
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 16
+RETRY_JITTER_S = 0.002
 LOAD_LOCK_STRIPES = 64
 SNAPSHOT_INTERVAL = 100
 
@@ -136,7 +139,7 @@ class SavApplication(Application[UUID]):
         With `expected_version` (If-Match) a concurrent change is a 412 instead; `check`
         (the caller may see the ticket) runs first, so a stranger learns nothing from it.
         """
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             ticket = self.get_ticket(ticket_id)
             if check is not None:
                 check(ticket)
@@ -150,6 +153,8 @@ class SavApplication(Application[UUID]):
             except IntegrityError:
                 if expected_version is not None:
                     raise PreconditionFailedError("the ticket has changed") from None
+                # Writers that collided retry at different moments, not in lockstep.
+                time.sleep(random.uniform(0, RETRY_JITTER_S * (attempt + 1)))
                 continue
             return ticket, result, position
         raise ConflictError("too many concurrent changes to this ticket, retry")

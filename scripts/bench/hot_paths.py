@@ -6,13 +6,14 @@ medians over --rounds; a figure and its ceiling alternate within each round, so 
 from other work on the machine hits both. Not a test: it prints figures.
 
     python scripts/bench/hot_paths.py [--profiles sqlite,mysql] [--duration 10] [--rounds 3]
-        [--only stats,list,get,create1,create32,messages,replay,workers] [--quick] [--no-pin]
+        [--only get,create1,create32,stats,list,replay,messages,workers] [--quick] [--no-pin]
 
-Data: the customer `bench-owner` opens 2,000 then 20,000 tickets over HTTP (wrk); each
-gets a lifecycle appended in-process through the aggregate (seeding.py): open, answered,
-resolved, closed, 4 events a ticket on average, so with the other rows' writes the store
-holds ~100k events for `sav replay`. The conversation of 8,000 messages is seeded the
-same way. Everything else goes through HTTP and the CLI only.
+Data (seeding.py, in-process; over HTTP if sav's internals moved, slower): the customer
+`bench-owner` gets 2,000 tickets with the server up (statistics measured), then up to
+20,000 with it down, each with a lifecycle (open, answered, resolved, closed: 4.5 events
+on average), and its oldest ticket a thread of 8,000 messages: ~100k events, which the
+measured `sav replay` projects (so the bulk is projected once, not twice). Then the
+server comes back for the other rows. Everything measured goes through HTTP and the CLI.
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from ceilings import bare_sanic, pinned
 from sav_process import Api, SavServer, Store, issue_token, new_jwt_secret, open_store, run_replay
-from seeding import SeedingUnavailable, seed_lifecycles, seed_messages
+from seeding import SeedingUnavailable, seed_messages, seed_tickets
 from wrk_client import Wrk, WrkResult
 
-ROWS = ("stats", "list", "get", "create1", "create32", "messages", "replay", "workers")
+ROWS = ("get", "create1", "create32", "stats", "list", "replay", "messages", "workers")
 CLIENT_CPU, SERVER_CPU = "0", "1"
 SEED_CONNECTIONS = 20
 READ_CONNECTIONS = 8  # statistics and list: a few dashboards at once
@@ -106,75 +109,105 @@ def anomalies(name: str, results: Sequence[WrkResult]) -> list[str]:
 
 
 class Bench:
-    """One profile's server, users and data, and the rows measured on it."""
+    """One profile's store, users and data, and the rows measured on its server."""
 
-    def __init__(self, opts: Options, store: Store, server: SavServer, wrk: Wrk,
-                 tokens: dict[str, str]) -> None:
-        self.opts, self.store, self.server, self.wrk, self.tokens = (
-            opts, store, server, wrk, tokens)
-        self.api = Api(server.base)
+    def __init__(self, opts: Options, store: Store, wrk: Wrk, tokens: dict[str, str]) -> None:
+        self.opts, self.store, self.wrk, self.tokens = opts, store, wrk, tokens
+        self.server: SavServer | None = None
         self.population: list[str] = []  # the owner's tickets, oldest first
-        self.seeding_notes: list[str] = []
+        self.pending: list[tuple[str, int]] = []  # (ticket, version) not yet seen projected
+        self.notes: list[str] = []
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """`sav serve` (pinned), caught up with everything seeded while it was down."""
+        with SavServer(self.store, cpus=self.opts.server_cpus) as server:
+            self.server = server
+            try:
+                self.catch_up()
+                yield
+            finally:
+                self.notes += [f"server log: {entry}" for entry in server.errors()]
+                self.server = None
+
+    @property
+    def api(self) -> Api:
+        assert self.server is not None, "needs the server up"
+        return Api(self.server.base)
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}",
                 "Content-Type": "application/json"}
 
     def url(self, path: str) -> str:
-        return self.server.base + path
+        return self.api.base + path
 
     def repeat(self, measure: Callable[[], WrkResult]) -> list[WrkResult]:
         return [measure() for _ in range(self.opts.rounds)]
 
     # -- data ------------------------------------------------------------------------
 
+    def catch_up(self) -> None:
+        """Wait until the read model shows what was seeded (when the server is up)."""
+        if self.server is None or not self.pending:
+            return
+        started = time.perf_counter()
+        for ticket_id, version in self.pending:
+            self.api.wait_for_version(ticket_id, version, self.tokens["admin"])
+        self.pending.clear()
+        log(f"  read model caught up in {time.perf_counter() - started:.0f}s")
+
     def grow_population(self, target: int) -> None:
-        """Create tickets as `bench-owner` over HTTP up to `target`, then their lifecycles."""
+        """Tickets of `bench-owner` up to `target`, with their lifecycles: in-process (server
+        up or not), else over HTTP without lifecycles."""
         missing = target - len(self.population)
         if missing <= 0:
             return
         started = time.perf_counter()
+        try:
+            ids, events, version = seed_tickets(
+                self.store.env, missing, len(self.population), USERS["owner"][0],
+                USERS["agent"][0], writers=1 if self.store.profile == "sqlite" else 8)
+        except SeedingUnavailable as error:
+            self.notes.append(f"tickets created over HTTP, no lifecycles: {error}")
+            with nullcontext() if self.server else self.serving():
+                self.create_over_http(missing)
+            return
+        self.population += ids
+        log(f"  {missing} tickets, {events} events appended in "
+            f"{time.perf_counter() - started:.0f}s")
+        self.pending.append((ids[-1], version))
+        self.catch_up()
+
+    def create_over_http(self, count: int) -> None:
         result = self.wrk.run_count(
             self.url("/tickets"), connections=SEED_CONNECTIONS,
-            per_connection=-(-missing // SEED_CONNECTIONS), method="POST", body=TICKET_BODY,
+            per_connection=-(-count // SEED_CONNECTIONS), method="POST", body=TICKET_BODY,
             headers=self.headers("owner"))
-        self.seeding_notes += anomalies(f"seeding {target} tickets", [result])
-        known = set(self.population)
+        self.notes += anomalies(f"seeding {count} tickets", [result])
         self.population = self.api.ticket_ids(self.tokens["owner"])
-        new = [ticket_id for ticket_id in self.population if ticket_id not in known]
-        log(f"  {len(new)} tickets created over HTTP in {time.perf_counter() - started:.0f}s"
-            f" ({result.rate:.0f}/s)")
-        started = time.perf_counter()
-        try:
-            appended, version = seed_lifecycles(self.store.env, new, USERS["agent"][0],
-                                                USERS["owner"][0])
-        except SeedingUnavailable as error:
-            self.seeding_notes.append(f"lifecycles not seeded (tickets stay open): {error}")
-            return
-        self.api.wait_for_version(new[-1], version, self.tokens["admin"])
-        log(f"  {appended} lifecycle events appended and projected in "
-            f"{time.perf_counter() - started:.0f}s")
 
-    def new_ticket(self, who: str = "writer") -> str:
+    def new_ticket(self, who: str) -> str:
         return str(self.api.ok("POST", "/tickets", self.tokens[who],
                                {"subject": "Where is my order?", "description": "bench"})["id"])
 
-    def conversation(self, count: int) -> str:
-        """A ticket of `bench-writer` with `count` messages, projected."""
-        ticket_id = self.new_ticket()
+    def converse(self, ticket_id: str, count: int) -> None:
+        """Give the ticket (of `bench-owner`) `count` more messages."""
         started = time.perf_counter()
         try:
             version = seed_messages(self.store.env, ticket_id, count, USERS["agent"][0],
-                                    USERS["writer"][0])
+                                    USERS["owner"][0])
         except SeedingUnavailable as error:
-            self.seeding_notes.append(f"messages seeded over HTTP (slow): {error}")
-            self.wrk.run_count(self.url(f"/tickets/{ticket_id}/messages"), connections=1,
-                               per_connection=count, method="POST", body=MESSAGE_BODY,
-                               headers=self.headers("writer"))
-            version = count + 1
-        self.api.wait_for_version(ticket_id, version, self.tokens["admin"])
-        log(f"  {count} messages seeded in {time.perf_counter() - started:.0f}s")
-        return ticket_id
+            self.notes.append(f"messages posted over HTTP (slow): {error}")
+            with nullcontext() if self.server else self.serving():
+                posted = self.wrk.run_count(
+                    self.url(f"/tickets/{ticket_id}/messages"), connections=1,
+                    per_connection=count, method="POST", body=MESSAGE_BODY,
+                    headers=self.headers("owner"))
+            version = 1 + posted.ok
+        log(f"  {count} messages appended in {time.perf_counter() - started:.0f}s")
+        self.pending.append((ticket_id, version))
+        self.catch_up()
 
     # -- rows ------------------------------------------------------------------------
 
@@ -204,7 +237,7 @@ class Bench:
         if len(self.population) >= count:
             ids, who = self.population[-count:], "owner"
         else:
-            ids, who = [self.new_ticket() for _ in range(count)], "writer"
+            ids, who = [self.new_ticket("writer") for _ in range(count)], "writer"
             for ticket_id in ids:
                 for _ in range(2):
                     self.api.ok("POST", f"/tickets/{ticket_id}/messages", self.tokens[who],
@@ -241,21 +274,20 @@ class Bench:
                     f"{ceiling:.0f} rows/s", f"{figure / ceiling:.4f}",
                     anomalies(f"create c={connections}", figures))
 
-    def messages_line(self) -> Line:
+    def messages_line(self, busy: str) -> Line:
         sizes = self.opts.sizes
-        busy = self.conversation(sizes.messages)
         per_writer = sizes.posts // sizes.writers
 
         def post(ticket_id: str) -> WrkResult:
             return self.wrk.run_count(
                 self.url(f"/tickets/{ticket_id}/messages"), connections=sizes.writers,
                 per_connection=per_writer, method="POST", body=MESSAGE_BODY,
-                headers=self.headers("writer"))
+                headers=self.headers("owner"))
 
         figures, ceilings = [], []
         for _ in range(self.opts.rounds):
             figures.append(post(busy))
-            ceilings.append(post(self.new_ticket()))
+            ceilings.append(post(self.new_ticket("owner")))
 
         def summary(results: list[WrkResult]) -> str:
             errors = sum(r.server_errors for r in results)
@@ -271,7 +303,7 @@ class Bench:
 
 
 def replay_line(opts: Options, store: Store) -> Line:
-    """`sav replay` over everything the other rows wrote (the server is stopped)."""
+    """`sav replay` of the whole store, the server stopped."""
     events = store.raw.count("stored_events")
     walls, startups, ceilings = [], [], []
     for _ in range(opts.replay_rounds):
@@ -311,41 +343,54 @@ def workers_line(opts: Options, profile: str, wrk: Wrk, secret: str,
 
 
 def bench_profile(opts: Options, profile: str, wrk: Wrk) -> list[Line]:
+    """Stats at the small size with the server up; the bulk seeded with it down, then
+    projected by the measured `sav replay` (not twice); then every other row."""
     secret = new_jwt_secret()
-    lines: list[Line] = []
+    rows: dict[str, list[Line]] = {row: [] for row in ROWS}
     wants = opts.rows.__contains__
+    populated = wants("stats") or wants("list") or wants("replay")
     with open_store(profile, secret) as store:
-        tokens = {who: issue_token(store.env, sub, role) for who, (sub, role) in USERS.items()}
-        with SavServer(store, cpus=opts.server_cpus) as server:
-            bench = Bench(opts, store, server, wrk, tokens)
-            if wants("stats") or wants("list") or wants("replay"):
-                log(f"[{profile}] seeding {opts.sizes.small:,} tickets")
-                bench.grow_population(opts.sizes.small)
+        with ThreadPoolExecutor(len(USERS)) as pool:  # one CLI start-up each: overlap them
+            tokens = dict(zip(USERS, pool.map(lambda user: issue_token(store.env, *user),
+                                              USERS.values()), strict=True))
+        bench = Bench(opts, store, wrk, tokens)
+        busy = ""
+        if populated or wants("messages"):
+            with bench.serving():
+                if populated:
+                    log(f"[{profile}] seeding {opts.sizes.small:,} tickets")
+                    bench.grow_population(opts.sizes.small)
                 if wants("stats"):
-                    lines.append(bench.statistics_line())
-                log(f"[{profile}] seeding up to {opts.sizes.large:,} tickets")
+                    rows["stats"].append(bench.statistics_line())
+                if wants("messages"):  # the oldest ticket (unanswered) gets the long thread
+                    busy = bench.population[0] if populated else bench.new_ticket("owner")
+            if populated:
+                log(f"[{profile}] seeding up to {opts.sizes.large:,} tickets, server stopped")
                 bench.grow_population(opts.sizes.large)
-                if wants("stats"):
-                    lines.append(bench.statistics_line())
-                if wants("list"):
-                    lines.append(bench.list_line())
+            if busy:
+                bench.converse(busy, opts.sizes.messages)
+        if wants("replay"):
+            log(f"[{profile}] replay")
+            rows["replay"].append(replay_line(opts, store))
+            bench.pending.clear()  # the replay projected everything
+        with bench.serving():
+            if populated and wants("stats"):
+                rows["stats"].append(bench.statistics_line())
+            if wants("list"):
+                rows["list"].append(bench.list_line())
             for row, measure in (("get", bench.get_line),
                                  ("create1", lambda: bench.create_line(1, 1)),
                                  ("create32", lambda: bench.create_line(32, 8)),
-                                 ("messages", bench.messages_line)):
+                                 ("messages", lambda: bench.messages_line(busy))):
                 if wants(row):
                     log(f"[{profile}] {row}")
-                    lines.append(measure())
-            notes = bench.seeding_notes + [
-                f"server log: {entry}" for entry in server.errors()]
-        if wants("replay"):
-            log(f"[{profile}] replay")
-            lines.append(replay_line(opts, store))
+                    rows[row].append(measure())
     if wants("workers"):
         log(f"[{profile}] workers")
-        lines.append(workers_line(opts, profile, wrk, secret, tokens))
+        rows["workers"].append(workers_line(opts, profile, wrk, secret, tokens))
+    lines = [line for row in ROWS for line in rows[row]]  # in the issue's order
     if lines:
-        lines[-1].notes += notes
+        lines[-1].notes += bench.notes
     return lines
 
 
@@ -355,7 +400,7 @@ def print_table(profile: str, lines: list[Line]) -> None:
     print("|---|---|---|---|")
     for line in lines:
         print(f"| {line.figure} | {line.value} | {line.ceiling} | {line.ratio} |")
-    notes = [note for line in lines for note in line.notes]
+    notes = list(dict.fromkeys(note for line in lines for note in line.notes))
     if notes:
         print("\nNotes:")
         for note in notes:
@@ -409,7 +454,10 @@ def main() -> None:
     describe_run(opts)
     started = time.perf_counter()
     for profile in opts.profiles:
-        print_table(profile, bench_profile(opts, profile, wrk))
+        profile_started = time.perf_counter()
+        lines = bench_profile(opts, profile, wrk)
+        print_table(f"{profile} ({time.perf_counter() - profile_started:.0f}s, "
+                    f"load {os.getloadavg()[0]:.2f})", lines)
     print(f"\n(finished in {time.perf_counter() - started:.0f}s, "
           f"load {os.getloadavg()[0]:.2f})")
 
