@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import os
 import signal
@@ -23,6 +22,8 @@ ROLES = [role.value for role in Role]
 # test checks); repeated here so `sav --help` does not import the whole service.
 WORKER_KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log")
 JOBS = ("auto-close", "escalate", "auto-assign", "survey", "metrics")
+EXIT_TRY_AGAIN = 75  # sysexits' EX_TEMPFAIL: another replay is running, or the switch gave up
+MAX_SHOWN_DIFFERENCES = 200
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,14 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("name", choices=JOBS)
     run.set_defaults(handler=cmd_job)
 
-    replay = sub.add_parser("replay", help="rebuild the read model from position 0")
+    replay = sub.add_parser(
+        "replay", help="rebuild the read model from position 0 and switch it in while "
+                       "the API keeps serving")
+    replay.add_argument("--check", action="store_true",
+                        help="rebuild aside and compare it with the live tables row by row, "
+                             "switching nothing; exit 1 on any difference")
     replay.set_defaults(handler=cmd_replay)
 
     events = sub.add_parser("events", help="the event log")
     events_sub = events.add_subparsers(dest="events_command", required=True)
-    export = events_sub.add_parser("export", help="stream the event log")
-    export.add_argument("--after", type=int, default=0)
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export = events_sub.add_parser(
+        "export", help="stream the event log in the feed's envelope (as GET /events/export)")
+    export.add_argument("--after", type=int, default=0,
+                        help="export the events after this global position (default 0: all)")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl",
+                        help="JSON lines (default) or CSV with columns position, message_id, "
+                             "event, timestamp, data")
     export.set_defaults(handler=cmd_export)
     return parser
 
@@ -162,40 +172,50 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sav.bootstrap import bootstrap
-    from sav.workers.projections import replay
+    from sav.projections.rebuild import RebuildError
+    from sav.workers.projections import ReplayRunningError, check, replay
 
     services = bootstrap(settings)
     try:
         total = services.app.recorder.max_notification_id() or 0
-        with tqdm(total=total, unit="event", desc="replay") as bar:
-            replay(services.app, services.engine, progress=bar.update)
-        print(f"rebuilt read model from {total} events")
+        with tqdm(total=total, unit=" events", desc="replay", unit_scale=True) as bar:
+            options: dict[str, Any] = {"progress": bar.update, "phase": bar.set_description}
+            if not args.check:
+                position = replay(services.app, services.engine, **options)
+                print(f"rebuilt read model from {position} events")
+                return 0
+            comparison = check(services.app, services.engine, **options)
+    except (ReplayRunningError, RebuildError) as error:
+        print(f"sav replay: {error}", file=sys.stderr)
+        return EXIT_TRY_AGAIN
     finally:
         services.close()
-    return 0
+    found = comparison.differences
+    for difference in found[:MAX_SHOWN_DIFFERENCES]:
+        print(difference)
+    if len(found) > MAX_SHOWN_DIFFERENCES:
+        print(f"... and {len(found) - MAX_SHOWN_DIFFERENCES} more")
+    lag = total - comparison.position
+    print(f"{len(found)} difference(s) between the live read model and a rebuild, "
+          f"both at position {comparison.position}"
+          + (f" (the live read model is {lag} events behind the log)" if lag > 0 else ""))
+    return 1 if found else 0
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from sav.bootstrap import bootstrap
-    from sav.projections.feed import iter_records
+    from sav.projections.feed import EventFeed, export_chunks
 
     services = bootstrap(settings)
-    out = sys.stdout
+    out = sys.stdout.buffer
     try:
-        records = iter_records(services.app.recorder, services.app.mapper, after=args.after)
-        if args.format == "jsonl":
-            for record in records:
-                out.write(orjson.dumps(record).decode() + "\n")
-        else:
-            writer = csv.writer(out)
-            writer.writerow(["position", "type", "stream_id", "version", "timestamp", "data"])
-            for r in records:
-                writer.writerow([r["position"], r["type"], r["stream_id"], r["version"],
-                                 r["timestamp"], orjson.dumps(r["data"]).decode()])
+        # The same chunks as GET /events/export: the feed's envelope, never a secret.
+        for chunk in export_chunks(EventFeed.of(services.app), args.after, args.format):
+            out.write(chunk)
         out.flush()
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, like other Unix tools.
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the dead stream
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         services.close()
     return 0

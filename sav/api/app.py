@@ -8,17 +8,29 @@ from typing import Any
 from sanic import Sanic
 
 from sav.api import agents as agents_api
-from sav.api import attachments, auth, files, health, messages, public, satisfaction, tickets
+from sav.api import (
+    attachments,
+    auth,
+    files,
+    health,
+    history,
+    messages,
+    public,
+    satisfaction,
+    tickets,
+)
+from sav.api import events as events_api
 from sav.api import metrics as metrics_api
 from sav.api.errors import SavErrorHandler
 from sav.api.ratelimit import SlidingWindowLimiter
 from sav.bootstrap import Services, bootstrap
 from sav.config import Settings
+from sav.projections.feed import EventFeed
 
 _app_ids = itertools.count(1)
 
 BLUEPRINTS = [health.bp, tickets.bp, messages.bp, public.bp, satisfaction.bp, attachments.bp,
-              files.bp, agents_api.bp, metrics_api.bp]
+              files.bp, agents_api.bp, metrics_api.bp, events_api.bp, history.bp]
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Sanic:
@@ -68,7 +80,7 @@ def fill_context(app: Sanic, settings: Settings, services: Services | None) -> N
     """Everything requests read from `app.ctx`, set here and nowhere else: by the factory
     (the JWT secret is generated before server processes fork), and again once the
     services are bootstrapped. Routes read it through the accessors of `sav.api.http`,
-    `auth`, `metrics` and `ratelimit`. It outlives server start/stop cycles (ASGI
+    `auth`, `metrics`, `ratelimit` and `events`. It outlives server start/stop cycles (ASGI
     lifespans: the remote-auth cache, the metrics) while the services do."""
     ctx = app.ctx
     ctx.settings = settings
@@ -79,6 +91,8 @@ def fill_context(app: Sanic, settings: Settings, services: Services | None) -> N
         ctx.read_model = services.read_model
         ctx.storage = services.storage
         ctx.views = services.views
+        ctx.feed = EventFeed.of(services.app)
+    ctx.store_head = events_api.new_store_head(app)
     ctx.jwt_secret = settings.jwt_secret() if settings.auth_mode == "jwt" else ""
     ctx.remote_auth = (auth.RemoteAuth(settings.auth_service_url)
                        if settings.auth_mode == "remote" else None)

@@ -14,6 +14,7 @@ from sav import __version__
 from sav.api import http
 from sav.api.auth import is_public
 from sav.api.body import request_body
+from sav.api.query import query_parameters
 from sav.storage.lifecycle import Storage
 
 bp = Blueprint("health")
@@ -62,7 +63,7 @@ async def openapi_route(request: Request) -> HTTPResponse:
 
 
 def openapi_document(app: Any) -> dict[str, Any]:
-    """Built from what the routes declare: paths, docstrings, request bodies."""
+    """Built from what the routes declare: paths, docstrings, query strings, request bodies."""
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {}
     for route in app.router.routes:
@@ -70,7 +71,7 @@ def openapi_document(app: Any) -> dict[str, Any]:
         params = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _PARAM.findall(route.path)
-        ]
+        ] + query_parameters(route.handler)
         declared = request_body(route.handler)
         for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
             doc = (route.handler.__doc__ or route.name).strip().splitlines()[0]

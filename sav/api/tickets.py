@@ -14,6 +14,8 @@ from sav.api import details, http
 from sav.api.auth import current_actor
 from sav.api.body import body
 from sav.api.errors import ApiError
+from sav.api.history import PastQuery, past_response
+from sav.api.query import query
 from sav.commands import tickets as commands
 from sav.commands.actor import Actor
 from sav.commands.app import Outcome
@@ -117,16 +119,20 @@ async def statistics_route(request: Request) -> HTTPResponse:
 
 
 @bp.get("/tickets/<ticket_ref:str>")
-async def get_route(request: Request, ticket_ref: str) -> HTTPResponse:
-    """Get a ticket with its visible messages (the latest) and attachments."""
+@query(PastQuery)
+async def get_route(request: Request, ticket_ref: str, query: PastQuery) -> HTTPResponse:
+    """Get a ticket with its visible messages (the latest) and attachments; with
+    `version` or `as_of`, as it was then (rebuilt from its events)."""
     actor = current_actor(request)
+    if query.given:
+        return await past_response(request, ticket_ref, actor, query)
     ticket_id = str(await http.resolve_ticket_id(request, ticket_ref))
     views = http.views(request)
-    view = views.get(ticket_id, actor.is_staff)
+    view = views.get(ticket_id, actor.sees_internal)
     if view is None:
         generation = views.generation
         view = await render_ticket(request, ticket_id, actor)
-        views.put(ticket_id, actor.is_staff, view, generation)
+        views.put(ticket_id, actor.sees_internal, view, generation)
     return view_response(visible(view, actor))
 
 

@@ -17,11 +17,26 @@ class Actor:
 
     @property
     def is_staff(self) -> bool:
+        """Works tickets (agents, admins): the staff side's rights to change things."""
         return self.role in STAFF_ROLES
 
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    @property
+    def read_only(self) -> bool:
+        """Analysts read what admins read and change nothing (every command is a 403)."""
+        return self.role == Role.ANALYST
+
+    @property
+    def sees_internal(self) -> bool:
+        """Reads the staff's side: internal notes, their attachments, `internal_notes`."""
+        return self.is_staff or self.read_only
+
+    @property
+    def sees_every_ticket(self) -> bool:
+        return self.is_admin or self.read_only
 
     @property
     def who(self) -> Who:

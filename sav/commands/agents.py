@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from sav.commands.actor import Actor
 from sav.commands.app import MAX_ATTEMPTS, SavApplication
+from sav.commands.policy import command_handler
 from sav.events.agent import Agent, agent_aggregate_id
 from sav.events.errors import ConflictError, PermissionDeniedError, RuleViolationError
 
@@ -31,6 +32,7 @@ class AgentOutcome:
     position: int | None
 
 
+@command_handler
 def upsert_agent(app: SavApplication, actor: Actor, agent_id: str, cmd: UpsertAgent
                  ) -> AgentOutcome:
     """Register the agent on first sight, otherwise record what changed (if anything).

@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 
 from sav.commands.actor import Actor
 from sav.commands.app import AddedAttachments, RemovedAttachment, SavApplication
-from sav.commands.policy import require_visible
+from sav.commands.policy import command_handler, require_visible
 from sav.events.errors import NotFoundError, PermissionDeniedError, RuleViolationError
 from sav.events.ticket import Ticket
 from sav.storage.base import BlobStore, BlobStoreError
@@ -101,12 +101,14 @@ def require_can_attach(ticket: Ticket, actor: Actor, message_id: str | None) -> 
             raise NotFoundError("message not found", {"field": "message_id"}) from None
 
 
+@command_handler
 def check_upload(app: SavApplication, actor: Actor, ticket_id: UUID,
                  message_id: str | None) -> None:
     """The same rules as the append, checked before any byte is stored."""
     require_can_attach(app.get_ticket(ticket_id), actor, message_id)
 
 
+@command_handler
 def record_attachments(app: SavApplication, actor: Actor, ticket_id: UUID,
                        message_id: str | None, staged: Sequence[StagedFile]
                        ) -> AddedAttachments:
@@ -173,6 +175,7 @@ async def _discard(blobs: BlobStore, keys: Sequence[str]) -> None:
             log.error("could not delete unrecorded attachment object %r", key, exc_info=True)
 
 
+@command_handler
 def remove_attachment_record(app: SavApplication, actor: Actor, ticket_id: UUID,
                              attachment_id: str) -> RemovedAttachment:
     """Append AttachmentRemoved: the uploader, or staff who can see the ticket."""

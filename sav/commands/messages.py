@@ -15,7 +15,7 @@ from pydantic import Field
 
 from sav.commands.actor import Actor
 from sav.commands.app import MarkedRead, Outcome, PostedMessage, SavApplication
-from sav.commands.policy import require_visible
+from sav.commands.policy import command_handler, require_visible
 from sav.commands.tickets import Command, hash_access_token
 from sav.events.errors import ConflictError, NotFoundError, PermissionDeniedError
 from sav.events.ticket import MessageState, Ticket
@@ -67,6 +67,7 @@ def require_author_or_admin(message: MessageState, actor: Actor, action: str) ->
         raise PermissionDeniedError(f"only the author or an admin may {action} this message")
 
 
+@command_handler
 def post_message(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: PostMessage | PublicPostMessage,
     *, message_id: UUID | None = None, access_token: str | None = None,
@@ -97,6 +98,7 @@ def post_message(
     return PostedMessage(ticket.id, ticket.version, position, new_id)
 
 
+@command_handler
 def edit_message(
     app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str, cmd: EditMessage
 ) -> Outcome:
@@ -108,6 +110,7 @@ def edit_message(
     return _run(app, ticket_id, change)
 
 
+@command_handler
 def remove_message(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str
                    ) -> Outcome:
     def change(ticket: Ticket) -> None:
@@ -118,6 +121,7 @@ def remove_message(app: SavApplication, actor: Actor, ticket_id: UUID, message_i
     return _run(app, ticket_id, change)
 
 
+@command_handler
 def mark_message_read(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str
                       ) -> MarkedRead:
     """Marking one's own side's message is accepted and changes nothing."""
@@ -130,6 +134,7 @@ def mark_message_read(app: SavApplication, actor: Actor, ticket_id: UUID, messag
     return _marked(app, ticket_id, change)
 
 
+@command_handler
 def mark_all_read(app: SavApplication, actor: Actor, ticket_id: UUID) -> MarkedRead:
     def change(ticket: Ticket) -> int:
         require_visible(ticket, actor)
@@ -138,6 +143,7 @@ def mark_all_read(app: SavApplication, actor: Actor, ticket_id: UUID) -> MarkedR
     return _marked(app, ticket_id, change)
 
 
+@command_handler
 def rate_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: RateTicket,
     *, access_token: str | None = None,

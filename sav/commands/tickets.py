@@ -16,7 +16,12 @@ from sav.commands.actor import Actor
 from sav.commands.app import CreatedTicket, Outcome, SavApplication
 from sav.commands.automations import assign_on_create
 from sav.commands.numbers import format_ticket_number
-from sav.commands.policy import require_owner_or_staff, require_staff, require_visible
+from sav.commands.policy import (
+    command_handler,
+    require_owner_or_staff,
+    require_staff,
+    require_visible,
+)
 from sav.events import clock
 from sav.events.errors import PermissionDeniedError
 from sav.events.rules import Priority, Role, Source, Status
@@ -123,6 +128,7 @@ def hash_access_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@command_handler
 def create_ticket(
     app: SavApplication,
     actor: Actor,
@@ -169,6 +175,7 @@ def create_ticket(
     return CreatedTicket(ticket.id, ticket.version, position, number, token)
 
 
+@command_handler
 def update_ticket(
     app: SavApplication,
     actor: Actor,
@@ -194,6 +201,7 @@ def update_ticket(
     return _run(app, actor, ticket_id, change, expected_version)
 
 
+@command_handler
 def assign_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: AssignTicket,
     expected_version: int | None = None,
@@ -206,6 +214,7 @@ def assign_ticket(
     return _run(app, actor, ticket_id, change, expected_version)
 
 
+@command_handler
 def start_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
 ) -> Outcome:
@@ -217,6 +226,7 @@ def start_ticket(
     return _run(app, actor, ticket_id, change, expected_version)
 
 
+@command_handler
 def wait_on_customer(
     app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
 ) -> Outcome:
@@ -228,6 +238,7 @@ def wait_on_customer(
     return _run(app, actor, ticket_id, change, expected_version)
 
 
+@command_handler
 def resolve_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: ResolveTicket,
     expected_version: int | None = None,
@@ -240,6 +251,7 @@ def resolve_ticket(
     return _run(app, actor, ticket_id, change, expected_version)
 
 
+@command_handler
 def close_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: ReasonBody | None = None,
     expected_version: int | None = None,
@@ -252,6 +264,7 @@ def close_ticket(
     return _run(app, actor, ticket_id, change, expected_version)
 
 
+@command_handler
 def reopen_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: ReasonBody | None = None,
     expected_version: int | None = None,
@@ -264,6 +277,7 @@ def reopen_ticket(
     return _run(app, actor, ticket_id, change, expected_version)
 
 
+@command_handler
 def delete_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
 ) -> Outcome:

@@ -37,6 +37,8 @@ class Role(StrEnum):
     CUSTOMER = "customer"
     AGENT = "agent"
     ADMIN = "admin"
+    # Reads everything an admin reads (internal notes included); changes nothing.
+    ANALYST = "analyst"
 
 
 class Side(StrEnum):

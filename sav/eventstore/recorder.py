@@ -165,6 +165,27 @@ class SqlApplicationRecorder(ApplicationRecorder):
             for row in rows
         ]
 
+    def select_stream_notifications(
+        self, originator_id: UUID | str, *, gt: int | None = None, limit: int | None = None
+    ) -> list[Notification]:
+        """One stream's events by version, each with its global position (a ticket's
+        history shows both)."""
+        stream = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        t = stored_events_table.c
+        query = select(t.notification_id, t.originator_version, t.topic, t.state).where(
+            t.originator_id == str(stream))
+        if gt is not None:
+            query = query.where(t.originator_version > gt)
+        query = query.order_by(t.originator_version)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.reader.connect() as conn:
+            rows = conn.execute(query).all()
+        # Positional unpacking, one UUID: a long stream reads thousands of rows.
+        return [Notification(id=position, originator_id=stream, originator_version=version,
+                             topic=topic, state=bytes(state))
+                for position, version, topic, state in rows]
+
     def max_notification_id(self) -> int | None:
         with self.reader.connect() as conn:
             last = conn.execute(
@@ -214,9 +235,10 @@ class SqlSnapshotRecorder(AggregateRecorder):
 def select_stream(reader: Engine, table: Table, originator_id: UUID | str, gt: int | None,
                   lte: int | None, desc: bool, limit: int | None) -> list[StoredEvent]:
     """One stream's records (events or snapshots) by version, as the library asks."""
+    stream = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
     t = table.c
-    query = select(t.originator_id, t.originator_version, t.topic, t.state).where(
-        t.originator_id == str(originator_id))
+    query = select(t.originator_version, t.topic, t.state).where(
+        t.originator_id == str(stream))
     if gt is not None:
         query = query.where(t.originator_version > gt)
     if lte is not None:
@@ -226,6 +248,5 @@ def select_stream(reader: Engine, table: Table, originator_id: UUID | str, gt: i
         query = query.limit(limit)
     with reader.connect() as conn:
         rows = conn.execute(query).all()
-    return [StoredEvent(originator_id=UUID(row.originator_id),
-                        originator_version=row.originator_version, topic=row.topic,
-                        state=bytes(row.state)) for row in rows]
+    return [StoredEvent(originator_id=stream, originator_version=version, topic=topic,
+                        state=bytes(state)) for version, topic, state in rows]

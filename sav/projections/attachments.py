@@ -99,7 +99,7 @@ def visible_to(actor: Actor | None) -> ColumnElement[bool]:
     """Attachments of internal messages are for staff only (None: a public caller).
 
     The caller must already be allowed to see the ticket itself."""
-    if actor is not None and actor.is_staff:
+    if actor is not None and actor.sees_internal:
         return true()
     return a.is_internal == false()
 
@@ -117,7 +117,7 @@ _ALL_VISIBLE = {
 async def visible_attachments(conn: AsyncConnection, ticket_id: str,
                               actor: Actor | None) -> list[Any]:
     """Every attachment of a ticket the caller may see, oldest first (ticket details)."""
-    staff = actor is not None and actor.is_staff
+    staff = actor is not None and actor.sees_internal
     return list((await conn.execute(_ALL_VISIBLE[staff], {"ticket_id": ticket_id})).all())
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
 from sav.events.catalog import ALL_EVENTS
-from sav.events.rules import side_of
+from sav.events.rules import Side, side_of
 from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import decode_cursor, encode_cursor
@@ -105,7 +105,7 @@ def visible_clause(ticket_id: Any, actor: Actor | None) -> ColumnElement[bool]:
     Ticket visibility is checked by the caller of these queries: this clause only
     keeps internal notes away from anyone who is not staff.
     """
-    if actor is not None and actor.is_staff:
+    if actor is not None and actor.sees_internal:
         return m.ticket_id == ticket_id
     return (m.ticket_id == ticket_id) & (m.is_internal == false())
 
@@ -138,7 +138,7 @@ async def latest_messages(conn: AsyncConnection, ticket_id: str, actor: Actor | 
                           ) -> tuple[list[Any], bool]:
     """The latest EMBEDDED_MESSAGES visible messages, oldest first, and whether there
     are earlier ones (ticket details)."""
-    staff = actor is not None and actor.is_staff
+    staff = actor is not None and actor.sees_internal
     rows = list((await conn.execute(_LATEST[staff], {"ticket_id": ticket_id})).all())
     return rows[:EMBEDDED_MESSAGES][::-1], len(rows) > EMBEDDED_MESSAGES
 
@@ -152,7 +152,8 @@ async def find_message(conn: AsyncConnection, ticket_id: str, message_id: str,
 
 async def unread_count(conn: AsyncConnection, ticket_id: str, actor: Actor | None) -> int:
     """The other side's messages visible to the caller that the caller's side hasn't read."""
-    side = side_of(actor.role) if actor is not None else "customer"
+    # Analysts read the staff's side of the conversation.
+    side = Side.STAFF if actor is not None and actor.sees_internal else Side.CUSTOMER
     query = select(func.count()).select_from(ticket_messages).where(
         visible_clause(ticket_id, actor), m.author_side != side, m.is_read == false()
     )

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import create_store_schema, schema_lock, write_transaction
-from sav.eventstore.tracking import StaleTrackingError, advance, delete_tracking, read_position
+from sav.eventstore.tracking import StaleTrackingError, advance, read_position
 from sav.projections import registry
 from sav.projections.position import READ_MODEL
 from sav.projections.schema import Handler, Handlers, read_metadata
@@ -32,15 +32,6 @@ def create_read_schema(engine: Engine) -> None:
         read_metadata.create_all(conn)
         for create in registry.schema_hooks():
             create(conn)
-
-
-def drop_read_schema(engine: Engine) -> None:
-    """Drop every read table and reset tracking (for `sav replay`)."""
-    with write_transaction(engine) as conn:
-        for drop in registry.drop_hooks():
-            drop(conn)
-        delete_tracking(conn, READ_MODEL)
-    read_metadata.drop_all(engine)
 
 
 class Projector:
@@ -81,8 +72,9 @@ class Projector:
     def wake(self, _position: int | None = None) -> None:
         self.wakeup.set()
 
-    def run_once(self) -> int:
-        """Apply every event recorded after the position; returns how many.
+    def run_once(self, stop: int | None = None) -> int:
+        """Apply every event recorded after the position (up to `stop`, inclusive, if
+        given); returns how many.
 
         The position is kept in memory between batches: the compare-and-set in each
         batch's transaction tells when another process moved it, and only then is it
@@ -90,7 +82,7 @@ class Projector:
         applied = 0
         while True:
             notifications = self.recorder.select_notifications(
-                self.position, self.batch_size, inclusive_of_start=False
+                self.position, self.batch_size, stop=stop, inclusive_of_start=False
             )
             if not notifications:
                 return applied
@@ -125,8 +117,11 @@ class Projector:
     def _apply(self, notifications: Sequence[Any]) -> None:
         start, end = self.position, notifications[-1].id
         with write_transaction(self.engine) as conn:
+            # The position moves first: a stale batch fails before doing any work, and
+            # the tracking row is locked before any read table is touched, so `sav
+            # replay` can hold projectors off with that row while it renames tables.
+            advance(conn, self.name, start, end)
             for notification in notifications:
                 event = self.mapper.to_domain_event(notification)
                 for handler in self.handlers.get(type(event), ()):
                     handler(conn, event, notification.id)
-            advance(conn, self.name, start, end)

@@ -1,13 +1,14 @@
 """Ticket statistics scoped to the caller, read from the `ticket_stats` counters.
 
-Admins read the per-day sums and agents the per-assignee ones (their own plus the
-unassigned open pool, which is exactly `visible_to`): O(days), not O(tickets). Three
-cases recount `support_tickets` instead, under `visible_to`: customers (their own
-tickets are few and the `user_id` index finds them; per-customer counters would be as
-large as the tickets table), any other role, and `from`/`to` with a time of day (the
-counters are per day). Both ways sum the same integer measures (microseconds, rating
-points) and divide once, so they give the same figures; a test checks both against
-a recount over a random history.
+Whoever sees every ticket (admins, analysts) reads two dozen totals and the open
+workload per agent; agents read their own cells and the unassigned open pool's
+(exactly `visible_to`): the same few rows at any number of tickets. A date range reads
+per-day cells, O(days). Three cases recount `support_tickets` instead, under
+`visible_to`: customers (their own tickets are few and the `user_id` index finds them;
+per-customer counters would be as large as the tickets table), any other role, and
+`from`/`to` with a time of day (the counters are per day). Both ways sum the same
+integer measures (microseconds, rating points) and divide once, so they give the same
+figures; a test checks both against a recount over a random history.
 
 `from`/`to` select tickets by `created_at` (both inclusive; a date-only `to` covers
 that whole day); every figure is over the selected tickets. `group_by=day|week`
@@ -35,10 +36,10 @@ from sav.projections.ticket_stats import (
     MEASURES,
     Tally,
     by_assignee,
+    by_assignee_day,
     daily,
     micros_between,
     totals,
-    workload,
 )
 from sav.projections.tickets import support_tickets
 
@@ -123,13 +124,13 @@ async def ticket_statistics(
         raise RuleViolationError("group_by must be day or week", {"field": "group_by"})
     span = Span.of(args)
     series = grouping is not None
-    if span.whole_days and actor.is_admin:
+    if span.whole_days and actor.sees_every_ticket:
         figures = await admin_figures(conn, *span.days, series)
     elif span.whole_days and actor.role == Role.AGENT and actor.user_id:
         figures = await agent_figures(conn, actor.user_id, *span.days, series)
     else:
         figures = await recount(conn, actor, span, series)
-    if actor.is_admin:
+    if actor.sees_every_ticket:
         roster = await conn.execute(
             select(support_agents.c.agent_id).where(support_agents.c.active == true()))
         for (agent_id,) in roster.all():
@@ -155,11 +156,12 @@ def _within(day: Any, first: date | None, last: date | None) -> list[ColumnEleme
 async def admin_figures(conn: AsyncConnection, first: date | None, last: date | None,
                         series: bool) -> Figures:
     """Every live ticket created from day `first` to day `last` (inclusive)."""
-    d, b = daily.c, by_assignee.c
+    d, a, b = daily.c, by_assignee.c, by_assignee_day.c
     within = _within(d.day, first, last)
     cells = select(totals)
-    load = select(workload.c.assignee, workload.c.tickets)
-    if within:  # the undated tables cannot answer: sum the days
+    load = select(a.assignee, func.sum(a.tickets)).where(
+        a.assignee != "", a.status.notin_(AGENT_POOL_EXCLUDES)).group_by(a.assignee)
+    if within:
         cells = select(d.status, d.priority, *_sums(daily)).where(*within).group_by(
             d.status, d.priority)
         load = (select(b.assignee, func.sum(b.tickets))
@@ -167,30 +169,38 @@ async def admin_figures(conn: AsyncConnection, first: date | None, last: date | 
                        *_within(b.day, first, last)).group_by(b.assignee))
     figures = Figures(cells=[(row.status, row.priority, tally(row))
                              for row in await conn.execute(cells)])
-    figures.workload = {agent: int(n) for agent, n in await conn.execute(load)}
+    figures.workload = {agent: int(n) for agent, n in await conn.execute(load) if n}
     if series:
         figures.days = await _days(conn, daily, within)
     return figures
 
 
+def _seen_by(c: Any, agent_id: str) -> list[ColumnElement[bool]]:
+    """`visible_to` for an agent: their own cells, and the unassigned open ones."""
+    return [c.assignee.in_([agent_id, ""]),
+            (c.assignee == agent_id) | c.status.notin_(AGENT_POOL_EXCLUDES)]
+
+
 async def agent_figures(conn: AsyncConnection, agent_id: str, first: date | None,
                         last: date | None, series: bool) -> Figures:
-    """The agent's own tickets plus the unassigned open ones (`visible_to`)."""
-    b = by_assignee.c
-    where = [b.assignee.in_([agent_id, ""]),
-             (b.assignee == agent_id) | b.status.notin_(AGENT_POOL_EXCLUDES),
-             *_within(b.day, first, last)]
+    dated = by_assignee_day.c
+    within = _within(dated.day, first, last)
+    table = by_assignee_day if within else by_assignee
+    c = table.c
     cells: dict[tuple[str, str], Tally] = {}
-    figures = Figures()
-    for row in await conn.execute(select(b.assignee, b.status, b.priority, *_sums(by_assignee))
-                                  .where(*where).group_by(b.assignee, b.status, b.priority)):
+    open_tickets = 0
+    for row in await conn.execute(select(c.assignee, c.status, c.priority, *_sums(table))
+                                  .where(*_seen_by(c, agent_id), *within)
+                                  .group_by(c.assignee, c.status, c.priority)):
         add(cells.setdefault((row.status, row.priority), dict.fromkeys(MEASURES, 0)),
             tally(row))
         if row.assignee == agent_id and row.status not in AGENT_POOL_EXCLUDES:
-            figures.workload[agent_id] = figures.workload.get(agent_id, 0) + int(row.tickets)
-    figures.cells = [(status, priority, sums) for (status, priority), sums in cells.items()]
+            open_tickets += int(row.tickets)
+    figures = Figures(cells=[(status, priority, sums)
+                             for (status, priority), sums in cells.items()],
+                      workload={agent_id: open_tickets} if open_tickets else {})
     if series:
-        figures.days = await _days(conn, by_assignee, where)
+        figures.days = await _days(conn, by_assignee_day, [*_seen_by(dated, agent_id), *within])
     return figures
 
 
@@ -230,7 +240,7 @@ async def recount(conn: AsyncConnection, actor: Actor, span: Span, series: bool)
         rows = await conn.execute(select(day, *measures).where(scope)
                                   .group_by(day).order_by(day))
         figures.days = [(date.fromisoformat(str(row.day)[:10]), tally(row)) for row in rows]
-    if actor.is_staff:
+    if actor.sees_internal:
         rows = await conn.execute(
             select(t.assigned_to, func.count())
             .where(scope, t.assigned_to.is_not(None), t.status.notin_(AGENT_POOL_EXCLUDES))
@@ -270,7 +280,7 @@ def periods(days: list[tuple[date, Tally]], grouping: str) -> list[dict[str, Any
         add(buckets.setdefault(period, dict.fromkeys(MEASURES, 0)), sums)
     return [{"period": period.isoformat(), "total": sums["tickets"],
              "resolved": sums["resolved"], "escalated": sums["escalated"], **_averages(sums)}
-            for period, sums in sorted(buckets.items())]
+            for period, sums in sorted(buckets.items()) if sums["tickets"]]
 
 
 def _averages(sums: Tally) -> dict[str, float | None]:

@@ -25,7 +25,7 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
     """SQL form of `sav.commands.policy.can_see`, plus soft-delete."""
     t = support_tickets.c
     alive = t.is_deleted == false()
-    if actor.is_admin:
+    if actor.sees_every_ticket:
         return alive
     if actor.role == "agent":
         pool = and_(t.assigned_to.is_(None), t.status.notin_(AGENT_POOL_EXCLUDES))
@@ -107,7 +107,7 @@ async def list_tickets(
                             t.assigned_to == assignee)
     if filters.get("category"):
         query = query.where(t.category == filters["category"])
-    if filters.get("user_id") and actor.is_staff:
+    if filters.get("user_id") and actor.sees_internal:
         query = query.where(t.user_id == filters["user_id"])
     if filters.get("q"):
         query = query.where(fulltext_clause(conn.dialect.name, filters["q"] or ""))
@@ -119,7 +119,7 @@ async def list_tickets(
 
 
 def ticket_json(row: Any, actor: Actor | None) -> dict[str, Any]:
-    """API shape of a ticket row; internal notes only for staff."""
+    """API shape of a ticket row; internal notes only for staff (and analysts)."""
     data = {
         "id": row.id, "ticket_number": row.ticket_number, "user_id": row.user_id,
         "assigned_to": row.assigned_to, "subject": row.subject, "description": row.description,
@@ -134,6 +134,6 @@ def ticket_json(row: Any, actor: Actor | None) -> dict[str, Any]:
         "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
         "version": row.version,
     }
-    if actor is not None and actor.is_staff:
+    if actor is not None and actor.sees_internal:
         data["internal_notes"] = row.internal_notes
     return data

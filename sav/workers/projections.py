@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Engine
 
 from sav.commands.app import SavApplication
-from sav.projections.runner import Projector, create_read_schema, drop_read_schema
-from sav.workers.lease import run_while_leader
+from sav.projections import rebuild
+from sav.projections.rebuild import Phase, Progress
+from sav.projections.runner import Projector
+from sav.workers.lease import Lease, run_while_leader
+
+log = logging.getLogger("sav.workers")
 
 PROJECTOR_LEASE = "projector:read_model"
+REPLAY_LEASE = "replay"
+REPLAY_LEASE_TTL = 30.0
 
 
 def run(app: SavApplication, engine: Engine, lease_ttl: float, stop: threading.Event) -> None:
@@ -21,18 +29,49 @@ def run(app: SavApplication, engine: Engine, lease_ttl: float, stop: threading.E
     run_while_leader(engine, PROJECTOR_LEASE, lease_ttl, stop, projector.run_once)
 
 
-def replay(app: SavApplication, engine: Engine,
-           progress: Callable[[int], object] | None = None) -> int:
-    """Drop and rebuild every read table from position 0; returns events applied."""
-    drop_read_schema(engine)
-    create_read_schema(engine)
-    projector = Projector(app.recorder, app.mapper, engine)
-    if progress is not None:
-        last = [0]
+def replay(app: SavApplication, engine: Engine, progress: Progress | None = None,
+           phase: Phase | None = None) -> int:
+    """Rebuild every read table from position 0 into shadow tables and switch them in,
+    while the live ones keep serving; returns the position the new tables start from."""
+    with replay_lock(engine):
+        return rebuild.rebuild(app.recorder, app.mapper, engine, progress, phase)
 
-        def report(position: int) -> None:
-            progress(position - last[0])
-            last[0] = position
 
-        projector.on_advance(report)
-    return projector.run_once()
+def check(app: SavApplication, engine: Engine, progress: Progress | None = None,
+          phase: Phase | None = None) -> rebuild.Comparison:
+    """Rebuild into the shadow and compare it with the live tables, switching nothing."""
+    with replay_lock(engine):
+        return rebuild.check(app.recorder, app.mapper, engine, progress, phase)
+
+
+class ReplayRunningError(Exception):
+    """Another `sav replay` holds the lock (both would build the same shadow)."""
+
+
+@contextmanager
+def replay_lock(engine: Engine, ttl: float = REPLAY_LEASE_TTL) -> Iterator[None]:
+    """Hold the `replay` lease for the whole rebuild, renewed every ttl/3: a replay
+    that dies lets the next one start after `ttl` seconds."""
+    lease = Lease(engine, REPLAY_LEASE, ttl=ttl)
+    if not lease.acquire():
+        raise ReplayRunningError(
+            f"another `sav replay` is running (held by {lease.holder()}); "
+            "try again once it has finished")
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(ttl / 3):
+            try:
+                if not lease.acquire():
+                    log.error("lost the replay lock to %s", lease.holder())
+            except Exception:
+                log.warning("could not renew the replay lock", exc_info=True)
+
+    renewer = threading.Thread(target=renew, name="sav-replay-lock", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        lease.release()

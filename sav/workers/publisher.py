@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections import OrderedDict
 from typing import Any
 
 from aiormq.abc import AbstractChannel
@@ -24,7 +23,7 @@ from sqlalchemy import Engine
 from sav.commands.app import SavApplication
 from sav.config import Settings
 from sav.eventstore import tracking
-from sav.projections.feed import event_record
+from sav.projections.feed import EventFeed
 from sav.workers.amqp import (
     BROKER_ERRORS,
     Backoff,
@@ -34,7 +33,7 @@ from sav.workers.amqp import (
     sleep_unless_stopped,
 )
 from sav.workers.lease import Lease
-from sav.workers.routing import OutgoingMessage, build_message, identity_of
+from sav.workers.routing import OutgoingMessage
 
 log = logging.getLogger("sav.publisher")
 
@@ -62,7 +61,6 @@ class Publisher:
     def __init__(self, app: SavApplication, engine: Engine, settings: Settings, *,
                  window: int = 500, lease_ttl: float | None = None,
                  confirm_timeout: float = 15.0, poll_interval: float = 0.2) -> None:
-        self.app = app
         self.engine = engine
         self.url = amqp_url(settings)
         self.exchange = settings.rabbitmq_exchange
@@ -72,9 +70,8 @@ class Publisher:
         self.lease = Lease(engine, LEASE_NAME, ttl=lease_ttl or settings.worker_lease_ttl)
         self.position = 0
         self.published = 0
-        self._identities: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.feed = EventFeed.of(app)  # the wire format, with stream identities remembered
         self._leader = False
-        self._loading = threading.Lock()  # one window decoded at a time (identity cache)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
 
@@ -197,38 +194,7 @@ class Publisher:
                                            properties=properties)
 
     def _load_window(self, start: int) -> list[OutgoingMessage]:
-        app = self.app
-        with self._loading:
-            notifications = app.recorder.select_notifications(start, self.window,
-                                                              inclusive_of_start=False)
-            messages = []
-            for notification in notifications:
-                event = app.mapper.to_domain_event(notification)
-                record = event_record(notification, event)
-                messages.append(build_message(type(event), record,
-                                              self._identity(type(event), record)))
-            return messages
-
-    def _identity(self, event_class: type, record: dict[str, Any]) -> dict[str, Any]:
-        stream_id = record["stream_id"]
-        identity = identity_of(event_class, record["data"])
-        if identity is None:
-            identity = self._identities.get(stream_id)
-        if identity is None:
-            identity = self._first_event_identity(stream_id)
-        self._identities[stream_id] = identity
-        self._identities.move_to_end(stream_id)
-        while len(self._identities) > 50_000:
-            self._identities.popitem(last=False)
-        return identity
-
-    def _first_event_identity(self, stream_id: str) -> dict[str, Any]:
-        app = self.app
-        first = app.recorder.select_events(stream_id, lte=1)
-        if not first:
-            return {}
-        event = app.mapper.to_domain_event(first[0])
-        return identity_of(type(event), event.__dict__) or {}
+        return self.feed.messages(start, self.window)
 
 
 def run(app: SavApplication, engine: Engine, settings: Settings, stop: threading.Event) -> None:

@@ -109,9 +109,9 @@ def test_replay_and_export_from_the_cli(server: tuple[str, dict[str, str]],
     lines = sav(env, "events", "export", "--after", "1").splitlines()
     records = [orjson.loads(line) for line in lines]
     assert [r["position"] for r in records] == [2, 3]
-    assert records[0]["type"] == "Ticket.Created" and records[0]["data"]["subject"] == "S1"
+    assert records[0]["event"] == "ticket.created" and records[0]["data"]["subject"] == "S1"
     csv_out = sav(env, "events", "export", "--format", "csv")
-    assert csv_out.splitlines()[0].startswith("position,type,stream_id")
+    assert csv_out.splitlines()[0] == "position,message_id,event,timestamp,data"
 
 
 def test_token_rejects_unknown_role(settings: Settings, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ OTHER_CUSTOMER = ("cust-2", "customer")
 AGENT = ("agent-1", "agent")
 OTHER_AGENT = ("agent-2", "agent")
 ADMIN = ("admin-1", "admin")
+ANALYST = ("analyst-1", "analyst")
 
 
 class Client:

@@ -28,3 +28,20 @@ def test_openapi_document_is_valid_and_complete(tmp_path: Path) -> None:
     assert "security" in create and "security" not in document["paths"]["/health"]["get"]
     upload = document["paths"]["/tickets/{ticket_ref}/attachments"]["post"]["requestBody"]
     assert "multipart/form-data" in upload["content"]
+
+
+def test_history_and_time_travel_are_documented_with_their_query_parameters(
+        tmp_path: Path) -> None:
+    app = create_app(load_settings({"SAV_DATA_DIR": str(tmp_path), "AUTH_JWT_SECRET": "x" * 40}))
+    paths = openapi_document(app)["paths"]
+
+    def query(path: str) -> dict[str, dict[str, object]]:
+        return {p["name"]: p for p in paths[path]["get"]["parameters"] if p["in"] == "query"}
+
+    history = query("/tickets/{ticket_ref}/history")
+    assert set(history) == {"limit", "cursor"}
+    assert history["limit"]["schema"]["maximum"] == 100
+    ticket = query("/tickets/{ticket_ref}")
+    assert set(ticket) == {"version", "as_of"}
+    assert ticket["as_of"]["schema"]["anyOf"][0] == {"type": "string", "format": "date-time"}
+    assert not any(p["required"] for p in (*history.values(), *ticket.values()))

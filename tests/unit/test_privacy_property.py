@@ -1,5 +1,7 @@
 """Invariant 7 as a property: whatever staff, customers and token holders do, in whatever
-order, no customer-visible or public response ever contains an internal note's text.
+order, no customer-visible or public response ever contains an internal note's text: not
+the ticket, its messages, lists and counts, nor its history or any past version of it.
+Analysts act too: whatever they try to change answers 403.
 
 Runs the real API on the embedded (SQLite) profile, one fresh database per example.
 """
@@ -25,6 +27,7 @@ from sav.workers.inprocess import start_projector
 from tests.support.http import (
     ADMIN,
     AGENT,
+    ANALYST,
     CUSTOMER,
     OTHER_AGENT,
     OTHER_CUSTOMER,
@@ -34,15 +37,16 @@ from tests.support.http import (
 from tests.support.settings import make_settings
 
 ACTORS = {"owner": CUSTOMER, "other": OTHER_CUSTOMER, "agent": AGENT, "agent2": OTHER_AGENT,
-          "admin": ADMIN, "public": None}
+          "admin": ADMIN, "analyst": ANALYST, "public": None}
 # Whose responses must never leak: the owner, another customer, an anonymous token holder.
 WATCHED = {"owner", "other", "public"}
 ACTIONS = ("say", "note", "edit", "delete", "read", "read_all", "assign", "start", "wait",
            "resolve", "close", "reopen", "notes_field", "rate", "look")
 
+MAX_STEPS = 18
 steps = st.lists(
     st.tuples(st.sampled_from(sorted(ACTORS)), st.sampled_from(ACTIONS), st.integers(0, 7)),
-    min_size=1, max_size=18,
+    min_size=1, max_size=MAX_STEPS,
 )
 
 
@@ -137,6 +141,11 @@ class Scenario:
                                 json={"rating": 1 + pick % 5, "comment": "fine"})
         return await c.get(self.path, as_=as_)
 
+    def past_views(self) -> list[str]:
+        """The ticket at each of its versions: a story appends at most two events a step,
+        after the creation and the user link (later versions are 404s)."""
+        return [f"{self.path}?version={v}" for v in range(1, 2 * MAX_STEPS + 3)]
+
     async def sweep(self) -> None:
         """Every read a customer or token holder can make, at the end of the story."""
         c = self.client
@@ -144,7 +153,8 @@ class Scenario:
             as_ = ACTORS[who]
             reads = [self.path, "/tickets", f"{self.path}/messages?limit=100",
                      f"{self.path}/messages/unread-count", "/tickets/statistics",
-                     *[f"{self.path}/messages/{mid}" for mid in self.message_ids]]
+                     *[f"{self.path}/messages/{mid}" for mid in self.message_ids],
+                f"{self.path}/history?limit=100", *self.past_views()]
             self.watched += [await c.get(path, as_=as_) for path in reads]
         self.watched.append(await c.get(self.public_path, headers=self.token))
         listed = await c.get(f"{self.path}/messages?limit=100", as_=CUSTOMER)
@@ -173,6 +183,8 @@ async def play(story: list[tuple[str, str, int]]) -> None:
             for who, action, pick in story:
                 response = await scenario.act(who, action, pick)
                 assert response.status < 500, (who, action, response)
+                if who == "analyst" and action != "look":
+                    assert response.status == 403, (action, response)
                 if who in WATCHED:
                     scenario.watched.append(response)
             await scenario.sweep()

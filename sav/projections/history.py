@@ -1,0 +1,121 @@
+"""A ticket's history (`GET /tickets/{id}/history`) and its past states (`?version=`,
+`?as_of=`), read from the ticket's own stream in the event store.
+
+Each history entry is one event: `{position, version, type, occurred_at, actor,
+changes}`, `changes` being what the fold step (`sav.projections.past`) set. Readers who
+are not staff get `customer_changes` of each entry: the one definition of staff-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+
+from sav.events.ticket import Ticket
+from sav.eventstore.recorder import SqlApplicationRecorder
+from sav.projections.past import PastTicket, fold
+from sav.projections.schema import iso
+from sav.workers.routing import routing_key
+
+# Read from the store in batches: a page deep in a long stream folds everything before it.
+BATCH = 500
+
+# Fields of a change only staff (and analysts) read: those the customer's own view of
+# the ticket does not show either.
+STAFF_ONLY_FIELDS = frozenset({"internal_notes", "origin", "reason"})
+
+_MESSAGE_EVENTS = (Ticket.MessagePosted, Ticket.MessageEdited, Ticket.MessageRemoved)
+_ATTACHMENT_EVENTS = (Ticket.AttachmentAdded, Ticket.AttachmentRemoved)
+
+
+def customer_changes(past: PastTicket, event: Any, changes: dict[str, Any]
+                     ) -> dict[str, Any] | None:
+    """What a customer sees of one entry, None when the whole entry is staff-only: any
+    event of an internal message (posted, edited, removed, read) or of an attachment
+    of one, and any staff-only field; an entry left with no visible change is hidden.
+    `past` is the state after the event (internal ids are never forgotten)."""
+    if isinstance(event, _MESSAGE_EVENTS) and event.message_id in past.internal_messages:
+        return None
+    if isinstance(event, _ATTACHMENT_EVENTS) and event.attachment_id in past.internal_attachments:
+        return None
+    visible = {name: value for name, value in changes.items() if name not in STAFF_ONLY_FIELDS}
+    if "message_ids" in visible:
+        visible["message_ids"] = [m for m in visible["message_ids"]
+                                  if m not in past.internal_messages]
+        if not visible["message_ids"]:
+            return None
+    if changes and not visible:
+        return None
+    return visible
+
+
+def entry(record: Notification, event: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    actor = getattr(event, "actor", None) or {}
+    return {"position": record.id, "version": record.originator_version,
+            "type": routing_key(type(event)), "occurred_at": iso(event.timestamp),
+            "actor": {"id": actor.get("id"), "role": actor.get("role")},
+            "changes": changes}
+
+
+def _stream(app: Application[UUID], ticket_id: UUID, first: int
+            ) -> Iterator[tuple[Notification, Any]]:
+    """The ticket's events in version order with their positions: `first` of them, then
+    batches of BATCH while the reader asks for more."""
+    recorder = app.recorder
+    if not isinstance(recorder, SqlApplicationRecorder):
+        raise TypeError("a ticket's history reads the SQL event store")
+    after, size = 0, first
+    while True:
+        records = recorder.select_stream_notifications(ticket_id, gt=after, limit=size)
+        for record in records:
+            yield record, app.mapper.to_domain_event(record)
+        if len(records) < size:
+            return
+        after, size = records[-1].originator_version, BATCH
+
+
+def history_page(app: Application[UUID], ticket_id: UUID, staff: bool, after_version: int,
+                 limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    """Up to `limit` entries after `after_version`, oldest first, and the version the next
+    page starts after (None at the end). The fold runs from the stream's start: what an
+    event changed, and whether it is staff-only, depends on the events before it."""
+    past = PastTicket()
+    entries: list[dict[str, Any]] = []
+    # Staff see every event: the page's end is known, read exactly up to it first.
+    for record, event in _stream(app, ticket_id, after_version + limit + 1):
+        changes = past.apply(event)
+        if record.originator_version <= after_version:
+            continue
+        shown = changes if staff else customer_changes(past, event, changes)
+        if shown is None:
+            continue
+        if len(entries) == limit:
+            return entries, entries[-1]["version"]
+        entries.append(entry(record, event, shown))
+    return entries, None
+
+
+def past_state(app: Application[UUID], ticket_id: UUID, version: int | None = None,
+               as_of: datetime | None = None) -> PastTicket | None:
+    """The ticket after event `version`, or after its last event at or before `as_of`;
+    None before it existed or past its head."""
+    events: Iterator[Any] = iter(app.events.get(ticket_id, lte=version))
+    if as_of is not None:
+        events = _until(events, as_of)
+    past = fold(events)
+    if past.ticket is None or (version is not None and past.version != version):
+        return None
+    return past
+
+
+def _until(events: Iterator[Any], moment: datetime) -> Iterator[Any]:
+    """The stream's prefix that happened at or before `moment`."""
+    for event in events:
+        if event.timestamp > moment:
+            return
+        yield event

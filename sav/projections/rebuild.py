@@ -1,0 +1,143 @@
+"""Rebuilding the read model from the event log while the live one keeps serving.
+
+The live handlers are the only definition of each table: a rebuild runs them, through
+the same `Projector`, into shadow tables (shadow.py). In bulk first — thousands of
+events per transaction into a private SQLite file with no journal, secondary indexes
+and full-text after the load — then event by event to catch up with the head, then
+the switch: projectors held off, the shadow brought to exactly the live position,
+tables swapped atomically. The tracking position therefore still matches the tables,
+and the live projector carries on from it: the read model stays exactly-once.
+
+`check` builds the same shadow, up to the live position, and compares the two at one
+moment instead of switching (compare.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper
+from sqlalchemy import Connection, Engine
+
+from sav.eventstore.db import is_sqlite
+from sav.eventstore.tracking import read_position, tracked_position
+from sav.projections.compare import Difference, compare
+from sav.projections.position import READ_MODEL
+from sav.projections.runner import Projector
+from sav.projections.shadow import RebuildError, Shadow, open_shadow
+
+log = logging.getLogger("sav.projections.rebuild")
+
+BULK_BATCH = 10_000  # events per transaction into the staging file
+CATCH_UP_BATCH = 1_000
+# A live position standing still this long has no projector behind it.
+LIVE_PATIENCE_S = 1.0
+CHECK_ATTEMPTS = 20
+
+Progress = Callable[[int], object]  # events applied since the last call
+Phase = Callable[[str], object]  # what the rebuild is doing now
+
+
+@dataclass(frozen=True)
+class Comparison:
+    position: int
+    differences: list[Difference] = field(default_factory=list)
+
+
+def rebuild(recorder: ApplicationRecorder, mapper: Mapper, live: Engine,
+            progress: Progress | None = None, phase: Phase | None = None) -> int:
+    """Rebuild every read table and switch it in; returns the position it starts from."""
+    shadow = open_shadow(live)
+    try:
+        catch_up = build(shadow, recorder, mapper, None, progress, phase)
+        _say(phase, "catching up")
+        catch_up.run_once()
+        wait_for_live(live, catch_up.position)
+        _say(phase, "switching")
+        with shadow.switching() as switch:
+            catch_up.run_once(stop=switch.live_position)
+            switch.swap(catch_up.position)
+        log.info("read model rebuilt and switched in at position %s", catch_up.position)
+        return catch_up.position
+    finally:
+        shadow.drop()
+
+
+def check(recorder: ApplicationRecorder, mapper: Mapper, live: Engine,
+          progress: Progress | None = None, phase: Phase | None = None) -> Comparison:
+    """Rebuild into the shadow up to the live position and compare, without switching."""
+    shadow = open_shadow(live)
+    try:
+        catch_up = build(shadow, recorder, mapper, read_position(live, READ_MODEL),
+                         progress, phase)
+        _say(phase, "comparing")
+        for _ in range(CHECK_ATTEMPTS):
+            catch_up.run_once(stop=read_position(live, READ_MODEL))
+            with live_snapshot(live) as conn, shadow.engine.connect() as rebuilt:
+                if tracked_position(conn, READ_MODEL) == catch_up.position:
+                    return Comparison(catch_up.position, compare(conn, rebuilt))
+        raise RebuildError("the live read model kept moving: found no moment to compare it")
+    finally:
+        shadow.drop()
+
+
+def build(shadow: Shadow, recorder: ApplicationRecorder, mapper: Mapper, stop: int | None,
+          progress: Progress | None, phase: Phase | None) -> Projector:
+    """Bulk-load the shadow up to `stop` (None: the head); returns the projector that
+    catches it up from there, event batch by event batch."""
+    def project(engine: Engine) -> None:
+        bulk = Projector(recorder, mapper, engine, batch_size=BULK_BATCH)
+        _report(bulk, progress)
+        bulk.run_once(stop=stop)
+        _say(phase, "indexing")
+
+    _say(phase, "projecting")
+    shadow.bulk_load(project)
+    catch_up = Projector(recorder, mapper, shadow.engine, batch_size=CATCH_UP_BATCH)
+    _report(catch_up, progress)
+    return catch_up
+
+
+def wait_for_live(live: Engine, position: int) -> None:
+    """Let a running projector reach the shadow's position, so the switch keeps the
+    live position (and the API's own view of it). A read model nobody projects stands
+    still: it is switched where it is, the position moving with the tables."""
+    seen, since = read_position(live, READ_MODEL), time.monotonic()
+    while seen < position and time.monotonic() - since < LIVE_PATIENCE_S:
+        time.sleep(0.02)
+        now = read_position(live, READ_MODEL)
+        if now != seen:
+            seen, since = now, time.monotonic()
+
+
+@contextmanager
+def live_snapshot(engine: Engine) -> Iterator[Connection]:
+    """One consistent read of every live table (MySQL: REPEATABLE READ; SQLite: a read
+    transaction over WAL), whatever the projector commits meanwhile."""
+    with engine.connect() as conn:
+        if not is_sqlite(engine):
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+def _report(projector: Projector, progress: Progress | None) -> None:
+    if progress is None:
+        return
+    last = [projector.position]
+
+    def advanced(position: int) -> None:
+        progress(position - last[0])
+        last[0] = position
+
+    projector.on_advance(advanced)
+
+
+def _say(phase: Phase | None, name: str) -> None:
+    log.info("rebuild: %s", name)
+    if phase is not None:
+        phase(name)

@@ -1,0 +1,234 @@
+"""The live tail of the event feed (Server-Sent Events) and the streamed export, over a
+real `sav serve`, on both profiles: events as they are stored, resuming with
+`Last-Event-ID`, heartbeats, clean ends when the client leaves or the server stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import orjson
+import pytest
+
+from sav.bootstrap import bootstrap
+from sav.config import Settings
+from sav.events.ticket import Ticket
+
+SAV = [sys.executable, "-m", "sav.cli"]
+SSE = {"Accept": "text/event-stream"}
+
+
+@dataclass
+class Server:
+    base: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def token(self, role: str) -> dict[str, str]:
+        token = sav(self.env, "token", "--sub", f"{role}-1", "--role", role).decode().strip()
+        return {"Authorization": f"Bearer {token}"}
+
+    def errors(self) -> list[str]:
+        return [line for line in self.log.read_text(errors="replace").splitlines()
+                if '"level": "error"' in line or '"level":"error"' in line
+                or "Traceback" in line]
+
+
+def sav(env: dict[str, str], *args: str) -> bytes:
+    done = subprocess.run([*SAV, *args], env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "RABBITMQ_",
+                                                                     "MINIO_", "SAV_"))}
+    env.update(SAV_DATA_DIR=str(settings.data_dir), AUTH_JWT_SECRET="",
+               DB_CONNECTION=settings.db_connection, DB_HOST=settings.db_host,
+               DB_PORT=str(settings.db_port), DB_DATABASE=settings.db_database,
+               DB_USERNAME=settings.db_username, DB_PASSWORD=settings.db_password)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([*SAV, "serve", "--port", str(port)], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        yield Server(base, env, process, log)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+class EventStream:
+    """Reads Server-Sent Events off a streamed response: messages and comments."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.lines = response.iter_lines()
+
+    def next(self) -> dict[str, Any]:
+        """The next message (`id`, `data`) or comment (`comment`)."""
+        fields: dict[str, Any] = {}
+        for line in self.lines:
+            if not line:
+                if fields:
+                    return fields
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "":
+                return {"comment": value}
+            fields[name] = orjson.loads(value) if name == "data" else value
+        raise EOFError("the stream ended")
+
+    def next_message(self) -> dict[str, Any]:
+        while "comment" in (message := self.next()):
+            pass
+        return message
+
+
+def create(http: httpx.Client, headers: dict[str, str], subject: str) -> dict[str, Any]:
+    response = http.post("/tickets", headers=headers,
+                         json={"subject": subject, "description": "d"})
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_tail_streams_events_as_stored_and_resumes_from_last_event_id(server: Server) -> None:
+    admin = server.token("admin")
+    with httpx.Client(base_url=server.base, timeout=20) as http:
+        for i in range(3):
+            create(http, admin, f"S{i}")
+        with http.stream("GET", "/events?after=1", headers={**admin, **SSE}) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["cache-control"] == "no-cache"
+            stream = EventStream(response)
+            first, second = stream.next_message(), stream.next_message()
+            assert (first["id"], second["id"]) == ("2", "3")
+            assert list(first["data"]) == ["position", "message_id", "event", "timestamp",
+                                           "data"]
+            assert first["data"]["position"] == 2 and first["data"]["event"] == "ticket.created"
+            assert second["data"] == http.get("/events?after=2&limit=1",
+                                              headers=admin).json()["data"][0]
+            create(http, admin, "while tailing")
+            live = stream.next_message()
+            assert live["id"] == "4" and live["data"]["data"]["subject"] == "while tailing"
+        # A reconnecting client sends the last id it saw: it wins over `after`.
+        with http.stream("GET", "/events?after=0",
+                         headers={**admin, **SSE, "Last-Event-ID": "3"}) as response:
+            assert EventStream(response).next_message()["id"] == "4"
+        with http.stream("GET", "/events", headers={**admin, **SSE,
+                                                     "Last-Event-ID": "x"}) as response:
+            assert response.status_code == 422
+        assert http.get("/health").status_code == 200
+    assert server.errors() == []
+
+
+def test_tail_filters_by_type(server: Server) -> None:
+    admin = server.token("admin")
+    with httpx.Client(base_url=server.base, timeout=20) as http:
+        ticket = create(http, admin, "S")
+        create(http, admin, "other")
+        with http.stream("GET", "/events?type=ticket.assigned",
+                         headers={**admin, **SSE}) as response:
+            stream = EventStream(response)
+            assert http.post(f"/tickets/{ticket['id']}/assign", headers=admin,
+                             json={"agent_id": "agent-1"}).status_code == 200
+            message = stream.next_message()
+            assert message["id"] == "3" and message["data"]["event"] == "ticket.assigned"
+
+
+def test_tail_is_for_admins_and_analysts(server: Server) -> None:
+    with httpx.Client(base_url=server.base, timeout=20) as http:
+        for role in ("customer", "agent"):
+            response = http.get("/events", headers={**server.token(role), **SSE})
+            assert response.status_code == 403, role
+        with http.stream("GET", "/events", headers={**server.token("analyst"), **SSE}
+                         ) as response:
+            assert response.status_code == 200
+            assert "comment" in EventStream(response).next()  # the greeting
+
+
+@pytest.mark.parametrize("profile", ["sqlite"])  # timing only: one profile is enough
+def test_idle_tail_sends_heartbeats(server: Server) -> None:
+    with httpx.Client(base_url=server.base, timeout=30) as http, \
+            http.stream("GET", "/events", headers={**server.token("admin"), **SSE}
+                        ) as response:
+        stream = EventStream(response)
+        assert stream.next()["comment"].startswith("tailing after 0")
+        started = time.monotonic()
+        assert stream.next() == {"comment": "heartbeat"}
+        assert 10 < time.monotonic() - started < 25
+
+
+def test_server_stops_promptly_with_a_tail_open(server: Server) -> None:
+    """The server ends open tails when it stops, rather than waiting them out."""
+    with httpx.Client(base_url=server.base, timeout=30) as http, \
+            http.stream("GET", "/events", headers={**server.token("admin"), **SSE}
+                        ) as response:
+        stream = EventStream(response)
+        stream.next()
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        with pytest.raises((EOFError, httpx.HTTPError)):
+            while True:
+                stream.next()
+        assert server.process.wait(timeout=30) == 0
+        assert time.monotonic() - started < 10
+
+
+def test_export_of_20k_events_is_streamed_and_equals_the_cli(server: Server,
+                                                            settings: Settings) -> None:
+    admin = server.token("admin")
+    with httpx.Client(base_url=server.base, timeout=120) as http:
+        ticket = create(http, admin, "long")
+    services = bootstrap(settings)
+    try:
+        for start in range(0, 20_000, 1000):
+            def change(ticket: Ticket, start: int = start) -> None:
+                for i in range(start, start + 1000):
+                    ticket.update({"subject": f"subject {i}"}, by="admin-1")
+
+            services.app.change_ticket(UUID(ticket["id"]), change)
+    finally:
+        services.close()
+    with httpx.Client(base_url=server.base, timeout=120) as http, \
+            http.stream("GET", "/events/export", headers=admin) as response:
+        assert response.status_code == 200
+        assert response.headers["transfer-encoding"] == "chunked"
+        assert "content-length" not in response.headers
+        assert response.headers["content-type"] == "application/x-ndjson"
+        body = b"".join(response.iter_raw())
+    assert body.count(b"\n") == 20_001
+    assert body == sav(server.env, "events", "export")
+    assert server.errors() == []
