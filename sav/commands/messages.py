@@ -102,21 +102,25 @@ def post_message(
 def edit_message(
     app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str, cmd: EditMessage
 ) -> Outcome:
-    def change(ticket: Ticket) -> None:
-        require_visible(ticket, actor)
-        require_author_or_admin(ticket.visible_message(message_id, actor.role), actor, "edit")
-        ticket.edit_message(message_id, cmd.content, by=actor.who)
-
-    return _run(app, ticket_id, change)
+    return _by_author(app, actor, ticket_id, message_id, "edit",
+                      lambda ticket: ticket.edit_message(message_id, cmd.content, by=actor.who))
 
 
 @command_handler
 def remove_message(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str
                    ) -> Outcome:
+    return _by_author(app, actor, ticket_id, message_id, "delete",
+                      lambda ticket: ticket.remove_message(message_id, by=actor.who))
+
+
+def _by_author(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str,
+               action: str, apply: Callable[[Ticket], None]) -> Outcome:
+    """A change only the message's author (or an admin) may make."""
+
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
-        require_author_or_admin(ticket.visible_message(message_id, actor.role), actor, "delete")
-        ticket.remove_message(message_id, by=actor.who)
+        require_author_or_admin(ticket.visible_message(message_id, actor.role), actor, action)
+        apply(ticket)
 
     return _run(app, ticket_id, change)
 

@@ -40,12 +40,47 @@ _TAKE_POSITIONS = {
 _INSERT = stored_events_table.insert()
 
 
-class SqlApplicationRecorder(ApplicationRecorder):
+class StreamReads:
+    """`select_events` of the library's recorders, over one table of stream records
+    (events or snapshots) with their `originator_id` and `originator_version`."""
+
+    reader: Engine
+    records: Table
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        t = self.records.c
+        query = select(t.originator_id, t.originator_version, t.topic, t.state).where(
+            t.originator_id == str(originator_id))
+        if gt is not None:
+            query = query.where(t.originator_version > gt)
+        if lte is not None:
+            query = query.where(t.originator_version <= lte)
+        query = query.order_by(t.originator_version.desc() if desc else t.originator_version)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.reader.connect() as conn:
+            rows = conn.execute(query).all()
+        stream = UUID(str(originator_id))
+        return [StoredEvent(originator_id=stream, originator_version=row.originator_version,
+                            topic=row.topic, state=bytes(row.state)) for row in rows]
+
+
+class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
     """Appends hold the sequence row lock until commit, so position N is only
     visible after every position below N is: a reader can never skip an event.
 
     `transaction()` lets a command do its own writes (the ticket-number counter) and
     its append in one transaction: one commit per command."""
+
+    records = stored_events_table
 
     def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
         self.engine = engine
@@ -120,18 +155,6 @@ class SqlApplicationRecorder(ApplicationRecorder):
         ])
         return ids
 
-    def select_events(
-        self,
-        originator_id: UUID | str,
-        *,
-        gt: int | None = None,
-        lte: int | None = None,
-        desc: bool = False,
-        limit: int | None = None,
-    ) -> list[StoredEvent]:
-        return select_stream(self.reader, stored_events_table, originator_id, gt, lte, desc,
-                             limit)
-
     def select_notifications(
         self,
         start: int | None,
@@ -200,8 +223,10 @@ class SqlApplicationRecorder(ApplicationRecorder):
         raise NotImplementedError("subscribe() is not available; poll select_notifications()")
 
 
-class SqlSnapshotRecorder(AggregateRecorder):
+class SqlSnapshotRecorder(StreamReads, AggregateRecorder):
     """Snapshots of aggregates: any number per stream, the latest one is used."""
+
+    records = snapshots_table
 
     def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
         self.engine = engine
@@ -219,34 +244,3 @@ class SqlSnapshotRecorder(AggregateRecorder):
         except sa_exc.IntegrityError:
             pass  # Another process took the same snapshot: equal by construction.
         return None
-
-    def select_events(
-        self,
-        originator_id: UUID | str,
-        *,
-        gt: int | None = None,
-        lte: int | None = None,
-        desc: bool = False,
-        limit: int | None = None,
-    ) -> list[StoredEvent]:
-        return select_stream(self.reader, snapshots_table, originator_id, gt, lte, desc, limit)
-
-
-def select_stream(reader: Engine, table: Table, originator_id: UUID | str, gt: int | None,
-                  lte: int | None, desc: bool, limit: int | None) -> list[StoredEvent]:
-    """One stream's records (events or snapshots) by version, as the library asks."""
-    stream = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-    t = table.c
-    query = select(t.originator_version, t.topic, t.state).where(
-        t.originator_id == str(stream))
-    if gt is not None:
-        query = query.where(t.originator_version > gt)
-    if lte is not None:
-        query = query.where(t.originator_version <= lte)
-    query = query.order_by(t.originator_version.desc() if desc else t.originator_version)
-    if limit is not None:
-        query = query.limit(limit)
-    with reader.connect() as conn:
-        rows = conn.execute(query).all()
-    return [StoredEvent(originator_id=stream, originator_version=version, topic=topic,
-                        state=bytes(state)) for version, topic, state in rows]

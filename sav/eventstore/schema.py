@@ -45,15 +45,11 @@ stored_events = Table(
 
 # The latest state of long streams, so a ticket loads from its last snapshot plus the
 # events after it (eventsourcing's snapshotting); never part of the global order.
-snapshots = Table(
-    "snapshots",
-    metadata,
-    Column("originator_id", Identifier(64), primary_key=True),
-    Column("originator_version", BigInteger, primary_key=True),
-    Column("topic", String(255), nullable=False),
-    Column("state", Payload, nullable=False),
-    mysql_engine="InnoDB",
-)
+snapshots = Table("snapshots", metadata,
+                  Column("originator_id", Identifier(64), primary_key=True),
+                  Column("originator_version", BigInteger, primary_key=True),
+                  Column("topic", String(255), nullable=False),
+                  Column("state", Payload, nullable=False), mysql_engine="InnoDB")
 
 # One row per sequence; appends lock it so positions are assigned in commit order.
 event_sequence = Table("event_sequence", metadata,

@@ -30,6 +30,7 @@ from sav.events.agent import Agent
 from sav.events.catalog import TICKET_EVENTS
 from sav.events.errors import RuleViolationError
 from sav.eventstore.schema import Identifier
+from sav.projections.cursors import keyset_page
 from sav.projections.schema import Handlers, Timestamp, ignored, iso, naive_utc, read_metadata
 from sav.projections.tickets import support_tickets
 
@@ -113,11 +114,8 @@ async def list_agents(conn: AsyncConnection, limit: int, cursor: str | None,
     query = _roster()
     if active is not None:
         query = query.where(a.active == active)
-    if cursor:
-        query = query.where(a.agent_id > decode_cursor(cursor))
-    rows = (await conn.execute(query.order_by(a.agent_id).limit(limit + 1))).all()
-    next_cursor = encode_cursor(rows[limit - 1].agent_id) if len(rows) > limit else None
-    return list(rows[:limit]), next_cursor
+    return await keyset_page(conn, query, a.agent_id, limit, cursor,
+                             encode=encode_cursor, decode=decode_cursor)
 
 
 async def find_agent(conn: AsyncConnection, agent_id: str) -> Any:

@@ -29,7 +29,7 @@ from sav.commands.actor import Actor
 from sav.events.catalog import ALL_EVENTS
 from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
-from sav.projections.cursors import decode_cursor, encode_cursor
+from sav.projections.cursors import keyset_page
 from sav.projections.schema import Handlers, ignored, iso, naive_utc, read_metadata, ticket_rows
 
 ticket_attachments = ticket_rows(
@@ -128,11 +128,7 @@ async def list_attachments(conn: AsyncConnection, ticket_id: str, actor: Actor,
     query = select(ticket_attachments).where(a.ticket_id == ticket_id, visible_to(actor))
     if message_id is not None:
         query = query.where(a.message_id == message_id)
-    if cursor:
-        query = query.where(a.seq > decode_cursor(cursor))
-    rows = (await conn.execute(query.order_by(a.seq).limit(limit + 1))).all()
-    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
-    return list(rows[:limit]), next_cursor
+    return await keyset_page(conn, query, a.seq, limit, cursor)
 
 
 async def find_attachment(conn: AsyncConnection, ticket_id: str, attachment_id: str,

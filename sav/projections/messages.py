@@ -26,7 +26,7 @@ from sav.events.catalog import ALL_EVENTS
 from sav.events.rules import Side, side_of
 from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
-from sav.projections.cursors import decode_cursor, encode_cursor
+from sav.projections.cursors import keyset_page
 from sav.projections.schema import (
     Handlers,
     LongText,
@@ -115,11 +115,7 @@ async def list_messages(
 ) -> tuple[list[Any], str | None]:
     """One page of the conversation, oldest first."""
     query = select(ticket_messages).where(visible_clause(ticket_id, actor))
-    if cursor:
-        query = query.where(m.seq > decode_cursor(cursor))
-    rows = (await conn.execute(query.order_by(m.seq).limit(limit + 1))).all()
-    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
-    return list(rows[:limit]), next_cursor
+    return await keyset_page(conn, query, m.seq, limit, cursor)
 
 
 # A ticket's details embed the latest messages only; the list route pages through all.

@@ -14,7 +14,7 @@ from sav.commands.actor import Actor
 from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.errors import RuleViolationError
 from sav.events.rules import Priority, Status
-from sav.projections.cursors import decode_cursor, encode_cursor
+from sav.projections.cursors import keyset_page
 from sav.projections.schema import iso
 from sav.projections.tickets import support_tickets
 
@@ -111,11 +111,7 @@ async def list_tickets(
         query = query.where(t.user_id == filters["user_id"])
     if filters.get("q"):
         query = query.where(fulltext_clause(conn.dialect.name, filters["q"] or ""))
-    if cursor:
-        query = query.where(t.seq < decode_cursor(cursor))
-    rows = (await conn.execute(query.order_by(t.seq.desc()).limit(limit + 1))).all()
-    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
-    return list(rows[:limit]), next_cursor
+    return await keyset_page(conn, query, t.seq, limit, cursor, descending=True)
 
 
 def ticket_json(row: Any, actor: Actor | None) -> dict[str, Any]:
