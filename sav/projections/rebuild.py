@@ -34,8 +34,7 @@ log = logging.getLogger("sav.projections.rebuild")
 
 BULK_BATCH = 10_000  # events per transaction into the staging file
 CATCH_UP_BATCH = 1_000
-# A live position standing still this long has no projector behind it.
-LIVE_PATIENCE_S = 1.0
+LIVE_WAIT_S = 10.0  # for a running projector to reach the shadow before the switch
 CHECK_ATTEMPTS = 20
 
 Progress = Callable[[int], object]  # events applied since the last call
@@ -49,14 +48,16 @@ class Comparison:
 
 
 def rebuild(recorder: ApplicationRecorder, mapper: Mapper, live: Engine,
-            progress: Progress | None = None, phase: Phase | None = None) -> int:
-    """Rebuild every read table and switch it in; returns the position it starts from."""
+            progress: Progress | None = None, phase: Phase | None = None,
+            projected: Callable[[], bool] = lambda: False) -> int:
+    """Rebuild every read table and switch it in; returns the position it starts from.
+    `projected()` tells whether a projector is running on the live tables."""
     shadow = open_shadow(live)
     try:
         catch_up = build(shadow, recorder, mapper, None, progress, phase)
         _say(phase, "catching up")
         catch_up.run_once()
-        wait_for_live(live, catch_up.position)
+        wait_for_live(live, catch_up.position, projected)
         _say(phase, "switching")
         with shadow.switching() as switch:
             catch_up.run_once(stop=switch.live_position)
@@ -102,16 +103,14 @@ def build(shadow: Shadow, recorder: ApplicationRecorder, mapper: Mapper, stop: i
     return catch_up
 
 
-def wait_for_live(live: Engine, position: int) -> None:
-    """Let a running projector reach the shadow's position, so the switch keeps the
-    live position (and the API's own view of it). A read model nobody projects stands
-    still: it is switched where it is, the position moving with the tables."""
-    seen, since = read_position(live, READ_MODEL), time.monotonic()
-    while seen < position and time.monotonic() - since < LIVE_PATIENCE_S:
-        time.sleep(0.02)
-        now = read_position(live, READ_MODEL)
-        if now != seen:
-            seen, since = now, time.monotonic()
+def wait_for_live(live: Engine, position: int, projected: Callable[[], bool]) -> None:
+    """Give a running projector a moment to reach the shadow's position (it is usually
+    a batch away), so the switch keeps the live position. Otherwise the position moves
+    with the switched tables; a live projector hears of it (`Projector.on_overtaken`)."""
+    deadline = time.monotonic() + LIVE_WAIT_S
+    while (read_position(live, READ_MODEL) < position and projected()
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
 
 
 @contextmanager

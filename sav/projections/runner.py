@@ -58,6 +58,7 @@ class Projector:
         self.wakeup = threading.Event()  # set by `wake()`: appends to project
         self._listeners: list[Callable[[int], None]] = []
         self._appliers: list[Callable[[set[str]], None]] = []
+        self._overtaken: list[Callable[[int], None]] = []
 
     def read_position(self) -> int:
         return read_position(self.engine, self.name)
@@ -68,6 +69,12 @@ class Projector:
     def on_applied(self, listener: Callable[[set[str]], None]) -> None:
         """`listener(stream_ids)` after each committed batch, before `on_advance`."""
         self._appliers.append(listener)
+
+    def on_overtaken(self, listener: Callable[[int], None]) -> None:
+        """`listener(position)` when another writer moved the position (another
+        projector, or `sav replay` switching rebuilt tables in), before `on_advance`:
+        `on_applied` never heard of the events up to there, nor of changed rows."""
+        self._overtaken.append(listener)
 
     def wake(self, _position: int | None = None) -> None:
         self.wakeup.set()
@@ -89,14 +96,14 @@ class Projector:
             try:
                 self._apply(notifications)
             except StaleTrackingError:
-                self._advanced_to(self.read_position())
+                self._overtaken_at(self.read_position())
                 continue
             except sa_exc.IntegrityError:
                 # A concurrent projector wrote the same rows first: retry from its position.
                 position = self.read_position()
                 if position == self.position:
                     raise
-                self._advanced_to(position)
+                self._overtaken_at(position)
                 continue
             applied += len(notifications)
             if self._appliers:
@@ -106,6 +113,11 @@ class Projector:
             self._advanced_to(notifications[-1].id)
             if len(notifications) < self.batch_size:
                 return applied  # caught up: the next append wakes us
+
+    def _overtaken_at(self, position: int) -> None:
+        for listener in self._overtaken:
+            listener(position)
+        self._advanced_to(position)
 
     def _advanced_to(self, position: int) -> None:
         changed = position != self.position

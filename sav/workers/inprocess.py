@@ -29,6 +29,9 @@ def start_projector(services: Services) -> Projector:
     projector = Projector(app.recorder, app.mapper, engine)
     app.on_append(projector.wake)
     projector.on_applied(services.views.invalidate)
+    # Rows written by another writer (a `sav replay` switch, another projector): drop
+    # every view.
+    projector.on_overtaken(lambda _position: services.views.follow_local_projector(True))
     projector.on_advance(read_model.advanced)
 
     def leading(now: bool) -> None:

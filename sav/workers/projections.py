@@ -33,8 +33,10 @@ def replay(app: SavApplication, engine: Engine, progress: Progress | None = None
            phase: Phase | None = None) -> int:
     """Rebuild every read table from position 0 into shadow tables and switch them in,
     while the live ones keep serving; returns the position the new tables start from."""
+    projector = Lease(engine, PROJECTOR_LEASE)
     with replay_lock(engine):
-        return rebuild.rebuild(app.recorder, app.mapper, engine, progress, phase)
+        return rebuild.rebuild(app.recorder, app.mapper, engine, progress, phase,
+                               projected=lambda: projector.holder() is not None)
 
 
 def check(app: SavApplication, engine: Engine, progress: Progress | None = None,

@@ -133,6 +133,24 @@ def test_a_read_model_nobody_projects_is_rebuilt_up_to_the_head(settings: Settin
         services.close()
 
 
+def test_a_live_projector_overtaken_by_the_switch_is_told(settings: Settings) -> None:
+    """The position jumped with the switched tables: a projector behind it (and the
+    API's rendered views it keeps) learns that rows changed without it."""
+    services = bootstrap(settings)
+    try:
+        make_history(services, tickets=1)
+        live = Projector(services.app.recorder, services.app.mapper, services.engine)
+        live.run_once()
+        commands.create_ticket(services.app, CUSTOMER, commands.CreateTicket(
+            subject="after", description="d"))
+        heard: list[int] = []
+        live.on_overtaken(heard.append)
+        head = projection_worker.replay(services.app, services.engine)
+        assert live.run_once() == 0 and heard == [head] and live.position == head
+    finally:
+        services.close()
+
+
 async def test_check_reports_a_tampered_row_and_replay_repairs_it(
     services: Services, settings: Settings, capsys: pytest.CaptureFixture[str],
 ) -> None:
