@@ -15,6 +15,9 @@ from sav.commands.app import SavApplication
 from sav.commands.pool import CommandPool
 from sav.config import Settings
 from sav.eventstore.db import dispose_engine, engine_for
+from sav.migrations import ensure_schema
+from sav.privacy.setup import install as install_keys
+from sav.privacy.setup import open_key_store
 from sav.projections.position import ReadModelPosition
 from sav.projections.runner import create_read_schema
 from sav.projections.views import TicketViews
@@ -49,8 +52,12 @@ class Services:
 
 
 def bootstrap(settings: Settings) -> Services:
-    app = SavApplication(settings.database_url, settings.ticket_number_prefix)
     engine = engine_for(settings.database_url)
+    # Before anything creates a table: an empty database is made at head, an older
+    # schema refuses to start (SchemaOutdatedError names `sav db upgrade`).
+    ensure_schema(engine)
+    app = SavApplication(settings.database_url, settings.ticket_number_prefix)
+    install_keys(app, open_key_store(settings))
     create_read_schema(engine)
     if settings.auto_assign:
         from sav.projections.agents import least_loaded_agent
@@ -68,7 +75,8 @@ def bootstrap(settings: Settings) -> Services:
             secret_key=settings.minio_secret_key, bucket=settings.minio_bucket,
             region=settings.minio_region, data_dir=settings.data_dir,
             base_url=settings.public_base_url or f"http://127.0.0.1:{settings.app_port}",
-            secret=settings.signing_secret())),
+            secret=settings.signing_secret(),
+            public_endpoint=settings.minio_public_endpoint)),
         background=Background(),
         views=TicketViews(),
     )

@@ -5,8 +5,10 @@ Every other module receives a `Settings` object; nothing reads `os.environ` itse
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +55,36 @@ def _int(name: str, value: str, low: int = 0, high: int = 2**31) -> int:
     return number
 
 
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    lowered = value.strip().lower()
+    if lowered not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(v for v in allowed if v)}, "
+                          f"got {value!r}")
+    return lowered
+
+
+def _origins(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated browser origins (`https://shop.example.com`) or `*`."""
+    origins = tuple(filter(None, (part.strip().rstrip("/") for part in value.split(","))))
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", origin):
+            raise ConfigError(f"{name} must list origins like https://shop.example.com "
+                              f"(scheme, host, optional port) or *, got {origin!r}")
+    return origins
+
+
+def _networks(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR blocks (`10.0.0.0/8, 127.0.0.1`)."""
+    networks = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{name} must list IP addresses or CIDR blocks, "
+                              f"got {item!r}") from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class Settings:
     app_name: str = "sav-service"
@@ -92,6 +124,29 @@ class Settings:
     read_your_writes_timeout: float = 5.0
     worker_lease_ttl: float = 10.0
     public_base_url: str = ""
+    # OPS-B: worker health port (0: off), projector stall threshold, shared rate limit.
+    worker_health_host: str = "127.0.0.1"
+    worker_health_port: int = 8008
+    projection_stall_seconds: float = 30.0
+    trusted_proxies: tuple[str, ...] = ()
+    redis_url: str = ""
+    # HTTP: browser origins allowed by CORS (none: no CORS headers), JSON body limit.
+    cors_origins: tuple[str, ...] = ()
+    max_json_body: int = 1024 * 1024
+    # PRIVACY: key-encryption key (base64, 32 bytes) and the data keys' own database
+    # (SAV_KEYS_DB_*; unset: the event store's own database).
+    master_key: str = ""
+    keys_db_connection: str = ""
+    keys_db_host: str = "127.0.0.1"
+    keys_db_port: int = 3306
+    keys_db_database: str = ""
+    keys_db_username: str = "root"
+    keys_db_password: str = ""
+    # OPS-A: JWT `iss`/`aud` checks (empty: not checked); the S3 endpoint clients reach
+    # for presigned URLs (empty: MINIO_ENDPOINT).
+    auth_jwt_issuer: str = ""
+    auth_jwt_audience: str = ""
+    minio_public_endpoint: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -130,6 +185,38 @@ class Settings:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip()
+
+    @property
+    def keys_database_url(self) -> str:
+        """Sync URL of the data keys' database (issue 12)."""
+        if self.keys_db_connection == "mysql":
+            user, password = quote_plus(self.keys_db_username), quote_plus(self.keys_db_password)
+            return (f"mysql+pymysql://{user}:{password}@{self.keys_db_host}:{self.keys_db_port}/"
+                    f"{self.keys_db_database or 'sav_keys'}?charset=utf8mb4")
+        if self.keys_db_connection == "sqlite":
+            path = Path(self.keys_db_database or self.data_dir / "keys.sqlite3")
+            return f"sqlite:///{path.resolve()}"
+        return self.database_url
+
+    def privacy_master_key(self) -> str:
+        """SAV_MASTER_KEY, or one generated once into SAV_DATA_DIR (never in production)."""
+        if self.master_key:
+            return self.master_key
+        if self.app_env == "production":
+            raise ConfigError("SAV_MASTER_KEY is required when APP_ENV=production")
+        path = self.data_dir / "master_key"
+        if not path.exists():
+            import base64
+            import logging
+
+            logging.getLogger("sav.privacy").warning(
+                "SAV_MASTER_KEY is not set: generated one into %s (set it in production)", path)
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
             tmp.chmod(0o600)
             tmp.replace(path)
         return path.read_text().strip()
@@ -201,8 +288,73 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             ),
             public_base_url=get("SAV_PUBLIC_BASE_URL").rstrip("/"),
             worker_lease_ttl=_float("SAV_WORKER_LEASE_TTL", get("SAV_WORKER_LEASE_TTL", "10")),
+            worker_health_host=get("SAV_WORKER_HEALTH_HOST", "127.0.0.1"),
+            worker_health_port=_int("SAV_WORKER_HEALTH_PORT",
+                                    get("SAV_WORKER_HEALTH_PORT", "8008"), 0, 65535),
+            projection_stall_seconds=_float("SAV_PROJECTION_STALL_SECONDS",
+                                            get("SAV_PROJECTION_STALL_SECONDS", "30")),
+            trusted_proxies=_networks("SAV_TRUSTED_PROXIES", get("SAV_TRUSTED_PROXIES")),
+            redis_url=get("REDIS_URL"),
+            cors_origins=_origins("SAV_CORS_ORIGINS", get("SAV_CORS_ORIGINS")),
+            max_json_body=_int("SAV_MAX_JSON_BODY", get("SAV_MAX_JSON_BODY", "1048576"),
+                               1024, 64 * 1024 * 1024),
+            master_key=get("SAV_MASTER_KEY"),
+            keys_db_connection=_choice("SAV_KEYS_DB_CONNECTION", get("SAV_KEYS_DB_CONNECTION"),
+                                       ("", "sqlite", "mysql")),
+            keys_db_host=get("SAV_KEYS_DB_HOST", "127.0.0.1"),
+            keys_db_port=_int("SAV_KEYS_DB_PORT", get("SAV_KEYS_DB_PORT", "3306"), 1, 65535),
+            keys_db_database=get("SAV_KEYS_DB_DATABASE"),
+            keys_db_username=get("SAV_KEYS_DB_USERNAME", "root"),
+            keys_db_password=get("SAV_KEYS_DB_PASSWORD"),
+            auth_jwt_issuer=get("AUTH_JWT_ISSUER"),
+            auth_jwt_audience=get("AUTH_JWT_AUDIENCE"),
+            minio_public_endpoint=get("MINIO_PUBLIC_ENDPOINT").rstrip("/") or None,
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.app_env == "production":
+        problems = production_problems(settings)
+        if problems:
+            raise ConfigError("APP_ENV=production refuses development settings: "
+                              + "; ".join(problems))
+    return settings
+
+
+MIN_SECRET_BYTES = 32
+PLACEHOLDER = "change_me"
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Every setting that only suits development, each message starting with the
+    variable's name (APP_ENV=production refuses to start on any of them)."""
+    problems = []
+
+    def weak(value: str) -> bool:
+        return not value or PLACEHOLDER in value.lower()
+
+    secret = settings.auth_jwt_secret
+    if weak(secret) or len(secret.encode()) < MIN_SECRET_BYTES:
+        problems.append(f"AUTH_JWT_SECRET must be set to a random value of at least "
+                        f"{MIN_SECRET_BYTES} bytes (each replica would generate its own)")
+    if not settings.is_mysql:
+        problems.append("DB_CONNECTION=sqlite is the embedded single-host profile; "
+                        "use mysql")
+    elif weak(settings.db_password):
+        problems.append("DB_PASSWORD is empty or a placeholder")
+    if not settings.minio_endpoint:
+        problems.append("MINIO_ENDPOINT is unset: attachments would stay on one host's disk")
+    else:
+        for name, value in (("MINIO_ACCESS_KEY", settings.minio_access_key),
+                            ("MINIO_SECRET_KEY", settings.minio_secret_key)):
+            if weak(value):
+                problems.append(f"{name} is empty or a placeholder")
+    if not settings.rabbitmq_host:
+        problems.append("RABBITMQ_HOST is unset: events would never be published")
+    elif weak(settings.rabbitmq_password) or settings.rabbitmq_password == "guest":
+        problems.append("RABBITMQ_PASSWORD is the guest default, empty or a placeholder")
+    if weak(settings.master_key):
+        problems.append("SAV_MASTER_KEY must be set (each replica would generate its own "
+                        "key-encryption key)")
+    return problems

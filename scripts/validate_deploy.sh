@@ -11,10 +11,14 @@
 #      HEALTHCHECK on /health, CMD sav serve), .dockerignore (sources in, secrets
 #      and tests out), pyproject.toml (console script `sav`), compose (services,
 #      ports, healthchecks, depends_on conditions, network, no literal secrets,
-#      every ${VAR} documented in docker/.env.example), k8s (apiVersion/kind/name,
+#      every ${VAR} documented in docker/.env.example and every documented value
+#      used, pinned images, databases on 127.0.0.1 only, the sav-migrate one-shot),
+#      requirements.lock (installed by the Dockerfile with hashes), k8s (apiVersion/kind/name,
 #      no namespace, replicas, resources, probes, securityContext, one image,
 #      ConfigMap/Secret/Service/PDB wiring, Secret template holds only CHANGE_ME,
-#      kustomization lists every manifest but the Secret template);
+#      kustomization lists every manifest but the Secret template, images by
+#      version, the sav-db-migrate Job and the pods' wait-for-schema init
+#      container), k8s/monitoring (alert rules and Grafana dashboard parse);
 #   2. `docker compose config -q` (or `docker-compose config -q`) with
 #      docker/.env.example as env file;
 #   3. kubernetes-validate --strict (bundled OpenAPI schemas, offline) on every
@@ -35,8 +39,8 @@ if [[ -n "${PYTHON:-}" ]]; then
     PY="$PYTHON"
 elif [[ -n "${VIRTUAL_ENV:-}" && -x "$VIRTUAL_ENV/bin/python" ]]; then
     PY="$VIRTUAL_ENV/bin/python"
-elif [[ -x /work/venv/bin/python ]]; then
-    PY=/work/venv/bin/python
+elif [[ -x "$ROOT/.venv/bin/python" ]]; then
+    PY="$ROOT/.venv/bin/python"
 else
     PY="$(command -v python3 || command -v python)"
 fi
@@ -118,9 +122,12 @@ REQUIRED_ENV = [
     "RABBITMQ_QUEUE", "AUTH_SERVICE_URL", "AUTH_MODE", "AUTH_JWT_SECRET",
     "TICKET_NUMBER_PREFIX", "AUTO_CLOSE_RESOLVED_DAYS", "ESCALATION_TIMEOUT_HOURS",
     "MAX_ATTACHMENT_SIZE_MB", "SAV_DATA_DIR", "SAV_INPROCESS_WORKERS",
+    "MINIO_PUBLIC_ENDPOINT", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "SAV_MASTER_KEY",
 ]
 SECRET_ENV = {"DB_USERNAME", "DB_PASSWORD", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY",
-              "RABBITMQ_USER", "RABBITMQ_PASSWORD", "AUTH_JWT_SECRET"}
+              "RABBITMQ_USER", "RABBITMQ_PASSWORD", "AUTH_JWT_SECRET", "SAV_MASTER_KEY"}
+# Compose reads this one itself; every other documented value must reach a service.
+COMPOSE_OWN = {"COMPOSE_PROJECT_NAME"}
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|ACCESS_KEY|_PASS$|TOKEN)")
 IMAGE_REPO = "sav-service"
 
@@ -186,11 +193,17 @@ def check_dockerfile():
         err(where, "must be multi-stage (builder + runtime)")
         return
     for base, name, _ in stages:
-        if not re.fullmatch(r"python:3\.11-slim(-\w+)?", base):
+        if not re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", base):
             err(where, f"stage {name or '?'} base image {base!r} is not python:3.11-slim")
     builder = [s for s in stages[:-1] if any(op == "RUN" and "pip wheel" in r for op, r in s[2])]
     if not builder:
         err(where, "no builder stage runs `pip wheel`")
+    elif not any(op == "RUN" and "--require-hashes" in r and "requirements.lock" in r
+                 for op, r in builder[0][2]):
+        err(where, "the builder must install the dependencies from requirements.lock "
+                   "with --require-hashes (reproducible builds)")
+    if not os.path.exists(path("requirements.lock")):
+        err("requirements.lock", "missing (uv pip compile pyproject.toml ... -o requirements.lock)")
     final = stages[-1][2]
     if not any(op == "RUN" and "pip install" in r and "/wheels" in r for op, r in final):
         err(where, "runtime stage must pip install the wheels built in the builder stage")
@@ -270,7 +283,8 @@ def check_dockerignore():
     if rules is None:
         return
     where = ".dockerignore"
-    for rel in ("pyproject.toml", "sav/__init__.py", "sav/api/app.py"):
+    for rel in ("pyproject.toml", "requirements.lock", "sav/__init__.py", "sav/api/app.py",
+                "sav/migrations/env.py", "sav/migrations/script.py.mako"):
         if ignored(rules, rel):
             err(where, f"{rel} would be left out of the build context")
     for rel in (".git/config", ".env", "docker/.env", "tests/test_x.py", "var/sav.db",
@@ -331,12 +345,19 @@ def env_example():
     return values
 
 
+def defaults(s):
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(s))
+
+
 def port_pair(p):
-    p = str(p).split("/")[0]
-    bits = p.rsplit(":", 1)
+    bits = defaults(str(p).split("/")[0]).rsplit(":", 1)
     host = bits[0] if len(bits) == 2 else ""
-    host = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", host).rsplit(":", 1)[-1]
-    return host, bits[-1]
+    return host.rsplit(":", 1)[-1], bits[-1]
+
+
+def published_ip(p):
+    bits = defaults(str(p).split("/")[0]).split(":")
+    return bits[0] if len(bits) == 3 else "0.0.0.0"
 
 
 def check_compose():
@@ -349,11 +370,15 @@ def check_compose():
     raw = "\n".join(line for line in open(path(where), encoding="utf-8").read().splitlines()
                     if not line.lstrip().startswith("#"))
     envs = env_example()
-    for var in sorted(set(re.findall(r"(?<!\$)\$\{(\w+)", raw))):
+    used = set(re.findall(r"(?<!\$)\$\{(\w+)", raw))
+    for var in sorted(used):
         if var not in envs:
             err(where, f"${{{var}}} is not documented in docker/.env.example")
+    for var in sorted(set(envs) - used - COMPOSE_OWN):
+        err(where, f"docker/.env.example documents {var}, which compose ignores "
+                   f"(use ${{{var}:-default}} instead of a literal)")
     services = c.get("services") or {}
-    for name in ("sav-service", "sav-worker", "sav-mysql", "rabbitmq", "minio"):
+    for name in ("sav-migrate", "sav-service", "sav-worker", "sav-mysql", "rabbitmq", "minio"):
         if name not in services:
             err(where, f"service {name} missing")
     if set(("sav-service", "sav-worker")) - set(services):
@@ -375,13 +400,25 @@ def check_compose():
         for dep in ("sav-mysql", "rabbitmq", "minio"):
             if not isinstance(deps, dict) or (deps.get(dep) or {}).get("condition") != "service_healthy":
                 err(where, f"{sname}: depends_on {dep} must use condition: service_healthy")
+        if not isinstance(deps, dict) or (deps.get("sav-migrate") or {}).get("condition") \
+                != "service_completed_successfully":
+            err(where, f"{sname}: must wait for sav-migrate (service_completed_successfully)")
+    migrate = services.get("sav-migrate") or {}
+    mcmd_ = migrate.get("command") or []
+    if (mcmd_.split() if isinstance(mcmd_, str) else mcmd_) != ["sav", "db", "upgrade"]:
+        err(where, "sav-migrate command must be `sav db upgrade`")
+    if migrate.get("image") != api.get("image"):
+        err(where, "sav-migrate must run the API's image")
     if api.get("image") != worker.get("image") or image_repo(str(api.get("image"))) != IMAGE_REPO:
         err(where, f"sav-service and sav-worker must share the image {IMAGE_REPO}:<tag>")
+    tag = defaults(str(api.get("image"))).rsplit(":", 1)[-1]
+    if not re.fullmatch(r"\d+\.\d+\.\d+\S*", tag):
+        err(where, f"the app image must be tagged by version, not {tag!r}")
     if [port_pair(p) for p in api.get("ports", [])] != [("8007", "8007")]:
         err(where, f"sav-service must publish 8007:8007, has {api.get('ports')}")
     acmd = api.get("command") or []
     acmd = acmd.split() if isinstance(acmd, str) else acmd
-    if acmd[:2] != ["sav", "serve"] or "8007" not in acmd:
+    if acmd[:2] != ["sav", "serve"] or "8007" not in [defaults(a) for a in acmd]:
         err(where, "sav-service command must be `sav serve ... --port 8007`")
     wcmd = worker.get("command") or []
     wcmd = wcmd.split() if isinstance(wcmd, str) else wcmd
@@ -390,20 +427,28 @@ def check_compose():
     hc = api.get("healthcheck") or {}
     if "/health" not in str(hc.get("test")):
         err(where, "sav-service healthcheck must hit /health")
-    if not (worker.get("healthcheck") or {}).get("disable"):
-        err(where, "sav-worker serves no HTTP: disable the image's /health healthcheck")
+    if "8008/health" not in str((worker.get("healthcheck") or {}).get("test")):
+        err(where, "sav-worker healthcheck must hit its health port: 8008/health")
     mysql = services.get("sav-mysql", {})
-    if mysql.get("image") != "mysql:8.0":
-        err(where, "sav-mysql image must be mysql:8.0")
+    if not re.fullmatch(r"mysql:8\.4\.\d+", str(mysql.get("image"))):
+        err(where, "sav-mysql image must be MySQL 8.4 LTS, pinned (mysql:8.4.N)")
     if [port_pair(p) for p in mysql.get("ports", [])] != [("3314", "3306")]:
         err(where, f"sav-mysql must publish 3314:3306, has {mysql.get('ports')}")
     if not mysql.get("volumes"):
         err(where, "sav-mysql needs a data volume")
-    if services.get("rabbitmq", {}).get("image") != "rabbitmq:3-management":
-        err(where, "rabbitmq image must be rabbitmq:3-management")
+    if not re.fullmatch(r"rabbitmq:4\.\d+\.\d+-management",
+                        str(services.get("rabbitmq", {}).get("image"))):
+        err(where, "rabbitmq image must be a pinned RabbitMQ 4 (rabbitmq:4.N.N-management)")
     minio = services.get("minio", {})
-    if not str(minio.get("image", "")).startswith("minio/minio"):
-        err(where, "minio image must be minio/minio")
+    if not re.fullmatch(r"minio/minio:RELEASE\.[\dT:-]+Z", str(minio.get("image", ""))):
+        err(where, "minio image must be a pinned minio/minio:RELEASE.… tag")
+    for sname in ("sav-mysql", "rabbitmq", "minio"):
+        for p in (services.get(sname) or {}).get("ports") or []:
+            if published_ip(p) != "127.0.0.1":
+                err(where, f"{sname} publishes {p} on every interface: use 127.0.0.1:…")
+    env = api.get("environment") or {}
+    if "MINIO_PUBLIC_ENDPOINT" not in env:
+        err(where, "sav-service: MINIO_PUBLIC_ENDPOINT missing (presigned URLs for clients)")
     mcmd = minio.get("command")
     mcmd = mcmd.split() if isinstance(mcmd, str) else (mcmd or [])
     if mcmd != ["server", "/data", "--console-address", ":9001"]:
@@ -458,12 +503,21 @@ def check_k8s():
         return [(r, d) for r, d in objects if d.get("kind") == kind
                 and (name is None or d["metadata"].get("name") == name)]
 
+    images = set()
+    jobs = find("Job")
+    if not any([str(a) for a in c.get("args") or []] == ["sav", "db", "upgrade"]
+               for _, j in jobs for c in ((j.get("spec") or {}).get("template") or {})
+               .get("spec", {}).get("containers") or []):
+        err("k8s", "a Job must run `sav db upgrade` (job-migrate.yaml)")
+    for rel, j in jobs:
+        for c in (((j.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+                "containers") or []:
+            images.add(c.get("image"))
     deployments = find("Deployment")
     if len(deployments) != 2:
         err("k8s", f"expected 2 Deployments (api, worker), found {len(deployments)}")
     configmaps = {d["metadata"]["name"]: d for _, d in find("ConfigMap")}
     secrets = {d["metadata"]["name"]: d for _, d in find("Secret")}
-    images = set()
     api_labels = None
     for rel, d in deployments:
         name = d["metadata"]["name"]
@@ -482,6 +536,12 @@ def check_k8s():
         if psc.get("runAsUser") in (None, 0):
             err(rel, f"{name}: pod securityContext.runAsUser must be a non-zero uid")
         volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+        inits = pod.get("initContainers") or []
+        if not any("sav db current" in " ".join(str(a) for a in i.get("args") or [])
+                   for i in inits):
+            err(rel, f"{name}: an init container must wait for the schema (`sav db current`)")
+        for i in inits:
+            images.add(i.get("image"))
         containers = pod.get("containers") or []
         if len(containers) != 1:
             err(rel, f"{name}: expected one container")
@@ -555,9 +615,15 @@ def check_k8s():
             elif component == "worker":
                 if args != ["sav", "worker", "all"]:
                     err(rel, f"{cname}: args must be `sav worker all`")
+                live = (ct.get("livenessProbe") or {}).get("httpGet") or {}
+                if live.get("path") != "/health" or live.get("port") not in ("health", 8008):
+                    err(rel, f"{cname}: livenessProbe must GET /health on the health port 8008")
             else:
                 err(rel, f"{name}: label app.kubernetes.io/component must be api or worker")
     images.discard(None)
+    for image in images:
+        if not re.fullmatch(r"\d+\.\d+\.\d+\S*", str(image).rsplit(":", 1)[-1]):
+            err("k8s", f"image {image} is not tagged by version")
     if len(images) != 1:
         err("k8s", f"Deployments use different images: {sorted(images)}")
     elif image_repo(next(iter(images))) != IMAGE_REPO:
@@ -621,11 +687,34 @@ def check_k8s():
         for img in kz.get("images") or []:
             if img.get("name") != IMAGE_REPO:
                 err("k8s/kustomization.yaml", f"images entry {img.get('name')} is not {IMAGE_REPO}")
+            if not re.fullmatch(r"\d+\.\d+\.\d+\S*", str(img.get("newTag", ""))):
+                err("k8s/kustomization.yaml", f"newTag {img.get('newTag')!r} is not a version")
     return images
+
+
+def check_monitoring():
+    import json
+    where = "k8s/monitoring/prometheus-rules.yaml"
+    try:
+        rules = yaml.safe_load(open(path(where), encoding="utf-8"))
+        alerts = [r for g in rules["groups"] for r in g["rules"]]
+        for r in alerts:
+            if not (r.get("alert") and r.get("expr") and (r.get("annotations") or {}).get("summary")):
+                err(where, f"rule {r.get('alert')!r} needs alert, expr and a summary")
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        err(where, f"missing or malformed: {exc}")
+    where = "k8s/monitoring/grafana-dashboard.json"
+    try:
+        dashboard = json.load(open(path(where), encoding="utf-8"))
+        if not dashboard.get("panels"):
+            err(where, "no panels")
+    except (OSError, ValueError) as exc:
+        err(where, f"missing or malformed: {exc}")
 
 
 check_dockerfile()
 check_dockerignore()
+check_monitoring()
 check_pyproject()
 compose_image = check_compose()
 k8s_images = check_k8s()

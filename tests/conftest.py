@@ -1,12 +1,14 @@
 """Shared fixtures. Integration and e2e tests run on both profiles (SQLite, MariaDB).
 
-Every MariaDB test gets its own database, dropped afterwards. If MariaDB does not
-answer, the MySQL-parametrized tests FAIL: nothing is skipped silently. Helpers live
+Every MariaDB test gets its own database, dropped afterwards. Where the machine has no
+MariaDB or RabbitMQ (or with SAV_TEST_SERVICES=own) the run starts throwaway ones
+(tests/support/services.py); nothing is skipped silently. Helpers live
 in `tests/support/` (settings, HTTP client); this file only declares fixtures.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,12 +20,41 @@ from sav.config import Settings
 from sav.events import clock
 from sav.workers.inprocess import start_projector
 from tests.support.http import Client
+from tests.support.services import MissingProgramError, TestServices, plan_test_services
 from tests.support.settings import (
     PROFILES,
     allow_large_mysql_packets,
     drop_mysql_database,
     make_settings,
 )
+
+SERVICES = pytest.StashKey[TestServices]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any test module is imported: point the helpers at a MariaDB and a RabbitMQ
+    that answer, planning throwaway ones where needed (tests/support/services.py)."""
+    config.stash[SERVICES] = plan_test_services(os.environ)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the planned servers only if a selected test may use them (not unit tests)."""
+    if any(not item.nodeid.startswith("tests/unit/") for item in session.items):
+        try:
+            session.config.stash[SERVICES].start()
+        except MissingProgramError as error:
+            raise pytest.UsageError(str(error)) from None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    for server in config.stash[SERVICES].own:
+        terminalreporter.write_line(f"own throwaway {server.name} on 127.0.0.1:{server.port}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SERVICES in config.stash:
+        config.stash[SERVICES].stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from sav.api import http
+from sav.api import http, schemas
 from sav.api.auth import current_actor
 from sav.api.body import body
 from sav.api.errors import ApiError
+from sav.api.openapi import documents_query, responds
 from sav.commands.actor import Actor
 from sav.commands.agents import UpsertAgent, upsert_agent
 from sav.projections.agents import agent_json, find_agent, list_agents
@@ -33,6 +34,8 @@ def active_filter(request: Request) -> bool | None:
 
 
 @bp.put("/agents/<agent_id:str>", unquote=True)
+@responds(200, schemas.Agent, description="changed")
+@responds(201, schemas.Agent, description="registered")
 @body(UpsertAgent)
 async def put_agent_route(request: Request, agent_id: str, cmd: UpsertAgent) -> HTTPResponse:
     """Register an agent (201) or change its name, email or active flag (200)."""
@@ -47,6 +50,8 @@ async def put_agent_route(request: Request, agent_id: str, cmd: UpsertAgent) -> 
 
 
 @bp.get("/agents")
+@responds(200, schemas.AgentPage)
+@documents_query(schemas.AgentListQuery)
 async def list_agents_route(request: Request) -> HTTPResponse:
     """The roster with each agent's open workload (filter: active=true|false)."""
     require_admin(request)

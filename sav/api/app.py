@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from typing import Any
 
 from sanic import Sanic
@@ -11,6 +12,8 @@ from sav.api import agents as agents_api
 from sav.api import (
     attachments,
     auth,
+    conventions,
+    docs,
     files,
     health,
     history,
@@ -21,16 +24,21 @@ from sav.api import (
 )
 from sav.api import events as events_api
 from sav.api import metrics as metrics_api
+from sav.api import privacy as privacy_api
 from sav.api.errors import SavErrorHandler
-from sav.api.ratelimit import SlidingWindowLimiter
+from sav.api.ratelimit import build_public_limiter, trusted_networks
 from sav.bootstrap import Services, bootstrap
 from sav.config import Settings
 from sav.projections.feed import EventFeed
+from sav.projections.lag import reader_lag
+from sav.projections.position import READ_MODEL
 
 _app_ids = itertools.count(1)
 
 BLUEPRINTS = [health.bp, tickets.bp, messages.bp, public.bp, satisfaction.bp, attachments.bp,
               files.bp, agents_api.bp, metrics_api.bp, events_api.bp, history.bp]
+BLUEPRINTS.append(docs.bp)  # /docs, /asyncapi.json (sav.api.docs)
+BLUEPRINTS.append(privacy_api.bp)  # /privacy/erasures (sav.api.privacy, issue 12)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Sanic:
@@ -41,10 +49,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic:
                 configure_logging=False)
     app.config.AUTO_EXTEND = False
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.config.REQUEST_MAX_SIZE = int(settings.max_attachment_bytes * 10 + 1024 * 1024)
+    # Every body is refused (413) beyond this before it is read: its Content-Length, or
+    # as soon as a chunked body crosses it. Upload routes stream (`stream=True` lifts the
+    # limit) and count their own larger one.
+    app.config.REQUEST_MAX_SIZE = settings.max_json_body
     app.config.KEEP_ALIVE_TIMEOUT = 75
     for blueprint in BLUEPRINTS:
-        app.blueprint(blueprint)
+        app.blueprint(conventions.add_head(blueprint))
+    app.register_middleware(conventions.begin, "request", priority=200)
+    app.register_middleware(conventions.finish, "response", priority=200)
     app.register_middleware(auth.authenticate, "request")
     app.register_middleware(metrics_api.start_timer, "request", priority=100)
     app.register_middleware(metrics_api.observe, "response")
@@ -61,6 +74,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic:
     async def stop(app: Sanic, _: Any = None) -> None:
         if app.ctx.remote_auth is not None:
             await app.ctx.remote_auth.close()
+        await app.ctx.public_limiter.close()
         if owned:
             await app.ctx.services.aclose()
 
@@ -92,12 +106,19 @@ def fill_context(app: Sanic, settings: Settings, services: Services | None) -> N
         ctx.storage = services.storage
         ctx.views = services.views
         ctx.feed = EventFeed.of(services.app)
+        ctx.projection_lag = partial(reader_lag, services.engine, services.app.recorder,
+                                     services.app.mapper, READ_MODEL)
     ctx.store_head = events_api.new_store_head(app)
     ctx.jwt_secret = settings.jwt_secret() if settings.auth_mode == "jwt" else ""
+    ctx.jwt_claims = (settings.auth_jwt_issuer, settings.auth_jwt_audience)
     ctx.remote_auth = (auth.RemoteAuth(settings.auth_service_url)
                        if settings.auth_mode == "remote" else None)
-    ctx.public_limiter = SlidingWindowLimiter(settings.public_rate_limit,
-                                              settings.public_rate_window_seconds)
+    ctx.public_limiter = build_public_limiter(
+        settings.public_rate_limit, settings.public_rate_window_seconds,
+        settings.signing_secret(), settings.redis_url,
+        services.read_engine if services is not None else None)
+    ctx.trusted_proxies = trusted_networks(settings.trusted_proxies)
     ctx.metrics = metrics_api.ApiMetrics()
     if services is not None:
-        ctx.metrics.watch(services.app, services.engine)
+        ctx.metrics.watch(services.app, services.engine,
+                          publishing_paused=settings.rabbitmq_host is None)

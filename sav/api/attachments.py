@@ -8,10 +8,11 @@ from uuid import UUID
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from sav.api import http
+from sav.api import http, schemas
 from sav.api.auth import current_actor
 from sav.api.body import MultipartBody, multipart_body
 from sav.api.errors import ApiError
+from sav.api.openapi import documents_query, responds
 from sav.commands import attachments as commands
 from sav.commands.actor import Actor
 from sav.projections.attachments import (
@@ -81,6 +82,7 @@ async def uploaded_rows(request: Request, ticket_id: UUID, ids: list[str],
 
 
 @bp.post("/tickets/<ticket_ref:str>/attachments", stream=True)
+@responds(201, schemas.Attachment, etag=True)
 @multipart_body("file", max_files=1)
 async def upload_route(request: Request, ticket_ref: str, form: MultipartBody) -> HTTPResponse:
     """Upload one attachment (multipart field `file`, optional `message_id`)."""
@@ -88,6 +90,7 @@ async def upload_route(request: Request, ticket_ref: str, form: MultipartBody) -
 
 
 @bp.post("/tickets/<ticket_ref:str>/attachments/multiple", stream=True)
+@responds(201, schemas.Attachments, etag=True)
 @multipart_body("files", max_files=commands.MAX_FILES_PER_UPLOAD)
 async def upload_many_route(request: Request, ticket_ref: str,
                             form: MultipartBody) -> HTTPResponse:
@@ -96,6 +99,8 @@ async def upload_many_route(request: Request, ticket_ref: str,
 
 
 @bp.get("/tickets/<ticket_ref:str>/attachments")
+@responds(200, schemas.AttachmentPage)
+@documents_query(schemas.PageQuery)
 async def list_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """List a ticket's attachments the caller may see, oldest first."""
     actor = current_actor(request)
@@ -107,6 +112,8 @@ async def list_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 
 @bp.get("/tickets/<ticket_ref:str>/attachments/message/<message_id:str>")
+@responds(200, schemas.AttachmentPage)
+@documents_query(schemas.PageQuery)
 async def by_message_route(request: Request, ticket_ref: str, message_id: str) -> HTTPResponse:
     """List the attachments of one message of the ticket."""
     actor = current_actor(request)
@@ -119,6 +126,7 @@ async def by_message_route(request: Request, ticket_ref: str, message_id: str) -
 
 
 @bp.get("/tickets/<ticket_ref:str>/attachments/<attachment_id:str>")
+@responds(200, schemas.Attachment)
 async def get_route(request: Request, ticket_ref: str, attachment_id: str) -> HTTPResponse:
     """Get an attachment's metadata."""
     actor = current_actor(request)
@@ -127,6 +135,7 @@ async def get_route(request: Request, ticket_ref: str, attachment_id: str) -> HT
 
 
 @bp.get("/tickets/<ticket_ref:str>/attachments/<attachment_id:str>/download")
+@responds(200, schemas.DownloadLink)
 async def download_route(request: Request, ticket_ref: str, attachment_id: str) -> HTTPResponse:
     """A presigned download URL for the attachment, valid for one hour."""
     actor = current_actor(request)
@@ -140,6 +149,7 @@ async def download_route(request: Request, ticket_ref: str, attachment_id: str) 
 
 
 @bp.delete("/tickets/<ticket_ref:str>/attachments/<attachment_id:str>")
+@responds(200, schemas.Deleted, etag=True)
 async def delete_route(request: Request, ticket_ref: str, attachment_id: str) -> HTTPResponse:
     """Delete an attachment and its stored file (the uploader, agents and admins)."""
     actor = current_actor(request)

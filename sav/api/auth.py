@@ -16,12 +16,13 @@ from sav.events.rules import Role
 
 REMOTE_CACHE_SECONDS = 30.0
 # Routes anyone may call; everything else needs a bearer token.
-PUBLIC_PREFIXES = ("/public/", "/files/")
-PUBLIC_PATHS = {"/health", "/status", "/openapi.json", "/metrics"}
+PUBLIC_PREFIXES = ("/public/", "/files/", "/docs/")
+PUBLIC_PATHS = {"/health", "/status", "/openapi.json", "/metrics", "/docs", "/asyncapi.json"}
 
 
 def issue_token(secret: str, sub: str, role: str, email: str | None = None,
-                name: str | None = None, ttl: int = 86400) -> str:
+                name: str | None = None, ttl: int = 86400, issuer: str = "",
+                audience: str = "") -> str:
     if role not in Role.__members__.values():
         raise ValueError(f"role must be one of {', '.join(Role)}")
     now = int(time.time())
@@ -30,6 +31,10 @@ def issue_token(secret: str, sub: str, role: str, email: str | None = None,
         claims["email"] = email
     if name:
         claims["name"] = name
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -53,13 +58,15 @@ def actor_from_claims(claims: dict[str, Any]) -> Actor:
 _verified: dict[tuple[str, str], tuple[float, Actor]] = {}
 
 
-def decode_token(token: str, secret: str) -> Actor:
+def decode_token(token: str, secret: str, issuer: str = "", audience: str = "") -> Actor:
+    """`issuer`/`audience` (AUTH_JWT_ISSUER/AUDIENCE), when set, must match the token's."""
     cached = _verified.get((secret, token))
     if cached is not None and cached[0] > time.time():
         return cached[1]
+    required = ["sub", "exp", *(["iss"] if issuer else []), *(["aud"] if audience else [])]
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"],
-                            options={"require": ["sub", "exp"]})
+        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=issuer or None,
+                            audience=audience or None, options={"require": required})
     except jwt.ExpiredSignatureError:
         raise _unauthorized("token expired") from None
     except jwt.PyJWTError:
@@ -136,6 +143,8 @@ async def authenticate(request: Request) -> None:
                 value.encode("utf-8")
             except UnicodeEncodeError:  # raw non-UTF-8 bytes, kept as surrogates by Sanic
                 raise ApiError(400, "bad_request", f"header {name} is not valid UTF-8") from None
+    if request.route is None:
+        return  # no such route (404/405) or no request at all (431): nothing to protect
     if request.method == "OPTIONS" or is_public(request.path):
         return
     token = bearer_token(request)
@@ -143,7 +152,8 @@ async def authenticate(request: Request) -> None:
     if remote is not None:
         request.ctx.actor = await remote.actor(token)
     else:
-        request.ctx.actor = decode_token(token, request.app.ctx.jwt_secret)
+        request.ctx.actor = decode_token(token, request.app.ctx.jwt_secret,
+                                         *request.app.ctx.jwt_claims)
 
 
 def current_actor(request: Request) -> Actor:

@@ -9,10 +9,11 @@ import orjson
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from pydantic import ValidationError
 from sanic import HTTPResponse, Request
-from sanic.exceptions import SanicException
+from sanic.exceptions import MethodNotAllowed, SanicException
 from sanic.handlers import ErrorHandler
 from sqlalchemy import exc as sa_exc
 
+from sav.api.conventions import allowed_methods, options_response
 from sav.commands.attachments import AttachmentTooLargeError, UnsupportedFileTypeError
 from sav.events import errors as domain
 from sav.storage import BlobStoreError
@@ -47,9 +48,41 @@ class DependencyDownError(Exception):
 
 def error_response(status: int, code: str, message: str, details: Any = None,
                    headers: dict[str, str] | None = None) -> HTTPResponse:
-    body = {"error": {"code": code, "message": message, "details": details}}
-    return HTTPResponse(orjson.dumps(body), status=status, headers=headers,
+    """The envelope; `details`, when there are any, is always a list of `{field, message}`."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    listed = detail_list(details)
+    if listed:
+        error["details"] = listed
+    return HTTPResponse(orjson.dumps({"error": error}), status=status, headers=headers,
                         content_type="application/json")
+
+
+def detail_list(details: Any) -> list[dict[str, str]]:
+    """One shape for every error's details, whatever the raiser passed: a list of
+    `{field, message}` stays; `{"field": f}` / `{"fields": [...]}` name fields; any
+    other mapping becomes one entry per key (`{"max_bytes": 10}` → field `max_bytes`)."""
+    if details is None or details == {} or details == []:
+        return []
+    if isinstance(details, list | tuple):
+        return [entry for item in details for entry in detail_list(item)]
+    if not isinstance(details, dict):
+        return [{"field": "", "message": str(details)}]
+    if "field" in details or "message" in details:
+        entry = {"field": str(details.get("field") or ""),
+                 "message": str(details.get("message") or "not valid")}
+        rest = {k: v for k, v in details.items() if k not in ("field", "message")}
+        return [entry, *detail_list(rest)]
+    if isinstance(details.get("fields"), list | tuple):
+        rest = {k: v for k, v in details.items() if k != "fields"}
+        return [{"field": str(name), "message": "not allowed"} for name in details["fields"]
+                ] + detail_list(rest)
+    return [{"field": str(key), "message": _text(value)} for key, value in details.items()]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, default=str).decode()
 
 
 def validation_details(error: ValidationError) -> list[dict[str, Any]]:
@@ -61,11 +94,18 @@ def validation_details(error: ValidationError) -> list[dict[str, Any]]:
 
 SANIC_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large",
-               416: "range_not_satisfiable", 503: "service_unavailable"}
+               416: "range_not_satisfiable", 431: "request_header_too_large",
+               503: "service_unavailable"}
+# Sanic raises PayloadTooLarge for both; the head's limit is HTTP's 431.
+HEAD_TOO_LARGE = "Request header exceeds the size limit"
 
 
 class SavErrorHandler(ErrorHandler):
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, MethodNotAllowed):
+            exception.allowed_methods = tuple(allowed_methods(request, exception))
+            if request.method == "OPTIONS":
+                return options_response(request, exception.allowed_methods)
         return to_response(exception)
 
 
@@ -83,9 +123,19 @@ def to_response(exception: BaseException) -> HTTPResponse:
                               validation_details(exception))
     if isinstance(exception, SanicException):
         status = exception.status_code or 500
+        message = str(exception.message or exception)
+        if status == 413 and message == HEAD_TOO_LARGE:
+            return error_response(431, SANIC_CODES[431], "the request head (request line and "
+                                  "headers) is larger than the server accepts")
+        if status == 413:
+            message = "the request body is larger than this route accepts"
+        headers = dict(getattr(exception, "headers", None) or {})
+        if isinstance(exception, MethodNotAllowed):
+            headers["Allow"] = ", ".join(sorted({*(exception.allowed_methods or ()),
+                                                 "OPTIONS"}))
         if status < 500 or status == 503:
-            return error_response(status, SANIC_CODES.get(status, "http_error"),
-                                  str(exception.message or exception))
+            return error_response(status, SANIC_CODES.get(status, "http_error"), message,
+                                  headers=headers)
     if isinstance(exception, DependencyDownError | BlobStoreError | sa_exc.OperationalError |
                   sa_exc.InterfaceError | StoreOperationalError | ConnectionError):
         log.warning("dependency down: %s", exception)

@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sanic import Blueprint, HTTPResponse, Request, Sanic
 from sanic.http import Http
 
-from sav.api import http
+from sav.api import http, schemas
 from sav.api.auth import current_actor
 from sav.api.errors import ApiError
+from sav.api.openapi import responds
 from sav.api.query import query
 from sav.commands.actor import Actor
 from sav.events.rules import Role
@@ -165,6 +166,8 @@ def require_feed_reader(request: Request) -> Actor:
 
 
 @bp.get("/events")
+@responds(200, schemas.FeedPage, content_type="text/event-stream",
+          description="a page; a live tail with `Accept: text/event-stream`")
 @query(FeedQuery)
 async def feed_route(request: Request, query: FeedQuery) -> HTTPResponse | None:
     """The global event feed, in position order (admins and analysts).
@@ -236,6 +239,8 @@ def sse_message(entry: dict[str, Any]) -> bytes:
 
 
 @bp.get("/events/export")
+@responds(200, content_type=tuple(EXPORT_TYPES.values()),
+          description="the event log, streamed: JSON lines or CSV")
 @query(ExportQuery)
 async def export_route(request: Request, query: ExportQuery) -> None:
     """The event log after `after` as JSON lines or CSV, streamed (admins and analysts)."""

@@ -1,25 +1,22 @@
-"""Health, readiness and the OpenAPI document."""
+"""Health, readiness and the OpenAPI document (built by `sav.api.openapi`)."""
 
 from __future__ import annotations
 
 import asyncio
-import re
+import logging
 from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sav import __version__
 from sav.api import http
-from sav.api.auth import is_public
-from sav.api.body import request_body
-from sav.api.query import query_parameters
+from sav.api.openapi import document_bytes
+from sav.projections.lag import ReaderLag
 from sav.storage.lifecycle import Storage
 
 bp = Blueprint("health")
-
-_PARAM = re.compile(r"<(\w+)(?::[^>]*)?>")
+log = logging.getLogger("sav.api")
 
 
 @bp.get("/health")
@@ -30,14 +27,36 @@ async def health_route(request: Request) -> HTTPResponse:
 
 @bp.get("/status")
 async def status_route(request: Request) -> HTTPResponse:
-    """Readiness: the database and the blob store answer."""
+    """Readiness: the database and the blob store answer, and the projector is not stuck
+    (it has not advanced for SAV_PROJECTION_STALL_SECONDS while events wait): 503
+    `degraded` otherwise, since writes would only time out waiting for their read."""
     checks = {"database": await database_check(http.reads(request)),
               "storage": await storage_check(http.storage(request))}
     ok = all(value == "connected" for value in checks.values())
-    projected = await asyncio.to_thread(http.read_model(request).current) if ok else None
-    body: dict[str, Any] = {"status": "ok" if ok else "degraded", **checks,
-                            "projection_position": projected}
-    return http.json(body, status=200 if ok else 503)
+    body: dict[str, Any] = {**checks, "projection_position": None, "projection": None}
+    lag = await projection_lag(request) if checks["database"] == "connected" else None
+    if lag is None:
+        body["database"] = "unavailable"
+        ok = False
+    else:
+        stalled = bool(lag.events) and (
+            lag.stalled_seconds > http.settings(request).projection_stall_seconds)
+        body.update(projection_position=lag.position,
+                    projection={**lag.as_json(), "stalled": stalled})
+        ok = ok and not stalled
+    body = {"status": "ok" if ok else "degraded", **body}
+    headers = {} if ok else {"Retry-After": "5"}
+    return http.json(body, status=200 if ok else 503, headers=headers)
+
+
+async def projection_lag(request: Request) -> ReaderLag | None:
+    """The read model's lag, or None when the event store cannot be read."""
+    try:
+        lag: ReaderLag = await asyncio.to_thread(request.app.ctx.projection_lag)
+    except Exception:
+        log.warning("status: cannot read the projection lag", exc_info=True)
+        return None
+    return lag
 
 
 async def database_check(engine: AsyncEngine) -> str:
@@ -59,46 +78,4 @@ async def storage_check(blobs: Storage) -> str:
 @bp.get("/openapi.json")
 async def openapi_route(request: Request) -> HTTPResponse:
     """The OpenAPI 3.1 description of every route."""
-    return http.json(openapi_document(request.app))
-
-
-def openapi_document(app: Any) -> dict[str, Any]:
-    """Built from what the routes declare: paths, docstrings, query strings, request bodies."""
-    paths: dict[str, dict[str, Any]] = {}
-    schemas: dict[str, Any] = {}
-    for route in app.router.routes:
-        path = "/" + _PARAM.sub(r"{\1}", route.path).lstrip("/")
-        params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PARAM.findall(route.path)
-        ] + query_parameters(route.handler)
-        declared = request_body(route.handler)
-        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
-            doc = (route.handler.__doc__ or route.name).strip().splitlines()[0]
-            operation: dict[str, Any] = {
-                "summary": doc,
-                "operationId": route.name.replace(".", "_") + "_" + method.lower(),
-                "parameters": params,
-                "responses": {"200": {"description": "OK"},
-                              "default": {"$ref": "#/components/responses/Error"}},
-            }
-            if not is_public(path):
-                operation["security"] = [{"bearer": []}]
-            if declared is not None:
-                operation["requestBody"] = declared.openapi(schemas)
-            paths.setdefault(path, {})[method.lower()] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "SAV ticket service", "version": __version__},
-        "paths": dict(sorted(paths.items())),
-        "components": {
-            "schemas": dict(sorted(schemas.items())),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "bearerFormat": "JWT"}},
-            "responses": {"Error": {"description": "Error envelope", "content": {
-                "application/json": {"schema": {"type": "object", "properties": {
-                    "error": {"type": "object", "properties": {
-                        "code": {"type": "string"}, "message": {"type": "string"},
-                        "details": {}}}}}}}}},
-        },
-    }
+    return HTTPResponse(document_bytes(request.app), content_type="application/json")

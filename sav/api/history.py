@@ -15,9 +15,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sanic import Blueprint, HTTPResponse, Request
 
-from sav.api import http
+from sav.api import http, schemas
 from sav.api.auth import current_actor
 from sav.api.errors import ApiError
+from sav.api.openapi import responds
 from sav.api.query import query
 from sav.commands.actor import Actor
 from sav.events.errors import RuleViolationError
@@ -83,6 +84,7 @@ class PastQuery(BaseModel):
 
 
 @bp.get("/tickets/<ticket_ref:str>/history")
+@responds(200, schemas.HistoryPage)
 @query(HistoryQuery)
 async def history_route(request: Request, ticket_ref: str, query: HistoryQuery
                         ) -> HTTPResponse:

@@ -88,7 +88,8 @@ def if_match(request: Request) -> int | None:
     raw = request.headers.get("if-match")
     if raw is None or raw.strip() == "*":
         return None
-    value = raw.strip().removeprefix("W/").strip('"')
+    # A GET's ETag is `"<version>-<digest of the body>"`: the version is what matters.
+    value = raw.strip().removeprefix("W/").strip('"').split("-", 1)[0]
     if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ApiError(412, "precondition_failed", "If-Match must be a ticket ETag")
     return int(value)
@@ -137,9 +138,14 @@ async def wait_until_visible(request: Request, position: int | None,
     """Read-your-writes, bounded: a read model that does not catch up in time is a 503
     (the change itself is stored; `details` say what was written)."""
     if not await read_model(request).wait(position):
+        headers = {"Retry-After": "1"}
+        if details and details.get("ticket_id"):
+            headers["Location"] = f"/tickets/{details['ticket_id']}"
+        if details and details.get("version"):
+            headers["ETag"] = f'"{details["version"]}"'
         raise ApiError(503, "read_model_lagging",
                        "the change is stored but not visible yet; read it again shortly",
-                       details)
+                       details, headers=headers)
 
 
 def idempotency_scope(request: Request) -> tuple[str, str] | None:

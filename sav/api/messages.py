@@ -8,10 +8,11 @@ from uuid import UUID
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from sav.api import http
+from sav.api import http, schemas
 from sav.api.auth import current_actor
 from sav.api.body import body
 from sav.api.errors import ApiError
+from sav.api.openapi import documents_query, responds
 from sav.commands import messages as commands
 from sav.commands.actor import Actor
 from sav.commands.app import MarkedRead, Outcome
@@ -42,6 +43,8 @@ async def message_response(request: Request, ticket_id: str, message_id: str,
 
 
 @bp.get(BASE)
+@responds(200, schemas.MessagePage)
+@documents_query(schemas.PageQuery)
 async def list_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """The ticket's conversation visible to the caller, oldest first (cursor paginated)."""
     actor = current_actor(request)
@@ -53,6 +56,7 @@ async def list_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 
 @bp.post(BASE)
+@responds(201, schemas.Message, etag=True)
 @body(commands.PostMessage)
 async def add_route(request: Request, ticket_ref: str,
                     cmd: commands.PostMessage) -> HTTPResponse:
@@ -70,6 +74,7 @@ async def add_route(request: Request, ticket_ref: str,
 
 
 @bp.get(f"{BASE}/unread-count")
+@responds(200, schemas.UnreadCount)
 async def unread_count_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """How many of the other side's visible messages the caller has not read."""
     actor = current_actor(request)
@@ -80,6 +85,7 @@ async def unread_count_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 
 @bp.post(f"{BASE}/mark-all-read")
+@responds(200, schemas.Marked, etag=True)
 async def mark_all_read_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Mark every visible message of the other side as read."""
     actor = current_actor(request)
@@ -88,6 +94,7 @@ async def mark_all_read_route(request: Request, ticket_ref: str) -> HTTPResponse
 
 
 @bp.get(f"{BASE}/<message_ref:str>")
+@responds(200, schemas.Message)
 async def get_route(request: Request, ticket_ref: str, message_ref: str) -> HTTPResponse:
     """One message (internal notes are not found for customers)."""
     actor = current_actor(request)
@@ -96,6 +103,7 @@ async def get_route(request: Request, ticket_ref: str, message_ref: str) -> HTTP
 
 
 @bp.put(f"{BASE}/<message_ref:str>")
+@responds(200, schemas.Message, etag=True)
 @body(commands.EditMessage)
 async def update_route(request: Request, ticket_ref: str, message_ref: str,
                        cmd: commands.EditMessage) -> HTTPResponse:
@@ -107,6 +115,7 @@ async def update_route(request: Request, ticket_ref: str, message_ref: str,
 
 
 @bp.delete(f"{BASE}/<message_ref:str>")
+@responds(200, schemas.Deleted, etag=True)
 async def delete_route(request: Request, ticket_ref: str, message_ref: str) -> HTTPResponse:
     """Delete a message (its author, or an admin)."""
     message_id, outcome = await change_message(request, ticket_ref, message_ref,
@@ -116,6 +125,7 @@ async def delete_route(request: Request, ticket_ref: str, message_ref: str) -> H
 
 
 @bp.post(f"{BASE}/<message_ref:str>/mark-read")
+@responds(200, schemas.Marked, etag=True)
 async def mark_read_route(request: Request, ticket_ref: str, message_ref: str) -> HTTPResponse:
     """Mark one message of the other side as read."""
     _, outcome = await change_message(request, ticket_ref, message_ref,

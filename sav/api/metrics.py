@@ -36,6 +36,7 @@ class StoreCollector(Collector):
 
     def __init__(self) -> None:
         self.snapshot: StoreSnapshot | None = None
+        self.publishing_paused = False
 
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot
@@ -53,7 +54,12 @@ class StoreCollector(Collector):
             seconds.add_metric([name], lag.seconds)
         yield events
         yield seconds
-        if snap.publisher is not None:
+        # No broker configured: publishing is paused by design, so no lag that grows
+        # forever (and would page someone), a gauge that says so instead.
+        yield GaugeMetricFamily("sav_publisher_paused", "1 while no broker is configured "
+                                "(RABBITMQ_HOST unset): events wait in the store",
+                                value=1 if self.publishing_paused else 0)
+        if snap.publisher is not None and not self.publishing_paused:
             yield GaugeMetricFamily("sav_publisher_lag_events", "Events not yet confirmed by "
                                     "the broker", value=snap.publisher.events)
             yield GaugeMetricFamily("sav_publisher_lag_seconds", "Age of the oldest event not "
@@ -65,6 +71,12 @@ class StoreCollector(Collector):
         yield tickets
         yield CounterMetricFamily("sav_ticket_escalations", "Tickets escalated",
                                   value=snap.escalations)
+        holders = GaugeMetricFamily("sav_lease_holder", "1 per live worker lease and its "
+                                    "holder (a lease whose holder keeps changing is flapping)",
+                                    labels=["lease", "owner"])
+        for lease, owner in snap.leases:
+            holders.add_metric([lease, owner], 1)
+        yield holders
 
 
 class ApiMetrics:
@@ -81,10 +93,11 @@ class ApiMetrics:
         self.registry.register(self.store)
         self.source: tuple[SavApplication, Engine] | None = None
 
-    def watch(self, app: SavApplication, engine: Engine) -> None:
+    def watch(self, app: SavApplication, engine: Engine, publishing_paused: bool) -> None:
         """Count this process's appends to `app`; read the shared figures from `engine`."""
         app.on_append(self.on_append)
         self.source = (app, engine)
+        self.store.publishing_paused = publishing_paused
 
     def read_store(self) -> StoreSnapshot | None:
         """The shared figures as of now (blocking: run it on the command pool)."""

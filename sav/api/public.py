@@ -13,10 +13,11 @@ from uuid import UUID
 from pydantic import EmailStr, Field
 from sanic import Blueprint, HTTPResponse, Request
 
-from sav.api import details, http
+from sav.api import details, http, schemas
 from sav.api.body import JsonBody, body, deferred_body
 from sav.api.errors import ApiError
 from sav.api.messages import message_response
+from sav.api.openapi import documents_query, responds
 from sav.api.ratelimit import enforce_public_rate_limit
 from sav.commands import messages as message_commands
 from sav.commands.actor import public_actor
@@ -86,6 +87,8 @@ async def public_ticket_response(request: Request, ticket_id: str, status: int =
 
 
 @bp.post("/public/tickets")
+@responds(201, schemas.PublicTicket,
+          description="created; `access_token` is shown this once, here only")
 @body(CreatePublicTicket)
 async def create_route(request: Request, cmd: CreatePublicTicket) -> HTTPResponse:
     """Open a ticket without an account; the access token is returned once, here only."""
@@ -101,6 +104,8 @@ async def create_route(request: Request, cmd: CreatePublicTicket) -> HTTPRespons
 
 
 @bp.get("/public/tickets/<ticket_ref:str>")
+@responds(200, schemas.PublicTicket)
+@documents_query(schemas.AccessTokenQuery)
 async def lookup_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """The ticket and its public messages (token in `X-Access-Token` or `?token=`)."""
     row, _ = await ticket_with_token(request, ticket_ref)
@@ -108,6 +113,8 @@ async def lookup_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 
 @bp.post("/public/tickets/<ticket_ref:str>/messages")
+@responds(201, schemas.Message)
+@documents_query(schemas.AccessTokenQuery)
 @deferred_body(message_commands.PublicPostMessage)
 async def reply_route(request: Request, ticket_ref: str,
                       body: JsonBody[message_commands.PublicPostMessage]) -> HTTPResponse:
@@ -118,6 +125,8 @@ async def reply_route(request: Request, ticket_ref: str,
 
 
 @bp.post("/public/tickets/<ticket_ref:str>/satisfaction")
+@responds(200, schemas.PublicTicket)
+@documents_query(schemas.AccessTokenQuery)
 @deferred_body(message_commands.RateTicket)
 async def satisfaction_route(request: Request, ticket_ref: str,
                              body: JsonBody[message_commands.RateTicket]) -> HTTPResponse:

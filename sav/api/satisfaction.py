@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from sav.api import http
+from sav.api import http, schemas
 from sav.api.auth import current_actor
 from sav.api.body import body
+from sav.api.openapi import responds
 from sav.api.tickets import ticket_response
 from sav.commands.messages import RateTicket, rate_ticket
 
@@ -14,6 +15,7 @@ bp = Blueprint("satisfaction")
 
 
 @bp.post("/tickets/<ticket_ref:str>/satisfaction")
+@responds(200, schemas.TicketDetails, etag=True)
 @body(RateTicket)
 async def rate_route(request: Request, ticket_ref: str, cmd: RateTicket) -> HTTPResponse:
     """Rate a resolved or closed ticket once: `{"rating": 1..5, "comment"}` (owner only)."""

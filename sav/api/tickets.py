@@ -10,11 +10,12 @@ import orjson
 from eventsourcing.persistence import IntegrityError
 from sanic import Blueprint, HTTPResponse, Request
 
-from sav.api import details, http
+from sav.api import details, http, schemas
 from sav.api.auth import current_actor
 from sav.api.body import body
 from sav.api.errors import ApiError
 from sav.api.history import PastQuery, past_response
+from sav.api.openapi import documents_query, responds
 from sav.api.query import query
 from sav.commands import tickets as commands
 from sav.commands.actor import Actor
@@ -68,6 +69,8 @@ async def ticket_response(request: Request, ticket_id: UUID, actor: Actor,
 
 
 @bp.get("/tickets")
+@responds(200, schemas.TicketPage)
+@documents_query(schemas.TicketListQuery)
 async def list_route(request: Request) -> HTTPResponse:
     """List the tickets the caller may see (filters: status, priority, assigned_to, category, q)."""
     actor = current_actor(request)
@@ -79,6 +82,7 @@ async def list_route(request: Request) -> HTTPResponse:
 
 
 @bp.post("/tickets")
+@responds(201, schemas.TicketDetails, etag=True)
 @body(commands.CreateTicket)
 async def create_route(request: Request, cmd: commands.CreateTicket) -> HTTPResponse:
     """Create a support ticket."""
@@ -110,6 +114,8 @@ async def first_creation(request: Request, ticket_id: UUID, actor: Actor) -> HTT
 
 
 @bp.get("/tickets/statistics")
+@responds(200, schemas.Statistics)
+@documents_query(schemas.StatisticsQuery)
 async def statistics_route(request: Request) -> HTTPResponse:
     """Ticket statistics over what the caller may see."""
     actor = current_actor(request)
@@ -119,6 +125,7 @@ async def statistics_route(request: Request) -> HTTPResponse:
 
 
 @bp.get("/tickets/<ticket_ref:str>")
+@responds(200, schemas.TicketDetails, etag=True)
 @query(PastQuery)
 async def get_route(request: Request, ticket_ref: str, query: PastQuery) -> HTTPResponse:
     """Get a ticket with its visible messages (the latest) and attachments; with
@@ -137,6 +144,7 @@ async def get_route(request: Request, ticket_ref: str, query: PastQuery) -> HTTP
 
 
 @bp.put("/tickets/<ticket_ref:str>")
+@responds(200, schemas.TicketDetails, etag=True)
 @body(commands.UpdateTicket)
 async def update_route(request: Request, ticket_ref: str,
                        cmd: commands.UpdateTicket) -> HTTPResponse:
@@ -149,6 +157,7 @@ async def update_route(request: Request, ticket_ref: str,
 
 
 @bp.delete("/tickets/<ticket_ref:str>")
+@responds(200, schemas.Deleted, etag=True)
 async def delete_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Soft-delete a ticket (admins, or the customer who owns it)."""
     actor = current_actor(request)
@@ -176,6 +185,7 @@ async def lifecycle(request: Request, ticket_ref: str, command: Callable[..., Ou
 
 
 @bp.post("/tickets/<ticket_ref:str>/assign", name="ticket_assign")
+@responds(200, schemas.TicketDetails, etag=True)
 @body(commands.AssignTicket)
 async def assign_route(request: Request, ticket_ref: str,
                        cmd: commands.AssignTicket) -> HTTPResponse:
@@ -184,18 +194,21 @@ async def assign_route(request: Request, ticket_ref: str,
 
 
 @bp.post("/tickets/<ticket_ref:str>/start", name="ticket_start")
+@responds(200, schemas.TicketDetails, etag=True)
 async def start_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Start a ticket."""
     return await lifecycle(request, ticket_ref, commands.start_ticket)
 
 
 @bp.post("/tickets/<ticket_ref:str>/wait", name="ticket_wait")
+@responds(200, schemas.TicketDetails, etag=True)
 async def wait_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Put a ticket on hold, waiting for the customer."""
     return await lifecycle(request, ticket_ref, commands.wait_on_customer)
 
 
 @bp.post("/tickets/<ticket_ref:str>/resolve", name="ticket_resolve")
+@responds(200, schemas.TicketDetails, etag=True)
 @body(commands.ResolveTicket, allow_empty=True)
 async def resolve_route(request: Request, ticket_ref: str,
                         cmd: commands.ResolveTicket) -> HTTPResponse:
@@ -204,6 +217,7 @@ async def resolve_route(request: Request, ticket_ref: str,
 
 
 @bp.post("/tickets/<ticket_ref:str>/close", name="ticket_close")
+@responds(200, schemas.TicketDetails, etag=True)
 @body(commands.ReasonBody, allow_empty=True)
 async def close_route(request: Request, ticket_ref: str,
                       cmd: commands.ReasonBody) -> HTTPResponse:
@@ -212,6 +226,7 @@ async def close_route(request: Request, ticket_ref: str,
 
 
 @bp.post("/tickets/<ticket_ref:str>/reopen", name="ticket_reopen")
+@responds(200, schemas.TicketDetails, etag=True)
 @body(commands.ReasonBody, allow_empty=True)
 async def reopen_route(request: Request, ticket_ref: str,
                        cmd: commands.ReasonBody) -> HTTPResponse:

@@ -80,6 +80,8 @@ class SavApplication(Application[UUID]):
     def __init__(self, database_url: str | None = None, ticket_prefix: str = "TICKET") -> None:
         env = {
             "TRANSCODER_TOPIC": "sav.eventstore.transcoder:OrjsonTranscoder",
+            # Personal fields are encrypted per data subject (issue 12, sav.privacy).
+            "MAPPER_TOPIC": "sav.eventstore.transcoder:PrivacyMapper",
             "AGGREGATE_CACHE_MAXSIZE": "2000",
             "PERSISTENCE_MODULE": "eventsourcing.popo",
         }

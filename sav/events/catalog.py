@@ -6,6 +6,7 @@ from __future__ import annotations
 from eventsourcing.domain import Aggregate
 
 from sav.events.agent import Agent
+from sav.events.privacy import Erasure
 from sav.events.ticket import Ticket
 
 
@@ -24,4 +25,5 @@ def event_classes(aggregate: type[Aggregate]) -> tuple[type[Aggregate.Event], ..
 
 TICKET_EVENTS = event_classes(Ticket)
 AGENT_EVENTS = event_classes(Agent)
-ALL_EVENTS = TICKET_EVENTS + AGENT_EVENTS
+ERASURE_EVENTS = event_classes(Erasure)
+ALL_EVENTS = TICKET_EVENTS + AGENT_EVENTS + ERASURE_EVENTS

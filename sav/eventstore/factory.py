@@ -5,16 +5,21 @@ Reads `SAV_DATABASE_URL` (a sync SQLAlchemy URL) from the application environmen
 
 from __future__ import annotations
 
+from typing import Any
+
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
     InfrastructureFactory,
+    Mapper,
     ProcessRecorder,
     TrackingRecorder,
+    Transcoder,
 )
 
 from sav.eventstore.db import create_store_schema, engine_for, reader_for
 from sav.eventstore.recorder import SqlApplicationRecorder, SqlSnapshotRecorder
+from sav.eventstore.transcoder import PrivacyMapper
 
 
 class Factory(InfrastructureFactory[TrackingRecorder]):
@@ -26,6 +31,13 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         self.engine = engine_for(url)
         self.reader = reader_for(url)
         create_store_schema(self.engine)
+
+    def mapper(self, transcoder: Transcoder | None = None,
+               mapper_class: type[Mapper[Any]] | None = None) -> Mapper[Any]:
+        """A stored database needs its key store (installed by `sav.bootstrap`) before it
+        writes: never plain text for want of one."""
+        return PrivacyMapper(transcoder or self.transcoder(), self.compressor(), self.cipher(),
+                             require_keys=True)
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         if purpose == "snapshots":

@@ -80,3 +80,10 @@ idempotency_keys = Table(
     Column("created_at", DateTime, nullable=False),
     mysql_engine="InnoDB",
 )
+
+# The public routes' rate limit, shared by the API replicas (sav.api.ratelimit): hits per
+# client (a keyed hash of its address) per fixed window (`slot` = epoch // window length).
+rate_limit_windows = Table("rate_limit_windows", metadata,
+                           Column("bucket", Identifier(40), primary_key=True),
+                           Column("slot", BigInteger, primary_key=True, autoincrement=False),
+                           Column("hits", Integer, nullable=False), mysql_engine="InnoDB")

@@ -27,7 +27,7 @@ from sqlalchemy.sql import Select, Subquery
 
 from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.agent import Agent
-from sav.events.catalog import TICKET_EVENTS
+from sav.events.catalog import ERASURE_EVENTS, TICKET_EVENTS
 from sav.events.errors import RuleViolationError
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import keyset_page
@@ -70,7 +70,7 @@ def on_changed(conn: Connection, event: Agent.Changed, position: int) -> None:
 
 
 HANDLERS: Handlers = {
-    **ignored(*TICKET_EVENTS),
+    **ignored(*TICKET_EVENTS, *ERASURE_EVENTS),
     Agent.Registered: on_registered,
     Agent.Changed: on_changed,
 }

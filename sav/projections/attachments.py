@@ -27,6 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
 from sav.events.catalog import ALL_EVENTS
+from sav.events.privacy import Erasure
 from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import keyset_page
@@ -73,7 +74,9 @@ def on_attachment_added(conn: Connection, event: Ticket.AttachmentAdded, positio
         {
             "id": event.attachment_id, "seq": position, "ticket_id": str(event.originator_id),
             "message_id": event.message_id, "user_id": event.user_id,
-            "file_name": event.file_name, "file_path": event.file_path, "file_url": None,
+            # Names sealed with an erased subject's key read back as None (issue 12).
+            "file_name": event.file_name or "", "file_path": event.file_path or "",
+            "file_url": None,
             "file_type": event.file_type, "file_size": event.file_size,
             "mime_type": event.mime_type, "is_internal": internal,
             "created_at": at, "updated_at": at,
@@ -85,7 +88,16 @@ def on_attachment_removed(conn: Connection, event: Ticket.AttachmentRemoved, pos
     conn.execute(ticket_attachments.delete().where(a.id == event.attachment_id))
 
 
+def on_subject_erased(conn: Connection, event: Erasure.SubjectErased, position: int) -> None:
+    """File names (and the paths that hold them) go; type and size stay."""
+    for start in range(0, len(event.ticket_ids), 500):
+        conn.execute(
+            ticket_attachments.update().where(a.ticket_id.in_(event.ticket_ids[start:start + 500])),
+            {"file_name": "", "file_path": ""})
+
+
 _OWN: Handlers = {
+    Erasure.SubjectErased: on_subject_erased,
     Ticket.MessagePosted: on_message_posted,
     Ticket.AttachmentAdded: on_attachment_added,
     Ticket.AttachmentRemoved: on_attachment_removed,
@@ -150,7 +162,9 @@ def attachment_json(row: Any) -> dict[str, Any]:
     fresh presigned URL (stored URLs would expire)."""
     return {
         "id": row.id, "ticket_id": row.ticket_id, "message_id": row.message_id,
-        "user_id": row.user_id, "file_name": row.file_name, "file_path": row.file_path,
+        # "": erased (issue 12)
+        "user_id": row.user_id, "file_name": row.file_name or None,
+        "file_path": row.file_path or None,
         "file_url": f"/tickets/{row.ticket_id}/attachments/{row.id}/download",
         "file_type": row.file_type, "file_size": row.file_size, "mime_type": row.mime_type,
         "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),

@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
 from sav.events.catalog import ALL_EVENTS
+from sav.events.privacy import Erasure
 from sav.events.rules import Side, side_of
 from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
@@ -63,7 +64,8 @@ def on_posted(conn: Connection, event: Ticket.MessagePosted, position: int) -> N
             "id": event.message_id, "seq": position, "ticket_id": str(event.originator_id),
             "user_id": event.user_id, "author_role": event.author_role,
             "author_side": side_of(event.author_role).value, "author_name": event.author_name,
-            "author_email": event.author_email, "content": event.content,
+            # Text sealed with an erased subject's key reads back as None (issue 12).
+            "author_email": event.author_email, "content": event.content or "",
             "is_internal": bool(event.is_internal), "is_read": False, "read_at": None,
             "created_at": at, "updated_at": at,
         },
@@ -73,7 +75,7 @@ def on_posted(conn: Connection, event: Ticket.MessagePosted, position: int) -> N
 def on_edited(conn: Connection, event: Ticket.MessageEdited, position: int) -> None:
     conn.execute(
         ticket_messages.update().where(m.id == event.message_id),
-        {"content": event.content, "updated_at": naive_utc(event.timestamp)},
+        {"content": event.content or "", "updated_at": naive_utc(event.timestamp)},
     )
 
 
@@ -88,7 +90,16 @@ def on_read(conn: Connection, event: Ticket.MessagesRead, position: int) -> None
     )
 
 
+def on_subject_erased(conn: Connection, event: Erasure.SubjectErased, position: int) -> None:
+    """The subject's conversations keep their shape (ids, authors' ids, read receipts)."""
+    for start in range(0, len(event.ticket_ids), 500):
+        conn.execute(
+            ticket_messages.update().where(m.ticket_id.in_(event.ticket_ids[start:start + 500])),
+            {"content": "", "author_name": None, "author_email": None})
+
+
 _OWN: Handlers = {
+    Erasure.SubjectErased: on_subject_erased,
     Ticket.MessagePosted: on_posted,
     Ticket.MessageEdited: on_edited,
     Ticket.MessageRemoved: on_removed,
@@ -161,7 +172,7 @@ def message_json(row: Any) -> dict[str, Any]:
     return {
         "id": row.id, "ticket_id": row.ticket_id, "user_id": row.user_id,
         "author_name": row.author_name, "author_email": row.author_email,
-        "content": row.content,
+        "content": row.content or None,  # "": erased (a message is never empty)
         "is_internal": bool(row.is_internal), "is_read": bool(row.is_read),
         "read_at": iso(row.read_at), "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),

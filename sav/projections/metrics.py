@@ -6,6 +6,7 @@ job (not from events): like every read table it can be dropped and recomputed.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from sqlalchemy import (
 
 from sav.events.catalog import ALL_EVENTS
 from sav.eventstore.db import write_transaction
-from sav.eventstore.schema import tracking
+from sav.eventstore.schema import leases, tracking
 from sav.projections.schema import Handlers, Timestamp, ignored, naive_utc, read_metadata
 from sav.projections.statistics import seconds_between
 from sav.projections.tickets import support_tickets
@@ -142,6 +143,8 @@ class StoreSnapshot:
     publisher: Lag | None = None
     tickets: list[tuple[str, str, int]] = field(default_factory=list)
     escalations: int = 0
+    # Live worker leases (job, holder): a holder that keeps changing is flapping.
+    leases: list[tuple[str, str]] = field(default_factory=list)
 
 
 def store_snapshot(engine: Engine, recorder: ApplicationRecorder, mapper: Mapper[Any],
@@ -161,6 +164,9 @@ def store_snapshot(engine: Engine, recorder: ApplicationRecorder, mapper: Mapper
         ]
         snapshot.escalations = int(conn.execute(
             select(func.count()).where(t.escalated_at.is_not(None))).scalar_one())
+        snapshot.leases = [(str(name), str(owner)) for name, owner in conn.execute(
+            select(leases.c.name, leases.c.owner).where(leases.c.expires_at > time.time())
+            .order_by(leases.c.name))]
     # No publisher row yet (no broker configured so far): every event is still to publish.
     if PUBLISHER not in {name for name, _ in positions}:
         positions = [*positions, (PUBLISHER, 0)]

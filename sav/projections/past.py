@@ -59,6 +59,7 @@ class TicketRow:
     escalated_at: datetime | None = None
     survey_requested_at: datetime | None = None
     is_deleted: bool = False
+    erased: bool = False  # the subject's keys are gone: its text reads as None (issue 12)
 
 
 @dataclass
@@ -161,7 +162,8 @@ def _created(past: PastTicket, e: Ticket.Created) -> dict[str, Any]:
         subject=e.subject, description=e.description, status=status, priority=e.priority,
         category=e.category, source=e.source, contact_email=e.contact_email,
         contact_name=e.contact_name, tags=list(e.tags), metadata=dict(e.metadata),
-        created_at=e.timestamp, updated_at=e.timestamp, version=e.originator_version)
+        created_at=e.timestamp, updated_at=e.timestamp, version=e.originator_version,
+        erased=e.subject is None)
     return {**{name: getattr(e, name) for name in CREATED_FIELDS}, "status": status}
 
 

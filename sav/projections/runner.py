@@ -19,7 +19,9 @@ from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import create_store_schema, schema_lock, write_transaction
 from sav.eventstore.tracking import StaleTrackingError, advance, read_position
+from sav.privacy.fields import erased_tickets
 from sav.projections import registry
+from sav.projections.batch import batch
 from sav.projections.position import READ_MODEL
 from sav.projections.schema import Handler, Handlers, read_metadata
 
@@ -108,6 +110,7 @@ class Projector:
             applied += len(notifications)
             if self._appliers:
                 streams = {str(n.originator_id) for n in notifications}
+                streams |= erased_tickets(self.mapper, notifications)  # issue 12
                 for listener in self._appliers:
                     listener(streams)
             self._advanced_to(notifications[-1].id)
@@ -133,7 +136,8 @@ class Projector:
             # the tracking row is locked before any read table is touched, so `sav
             # replay` can hold projectors off with that row while it renames tables.
             advance(conn, self.name, start, end)
-            for notification in notifications:
-                event = self.mapper.to_domain_event(notification)
-                for handler in self.handlers.get(type(event), ()):
-                    handler(conn, event, notification.id)
+            with batch(conn):  # what handlers defer to the batch's end is written here
+                for notification in notifications:
+                    event = self.mapper.to_domain_event(notification)
+                    for handler in self.handlers.get(type(event), ()):
+                        handler(conn, event, notification.id)

@@ -132,4 +132,14 @@ def ticket_json(row: Any, actor: Actor | None) -> dict[str, Any]:
     }
     if actor is not None and actor.sees_internal:
         data["internal_notes"] = row.internal_notes
+    if getattr(row, "erased", False):  # issue 12: the subject's personal fields are gone
+        data.update(dict.fromkeys(ERASED_FIELDS), metadata={})
+        if "internal_notes" in data:
+            data["internal_notes"] = None
+    data["erased"] = bool(getattr(row, "erased", False))
     return data
+
+
+# What `ticket_json` shows as null on an erased ticket.
+ERASED_FIELDS = ("subject", "description", "contact_email", "contact_name",
+                 "resolution_notes", "satisfaction_comment")

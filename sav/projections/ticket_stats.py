@@ -17,20 +17,23 @@ the projector keeps the sums instead, so a request reads a few rows, not every t
 
 Exact: every measure is an integer (counts, microseconds, rating points), so sums never
 drift, and averages are divided once, at read time. A ticket moving subtracts from its
-old cell and adds to its new one in one upsert per table, so a cell it empties stays
-as a row of zeros (deleting it would cost a statement per move): readers skip cells
-with no tickets, `rebuild` leaves none, and replay gives the same rows as live.
+old cell and adds to its new one, so a cell it empties stays as a row of zeros
+(deleting it would cost a statement per move). A cell with no tickets is no cell:
+readers skip it, `rebuild` (what bulk replay uses) leaves none, and `sav replay --check`
+ignores it, so the rows with tickets are the same however the events were projected.
 
 On an event that can move a ticket's figures, the handler reads the ticket's row (the
 `tickets` handler ran just before, in the same transaction: it comes first in the
 registry) joined with its stored contribution, and adds new minus old to each cell.
-The projector is the only writer, inside its transaction, so plain statements suffice.
+The contributions and the deltas wait in memory until the end of the projector's
+batch (`Pending`), then go out as one executemany per table, in the batch's
+transaction. The projector is the only writer, so plain statements suffice.
 Customers' statistics are not kept here: `statistics` counts their few tickets directly.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -54,10 +57,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, sqlite
 
-from sav.events.catalog import AGENT_EVENTS
+from sav.events.catalog import AGENT_EVENTS, ERASURE_EVENTS
 from sav.events.rules import is_first_response
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.eventstore.schema import Identifier
+from sav.projections import batch
 from sav.projections.schema import Handlers, ignored, naive_utc, read_metadata
 from sav.projections.tickets import support_tickets
 
@@ -182,7 +186,10 @@ def on_created(conn: Connection, event: Ticket.Created, position: int) -> None:
 def on_changed(conn: Connection, event: Ticket.Event, position: int) -> None:
     ticket_id = str(event.originator_id)
     row = conn.execute(_TICKET_AND_CONTRIBUTION, {"id": ticket_id}).one()
-    old, new = _stored(row), Contribution.of_ticket(row)
+    pending = _pending(conn)
+    old = (pending.contributions[ticket_id][1] if pending and ticket_id in pending.contributions
+           else _stored(row))
+    new = Contribution.of_ticket(row)
     if new != old:
         _store(conn, ticket_id, old, new)
 
@@ -197,19 +204,60 @@ def on_message_posted(conn: Connection, event: Ticket.MessagePosted, position: i
         on_changed(conn, event, position)
 
 
+@dataclass
+class Pending:
+    """A projector batch's writes, done once at its end (`sav.projections.batch`): the
+    contribution of each ticket touched (and whether the table already had a row for
+    it) and the sum of the deltas per cell, so a batch costs one executemany per table
+    instead of five statements per event."""
+
+    contributions: dict[str, tuple[bool, Contribution]] = field(default_factory=dict)
+    cells: dict[Cell, Tally] = field(default_factory=dict)
+
+    def add(self, ticket_id: str, old: Contribution | None, new: Contribution) -> None:
+        stored = self.contributions[ticket_id][0] if ticket_id in self.contributions else (
+            old is not None)
+        self.contributions[ticket_id] = (stored, new)
+        for cell, delta in _difference(old, new).items():
+            tally = self.cells.setdefault(cell, dict.fromkeys(MEASURES, 0))
+            for name, value in delta.items():
+                tally[name] += value
+
+    def write(self, conn: Connection) -> None:
+        inserts = [{"ticket_id": ticket_id, **asdict(new)}
+                   for ticket_id, (stored, new) in self.contributions.items() if not stored]
+        updates = [{"key_ticket_id": ticket_id, **asdict(new)}
+                   for ticket_id, (stored, new) in self.contributions.items() if stored]
+        if inserts:
+            conn.execute(contributions.insert(), inserts)
+        if updates:
+            conn.execute(_UPDATE_CONTRIBUTION, updates)
+        changes: dict[str, list[dict[str, Any]]] = {}
+        for (table, key), delta in self.cells.items():
+            if any(delta.values()):  # a batch's moves may cancel out
+                keys = (column.name for column in table.primary_key)
+                changes.setdefault(table.name, []).append(
+                    dict(zip(keys, key, strict=True)) | delta)
+        dialect = "sqlite" if conn.dialect.name == "sqlite" else "mysql"
+        for name, rows in changes.items():
+            conn.execute(_UPSERT[name][dialect], rows)
+
+
+def _pending(conn: Connection) -> Pending | None:
+    opened = batch.current(conn)
+    return None if opened is None else opened.state(
+        "ticket_stats", Pending, lambda conn, pending: pending.write(conn))
+
+
 def _store(conn: Connection, ticket_id: str, old: Contribution | None,
            new: Contribution) -> None:
-    if old is None:
-        conn.execute(contributions.insert(), {"ticket_id": ticket_id, **asdict(new)})
-    else:
-        conn.execute(_UPDATE_CONTRIBUTION, {"key_ticket_id": ticket_id, **asdict(new)})
-    changes: dict[str, list[dict[str, Any]]] = {}
-    for (table, key), delta in _difference(old, new).items():
-        keys = (column.name for column in table.primary_key)
-        changes.setdefault(table.name, []).append(dict(zip(keys, key, strict=True)) | delta)
-    dialect = "sqlite" if conn.dialect.name == "sqlite" else "mysql"
-    for name, rows in changes.items():
-        conn.execute(_UPSERT[name][dialect], rows)  # old and new cell: one round trip
+    pending = _pending(conn)
+    if pending is not None:
+        pending.add(ticket_id, old, new)
+        return
+    alone = Pending()  # outside a projector's batch: written at once
+    alone.add(ticket_id, old, new)
+    alone.write(conn)
 
 
 def _difference(old: Contribution | None, new: Contribution) -> dict[Cell, Tally]:
@@ -258,7 +306,8 @@ HANDLERS: Handlers = {
     # Customers' figures are counted from support_tickets, so the owner does not matter.
     **ignored(Ticket.LinkedToUser, Ticket.MessageEdited, Ticket.MessageRemoved,
               Ticket.MessagesRead, Ticket.AttachmentAdded, Ticket.AttachmentRemoved,
-              Ticket.SurveyRequested, *AGENT_EVENTS),
+              Ticket.SurveyRequested, *AGENT_EVENTS,
+              *ERASURE_EVENTS),  # an erasure leaves ids, statuses and counts
 }
 
 

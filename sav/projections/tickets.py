@@ -16,11 +16,14 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
+    false,
     select,
     text,
 )
 
 from sav.events.catalog import AGENT_EVENTS
+from sav.events.privacy import Erasure
 from sav.events.rules import is_first_response, status_after_assign, status_after_reopen
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.eventstore.schema import Identifier
@@ -63,6 +66,8 @@ support_tickets = Table(
     Column("escalated_at", Timestamp),
     Column("survey_requested_at", Timestamp),
     Column("is_deleted", Boolean, nullable=False, default=False),
+    # Personal fields erased (issue 12): the text columns hold "" / NULL from then on.
+    Column("erased", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("deleted_at", Timestamp),
@@ -102,18 +107,23 @@ def drop_extras(conn: Connection) -> None:
 # -- projector handlers -----------------------------------------------------------
 
 
+# One statement for every `_set`: the SET clause follows the parameters given (building
+# a statement per event cost more than running it).
+_UPDATE = support_tickets.update().where(support_tickets.c.id == bindparam("key_id"))
+
+
 def _set(conn: Connection, event: Ticket.Event, **values: Any) -> None:
     values.update(version=event.originator_version, updated_at=naive_utc(event.timestamp))
-    conn.execute(
-        support_tickets.update().where(support_tickets.c.id == str(event.originator_id)),
-        values,
-    )
+    conn.execute(_UPDATE, {"key_id": str(event.originator_id), **values})
 
 
-def _index_text(conn: Connection, ticket_id: str, subject: str, description: str) -> None:
+def _index_text(conn: Connection, ticket_id: str, subject: str, description: str,
+                replace: bool = True) -> None:
     if conn.dialect.name != "sqlite":
         return  # InnoDB maintains its FULLTEXT index itself.
-    conn.execute(text("DELETE FROM support_tickets_fts WHERE ticket_id = :id"), {"id": ticket_id})
+    if replace:  # `ticket_id` is UNINDEXED in FTS5: this delete scans the whole table
+        conn.execute(text("DELETE FROM support_tickets_fts WHERE ticket_id = :id"),
+                     {"id": ticket_id})
     conn.execute(
         text("INSERT INTO support_tickets_fts (ticket_id, subject, description) "
              "VALUES (:id, :s, :d)"),
@@ -128,26 +138,35 @@ def on_created(conn: Connection, event: Ticket.Created, position: int) -> None:
         support_tickets.insert(),
         {
             "id": ticket_id, "seq": position, "ticket_number": event.ticket_number,
-            "user_id": event.user_id, "assigned_to": None, "subject": event.subject,
-            "description": event.description, "status": STATUS_AFTER[Ticket.Created].value,
+            "user_id": event.user_id, "assigned_to": None, "subject": event.subject or "",
+            "description": event.description or "",
+            "status": STATUS_AFTER[Ticket.Created].value,
             "priority": event.priority,
             "category": event.category, "source": event.source,
             "contact_email": event.contact_email, "contact_name": event.contact_name,
             "tags": list(event.tags), "metadata": dict(event.metadata),
             "access_token_hash": event.access_token_hash, "is_deleted": False,
+            # A subject erased before this replay: its creation reads back without text.
+            "erased": event.subject is None,
             "created_at": at, "updated_at": at, "version": event.originator_version,
         },
     )
-    _index_text(conn, ticket_id, event.subject, event.description)
+    _index_text(conn, ticket_id, event.subject or "", event.description or "", replace=False)
 
 
 def _column(conn: Connection, event: Ticket.Event, column: Any) -> Any:
-    return conn.execute(
-        select(column).where(support_tickets.c.id == str(event.originator_id))).scalar_one()
+    return conn.execute(_SELECT_COLUMN[column.name],
+                        {"key_id": str(event.originator_id)}).scalar_one()
+
+
+_SELECT_COLUMN = {column.name: select(column).where(support_tickets.c.id == bindparam("key_id"))
+                  for column in support_tickets.c}
 
 
 def on_updated(conn: Connection, event: Ticket.Updated, position: int) -> None:
-    _set(conn, event, **event.changes)
+    # Text sealed with an erased subject's key reads back as None: "" in NOT NULL columns.
+    _set(conn, event, **{key: "" if value is None and key in REQUIRED_TEXT else value
+                         for key, value in event.changes.items()})
     if "subject" in event.changes or "description" in event.changes:
         row = conn.execute(
             select(support_tickets.c.subject, support_tickets.c.description).where(
@@ -211,6 +230,31 @@ def on_survey_requested(conn: Connection, event: Ticket.SurveyRequested, positio
     _set(conn, event, survey_requested_at=naive_utc(event.timestamp))
 
 
+REQUIRED_TEXT = ("subject", "description")
+# What an erasure leaves of a ticket's personal fields (`ticket_json` shows them as null).
+ERASED_VALUES: dict[str, Any] = {
+    "subject": "", "description": "", "contact_email": None, "contact_name": None,
+    "resolution_notes": None, "internal_notes": None, "satisfaction_comment": None,
+    "metadata": {}, "erased": True}
+
+
+def on_subject_erased(conn: Connection, event: Erasure.SubjectErased, position: int) -> None:
+    """Null the personal fields of the subject's tickets, full-text index included."""
+    for start in range(0, len(event.ticket_ids), 500):
+        ids = event.ticket_ids[start:start + 500]
+        conn.execute(support_tickets.update().where(support_tickets.c.id.in_(ids)),
+                     ERASED_VALUES)
+        if conn.dialect.name == "sqlite":
+            for ticket_id in ids:
+                _index_text(conn, ticket_id, "", "")
+    if conn.dialect.name == "sqlite" and "fts5" in str(conn.execute(text(
+            "SELECT sql FROM sqlite_master WHERE name = 'support_tickets_fts'")).scalar()):
+        # Merge FTS5's segments, so the deleted terms are dropped (a rebuild's stand-in
+        # table is a plain one: nothing to merge).
+        conn.execute(text("INSERT INTO support_tickets_fts(support_tickets_fts) "
+                          "VALUES ('optimize')"))
+
+
 def on_other(conn: Connection, event: Ticket.Event, position: int) -> None:
     """Any other ticket event still moves the row's version and `updated_at`."""
     _set(conn, event)
@@ -236,5 +280,6 @@ HANDLERS: Handlers = {
     Ticket.SatisfactionRated: on_rated,
     Ticket.Escalated: on_escalated,
     Ticket.SurveyRequested: on_survey_requested,
+    Erasure.SubjectErased: on_subject_erased,
     **ignored(*AGENT_EVENTS),
 }

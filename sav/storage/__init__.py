@@ -28,11 +28,13 @@ def build_blob_store(
     data_dir: Path,
     base_url: str,
     secret: bytes,
+    public_endpoint: str | None = None,
 ) -> BlobStore:
     """The store the configuration asks for: S3 when an endpoint is set.
 
     Nothing connects here; call ``start()`` from the app's startup hook.
     """
     if minio_endpoint:
-        return S3BlobStore(minio_endpoint, access_key, secret_key, bucket, region)
+        return S3BlobStore(minio_endpoint, access_key, secret_key, bucket, region,
+                           public_endpoint)
     return LocalBlobStore(data_dir / "attachments", base_url, secret)

@@ -31,6 +31,10 @@ class BlobStore(Protocol):
     async def delete(self, key: str) -> None:
         """Remove ``key``; deleting a missing key is not an error."""
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with ``prefix`` (a folder such as
+        ``tickets/{id}/``); returns how many. Used by a GDPR erasure."""
+
     async def presigned_url(self, key: str, expires_in: int = 3600) -> str:
         """A URL that lets anyone holding it GET ``key`` until it expires."""
 

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -54,6 +55,10 @@ class LocalBlobStore:
     async def delete(self, key: str) -> None:
         await _in_thread(f"delete {key!r}", self._delete, self.path_for(key))
 
+    async def delete_prefix(self, prefix: str) -> int:
+        folder = self.path_for(prefix.rstrip("/"))
+        return await _in_thread(f"delete {prefix!r}*", self._delete_tree, folder)
+
     async def presigned_url(self, key: str, expires_in: int = 3600) -> str:
         self.path_for(key)
         expires = str(int(time.time()) + expires_in)
@@ -92,6 +97,14 @@ class LocalBlobStore:
     def _sign(self, key: str, expires: str) -> str:
         message = f"{key}\n{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def _delete_tree(self, folder: Path) -> int:
+        if not folder.is_dir():
+            return 0
+        files = [path for path in folder.rglob("*") if path.is_file()]
+        shutil.rmtree(folder)
+        _prune_empty_parents(folder.parent, stop_at=self._root)
+        return len(files)
 
     def _delete(self, path: Path) -> None:
         path.unlink(missing_ok=True)

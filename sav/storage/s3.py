@@ -23,9 +23,14 @@ class S3BlobStore:
     """Blobs as objects in one bucket; one client for the store's lifetime."""
 
     def __init__(
-        self, endpoint_url: str, access_key: str, secret_key: str, bucket: str, region: str
+        self, endpoint_url: str, access_key: str, secret_key: str, bucket: str, region: str,
+        public_endpoint: str | None = None,
     ) -> None:
         self._endpoint_url = endpoint_url
+        # Presigned URLs are for clients: signed for the host they reach (MINIO_PUBLIC_
+        # ENDPOINT), since the host is part of the signature. Signing connects nowhere.
+        self._public_endpoint = public_endpoint
+        self._signer: Any = None
         self._bucket = bucket
         self._session = aioboto3.Session(
             aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
@@ -43,6 +48,9 @@ class S3BlobStore:
                 self._client = await stack.enter_async_context(
                     self._session.client("s3", endpoint_url=self._endpoint_url, config=_config())
                 )
+                self._signer = self._client if not self._public_endpoint else (
+                    await stack.enter_async_context(self._session.client(
+                        "s3", endpoint_url=self._public_endpoint, config=_config())))
             await self._ensure_bucket()
         except BaseException:
             self._client = None
@@ -83,9 +91,23 @@ class S3BlobStore:
         with _backend_errors(f"delete {key!r}"):
             await self._started().delete_object(Bucket=self._bucket, Key=key)
 
+    async def delete_prefix(self, prefix: str) -> int:
+        deleted = 0
+        with _backend_errors(f"delete {prefix!r}*"):
+            pages = self._started().get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=prefix)
+            async for page in pages:
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    await self._started().delete_objects(
+                        Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+                    deleted += len(keys)
+        return deleted
+
     async def presigned_url(self, key: str, expires_in: int = 3600) -> str:
         with _backend_errors(f"sign {key!r}"):
-            url: str = await self._started().generate_presigned_url(
+            self._started()
+            url: str = await self._signer.generate_presigned_url(
                 "get_object",
                 Params={"Bucket": self._bucket, "Key": key},
                 ExpiresIn=expires_in,

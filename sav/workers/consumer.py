@@ -37,6 +37,7 @@ from sav.events.errors import PermissionDeniedError, RuleViolationError
 from sav.projections.position import ReadModelPosition
 from sav.projections.tickets import support_tickets
 from sav.workers import amqp
+from sav.workers.lease import HELD
 
 log = logging.getLogger("sav.consumer")
 
@@ -124,9 +125,11 @@ class Consumer:
             await channel.basic_consume(self.queue, lambda m: self.on_message(channel, m),
                                         no_ack=False)
             backoff.reset()
+            HELD.hold("consumer")  # the worker's /status: consuming now
             while not stop.is_set() and not channel.is_closed:
                 await asyncio.sleep(0.1)
         finally:
+            HELD.lost("consumer")
             await amqp.close_quietly(connection)
 
     async def on_message(self, channel: AbstractChannel, message: DeliveredMessage) -> None:

@@ -23,20 +23,63 @@ from sav.eventstore.schema import leases
 log = logging.getLogger("sav.workers")
 
 
+class HeldLeases:
+    """What this process holds now, for the worker's `/status`: each lease until the
+    moment it would expire unless renewed (a holder cut off from the database stops
+    claiming it at the same time the others may take it over)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def held(self, name: str, ttl: float) -> None:
+        with self._lock:
+            self._until[name] = self.clock() + ttl
+
+    def hold(self, name: str) -> None:
+        """A job held without a lease (the consumer: the broker shares its queue out)."""
+        self.held(name, float("inf"))
+
+    def lost(self, name: str) -> None:
+        with self._lock:
+            self._until.pop(name, None)
+
+    def names(self) -> list[str]:
+        now = self.clock()
+        with self._lock:
+            return sorted(name for name, until in self._until.items() if until > now)
+
+
+# One per process: every `Lease` reports to it unless given another.
+HELD = HeldLeases()
+
+
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Lease:
     def __init__(self, engine: Engine, name: str, owner: str | None = None,
-                 ttl: float = 10.0) -> None:
+                 ttl: float = 10.0, held: HeldLeases = HELD) -> None:
         self.engine = engine
         self.name = name
         self.owner = owner or default_owner()
         self.ttl = ttl
+        self.held = held
 
     def acquire(self) -> bool:
         """Take or renew the lease; False while another live owner holds it."""
+        # Counted from before the round trip: the row's expiry is never earlier.
+        started = self.held.clock()
+        taken = self._acquire()
+        if taken:
+            self.held.held(self.name, self.ttl - (self.held.clock() - started))
+        else:
+            self.held.lost(self.name)
+        return taken
+
+    def _acquire(self) -> bool:
         now = time.time()
         try:
             with write_transaction(self.engine) as conn:
@@ -64,6 +107,7 @@ class Lease:
         return row.owner if row is not None and row.expires_at > time.time() else None
 
     def release(self) -> None:
+        self.held.lost(self.name)
         with write_transaction(self.engine) as conn:
             conn.execute(leases.delete().where(leases.c.name == self.name,
                                                leases.c.owner == self.owner))

@@ -53,15 +53,30 @@ def tracked_position(engine: Engine) -> int:
 
 
 def set_position(engine: Engine, position: int) -> None:
-    """`sav worker publisher --from`: publish again from `position`."""
+    """Move the publisher's row unconditionally (only under the publisher lease)."""
     tracking.set_position(engine, TRACKING_NAME, position)
+
+
+def move_under_lease(lease: Lease, position: int) -> bool:
+    """`--from` without a broker: take the publisher lease, move the row, let it go;
+    False (nothing written) while another live publisher holds it."""
+    if not lease.acquire():
+        return False
+    try:
+        set_position(lease.engine, position)
+    finally:
+        lease.release()
+    return True
 
 
 class Publisher:
     def __init__(self, app: SavApplication, engine: Engine, settings: Settings, *,
                  window: int = 500, lease_ttl: float | None = None,
-                 confirm_timeout: float = 15.0, poll_interval: float = 0.2) -> None:
+                 confirm_timeout: float = 15.0, poll_interval: float = 0.2,
+                 start_from: int | None = None) -> None:
         self.engine = engine
+        # `--from`: moved once this process holds the lease, never under another publisher.
+        self.start_from = start_from
         self.url = amqp_url(settings)
         self.exchange = settings.rabbitmq_exchange
         self.window = window
@@ -106,6 +121,10 @@ class Publisher:
                     await sleep_unless_stopped(stop, 0.1)
                     continue
                 try:
+                    if self.start_from is not None:
+                        await asyncio.to_thread(set_position, self.engine, self.start_from)
+                        log.info("publisher: position moved to %d (--from)", self.start_from)
+                        self.start_from = None
                     await self._publish_while_leader(stop, backoff)
                 except RETRYABLE as error:
                     log.warning("publisher: broker unavailable (%r); retrying", error)
@@ -197,13 +216,23 @@ class Publisher:
         return self.feed.messages(start, self.window)
 
 
-def run(app: SavApplication, engine: Engine, settings: Settings, stop: threading.Event) -> None:
-    """`sav worker publisher`. Without RABBITMQ_HOST publishing is paused: events wait
-    in the store and go out from the tracked position once a broker is configured."""
+def run(app: SavApplication, engine: Engine, settings: Settings, stop: threading.Event,
+        start_from: int | None = None) -> None:
+    """`sav worker publisher [--from POSITION]`. Without RABBITMQ_HOST publishing is
+    paused: events wait in the store and go out from the tracked position once a broker
+    is configured. `--from` waits for the publisher lease (a live publisher elsewhere
+    keeps it until it stops) and moves the row only while holding it."""
     if not settings.rabbitmq_host:
+        if start_from is not None:
+            lease = Lease(engine, LEASE_NAME, ttl=settings.worker_lease_ttl)
+            while not move_under_lease(lease, start_from):
+                log.info("publisher --from: waiting for the lease held by %s", lease.holder())
+                if stop.wait(lease.ttl / 3):
+                    return
+            log.info("publisher: position moved to %d (--from)", start_from)
         log.warning("RABBITMQ_HOST is not set: publishing paused")
         stop.wait()
         return
-    publisher = Publisher(app, engine, settings)
+    publisher = Publisher(app, engine, settings, start_from=start_from)
     app.on_append(publisher.wake)  # appends of this process publish without a poll
     publisher.run(stop)

@@ -21,6 +21,7 @@ from uuid import NAMESPACE_URL, uuid5
 import orjson
 
 from sav.events.agent import Agent
+from sav.events.privacy import Erasure
 from sav.events.ticket import STATUS_AFTER, Ticket
 
 ROUTES: dict[type, str] = {
@@ -45,6 +46,8 @@ ROUTES: dict[type, str] = {
     Ticket.SurveyRequested: "ticket.survey_requested",
     Agent.Registered: "agent.updated",
     Agent.Changed: "agent.updated",
+    # Downstream services erase what they hold of the subject (issue 12).
+    Erasure.SubjectErased: "privacy.subject_erased",
 }
 TRANSITIONS = {Ticket.Started: "started", Ticket.MarkedWaitingOnCustomer: "waiting"}
 
@@ -88,7 +91,8 @@ def identity_of(event_class: type, data: dict[str, Any]) -> dict[str, Any] | Non
 
 def message_data(event_class: type, record: dict[str, Any], identity: dict[str, Any]
                  ) -> dict[str, Any]:
-    key = "agent_aggregate_id" if issubclass(event_class, Agent.Event) else "ticket_id"
+    key = ("agent_aggregate_id" if issubclass(event_class, Agent.Event)
+           else "erasure_id" if issubclass(event_class, Erasure.Event) else "ticket_id")
     data: dict[str, Any] = {key: record["stream_id"], **identity}
     data.update({k: v for k, v in record["data"].items() if k not in NEVER_PUBLISHED})
     if event_class in STATUS_AFTER:

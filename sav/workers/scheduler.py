@@ -166,6 +166,13 @@ JOBS: dict[str, Job] = {job.name: job for job in (
 )}
 
 
+def scheduled_jobs(settings: Settings) -> list[str]:
+    """The jobs the scheduler runs on their intervals: `auto-assign` only with
+    AUTO_ASSIGN=true (the setting turns off assignment on creation and the job alike;
+    `sav jobs run auto-assign` still runs it once when asked)."""
+    return [name for name in JOBS if name != "auto-assign" or settings.auto_assign]
+
+
 def ensure_schema(engine: Engine) -> None:
     # Serialized with every other schema change: several processes start at once.
     with schema_lock(engine) as conn:
@@ -222,7 +229,7 @@ class Scheduler:
     def tick(self, now: datetime | None = None) -> list[Summary]:
         """Run every due job once; returns what ran (skips are left out)."""
         ran = []
-        for name in JOBS:
+        for name in scheduled_jobs(self.jobs.settings):
             try:
                 result = self.run_job(name, now, only_if_due=True)
             except Exception:

@@ -44,6 +44,8 @@ def seed(store: Store, events: int) -> int:
     """Append tickets until the store holds `events` events; returns the head."""
     settings = load_settings(store.env)
     app = SavApplication(settings.database_url, settings.ticket_number_prefix)
+    from sav.privacy.setup import install, open_key_store
+    install(app, open_key_store(settings))  # issue 12: encrypted personal fields
     try:
         index = 0
         while (app.recorder.max_notification_id() or 0) < events:

@@ -35,6 +35,8 @@ def application(env: Mapping[str, str]) -> Iterator[Any]:
 
         settings = load_settings(dict(env))
         app = SavApplication(settings.database_url, settings.ticket_number_prefix)
+        from sav.privacy.setup import install, open_key_store
+        install(app, open_key_store(settings))  # issue 12: encrypted personal fields
     except (ImportError, AttributeError, TypeError) as error:
         raise SeedingUnavailable(f"{type(error).__name__}: {error}") from error
     try:

@@ -33,6 +33,7 @@ FILES = {"files": ("invoice.pdf", PDF, "application/pdf")}
 # added without a sample here fails `test_every_write_route_answers_403_to_analysts`.
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/tickets"): {"json": {"subject": "s", "description": "d"}},
+    ("POST", "/privacy/erasures"): {"json": {"user_id": "cust-1"}},
     ("PUT", "/tickets/{ticket_ref}"): {"json": {"subject": "analysed"}},
     ("DELETE", "/tickets/{ticket_ref}"): {},
     ("POST", "/tickets/{ticket_ref}/assign"): {"json": {"agent_id": "agent-2"}},

@@ -304,7 +304,11 @@ async def send(client: Client, services: Services, method: str, path: str, **kwa
         body = response.json
         assert isinstance(body, dict) and set(body) == {"error"}, where
         error = body["error"]
-        assert isinstance(error, dict) and set(error) == {"code", "message", "details"}, where
+        # issue 13: `details` is a list of {field, message}, or absent.
+        assert isinstance(error, dict) and {"code", "message"} <= set(error), where
+        assert set(error) <= {"code", "message", "details"}, where
+        assert all(isinstance(item, dict) and set(item) == {"field", "message"}
+                   for item in error.get("details", [])), where
         assert isinstance(error["code"], str) and re.fullmatch(r"[a-z][a-z0-9_]*",
                                                                error["code"]), where
         assert isinstance(error["message"], str) and error["message"], where

@@ -28,7 +28,10 @@ async def test_retry_after_a_503_replays_the_created_ticket(
     headers = {"Idempotency-Key": "order-77"}
     first = await client.post("/tickets", as_=CUSTOMER, json=BODY, headers=headers)
     assert first.status == 503, first
-    ticket_id = first.json["error"]["details"]["ticket_id"]
+    # The stored ticket: its URL in Location, its id in the details (issue 13: a list).
+    ticket_id = first.headers["location"].removeprefix("/tickets/")
+    assert {"field": "ticket_id", "message": ticket_id} in first.json["error"]["details"]
+    assert first.headers["retry-after"] == "1"
 
     still_lagging = await client.post("/tickets", as_=CUSTOMER, json=BODY, headers=headers)
     assert still_lagging.status == 503, still_lagging

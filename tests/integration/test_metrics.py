@@ -82,6 +82,7 @@ async def test_events_tickets_and_escalations(client: Client, services: Services
     assert value(samples, "sav_ticket_escalations_total") == 1
 
 
+@pytest.mark.parametrize("settings_env", [{"RABBITMQ_HOST": "127.0.0.1"}])  # publishing on
 async def test_projection_and_publisher_lag(client: Client, services: Services) -> None:
     clock.freeze(T0)
     for _ in range(3):
@@ -98,6 +99,7 @@ async def test_projection_and_publisher_lag(client: Client, services: Services) 
     assert value(samples, "sav_projection_lag_seconds", projector="stalled_projector") == 90
     assert value(samples, "sav_publisher_lag_events") == 2
     assert value(samples, "sav_publisher_lag_seconds") == 90
+    assert value(samples, "sav_publisher_paused") == 0
 
 
 async def test_each_app_has_its_own_registry(client: Client, settings: Settings,
@@ -140,9 +142,12 @@ async def test_event_log_lines_carry_ids_not_content(client: Client, services: S
     assert [r for r in caplog.records if r.name == "sav.events"] == []  # logged once
 
 
-async def test_publisher_lag_counts_the_whole_backlog_before_any_broker(client: Client) -> None:
-    """No broker configured yet: every event waits in the store to be published."""
+async def test_no_publisher_lag_while_publishing_is_paused(client: Client) -> None:
+    """No broker configured (issue 13): events wait in the store by design; a paused gauge
+    says so instead of a lag that grows forever and would page someone."""
     for _ in range(2):
         await create_ticket(client)
     samples = await scrape(client)
-    assert value(samples, "sav_publisher_lag_events") == 2
+    assert value(samples, "sav_publisher_paused") == 1
+    assert value(samples, "sav_publisher_lag_events") is None
+    assert value(samples, "sav_publisher_lag_seconds") is None

@@ -75,8 +75,7 @@ async def test_wrong_or_missing_token_looks_like_a_missing_ticket(client: Client
     ]
     for answer in answers:
         assert answer.status == 404, answer
-        assert answer.json == {"error": {"code": "not_found", "message": "ticket not found",
-                                         "details": None}}
+        assert answer.json == {"error": {"code": "not_found", "message": "ticket not found"}}
 
 
 async def test_tickets_created_by_customers_have_no_public_access(client: Client) -> None:

@@ -230,6 +230,7 @@ def runs(services: Services) -> dict[str, int]:
     return {row.job: row.runs for row in rows}
 
 
+@pytest.mark.parametrize("settings_env", [{"AUTO_ASSIGN": "true"}])  # every job scheduled
 async def test_two_schedulers_run_each_due_job_once(services: Services) -> None:
     at()
     schedulers = [Scheduler(jobs_of(services), owner=f"scheduler-{i}") for i in range(2)]
@@ -255,6 +256,7 @@ async def test_a_held_lease_keeps_other_schedulers_off_that_job(services: Servic
     assert other.run_job("escalate")["escalated"] == 0
 
 
+@pytest.mark.parametrize("settings_env", [{"AUTO_ASSIGN": "true"}])
 async def test_intervals_survive_a_restart(services: Services) -> None:
     at()
     Scheduler(jobs_of(services), owner="before-restart").tick()
@@ -267,6 +269,22 @@ async def test_intervals_survive_a_restart(services: Services) -> None:
     assert "metrics" in [r["job"] for r in restarted.tick()]
     at(days=1)
     assert "auto-close" in [r["job"] for r in restarted.tick()]
+
+
+async def test_auto_assign_false_turns_the_scheduled_job_off(
+        client: Client, services: Services) -> None:
+    """AUTO_ASSIGN=false (the default): no assignment on creation and no every-minute
+    job either; `sav jobs run auto-assign` still runs it when asked."""
+    at()
+    await register(client, "agent-1")
+    ticket = await create_ticket(client)
+    scheduler = Scheduler(jobs_of(services), owner="s")
+    for minutes in (0, 2, 4):
+        at(minutes=minutes)
+        assert "auto-assign" not in [r["job"] for r in scheduler.tick()]
+    assert "auto-assign" not in runs(services)
+    assert (await get(client, ticket))["status"] == "open"
+    assert (await job(services, "auto-assign"))["assigned"] == 1
 
 
 async def test_unknown_job_is_refused(services: Services) -> None:

@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy import select
 
 from sav.bootstrap import Services
-from sav.events.catalog import ALL_EVENTS
+from sav.events.catalog import ALL_EVENTS, ERASURE_EVENTS
 from sav.eventstore.db import write_transaction
 from sav.eventstore.schema import event_sequence, stored_events
 from sav.projections.tickets import support_tickets
@@ -36,7 +36,9 @@ def load_fixture(services: Services) -> list[dict[str, Any]]:
 async def test_a_store_written_by_version_one_loads_projects_and_replays(
         services: Services, client: Client) -> None:
     records = load_fixture(services)
-    assert {r["topic"].split(":")[1] for r in records} == {c.__qualname__ for c in ALL_EVENTS}
+    # Every class version 1 knew (erasures came with issue 12, in their first version).
+    assert {r["topic"].split(":")[1] for r in records} == {
+        c.__qualname__ for c in ALL_EVENTS if c not in ERASURE_EVENTS}
     assert await services.read_model.wait(records[-1]["position"])
 
     ticket_ids = {r["originator_id"] for r in records if "Ticket." in r["topic"]}

@@ -1,6 +1,8 @@
 """Settings for tests: the fixed JWT secret, the two profiles, a per-test MariaDB database.
 
-MariaDB is taken from `SAV_TEST_MYSQL_HOST/PORT/USER/PASSWORD` (default 127.0.0.1:3306 root).
+MariaDB is taken from `SAV_TEST_MYSQL_HOST/PORT/USER/PASSWORD` (default 127.0.0.1:3306 root),
+which tests/conftest.py points at a throwaway server when none answers there
+(tests/support/services.py).
 """
 
 from __future__ import annotations

@@ -13,9 +13,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from tests.support.broker import RABBIT_HOST, RABBIT_PORT
+
 
 class TcpProxy:
-    def __init__(self, target_host: str = "127.0.0.1", target_port: int = 5672) -> None:
+    def __init__(self, target_host: str = RABBIT_HOST, target_port: int = RABBIT_PORT) -> None:
+        # By default the suite's RabbitMQ (the machine's or its own, tests/support/services.py).
         self.target = (target_host, target_port)
         self.port = 0
         self.accepting = True

@@ -1,47 +1,162 @@
-"""`GET /openapi.json` describes every route, with request bodies, and is valid OpenAPI."""
+"""`GET /openapi.json` describes every route completely (parameters, bodies, answers,
+errors, security) and is valid OpenAPI 3.1."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import jsonschema
+import pytest
 from openapi_spec_validator import validate
 
 from sav.api.app import create_app
-from sav.api.health import openapi_document
+from sav.api.openapi import openapi_document
 from sav.config import load_settings
 
+ANONYMOUS = {"/health", "/status", "/metrics", "/openapi.json", "/asyncapi.json", "/docs",
+             "/docs/asyncapi", "/docs/assets/{asset}", "/files/{raw_key}",
+             "/public/tickets", "/public/tickets/{ticket_ref}",
+             "/public/tickets/{ticket_ref}/messages",
+             "/public/tickets/{ticket_ref}/satisfaction"}
 
-def test_openapi_document_is_valid_and_complete(tmp_path: Path) -> None:
-    app = create_app(load_settings({"SAV_DATA_DIR": str(tmp_path), "AUTH_JWT_SECRET": "x" * 40}))
-    document = openapi_document(app)
+
+@pytest.fixture(scope="module")
+def app_and_document(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any]]:
+    data_dir: Path = tmp_path_factory.mktemp("openapi")
+    app = create_app(load_settings({"SAV_DATA_DIR": str(data_dir),
+                                    "AUTH_JWT_SECRET": "x" * 40}))
+    return app, openapi_document(app)
+
+
+@pytest.fixture
+def document(app_and_document: tuple[Any, dict[str, Any]]) -> dict[str, Any]:
+    return app_and_document[1]
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, ops in document["paths"].items()
+            for method, op in ops.items()]
+
+
+def test_openapi_document_is_valid_and_has_every_route(
+        app_and_document: tuple[Any, dict[str, Any]]) -> None:
+    app, document = app_and_document
     validate(document)
     routes = {
         ("/" + re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", route.path).lstrip("/"), method.lower())
         for route in app.router.routes for method in route.methods - {"HEAD", "OPTIONS"}
     }
-    documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    documented = {(path, method) for path, method, _ in operations(document)}
     assert routes == documented
-    create = document["paths"]["/tickets"]["post"]
-    schema = create["requestBody"]["content"]["application/json"]["schema"]
-    assert set(schema["required"]) == {"subject", "description"}
-    assert "security" in create and "security" not in document["paths"]["/health"]["get"]
-    upload = document["paths"]["/tickets/{ticket_ref}/attachments"]["post"]["requestBody"]
-    assert "multipart/form-data" in upload["content"]
+    assert len({op["operationId"] for _, _, op in operations(document)}) == len(documented)
 
 
-def test_history_and_time_travel_are_documented_with_their_query_parameters(
-        tmp_path: Path) -> None:
-    app = create_app(load_settings({"SAV_DATA_DIR": str(tmp_path), "AUTH_JWT_SECRET": "x" * 40}))
-    paths = openapi_document(app)["paths"]
+def test_every_operation_declares_its_success_answer_with_a_schema(
+        document: dict[str, Any]) -> None:
+    for path, method, op in operations(document):
+        successes = {s: r for s, r in op["responses"].items() if s.startswith("2")}
+        assert successes, (method, path)
+        for status, answer in successes.items():
+            assert answer.get("content"), (method, path, status)
 
-    def query(path: str) -> dict[str, dict[str, object]]:
-        return {p["name"]: p for p in paths[path]["get"]["parameters"] if p["in"] == "query"}
 
-    history = query("/tickets/{ticket_ref}/history")
+def test_creates_answer_201_with_an_etag_and_reads_may_answer_304(
+        document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    create = paths["/tickets"]["post"]["responses"]
+    assert "200" not in create
+    assert create["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TicketDetails"}
+    assert "ETag" in create["201"]["headers"]
+    assert "201" in paths["/tickets/{ticket_ref}/messages"]["post"]["responses"]
+    assert "201" in paths["/tickets/{ticket_ref}/attachments"]["post"]["responses"]
+    assert {"200", "201"} <= set(paths["/agents/{agent_id}"]["put"]["responses"])
+    assert "304" in paths["/tickets/{ticket_ref}"]["get"]["responses"]
+    export = paths["/events/export"]["get"]["responses"]["200"]["content"]
+    assert set(export) == {"application/x-ndjson", "text/csv; charset=utf-8"}
+
+
+def test_every_error_uses_the_error_envelope(document: dict[str, Any]) -> None:
+    shared = document["components"]["responses"]
+    for name, response in shared.items():
+        schema = response["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Error"}, name
+    assert set(shared["TooManyRequests"]["headers"]) == {"Retry-After"}
+    assert set(shared["ServiceUnavailable"]["headers"]) == {"Retry-After"}
+    details = document["components"]["schemas"]["ErrorBody"]["properties"]["details"]
+    assert details["anyOf"][0]["items"] == {"$ref": "#/components/schemas/ErrorDetail"}
+    for path, method, op in operations(document):
+        errors = {s for s in op["responses"] if s >= "400"}
+        assert {"400", "431"} <= errors, (method, path)
+        for status in errors - ({"503"} if path == "/status" else set()):
+            assert op["responses"][status]["$ref"].startswith("#/components/responses/")
+
+
+def test_errors_follow_from_what_the_operation_is(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    assign = set(paths["/tickets/{ticket_ref}/assign"]["post"]["responses"])
+    assert {"401", "403", "404", "409", "412", "413", "422", "503"} <= assign
+    upload = set(paths["/tickets/{ticket_ref}/attachments"]["post"]["responses"])
+    assert {"413", "415"} <= upload
+    assert "429" in paths["/public/tickets"]["post"]["responses"]
+    assert "401" not in paths["/health"]["get"]["responses"]
+    assert "422" in paths["/tickets"]["get"]["responses"]
+
+
+def test_security_scheme_and_anonymous_routes(document: dict[str, Any]) -> None:
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for path, method, op in operations(document):
+        anonymous = path in ANONYMOUS
+        assert op["security"] == ([] if anonymous else [{"bearer": []}]), (method, path)
+        assert ("401" in op["responses"]) != anonymous, (method, path)
+
+
+def test_parameters_of_lists_history_time_travel_and_headers(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+
+    def params(path: str, method: str = "get", where: str = "query") -> dict[str, Any]:
+        return {p["name"]: p for p in paths[path][method]["parameters"] if p["in"] == where}
+
+    history = params("/tickets/{ticket_ref}/history")
     assert set(history) == {"limit", "cursor"}
     assert history["limit"]["schema"]["maximum"] == 100
-    ticket = query("/tickets/{ticket_ref}")
+    ticket = params("/tickets/{ticket_ref}")
     assert set(ticket) == {"version", "as_of"}
     assert ticket["as_of"]["schema"]["anyOf"][0] == {"type": "string", "format": "date-time"}
     assert not any(p["required"] for p in (*history.values(), *ticket.values()))
+    assert {"limit", "cursor", "status", "priority", "assigned_to", "category", "q"} <= set(
+        params("/tickets"))
+    assert set(params("/tickets/statistics")) == {"from", "to", "group_by"}
+    assert set(params("/agents")) == {"limit", "cursor", "active"}
+    assert {"after", "limit", "type", "ticket_id", "wait"} == set(params("/events"))
+    assert set(params("/tickets/{ticket_ref}/assign", "post", "header")) == {
+        "If-Match", "Idempotency-Key", "X-Request-ID"}
+    assert set(params("/tickets/{ticket_ref}", "get", "header")) == {
+        "If-None-Match", "X-Request-ID"}
+    assert "Last-Event-ID" in params("/events", "get", "header")
+    read = paths["/tickets/{ticket_ref}"]["get"]["responses"]
+    assert {"ETag", "X-Request-ID"} <= set(read["200"]["headers"]) and "304" in read
+    assert "X-Access-Token" in params("/public/tickets/{ticket_ref}", "get", "header")
+    path_param = params("/tickets/{ticket_ref}", where="path")["ticket_ref"]
+    assert path_param["required"] and "number" in path_param["description"]
+
+
+def test_request_bodies_with_examples_that_their_schema_accepts(
+        document: dict[str, Any]) -> None:
+    components = {"components": document["components"]}
+    create = document["paths"]["/tickets"]["post"]["requestBody"]
+    assert create["required"] is True
+    content = create["content"]["application/json"]
+    assert set(content["schema"]["required"]) == {"subject", "description"}
+    for path, method, op in operations(document):
+        body = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is None:
+            continue
+        assert "example" in body, (method, path)
+        schema = {**body["schema"], **components}
+        jsonschema.validate(body["example"], schema)
+    upload = document["paths"]["/tickets/{ticket_ref}/attachments"]["post"]["requestBody"]
+    form = upload["content"]["multipart/form-data"]["schema"]
+    assert form["properties"]["file"] == {"type": "string", "format": "binary"}

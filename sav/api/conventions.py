@@ -1,0 +1,169 @@
+"""The HTTP conventions every route follows, applied once for the whole app.
+
+- `HEAD` on every `GET` route (added to the blueprints' routes at registration);
+  `OPTIONS` on every path that exists: 204 with `Allow` (a CORS preflight from an
+  allowed origin also gets the `Access-Control-*` answer), built by the error handler
+  from the router's 405, so before any auth.
+- `X-Request-ID`: the caller's (1-128 safe characters) or a new one, echoed on every
+  response and set on the log records of the request (`sav.logging.request_id`).
+- CORS headers for the origins listed in `SAV_CORS_ORIGINS` (none by default).
+- `Retry-After` on every 429 and 503 that does not say it already.
+- Conditional GET on the cached reads (the seed's caching TTLs, as `max-age`): an ETag
+  per visible body (the route's version ETag, if any, plus a digest of the body, so a
+  customer's and an agent's view of one version differ) and `If-None-Match` → 304.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.constants import HTTP_METHODS
+from sanic.exceptions import MethodNotAllowed, SanicException
+from sanic.response import BaseHTTPResponse
+
+from sav.config import Settings
+from sav.logging import request_id
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+# Seconds a client waits before retrying when the answer does not say (the read model
+# usually catches up within a second; a dependency takes longer to come back).
+DEFAULT_RETRY_AFTER = {429: "1", 503: "5"}
+# The spec's "Caching Strategy" (user ticket list 3 min, ticket details 1 min,
+# statistics 5 min, attachment metadata 10 min), by route pattern.
+CACHE_SECONDS = {
+    "tickets": 180,
+    "tickets/statistics": 300,
+    "tickets/<ticket_ref:str>": 60,
+    "tickets/<ticket_ref:str>/messages": 60,
+    "tickets/<ticket_ref:str>/attachments": 600,
+    "tickets/<ticket_ref:str>/attachments/<attachment_id:str>": 600,
+}
+CORS_REQUEST_HEADERS = ("Authorization, Content-Type, If-Match, If-None-Match, "
+                        "Idempotency-Key, Last-Event-ID, X-Access-Token, X-Request-ID")
+CORS_EXPOSED_HEADERS = ("ETag, Retry-After, X-Request-ID, Idempotent-Replayed, Location, "
+                        "Allow, Content-Disposition")
+CORS_MAX_AGE = "600"
+
+
+def add_head(blueprint: Blueprint) -> Blueprint:
+    """Every GET route also answers HEAD (idempotent: blueprints are module globals,
+    registered on every app)."""
+    blueprint._future_routes = {
+        future._replace(methods=frozenset(future.methods or ()) | {"HEAD"})
+        if "GET" in (future.methods or ()) else future
+        for future in blueprint._future_routes
+    }
+    return blueprint
+
+
+def allowed_methods(request: Request, error: MethodNotAllowed) -> set[str]:
+    """The methods the request's path answers. The router names them for static paths
+    only; for the others, each method is tried on the (cached) router."""
+    if error.allowed_methods:
+        return set(error.allowed_methods)
+    host = request.headers.getone("host", None)
+    found: set[str] = set()
+    for method in HTTP_METHODS:
+        try:
+            request.app.router.get(request.path, method, host)
+        except SanicException:
+            continue
+        found.add(method)
+    return found
+
+
+def options_response(request: Request, allowed: Iterable[str]) -> HTTPResponse:
+    """OPTIONS on a path that exists (the router found no OPTIONS route but knows the
+    path's methods): 204 with `Allow`; a CORS preflight from an allowed origin also gets
+    the `Access-Control-Allow-*` headers (`finish` adds the origin)."""
+    allow = ", ".join(sorted({*allowed, "OPTIONS"}))
+    headers = {"Allow": allow}
+    origin = allowed_origin(request.app.ctx.settings, request.headers.get("origin"))
+    if origin is not None and request.headers.get("access-control-request-method"):
+        headers.update({"Access-Control-Allow-Methods": allow,
+                        "Access-Control-Allow-Headers": CORS_REQUEST_HEADERS,
+                        "Access-Control-Max-Age": CORS_MAX_AGE})
+    return HTTPResponse(status=204, headers=headers)
+
+
+def allowed_origin(settings: Settings, origin: str | None) -> str | None:
+    """The value of `Access-Control-Allow-Origin` for this origin, if it is allowed."""
+    if not origin or not settings.cors_origins:
+        return None
+    if "*" in settings.cors_origins:
+        return "*"
+    return origin if origin in settings.cors_origins else None
+
+
+def new_request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+async def begin(request: Request) -> None:
+    """Request middleware, first of all: the request id, for the response and the logs."""
+    request.ctx.request_id = new_request_id(request)
+    request_id.set(request.ctx.request_id)
+
+
+async def finish(request: Request, response: BaseHTTPResponse) -> None:
+    """Response middleware: request id, CORS, Retry-After, conditional GET."""
+    headers = response.headers
+    rid = getattr(request.ctx, "request_id", None) or new_request_id(request)
+    headers["X-Request-ID"] = rid
+    settings = request.app.ctx.settings
+    origin = allowed_origin(settings, request.headers.get("origin"))
+    if origin is not None:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = CORS_EXPOSED_HEADERS
+    if settings.cors_origins and "*" not in settings.cors_origins:
+        headers["Vary"] = _vary(headers.get("vary"), "Origin")  # the answer depends on it
+    status = response.status
+    if status in DEFAULT_RETRY_AFTER and "retry-after" not in headers:
+        headers["Retry-After"] = DEFAULT_RETRY_AFTER[status]
+    if status == 200 and request.method in ("GET", "HEAD") and request.route is not None:
+        seconds = CACHE_SECONDS.get(request.route.path)
+        if seconds is not None and isinstance(response, HTTPResponse):
+            conditional(request, response, seconds)
+
+
+def conditional(request: Request, response: HTTPResponse, seconds: int) -> None:
+    """An ETag for this very body and `Cache-Control: private`; 304 (no body) when the
+    caller already holds it."""
+    tag = representation_tag(response.headers.get("etag"), response.body or b"")
+    headers = response.headers
+    headers["ETag"] = tag
+    headers["Cache-Control"] = f"private, max-age={seconds}"
+    headers["Vary"] = _vary(headers.get("vary"), "Authorization")
+    if none_match(request.headers.get("if-none-match"), tag):
+        response.status = 304
+        response.body = b""
+        headers.pop("content-type", None)
+
+
+def representation_tag(declared: str | None, body: bytes) -> str:
+    """`"<version>-<digest>"` when the route gave its version ETag, else `"<digest>"`;
+    `If-Match` reads the version before the dash."""
+    digest = hashlib.blake2b(body, digest_size=8).hexdigest()
+    version = declared.strip().removeprefix("W/").strip('"') if declared else ""
+    return f'"{version}-{digest}"' if version else f'"{digest}"'
+
+
+def none_match(header: str | None, tag: str) -> bool:
+    """`If-None-Match` compares weakly: `W/"x"` matches `"x"`; `*` matches anything."""
+    if not header:
+        return False
+    candidates = [item.strip().removeprefix("W/") for item in header.split(",")]
+    return "*" in candidates or tag in candidates
+
+
+def _vary(current: Any, name: str) -> str:
+    values = [v.strip() for v in str(current or "").split(",") if v.strip()]
+    if name.lower() not in (v.lower() for v in values):
+        values.append(name)
+    return ", ".join(values)

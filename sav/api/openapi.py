@@ -1,0 +1,312 @@
+"""The OpenAPI 3.1 document, built from what the routes declare: their paths, docstrings,
+query models (`sav.api.query`), bodies (`sav.api.body`) and answers, named here:
+
+    @bp.post("/tickets")
+    @responds(201, schemas.TicketDetails, etag=True)
+    @body(CreateTicket)
+    async def create_route(request: Request, cmd: CreateTicket) -> HTTPResponse: ...
+
+The error statuses of an operation follow from what it is (a token, a body, a path
+parameter, a write, a public route), so every route gets the same ones for the same
+reasons; `responds(409)` adds one a route has for its own reasons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel
+
+from sav import __version__
+from sav.api import schemas
+from sav.api.auth import is_public
+from sav.api.body import SCHEMA_REF, JsonBody, MultipartBody, request_body
+from sav.api.openapi_texts import DESCRIPTION, EXAMPLES, HEADERS, PATH_PARAMETERS
+
+F = TypeVar("F", bound=Callable[..., Any])
+_PARAM = re.compile(r"<(\w+)(?::[^>]*)?>")
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "malformed request: the body is not JSON, a header is not valid"),
+    401: ("Unauthorized", "missing, invalid or expired bearer token"),
+    403: ("Forbidden", "the caller's role may not do this"),
+    404: ("NotFound", "not found, or not visible to the caller"),
+    409: ("Conflict", "not allowed in the ticket's status, or a concurrent change"),
+    412: ("PreconditionFailed", "`If-Match` does not match the ticket's ETag"),
+    413: ("PayloadTooLarge", "the body or a file is over its limit"),
+    415: ("UnsupportedMediaType", "the file type is not allowed (checked by content)"),
+    422: ("ValidationFailed", "a value is not valid; `details` name each field"),
+    429: ("TooManyRequests", "rate limited: retry after `Retry-After` seconds"),
+    431: ("HeadersTooLarge", "the request head is over the limit"),
+    503: ("ServiceUnavailable", "a backing service is down or the read model lags: retry "
+          "after `Retry-After` seconds"),
+}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",
+                               "schema": {"type": "integer", "minimum": 0}}}
+REQUEST_ID = {"X-Request-ID": {"description": "the caller's request id, or a new one: "
+                               "in every log line of the request",
+                               "schema": {"type": "string"}}}
+ETAG = {"ETag": {"description": 'the version of what was answered: `"<version>"` after a '
+                 'write, `"<version>-<digest>"` on a read. Send it back in `If-Match` '
+                 "(conditional write) or `If-None-Match` (304 when unchanged)",
+                 "schema": {"type": "string"}}}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One documented response of a route."""
+
+    status: int
+    model: type[BaseModel] | None = None
+    description: str = ""
+    content_type: str | tuple[str, ...] | None = None
+    etag: bool = False
+
+
+def responds(status: int, model: type[BaseModel] | None = None, *, description: str = "",
+             content_type: str | tuple[str, ...] | None = None, etag: bool = False
+             ) -> Callable[[F], F]:
+    """Declare an answer of the route: `model` (JSON), and/or `content_type`s (anything
+    else: a stream, a file); neither, for a status of 400 and up, is an error with the
+    error envelope."""
+    answer = Answer(status, model, description, content_type, etag)
+
+    def declare(handler: F) -> F:
+        handler.sav_responses = (*declared_answers(handler), answer)  # type: ignore[attr-defined]
+        return handler
+
+    return declare
+
+
+def documents_query(model: type[BaseModel]) -> Callable[[F], F]:
+    """Document query parameters a route reads by hand (lists: `limit`, `cursor`, filters)
+    without changing how it reads them; `sav.api.query.query` both validates and documents."""
+
+    def declare(handler: F) -> F:
+        handler.sav_documented_query = model  # type: ignore[attr-defined]
+        return handler
+
+    return declare
+
+
+def declared_answers(handler: Any) -> tuple[Answer, ...]:
+    return tuple(getattr(handler, "sav_responses", ()))
+
+
+# The answers of routes whose modules declare none (operations, not the ticket API).
+ANSWERS_BY_PATH: dict[str, tuple[Answer, ...]] = {
+    "/health": (Answer(200, schemas.Health, "the process serves requests"),),
+    "/status": (Answer(200, schemas.Readiness, "ready"),
+                Answer(503, schemas.Readiness, "degraded: a dependency is down or the "
+                       "projector is stuck")),
+    "/metrics": (Answer(200, content_type="text/plain", description="Prometheus text"),),
+    "/openapi.json": (Answer(200, content_type="application/json",
+                             description="this document"),),
+    "/files/{raw_key}": (Answer(200, content_type="application/octet-stream",
+                                description="the file, with its stored type"),
+                         Answer(403, description="the link is invalid or has expired")),
+}
+
+
+# -- the document --------------------------------------------------------------------
+
+# Built once per app (the routes do not change once it serves): anonymous callers must
+# not make the server redo a tenth of a second of work per request.
+_built: dict[str, bytes] = {}
+
+
+def document_bytes(app: Any) -> bytes:
+    """`openapi_document(app)` as JSON, built on first use."""
+    if app.name not in _built:
+        _built[app.name] = orjson.dumps(openapi_document(app))
+    return _built[app.name]
+
+
+
+def openapi_document(app: Any) -> dict[str, Any]:
+    """Every route of `app`, with everything it declares."""
+    schemas_: dict[str, Any] = {}
+    errors = error_responses(schemas_)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes:
+        path = "/" + _PARAM.sub(r"{\1}", route.path).lstrip("/")
+        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = operation(
+                route, path, method, schemas_)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "SAV ticket service", "version": __version__,
+                 "description": DESCRIPTION},
+        "servers": [{"url": "/"}],
+        "tags": [{"name": name} for name in sorted(
+            {op["tags"][0] for ops in paths.values() for op in ops.values()})],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": dict(sorted(schemas_.items())),
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "HS256 JWT with `sub`, `role` (customer, agent, admin, "
+                "analyst), `email`, `name`, `exp`; `sav token` prints one"}},
+            "responses": errors,
+        },
+    }
+
+
+def operation(route: Any, path: str, method: str, schemas_: dict[str, Any]) -> dict[str, Any]:
+    handler = route.handler
+    doc = (handler.__doc__ or route.name).strip()
+    summary, _, rest = doc.partition("\n")
+    declared = request_body(handler)
+    secured = not is_public(path)
+    op: dict[str, Any] = {
+        "tags": [route.name.split(".")[1]],
+        "summary": summary.strip(),
+        "operationId": "_".join(route.name.split(".")[1:]) + "_" + method.lower(),
+        "parameters": parameters(route, handler, method, secured, path),
+        "responses": responses(handler, path, method, secured, declared, schemas_),
+    }
+    if rest.strip():
+        op["description"] = " ".join(rest.split())
+    op["security"] = [{"bearer": []}] if secured else []
+    if declared is not None:
+        op["requestBody"] = declared.openapi(schemas_)
+        if isinstance(declared, JsonBody) and declared.model.__name__ in EXAMPLES:
+            content = op["requestBody"]["content"]["application/json"]
+            content["example"] = EXAMPLES[declared.model.__name__]
+    return op
+
+
+def parameters(route: Any, handler: Any, method: str, secured: bool, path: str
+               ) -> list[dict[str, Any]]:
+    found = [{"name": name, "in": "path", "required": True,
+              "description": PATH_PARAMETERS.get(name, ""),
+              "schema": {"type": "string", "minLength": 1}}
+             for name in _PARAM.findall(route.path)]
+    for model in (getattr(handler, "sav_query", None),
+                  getattr(handler, "sav_documented_query", None), QUERY_BY_PATH.get(path)):
+        if model is not None:
+            found += query_parameters(model)
+    headers: list[str] = []
+    if secured and method in WRITES and path.startswith("/tickets/"):
+        headers.append("If-Match")
+    if method == "POST" and secured and path.startswith("/tickets"):
+        headers.append("Idempotency-Key")
+    if path.startswith("/public/tickets/") and method == "GET":
+        headers.append("X-Access-Token")
+    if method == "GET" and secured and path.startswith("/tickets"):
+        headers.append("If-None-Match")
+    if method == "GET" and path == "/events":
+        headers.append("Last-Event-ID")
+    headers.append("X-Request-ID")
+    found += [{"name": name, "in": "header", "required": False,
+               "description": HEADERS[name], "schema": {"type": "string"}}
+              for name in headers]
+    return found
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """One `in: query` parameter per field of `model` (named by its alias)."""
+    properties = model.model_json_schema(ref_template=SCHEMA_REF)["properties"]
+    found = []
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        schema = {k: v for k, v in properties[key].items()
+                  if k not in ("title", "description", "examples")}
+        parameter: dict[str, Any] = {"name": key, "in": "query",
+                                     "required": field.is_required(),
+                                     "description": field.description or "", "schema": schema}
+        if field.examples:
+            parameter["example"] = field.examples[0]
+        found.append(parameter)
+    return found
+
+
+QUERY_BY_PATH: dict[str, type[BaseModel]] = {"/files/{raw_key}": schemas.SignedLinkQuery}
+
+
+def responses(handler: Any, path: str, method: str, secured: bool, declared: Any,
+              schemas_: dict[str, Any]) -> dict[str, Any]:
+    answers = declared_answers(handler) or ANSWERS_BY_PATH.get(path, (Answer(200),))
+    found: dict[str, Any] = {}
+    for answer in answers:
+        found[str(answer.status)] = (error_ref(answer.status) if answer.status >= 400
+                                     and answer.model is None and answer.content_type is None
+                                     else success(answer, schemas_))
+    if method == "GET" and secured and path.startswith("/tickets"):
+        found.setdefault("304", {"description": "Not modified: `If-None-Match` holds the "
+                                 "current ETag", "headers": {**ETAG, **REQUEST_ID}})
+        for code, answer in found.items():
+            if code.startswith("2"):
+                answer["headers"].update(ETAG)
+    for status in sorted(error_statuses(handler, path, method, secured, declared)):
+        found.setdefault(str(status), error_ref(status))
+    return dict(sorted(found.items()))
+
+
+def error_statuses(handler: Any, path: str, method: str, secured: bool, declared: Any
+                   ) -> set[int]:
+    """Why an operation can fail, from what it is."""
+    statuses = {400, 431}
+    if secured:
+        statuses |= {401, 403, 503}
+    if "{" in path or path.startswith("/public/"):
+        statuses |= {404, 503}
+    if path.startswith("/public/"):
+        statuses |= {429}
+    if declared is not None:
+        statuses |= {413, 422}
+    if isinstance(declared, MultipartBody):
+        statuses |= {415}
+    if (getattr(handler, "sav_query", None) or getattr(handler, "sav_documented_query", None)
+            or path in QUERY_BY_PATH):
+        statuses |= {422}
+    if method in WRITES and path.startswith(("/tickets/", "/public/tickets/")):
+        statuses |= {404, 409, 412, 422}
+    return statuses
+
+
+def success(answer: Answer, schemas_: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "description": answer.description or HTTPStatus(answer.status).phrase}
+    content: dict[str, Any] = {}
+    if answer.model is not None:
+        content["application/json"] = {"schema": model_ref(answer.model, schemas_)}
+    others = answer.content_type or ()
+    for content_type in (others,) if isinstance(others, str) else others:
+        kind = "object" if content_type == "application/json" else "string"
+        content[content_type] = {"schema": {"type": kind}}
+    if content:
+        result["content"] = content
+    result["headers"] = {**(ETAG if answer.etag else {}), **REQUEST_ID}
+    return result
+
+
+def model_ref(model: type[BaseModel], schemas_: dict[str, Any]) -> dict[str, Any]:
+    """The model as a shared component (with the components it refers to)."""
+    schema = model.model_json_schema(ref_template=SCHEMA_REF, mode="serialization")
+    schemas_.update(schema.pop("$defs", {}))
+    schemas_[model.__name__] = schema
+    return {"$ref": SCHEMA_REF.format(model=model.__name__)}
+
+
+def error_ref(status: int) -> dict[str, Any]:
+    return {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
+
+
+def error_responses(schemas_: dict[str, Any]) -> dict[str, Any]:
+    """One shared response per error status, all with the error envelope."""
+    envelope = model_ref(schemas.Error, schemas_)
+    found = {}
+    for status, (name, description) in ERRORS.items():
+        entry: dict[str, Any] = {"description": f"{status}: {description}",
+                                 "content": {"application/json": {"schema": envelope}}}
+        if status in (429, 503):
+            entry["headers"] = RETRY_AFTER
+        found[name] = entry
+    return found

@@ -1,0 +1,351 @@
+"""The shapes the API answers, as pydantic models: `/openapi.json` documents them (routes
+name theirs with `sav.api.openapi.responds`) and the fuzz test checks every answer
+against them. Routes build plain dicts; these models only describe them.
+
+Personal fields are nullable (an erased subject's tickets keep `null` there) and every
+object may gain fields: a client must ignore what it does not know.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sav.events.rules import Priority, Status
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# -- errors ------------------------------------------------------------------------
+
+
+class ErrorDetail(Shape):
+    field: str = Field(description="the field, parameter or header at fault")
+    message: str
+
+
+class ErrorBody(Shape):
+    code: str = Field(description="snake_case, stable: what a client branches on",
+                      examples=["validation_failed"])
+    message: str = Field(description="for humans; may change")
+    details: list[ErrorDetail] | None = Field(
+        None, description="what was wrong, one entry per field (validation errors)")
+
+
+class Error(Shape):
+    """Every error answer: `{"error": {"code", "message", "details"}}`."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"error": {
+        "code": "validation_failed", "message": "the request is not valid",
+        "details": [{"field": "priority", "message": "Input should be 'low', 'normal', "
+                     "'high' or 'urgent'"}]}}]})
+
+    error: ErrorBody
+
+
+# -- tickets -----------------------------------------------------------------------
+
+
+class Actor(Shape):
+    id: str | None
+    role: str | None
+
+
+class Ticket(Shape):
+    """A ticket as the caller's side sees it (`internal_notes` for staff only)."""
+
+    id: str = Field(description="UUID")
+    ticket_number: str = Field(examples=["TICKET-20261129-001"])
+    user_id: str | None
+    assigned_to: str | None
+    subject: str | None
+    description: str | None
+    status: Status
+    priority: Priority
+    category: str | None
+    source: str | None
+    contact_email: str | None
+    contact_name: str | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    resolution_notes: str | None
+    satisfaction_rating: int | None
+    satisfaction_comment: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    escalated_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(description="the ticket's version, also its ETag")
+    internal_notes: str | None = Field(None, description="agents, admins, analysts only")
+
+
+class Message(Shape):
+    id: str
+    ticket_id: str
+    user_id: str | None
+    author_name: str | None
+    author_email: str | None
+    content: str | None
+    is_internal: bool
+    is_read: bool = Field(description="read by the other side")
+    read_at: datetime | None
+    created_at: datetime
+    updated_at: datetime | None
+
+
+class Attachment(Shape):
+    id: str
+    ticket_id: str
+    message_id: str | None
+    user_id: str | None
+    file_name: str | None
+    file_path: str | None
+    file_url: str = Field(description="the download route (answers a presigned URL)")
+    file_type: str | None
+    file_size: int
+    mime_type: str
+    created_at: datetime
+    updated_at: datetime | None
+
+
+class Links(Shape):
+    messages: str | None = Field(description="the paginated conversation (null: none)")
+
+
+class TicketDetails(Ticket):
+    """`GET /tickets/{id}`: the ticket with its latest visible messages and attachments."""
+
+    messages: list[Message]
+    messages_truncated: bool = Field(description="earlier messages exist: see links")
+    attachments: list[Attachment]
+    links: Links
+
+
+class PublicTicket(Shape):
+    """What an access-token holder sees: no assignee, tags, metadata or internal notes."""
+
+    id: str
+    ticket_number: str
+    subject: str | None
+    description: str | None
+    status: Status
+    priority: Priority
+    category: str | None
+    source: str | None
+    contact_email: str | None
+    contact_name: str | None
+    resolution_notes: str | None
+    satisfaction_rating: int | None
+    satisfaction_comment: str | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    messages: list[Message]
+    messages_truncated: bool
+    attachments: list[Attachment]
+    access_token: str | None = Field(
+        None, description="only in the answer to the creation: keep it, it is shown once")
+
+
+class CursorPagination(Shape):
+    limit: int
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; "
+                                    "null on the last page")
+
+
+class TicketPage(Shape):
+    data: list[Ticket]
+    pagination: CursorPagination
+
+
+class MessagePage(Shape):
+    data: list[Message]
+    pagination: CursorPagination
+
+
+class AttachmentPage(Shape):
+    data: list[Attachment]
+    pagination: CursorPagination
+
+
+class Attachments(Shape):
+    """Several files uploaded at once."""
+
+    data: list[Attachment]
+
+
+class DownloadLink(Shape):
+    url: str = Field(description="presigned, valid for one hour")
+    expires_at: datetime
+
+
+class Deleted(Shape):
+    success: Literal[True]
+    message: str
+    id: str
+
+
+class Marked(Shape):
+    success: Literal[True]
+    marked: int = Field(description="messages newly marked read")
+
+
+class UnreadCount(Shape):
+    count: int
+
+
+# -- history, statistics, roster, feed ----------------------------------------------
+
+
+class HistoryEntry(Shape):
+    position: int = Field(description="global position in the event store")
+    version: int = Field(description="the ticket's version after this event")
+    type: str = Field(description="routing key of the event", examples=["ticket.assigned"])
+    occurred_at: datetime
+    actor: Actor
+    changes: dict[str, Any]
+
+
+class HistoryPage(Shape):
+    data: list[HistoryEntry]
+    pagination: CursorPagination
+
+
+class Satisfaction(Shape):
+    average: float | None
+    count: int
+
+
+class Workload(Shape):
+    agent_id: str
+    open: int
+
+
+class Period(Shape):
+    period: str = Field(description="the UTC day, or the Monday of the ISO week")
+    total: int
+    resolved: int
+    escalated: int
+    avg_first_response_seconds: float | None
+    avg_resolution_seconds: float | None
+
+
+class Statistics(Shape):
+    total: int
+    by_status: dict[str, int]
+    by_priority: dict[str, int]
+    avg_first_response_seconds: float | None
+    avg_resolution_seconds: float | None
+    satisfaction: Satisfaction
+    escalation_rate: float | None
+    agent_workload: list[Workload]
+    group_by: Literal["day", "week"] | None = None
+    series: list[Period] | None = Field(None, description="with `group_by` only")
+
+
+class Agent(Shape):
+    agent_id: str
+    name: str | None
+    email: str | None
+    active: bool
+    open_tickets: int
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class AgentPage(Shape):
+    data: list[Agent]
+    pagination: CursorPagination
+
+
+class FeedEntry(Shape):
+    """The message published to RabbitMQ (see `/asyncapi.json`) with its position."""
+
+    position: int
+    message_id: str
+    event: str = Field(examples=["ticket.created"])
+    timestamp: datetime
+    data: dict[str, Any]
+
+
+class FeedPagination(Shape):
+    limit: int
+    next_after: int = Field(description="pass as `after` for the next page")
+
+
+class FeedPage(Shape):
+    data: list[FeedEntry]
+    pagination: FeedPagination
+
+
+class Health(Shape):
+    status: Literal["ok"]
+    service: str
+
+
+class ProjectionLag(Shape):
+    position: int
+    head: int
+    lag_events: int
+    stalled_seconds: float = Field(description="how long the oldest waiting event has "
+                                   "waited while the projector did not advance")
+    stalled: bool = Field(description="stalled_seconds > SAV_PROJECTION_STALL_SECONDS: "
+                          "`status` is then `degraded` (503)")
+
+
+class Readiness(Shape):
+    status: str = Field(examples=["ok", "degraded"])
+    database: str
+    storage: str
+    projection_position: int | None
+    projection: ProjectionLag | None = None
+
+
+# -- query strings read by hand (documented with `openapi.documents_query`) ---------
+
+
+class PageQuery(BaseModel):
+    limit: int = Field(20, ge=1, le=100, description="items per page (1-100)")
+    cursor: str | None = Field(None, description="where the page starts: the previous "
+                               "page's `pagination.next_cursor`")
+
+
+class TicketListQuery(PageQuery):
+    status: str | None = Field(None, description="one status or several, comma-separated "
+                               "(e.g. `open,assigned`)", examples=["open"])
+    priority: str | None = Field(None, description="one priority or several, comma-separated",
+                                 examples=["high,urgent"])
+    assigned_to: str | None = Field(None, description="an agent's user id")
+    category: str | None = None
+    q: str | None = Field(None, description="full-text search in subject and description")
+    user_id: str | None = Field(None, description="the customer's user id (staff)")
+
+
+class AgentListQuery(PageQuery):
+    active: Literal["true", "false"] | None = Field(None, description="only (in)active agents")
+
+
+class StatisticsQuery(BaseModel):
+    from_: str | None = Field(None, alias="from", description="tickets created from this ISO "
+                              "date or date-time (UTC)", examples=["2026-11-01"])
+    to: str | None = Field(None, description="tickets created up to this ISO date (that whole "
+                           "day) or date-time", examples=["2026-11-30"])
+    group_by: Literal["day", "week"] | None = Field(None, description="add a `series` per UTC "
+                                                    "day or ISO week")
+
+
+class AccessTokenQuery(BaseModel):
+    token: str | None = Field(None, description="the access token, if not in `X-Access-Token`")
+
+
+class SignedLinkQuery(BaseModel):
+    expires: str = Field(description="expiry (Unix time) of the signed link")
+    signature: str = Field(description="the link's signature")

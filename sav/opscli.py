@@ -1,0 +1,127 @@
+"""Operator subcommands: `sav db upgrade|current` and `sav events import FILE`
+(registered by sav/cli.py; kept here so the CLI module stays small)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sav.config import Settings
+
+
+def add_db_parser(sub: Any) -> None:
+    db = sub.add_parser("db", help="database schema migrations (Alembic)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser(
+        "upgrade", help="bring the schema to this version's head (an empty database is "
+                        "created at head; run before starting a new version)"
+    ).set_defaults(handler=cmd_db_upgrade)
+    db_sub.add_parser(
+        "current", help="print the database's revision and this version's head; exit 1 "
+                        "when `sav db upgrade` is needed"
+    ).set_defaults(handler=cmd_db_current)
+
+
+def add_import_parser(events_sub: Any) -> None:
+    restore = events_sub.add_parser(
+        "import", help="restore a backup (`sav events export --format store`) into an "
+                       "empty store, then rebuild the read model")
+    restore.add_argument("file", help="the backup file (restore with the SAV_MASTER_KEY "
+                                      "it was written with)")
+    restore.set_defaults(handler=cmd_events_import)
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from sav.eventstore.db import dispose_engine, engine_for
+    from sav.migrations import describe, upgrade_to_head
+
+    try:
+        before, after = upgrade_to_head(engine_for(settings.database_url))
+    finally:
+        dispose_engine(settings.database_url)
+    if before == after:
+        print(f"database already at revision {after}")
+    elif before is None:
+        print(f"database upgraded to revision {after}")
+    else:
+        print(f"database upgraded from {describe(before)} to revision {after}")
+    return 0
+
+
+def cmd_db_current(settings: Settings, args: argparse.Namespace) -> int:
+    from sav.eventstore.db import dispose_engine, engine_for
+    from sav.migrations import database_revision, describe, head_revision, is_known
+
+    try:
+        has_tables, revision = database_revision(engine_for(settings.database_url))
+    finally:
+        dispose_engine(settings.database_url)
+    head = head_revision()
+    if not has_tables:
+        print(f"database: empty (created at head on first use); head: {head}")
+        return 0
+    print(f"database: {describe(revision)}; head: {head}")
+    if revision is not None and not is_known(revision):
+        print("the database is newer than this version (it runs on it: revisions only add)")
+        return 0
+    if revision != head:
+        print("run `sav db upgrade`", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_events_import(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from sav.backup import (
+        RestoreError,
+        check_empty,
+        check_master_key,
+        load_keys,
+        load_records,
+        mark_published,
+        read_backup,
+        restore_counters,
+    )
+    from sav.bootstrap import bootstrap
+    from sav.eventstore.db import create_store_schema, engine_for
+    from sav.migrations import ensure_schema
+    from sav.workers.projections import replay
+
+    started = time.monotonic()
+    try:
+        backup = read_backup(Path(args.file))  # the whole file is checked first
+        check_master_key(settings.privacy_master_key(), backup)
+        engine = engine_for(settings.database_url)
+        ensure_schema(engine)
+        create_store_schema(engine)
+        check_empty(engine)
+        load_keys(engine_for(settings.keys_database_url), backup)
+    except (RestoreError, OSError) as error:
+        print(f"sav events import: {error}", file=sys.stderr)
+        return 1
+    services = bootstrap(settings)
+    try:
+        with tqdm(total=backup.events, unit=" events", desc="import", unit_scale=True) as bar:
+            restored = load_records(services.engine, backup, progress=bar.update)
+        loaded = time.monotonic() - started
+        with tqdm(total=restored.position, unit=" events", desc="replay",
+                  unit_scale=True) as bar:
+            position = replay(services.app, services.engine, progress=bar.update,
+                              phase=bar.set_description)
+        restore_counters(services.engine)
+        mark_published(services.engine, restored.position)
+    except RestoreError as error:
+        print(f"sav events import: {error}", file=sys.stderr)
+        return 1
+    finally:
+        services.close()
+    took = time.monotonic() - started
+    print(f"restored {restored.events} events in {took:.1f} s "
+          f"({restored.events / max(took, 1e-9):.0f} events/s; load {loaded:.1f} s, "
+          f"replay {took - loaded:.1f} s); read model at position {position}; the publisher "
+          f"starts after it (`sav worker publisher --from 0` publishes them again)")
+    return 0

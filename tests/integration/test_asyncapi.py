@@ -1,0 +1,158 @@
+"""`GET /asyncapi.json`: a valid AsyncAPI 3 document, and every message the real publisher
+sends to RabbitMQ matches the JSON Schema it gives for its routing key (both profiles)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import jsonschema
+import pytest
+
+from sav.api.asyncapi import HEADERS_SCHEMA, asyncapi_document, published_keys
+from sav.bootstrap import Services
+from sav.commands.automations import escalate_ticket, request_survey
+from sav.commands.platform import UserRegistered, link_registered_user
+from sav.config import Settings, load_settings
+from sav.events import clock
+from tests.support.broker import Tap, body, delete_names, headers, rabbit_env, unique_names
+from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
+from tests.support.story import tell_story
+from tests.support.workers import publisher_of
+
+ASYNCAPI_SCHEMA = (Path(__file__).parents[1] / "fixtures" / "asyncapi"
+                   / "asyncapi-3.0.0.schema.json")
+
+
+def document() -> dict[str, Any]:
+    return asyncapi_document(load_settings({"SAV_DATA_DIR": "/nonexistent",
+                                            "AUTH_JWT_SECRET": "x" * 40}))
+
+
+def payload_validator(doc: dict[str, Any], key: str) -> jsonschema.Validator:
+    schema = doc["components"]["messages"][key.replace(".", "_")]["payload"]
+    return jsonschema.Draft202012Validator(schema,
+                                           format_checker=jsonschema.FormatChecker())
+
+
+def test_the_document_is_valid_asyncapi_3_and_names_every_routing_key() -> None:
+    doc = document()
+    validator = jsonschema.Draft7Validator(json.loads(ASYNCAPI_SCHEMA.read_text()))
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    broken = json.loads(json.dumps(doc))
+    broken["operations"]["publish_ticket_created"]["action"] = "publish"
+    assert list(validator.iter_errors(broken)), "the AsyncAPI schema must catch a bad action"
+    addresses = {channel["address"] for channel in doc["channels"].values()}
+    assert set(published_keys()) | {"order.issue", "user.registered",
+                                     "product.issue_reported"} == addresses
+    actions = {op["channel"]["$ref"].rsplit("/", 1)[-1]: op["action"]
+               for op in doc["operations"].values()}
+    assert actions["ticket_created"] == "send" and actions["order_issue"] == "receive"
+    for message in doc["components"]["messages"].values():
+        jsonschema.Draft202012Validator.check_schema(message["payload"])
+
+
+def test_consumed_payloads_accept_the_payload_or_its_envelope_and_refuse_the_rest() -> None:
+    doc = document()
+    order = {"order_id": "42", "email": "jo@example.com", "issue_type": "not_received"}
+    accepts = payload_validator(doc, "order.issue")
+    assert accepts.is_valid(order)
+    assert accepts.is_valid({"event": "order.issue", "timestamp": "2026-11-29T10:00:00Z",
+                             "data": order})
+    assert not accepts.is_valid({"email": "jo@example.com"})  # no order_id
+    user = payload_validator(doc, "user.registered")
+    assert user.is_valid({"user_id": "u-1", "email": "jo@example.com"})
+    assert not user.is_valid({"user_id": "u-1"})
+    assert payload_validator(doc, "product.issue_reported").is_valid(
+        {"product_id": "p-1", "user_id": "u-1"})
+
+
+@pytest.fixture
+def names() -> Iterator[dict[str, str]]:
+    names = unique_names()
+    yield names
+    asyncio.run(delete_names(names))
+
+
+@pytest.fixture
+def settings_env(names: dict[str, str]) -> dict[str, str]:
+    return rabbit_env(names)
+
+
+@pytest.fixture
+async def tap(settings: Settings) -> AsyncIterator[Tap]:
+    async with Tap(settings.rabbitmq_exchange) as tap:
+        yield tap
+
+
+@pytest.fixture
+def publisher(services: Services) -> Iterator[None]:
+    stop = threading.Event()
+    running = publisher_of(services)
+    services.app.on_append(running.wake)
+    thread = threading.Thread(target=running.run, args=(stop,), daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)
+
+
+async def every_event_kind(client: Client, services: Services) -> None:
+    """One or more events of each kind SAV stores: the story (create … reopen), then
+    what it leaves out."""
+    app = services.app
+    story = await tell_story(client)
+    path = f"/tickets/{story.ticket_id}"
+    posted = await client.post(f"{path}/messages", as_=CUSTOMER, json={"content": "oops"})
+    assert (await client.delete(f"{path}/messages/{posted.json['id']}", as_=CUSTOMER)
+            ).status == 200
+    ticket = (await client.get(path, as_=AGENT)).json
+    attachment = ticket["attachments"][0]["id"]
+    assert (await client.delete(f"{path}/attachments/{attachment}", as_=AGENT)).status == 200
+    assert (await client.post(f"{path}/close", as_=CUSTOMER)).status == 200
+    assert (await client.delete(path, as_=ADMIN)).status == 200
+
+    public = await client.post("/public/tickets", json={
+        "email": "new@example.com", "subject": "Lid", "description": "Broken lid"})
+    assert link_registered_user(app, UserRegistered(user_id="u-9", email="new@example.com"),
+                                [UUID(public.json["id"])])
+    urgent = await create_ticket(client, priority="urgent")
+    assert escalate_ticket(app, UUID(urgent["id"]), clock.now() + timedelta(hours=1),
+                           "no first response")
+    assert (await client.post(f"/tickets/{urgent['id']}/close", as_=CUSTOMER)).status == 200
+    assert request_survey(app, UUID(urgent["id"]))
+    agent = {"name": "Ada", "email": "ada@example.com", "active": True}
+    assert (await client.put("/agents/agent-1", as_=ADMIN, json=agent)).status == 201
+    assert (await client.put("/agents/agent-1", as_=ADMIN,
+                             json={**agent, "active": False})).status == 200
+    if any(key.startswith("privacy.") for key in published_keys()):
+        erased = await client.post("/privacy/erasures", as_=ADMIN, json={"user_id": "u-9"})
+        assert erased.status == 202, erased
+
+
+async def test_every_published_message_matches_its_schema(
+        client: Client, services: Services, tap: Tap, publisher: None) -> None:
+    await every_event_kind(client, services)
+    head = services.app.recorder.max_notification_id()
+    await tap.wait_for_positions(head)
+    doc = (await client.get("/asyncapi.json")).json
+    assert doc == json.loads(json.dumps(asyncapi_document(services.settings)))
+    headers_validator = jsonschema.Draft202012Validator(HEADERS_SCHEMA)
+    seen: set[str] = set()
+    for message in tap.messages:
+        key = message.routing_key
+        properties = message.header.properties
+        assert properties.message_type == key and properties.content_type == "application/json"
+        assert properties.delivery_mode == 2 and properties.message_id
+        errors = [f"{list(e.absolute_path)}: {e.message}"
+                  for e in payload_validator(doc, key).iter_errors(body(message))]
+        assert errors == [], (key, body(message))
+        headers_validator.validate(headers(message))
+        seen.add(key)
+    assert seen == set(published_keys())

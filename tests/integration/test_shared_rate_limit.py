@@ -1,0 +1,76 @@
+"""The public rate limit holds across API replicas: two app instances (each with its
+own services, as two `sav serve` processes) on one database share each client's budget,
+and a client cannot buy a fresh budget with a forwarded-for header of its own (a header
+from a trusted proxy is believed: tests/e2e/test_cluster.py, over real sockets)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sav.api.app import create_app
+from sav.api.ratelimit import RedisWindowCounters, SharedRateLimiter
+from sav.bootstrap import bootstrap
+from sav.config import Settings
+from tests.support.http import Client
+
+
+@pytest.fixture
+def settings_env() -> dict[str, str]:
+    return {"SAV_PUBLIC_RATE_LIMIT": "3", "SAV_PUBLIC_RATE_WINDOW_SECONDS": "600",
+            "SAV_TRUSTED_PROXIES": "10.0.0.0/8"}
+
+
+@pytest.fixture
+async def replicas(settings: Settings) -> AsyncIterator[tuple[Client, Client]]:
+    first, second = bootstrap(settings), bootstrap(settings)
+    yield Client(create_app(settings, first)), Client(create_app(settings, second))
+    await second.aclose()
+    await first.aclose()
+
+
+async def test_two_replicas_share_a_clients_budget(replicas: tuple[Client, Client]) -> None:
+    one, two = replicas
+    answers = [await client.get("/public/tickets/TICKET-19990101-001")
+               for client in (one, two, one)]
+    assert [a.status for a in answers] == [404, 404, 404]
+    refused = await two.get("/public/tickets/TICKET-19990101-001")
+    assert refused.status == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 600
+    # The test client's peer is no trusted proxy: its header names no other client.
+    spoofed = await one.get("/public/tickets/TICKET-19990101-001",
+                            headers={"X-Forwarded-For": "203.0.113.2"})
+    assert spoofed.status == 429
+
+
+async def test_with_redis_url_the_budget_lives_in_redis() -> None:
+    """Two processes' limiters on one Redis (the suite's, or its own throwaway one)."""
+    url = (f"redis://{os.environ.get('SAV_TEST_REDIS_HOST', '127.0.0.1')}:"
+           f"{os.environ.get('SAV_TEST_REDIS_PORT', '6379')}/0")
+    secret = uuid.uuid4().bytes  # buckets of this test only
+    clock = FakeClock(10_000.0)
+    counters = [RedisWindowCounters(url), RedisWindowCounters(url)]
+    first, second = (SharedRateLimiter(2, 60.0, c, secret, clock) for c in counters)
+    try:
+        assert await first.hit("203.0.113.7") is None
+        assert await second.hit("203.0.113.7") is None
+        assert await first.hit("203.0.113.7") == 20.0  # the window ends at 10 020
+        assert await second.hit("198.51.100.7") is None
+        ttl = await counters[0].redis.ttl(f"sav:ratelimit:{first.bucket('203.0.113.7')}:166")
+        assert 0 < ttl <= 120  # forgotten two windows later
+        clock.now = 10_020.0
+        assert await second.hit("203.0.113.7") is None
+    finally:
+        for c in counters:
+            await c.close()
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
