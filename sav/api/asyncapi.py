@@ -158,6 +158,7 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
             "summary": (model.__doc__ or key).strip().splitlines()[0],
             "description": "Ids may be numbers or strings; unknown fields are ignored.",
             "payload": consumed_payload(key, model),
+            "examples": [{"name": key, "payload": CONSUMED_EXAMPLES[key]}],
             "bindings": {"amqp": {"messageType": key, "bindingVersion": AMQP_BINDING}},
         }
         channels[name] = _channel(key, name, exchange)
@@ -188,6 +189,17 @@ def _channel(key: str, name: str, exchange: dict[str, Any]) -> dict[str, Any]:
             "bindings": {"amqp": {"is": "routingKey", "exchange": exchange,
                                   "bindingVersion": AMQP_BINDING}}}
 
+
+# What a producer sends, one per consumed key (the unit test checks each against its schema).
+CONSUMED_EXAMPLES: dict[str, dict[str, Any]] = {
+    "order.issue": {"order_id": "A-1042", "user_id": "cust-1", "email": "jo@example.com",
+                    "customer_name": "Jo", "issue_type": "not_received",
+                    "subject": "Parcel never came", "priority": "high"},
+    "product.issue_reported": {"product_id": "KETTLE-2", "order_id": "A-1042",
+                               "product_name": "Kettle", "email": "jo@example.com",
+                               "issue_type": "defective", "description": "The lid is cracked"},
+    "user.registered": {"user_id": "cust-7", "email": "ann@example.com", "name": "Ann"},
+}
 
 DESCRIPTION = (
     "Every stored event is published once (at least once: drop duplicates by "

@@ -122,7 +122,9 @@ class PrivacyMapper(Mapper[Any]):
             kind, value = owner
             subject = (keys.email_subject(value) if kind == "email"
                        else user_subject(value) if kind == "user" else stream_subject(value))
-            return keys.assign(stream, subject)
+            # A creation opens its stream (version 1): nothing to look up.
+            return keys.assign(stream, subject,
+                               new_stream=event.originator_version == 1)
         return keys.stream_key(stream) or keys.assign(stream, stream_subject(stream))
 
     def _open(self, stream: str, path: Path, erased: Any, value: Any) -> Any:

@@ -57,10 +57,16 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"sav privacy erase: {error.errors()[0]['msg']}", file=sys.stderr)
         return 2
+    from sav.storage.base import BlobStoreError
+
     services = bootstrap(settings)
     try:
         erased = erase_subject(services.app, Actor("cli", Role.ADMIN.value), cmd)
         files = asyncio.run(_delete_files(services, erased.ticket_ids, delete_objects))
+    except BlobStoreError as error:
+        print(f"sav privacy erase: personal data erased, but the attachment files were not "
+              f"deleted ({error}): run the same erasure again", file=sys.stderr)
+        return 1
     finally:
         services.close()
     print(orjson.dumps({"id": str(erased.erasure_id), "status": "pending",

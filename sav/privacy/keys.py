@@ -62,6 +62,8 @@ CACHE_SECONDS = 5.0
 # kept longer than the keys themselves.
 STREAM_CACHE_SECONDS = 300.0
 MAX_CACHED_STREAMS = 100_000
+# Misses per second beyond which a key's miss also loads the next keys in creation order.
+SCAN_MISSES = 8
 CHECK_TEXT = b"sav master key check"
 
 keys_metadata = MetaData()
@@ -77,7 +79,7 @@ privacy_keys = Table(
     Column("key_id", Identifier(36), primary_key=True),
     Column("subject", Identifier(128), nullable=False, index=True),
     Column("wrapped", LargeBinary),  # NULL once erased: the tombstone of a destroyed key
-    Column("created_at", Double, nullable=False),
+    Column("created_at", Double, nullable=False, index=True),
     Column("erased_at", Double),
     mysql_engine="InnoDB",
 )
@@ -100,7 +102,12 @@ privacy_streams = Table(
 
 
 # Statements built once (the hot path: a ticket's creation, a cache miss).
-_WRAPPED = select(privacy_keys.c.wrapped).where(privacy_keys.c.key_id == bindparam("key_id"))
+_WRAPPED = select(privacy_keys.c.wrapped, privacy_keys.c.created_at).where(
+    privacy_keys.c.key_id == bindparam("key_id"))
+_KEYS_AFTER = (select(privacy_keys.c.key_id, privacy_keys.c.wrapped)
+               .where(privacy_keys.c.created_at >= bindparam("after"),
+                      privacy_keys.c.key_id != bindparam("key_id"))
+               .order_by(privacy_keys.c.created_at).limit(256))
 _SUBJECT_KEY = select(privacy_subjects.c.key_id).where(
     privacy_subjects.c.subject == bindparam("subject"))
 _STREAM_KEY = (select(privacy_streams.c.key_id)
@@ -109,7 +116,10 @@ _STREAM_KEY = (select(privacy_streams.c.key_id)
 _NEW_KEY = insert(privacy_keys)
 _NEW_SUBJECT = (insert(privacy_subjects).prefix_with("OR IGNORE", dialect="sqlite")
                 .prefix_with("IGNORE", dialect="mysql").prefix_with("IGNORE", dialect="mariadb"))
-_NEW_STREAM_KEY = insert(privacy_streams)
+# A retried creation (same ticket id) may find its mapping there already.
+_NEW_STREAM_KEY = (insert(privacy_streams).prefix_with("OR IGNORE", dialect="sqlite")
+                   .prefix_with("IGNORE", dialect="mysql")
+                   .prefix_with("IGNORE", dialect="mariadb"))
 _DROP_STREAM_KEY = delete(privacy_streams).where(
     privacy_streams.c.stream_id == bindparam("stream_id"),
     privacy_streams.c.key_id == bindparam("key_id"))
@@ -149,6 +159,7 @@ class KeyStore:
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[DataKey, float]] = {}
         self._streams: dict[str, tuple[str | None, float]] = {}
+        self._misses: list[float] = []
         with schema_lock(engine) as conn:
             keys_metadata.create_all(conn)
         self._index_key = self._open_meta()
@@ -195,14 +206,25 @@ class KeyStore:
         if cached is not None and cached[1] > now:
             return cached[0]
         with self.engine.connect() as conn:
-            wrapped = conn.execute(_WRAPPED, {"key_id": key_id}).one_or_none()
-        if wrapped is None:
-            raise MasterKeyError(f"data key {key_id} is not in the key store: is SAV_KEYS_DB_* "
-                                 "the store these events were written with?")
-        data = wrapped[0]
-        found = DataKey(key_id, AESGCM(unwrap(self.kek, bytes(data), key_id)) if data else None)
-        self._keys[key_id] = (found, now + CACHE_SECONDS)
-        return found
+            row = conn.execute(_WRAPPED, {"key_id": key_id}).one_or_none()
+            if row is None:
+                raise MasterKeyError(f"data key {key_id} is not in the key store: is "
+                                     "SAV_KEYS_DB_* the store these events were written with?")
+            rows = [(key_id, row.wrapped)]
+            if self._scanning(now):  # a replay or an export: the next keys, in creation order
+                rows += conn.execute(_KEYS_AFTER, {"after": row.created_at,
+                                                   "key_id": key_id}).all()
+        for found_id, data in rows:
+            found = DataKey(found_id, AESGCM(unwrap(self.kek, bytes(data), found_id))
+                            if data else None)
+            self._keys[found_id] = (found, now + CACHE_SECONDS)
+        return self._keys[key_id][0]
+
+    def _scanning(self, now: float) -> bool:
+        """Many misses in the last second: someone reads the log in order."""
+        recent = [t for t in self._misses if t > now - 1.0][-SCAN_MISSES:]
+        self._misses = [*recent, now]
+        return len(self._misses) > SCAN_MISSES
 
     def stream_key(self, stream_id: str) -> DataKey | None:
         """The key a stream's new events are sealed with (None: the stream has none)."""
@@ -219,25 +241,24 @@ class KeyStore:
 
     # -- writes ----------------------------------------------------------------------
 
-    def assign(self, stream_id: str, subject: str) -> DataKey:
-        """Seal `stream_id`'s events from now on with `subject`'s key (made if needed)."""
+    def assign(self, stream_id: str, subject: str, new_stream: bool = False) -> DataKey:
+        """Seal `stream_id`'s events from now on with `subject`'s key (made if needed);
+        `new_stream`: the stream has no key yet (its creation)."""
         fresh: bytes | None = None
         # No process lock here: joined to a command's transaction, the database's own
         # locks order concurrent writers (a lock taken inside theirs could deadlock).
         with self.writer() as conn:
-            key_id = conn.execute(_SUBJECT_KEY, {"subject": subject}).scalar()
-            if key_id is None:
-                # Two first tickets of one subject at once: the first subject row wins,
-                # the other writer takes its key (INSERT … IGNORE, then read back).
-                mine = str(uuid.uuid4())
-                conn.execute(_NEW_SUBJECT, {"subject": subject, "key_id": mine})
+            # The subject's first key, unless it has one: two first tickets of one subject
+            # at once both try, the first row wins (INSERT … IGNORE) and both use its key.
+            key_id = str(uuid.uuid4())
+            if conn.execute(_NEW_SUBJECT, {"subject": subject, "key_id": key_id}).rowcount:
+                fresh = new_key()
+                conn.execute(_NEW_KEY, {"key_id": key_id, "subject": subject,
+                                        "created_at": time.time(),
+                                        "wrapped": wrap(self.kek, fresh, key_id)})
+            else:
                 key_id = str(conn.execute(_SUBJECT_KEY, {"subject": subject}).scalar_one())
-                if key_id == mine:
-                    fresh = new_key()
-                    conn.execute(_NEW_KEY, {"key_id": key_id, "subject": subject,
-                                            "created_at": time.time(),
-                                            "wrapped": wrap(self.kek, fresh, key_id)})
-            if fresh is not None:
+            if fresh is not None or new_stream:
                 conn.execute(_NEW_STREAM_KEY, {"stream_id": stream_id, "key_id": key_id})
             elif conn.execute(_STREAM_KEY, {"stream_id": stream_id}).scalar() != key_id:
                 # Back to a key the stream used before: it becomes the newest again.

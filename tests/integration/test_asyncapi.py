@@ -18,7 +18,7 @@ import pytest
 from sav.api.asyncapi import HEADERS_SCHEMA, asyncapi_document, published_keys
 from sav.bootstrap import Services
 from sav.commands.automations import escalate_ticket, request_survey
-from sav.commands.platform import UserRegistered, link_registered_user
+from sav.commands.platform import UserRegistered, link_registered_user, parse_message
 from sav.config import Settings, load_settings
 from sav.events import clock
 from tests.support.broker import Tap, body, delete_names, headers, rabbit_env, unique_names
@@ -58,7 +58,7 @@ def test_the_document_is_valid_asyncapi_3_and_names_every_routing_key() -> None:
         jsonschema.Draft202012Validator.check_schema(message["payload"])
 
 
-def test_consumed_payloads_accept_the_payload_or_its_envelope_and_refuse_the_rest() -> None:
+def test_consumed_schemas_take_the_payload_or_its_envelope_and_their_examples() -> None:
     doc = document()
     order = {"order_id": "42", "email": "jo@example.com", "issue_type": "not_received"}
     accepts = payload_validator(doc, "order.issue")
@@ -71,6 +71,11 @@ def test_consumed_payloads_accept_the_payload_or_its_envelope_and_refuse_the_res
     assert not user.is_valid({"user_id": "u-1"})
     assert payload_validator(doc, "product.issue_reported").is_valid(
         {"product_id": "p-1", "user_id": "u-1"})
+    for name, message in doc["components"]["messages"].items():
+        for example in message.get("examples", []):
+            payload_validator(doc, message["name"]).validate(example["payload"])
+            parse_message(message["name"], json.dumps(example["payload"]).encode())
+            assert name == message["name"].replace(".", "_")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """GDPR erasure proof (issue 12), on both profiles: personal data seeded as unique markers
 through the API (customer ticket, metadata, messages, an attachment's name, resolution,
-satisfaction comment, the public form), the subjects erased, then every place scanned:
+satisfaction comment, the public form) and the `order.issue` consumer's command, the
+subjects erased, then every place scanned:
 raw bytes of every file under SAV_DATA_DIR (the SQLite database, its WAL, the key store,
 the attachment files), every table of the MariaDB database, the ticket routes, history,
 time travel, search, the export, and the read model after a fresh replay. Nothing of
@@ -13,13 +14,21 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import inspect, text
 
 from sav.bootstrap import Services
+from sav.commands.platform import (
+    message_key,
+    open_issue_ticket,
+    parse_message,
+    platform_ticket_id,
+)
 from sav.config import Settings
 from sav.privacy import erasure
-from sav.workers.projections import replay
+from sav.storage import BlobStore, LocalBlobStore, S3BlobStore
+from sav.workers.projections import check, replay
 from tests.support.attachments import upload
 from tests.support.http import ADMIN, AGENT, CUSTOMER, OTHER_CUSTOMER, Client, create_ticket
 
@@ -56,6 +65,18 @@ async def seed_customer(client: Client, marks: dict[str, str]) -> dict[str, Any]
                               json={"rating": 4, "comment": f"thanks {marks['comment']}"})
     assert rated.status == 200, rated
     return ticket
+
+
+async def seed_consumer(services: Services, marks: dict[str, str]) -> None:
+    """An `order.issue` from the platform, through the consumer's own command."""
+    body = orjson.dumps({"user_id": CUSTOMER[0], "order_id": "o-42", "issue_type": "missing",
+                         "customer_name": f"Jo {marks['consumer']}",
+                         "description": f"leave it at {marks['consumer']}"})
+    issue = parse_message("order.issue", body)
+    ticket_id = platform_ticket_id("order.issue", message_key(None, body))
+    outcome = await services.commands.call(open_issue_ticket, services.app, "order.issue",
+                                           issue, ticket_id)
+    assert outcome is not None and await services.read_model.wait(outcome.position)
 
 
 async def seed_public(client: Client, marks: dict[str, str]) -> dict[str, Any]:
@@ -116,10 +137,11 @@ def as_bytes(value: Any) -> bytes:
 async def test_erased_subjects_leave_nothing_readable(
         client: Client, services: Services, settings: Settings) -> None:
     mine = {k: marker(k[:3]) for k in ("subject", "description", "metadata", "message", "file",
-                                       "reply", "resolution", "comment")}
+                                       "reply", "resolution", "comment", "consumer")}
     public = {k: marker(k[:3]) for k in ("email", "name", "public")}
     keep = marker("keep")
     ticket = await seed_customer(client, mine)
+    await seed_consumer(services, mine)
     anonymous = await seed_public(client, public)
     other = await create_ticket(client, as_=OTHER_CUSTOMER, subject=f"Mine {keep}")
     everything = [*mine.values(), *public.values()]
@@ -153,9 +175,29 @@ async def test_erased_subjects_leave_nothing_readable(
     kept = await client.get(f"/tickets/{other['id']}", as_=OTHER_CUSTOMER)
     assert kept.json["subject"] == f"Mine {keep}" and kept.json["erased"] is False
 
+    assert check(services.app, services.engine).differences == []  # replay equals live
     replay(services.app, services.engine)
     again = await client.get(f"/tickets/{ticket['id']}", as_=ADMIN)
     assert again.json["erased"] is True and again.json["description"] is None
     after_replay = await api_text(client, ticket) + stored_bytes(settings, services)
     assert [m for m in everything if m.encode() in after_replay] == []
     assert keep.encode() in stored_bytes(settings, services)  # the scan does see plain data
+
+
+@pytest.mark.parametrize("kind", ["s3", "local"])
+async def test_an_erasure_deletes_every_object_of_its_tickets(
+        kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    store: BlobStore = (
+        S3BlobStore(request.getfixturevalue("s3_endpoint"), "test-access", "test-secret",
+                    f"sav-erase-{uuid.uuid4().hex[:10]}", "us-east-1")
+        if kind == "s3" else LocalBlobStore(tmp_path / "blobs", "http://sav.test", b"s"))
+    await store.start()
+    try:
+        for key in ("tickets/a/1/jane doe.pdf", "tickets/a/2/y.pdf", "tickets/ab/3/z.pdf"):
+            await store.put(key, b"%PDF-1.4", "application/pdf")
+        assert await erasure.delete_objects(store, ["a"]) == 2
+        assert not await store.exists("tickets/a/1/jane doe.pdf")
+        assert await store.exists("tickets/ab/3/z.pdf")  # a prefix is a whole folder
+        assert await erasure.delete_objects(store, ["a"]) == 0
+    finally:
+        await store.close()

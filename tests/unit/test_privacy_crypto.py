@@ -5,6 +5,7 @@ or missing master key stops everything before a write."""
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -164,3 +165,37 @@ def test_keys_in_a_database_of_their_own_leave_the_event_store_without_keys(
         assert "privacy_keys" in inspect(keys).get_table_names()
     finally:
         services.close()
+
+
+def test_the_cli_prints_a_master_key_and_erases_a_subject(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import orjson
+
+    from sav import cli
+
+    monkeypatch.setenv("SAV_DATA_DIR", str(tmp_path))
+    assert cli.main(["privacy", "new-master-key"]) == 0
+    assert len(parse_master_key(capsys.readouterr().out)) == 32
+    assert cli.main(["privacy", "erase", "--user-id", "cust-1"]) == 0
+    answer = orjson.loads(capsys.readouterr().out)
+    assert answer["status"] == "pending" and answer["tickets"] == 0
+    monkeypatch.setenv("SAV_MASTER_KEY", new_master_key())  # not the one that made the store
+    assert cli.main(["privacy", "erase", "--user-id", "cust-1"]) == 2
+    assert "SAV_MASTER_KEY does not open" in capsys.readouterr().err
+
+
+def test_another_process_drops_an_erased_key_when_its_cache_expires(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sav.privacy import keys as keys_module
+
+    url, master = f"sqlite:///{tmp_path / 'keys.sqlite3'}", new_key()
+    here, there = KeyStore(create_engine(url), master), KeyStore(create_engine(url), master)
+    key_id = here.assign(str(uuid4()), user_subject("cust-1"), new_stream=True).key_id
+    assert there.key(key_id).cipher is not None  # now cached over there
+    here.erase([user_subject("cust-1")])
+    assert here.key(key_id).cipher is None  # the erasing process forgets at once
+    assert there.key(key_id).cipher is not None  # the other within CACHE_SECONDS...
+    later = time.monotonic() + keys_module.CACHE_SECONDS + 0.1
+    monkeypatch.setattr(keys_module.time, "monotonic", lambda: later)
+    assert there.key(key_id).cipher is None  # ...then reads the tombstone
