@@ -17,9 +17,14 @@ def actors(app: SavApplication, ticket_id: object) -> list[tuple[str, dict[str, 
     return [(type(e).__name__, e.actor) for e in events_of(app, ticket_id)]  # type: ignore[arg-type]
 
 
-def test_every_event_class_is_version_two_with_an_actor() -> None:
+def test_every_event_class_records_an_actor() -> None:
+    """Classes from schema version 1 are at version 2 with their upcaster; classes born
+    later (the erasure record) start at version 1 with an actor already."""
     for event_class in ALL_EVENTS:
-        assert event_class.class_version == 2
+        if hasattr(event_class, "upcast_v1_v2"):
+            assert event_class.class_version == 2
+        else:
+            assert getattr(event_class, "class_version", 1) == 1
         assert "actor" in event_class.__annotations__ or any(
             "actor" in getattr(base, "__annotations__", {}) for base in event_class.__mro__)
 
