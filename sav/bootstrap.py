@@ -87,5 +87,11 @@ def read_engine(settings: Settings) -> AsyncEngine:
     # new thread (aiosqlite) or a new TCP connection (aiomysql) each time.
     return create_async_engine(
         settings.async_database_url, pool_size=20, max_overflow=20, hide_parameters=True,
-        **({} if not settings.is_mysql else {"pool_recycle": 3600, "pool_pre_ping": True}),
+        # MariaDB: each statement its own transaction. A route's reads then hold no
+        # metadata locks between statements (a `sav replay` switch renames tables under
+        # them: a held lock made that a deadlock) and a connection needs no ROLLBACK when
+        # it goes back to the pool. Writes through this engine are single statements.
+        **({} if not settings.is_mysql else {
+            "pool_recycle": 3600, "pool_pre_ping": True, "isolation_level": "AUTOCOMMIT",
+            "pool_reset_on_return": None}),
     )
