@@ -97,8 +97,9 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 @pytest.fixture
 async def client(settings: Settings, services: Services) -> AsyncIterator[Client]:
-    app = create_app(settings, services)
-    yield Client(app)
+    client = Client(create_app(settings, services))
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture(scope="session")

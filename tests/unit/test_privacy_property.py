@@ -12,11 +12,9 @@ import asyncio
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
-import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,23 +46,6 @@ steps = st.lists(
     st.tuples(st.sampled_from(sorted(ACTORS)), st.sampled_from(ACTIONS), st.integers(0, 7)),
     min_size=1, max_size=MAX_STEPS,
 )
-
-
-class DirectAsgi:
-    """Sanic's test client re-runs app startup on every request (~50 ms). Once the app
-    has started, requests can go straight through ASGI: this keeps the property fast."""
-
-    def __init__(self, app: Any) -> None:
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-        self.http = httpx.AsyncClient(transport=transport, base_url="http://sav.test")
-
-    def __getattr__(self, method: str) -> Any:
-        async def call(path: str, **kwargs: Any) -> tuple[None, SimpleNamespace]:
-            raw = await self.http.request(method.upper(), path, **kwargs)
-            return None, SimpleNamespace(status=raw.status_code, body=raw.content,
-                                         headers=raw.headers)
-
-        return call
 
 
 @dataclass
@@ -173,7 +154,6 @@ async def play(story: list[tuple[str, str, int]]) -> None:
             client = Client(create_app(services.settings, services))
             created = await client.post("/public/tickets", json={
                 "email": "ann@example.com", "name": "Ann", "subject": "s", "description": "d"})
-            client.asgi = DirectAsgi(client.app)
             # The contact later registers: the ticket is both owned and token-accessible.
             _, _, position = await services.commands.call(
                 services.app.change_ticket, UUID(created.json["id"]),
