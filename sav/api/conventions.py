@@ -124,10 +124,11 @@ async def finish(request: Request, response: BaseHTTPResponse) -> None:
     if settings.cors_origins and "*" not in settings.cors_origins:
         headers["Vary"] = _vary(headers.get("vary"), "Origin")  # the answer depends on it
     status = response.status
-    if status == 413 and hasattr(request.stream, "keep_alive"):
+    stream: Any = request.stream
+    if status == 413 and hasattr(stream, "keep_alive"):
         # The rest of the body stays unread: say the connection ends with this answer, so
         # a client does not send its next request on it.
-        request.stream.keep_alive = False
+        stream.keep_alive = False
     if status in DEFAULT_RETRY_AFTER and "retry-after" not in headers:
         headers["Retry-After"] = DEFAULT_RETRY_AFTER[status]
     if status == 200 and request.method in ("GET", "HEAD") and request.route is not None:
