@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,23 +12,9 @@ import orjson
 import pytest
 
 from sav.config import Settings
+from tests.support.live_server import live_server, secretless_env
 
 SAV = [sys.executable, "-m", "sav.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def env_for(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "RABBITMQ_", "MINIO_"))}
-    env.update(SAV_DATA_DIR=str(settings.data_dir), AUTH_JWT_SECRET="",
-               DB_CONNECTION=settings.db_connection, DB_HOST=settings.db_host,
-               DB_PORT=str(settings.db_port), DB_DATABASE=settings.db_database,
-               DB_USERNAME=settings.db_username, DB_PASSWORD=settings.db_password)
-    return env
 
 
 def sav(env: dict[str, str], *args: str) -> str:
@@ -42,26 +25,8 @@ def sav(env: dict[str, str], *args: str) -> str:
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[tuple[str, dict[str, str]]]:
-    env = env_for(settings)
-    port = free_port()
-    process = subprocess.Popen([*SAV, "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        yield base, env
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    with live_server(settings, env=secretless_env(settings)) as live:
+        yield live.base_url, live.env
 
 
 def test_new_user_flow_with_tokens_from_the_cli(server: tuple[str, dict[str, str]]) -> None:
@@ -116,7 +81,7 @@ def test_replay_and_export_from_the_cli(server: tuple[str, dict[str, str]],
 
 def test_token_rejects_unknown_role(settings: Settings, tmp_path: Path) -> None:
     result = subprocess.run([*SAV, "token", "--sub", "x", "--role", "root"],
-                            env=env_for(settings), capture_output=True, text=True)
+                            env=secretless_env(settings), capture_output=True, text=True)
     assert result.returncode != 0
 
 

@@ -4,9 +4,7 @@ real `sav serve`, on both profiles: events as they are stored, resuming with
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +21,7 @@ import pytest
 from sav.bootstrap import bootstrap
 from sav.config import Settings
 from sav.events.ticket import Ticket
+from tests.support.live_server import live_server, secretless_env
 
 SAV = [sys.executable, "-m", "sav.cli"]
 SSE = {"Accept": "text/event-stream"}
@@ -51,42 +50,10 @@ def sav(env: dict[str, str], *args: str) -> bytes:
     return done.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "RABBITMQ_",
-                                                                     "MINIO_", "SAV_"))}
-    env.update(SAV_DATA_DIR=str(settings.data_dir), AUTH_JWT_SECRET="",
-               DB_CONNECTION=settings.db_connection, DB_HOST=settings.db_host,
-               DB_PORT=str(settings.db_port), DB_DATABASE=settings.db_database,
-               DB_USERNAME=settings.db_username, DB_PASSWORD=settings.db_password)
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([*SAV, "serve", "--port", str(port)], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        yield Server(base, env, process, log)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+    with live_server(settings, env=secretless_env(settings), log=tmp_path / "serve.log") as live:
+        yield Server(live.base_url, live.env, live.process, live.log)
 
 
 class EventStream:

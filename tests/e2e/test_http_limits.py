@@ -8,7 +8,6 @@ Server-level behaviour, the same whatever the database: one server, SQLite profi
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +18,8 @@ import pytest
 
 from sav.api.auth import issue_token
 from sav.config import Settings
-from tests.e2e.test_cli_and_server import SAV, env_for, free_port
 from tests.support.attachments import PDF
+from tests.support.live_server import live_server, secretless_env
 from tests.support.settings import make_settings
 
 Served = tuple[str, int, Path, Settings]
@@ -31,28 +30,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One server for the module (its start is most of the cost)."""
     data_dir = tmp_path_factory.mktemp("served")
     settings = make_settings("sqlite", data_dir)
-    env = env_for(settings)
-    port = free_port()
-    log = data_dir / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([*SAV, "serve", "--port", str(port)], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        yield base, port, log, settings
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    with live_server(settings, env=secretless_env(settings), log=data_dir / "serve.log") as live:
+        yield live.base_url, live.port, live.log, settings
 
 
 def raw_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
@@ -120,7 +99,7 @@ def test_a_json_body_over_the_limit_is_413_before_it_is_read(
 def test_uploads_stream_past_the_json_limit_and_head_has_no_body(
         served: Served) -> None:
     base, port, _, settings = served
-    # The server signs with the secret it generated (env_for unsets AUTH_JWT_SECRET).
+    # The server signs with the secret it generated (secretless_env unsets AUTH_JWT_SECRET).
     token = issue_token((settings.data_dir / "jwt_secret").read_text().strip(), "cust-1",
                         "customer")
     headers = {"Authorization": f"Bearer {token}"}
