@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from sav.api.views import TicketViews
 from sav.commands.app import SavApplication
 from sav.commands.pool import CommandPool
 from sav.config import Settings
@@ -20,7 +21,6 @@ from sav.privacy.setup import install as install_keys
 from sav.privacy.setup import open_key_store
 from sav.projections.position import ReadModelPosition
 from sav.projections.runner import create_read_schema
-from sav.projections.views import TicketViews
 from sav.storage import build_blob_store
 from sav.storage.lifecycle import Storage
 from sav.workers.threads import Background

@@ -29,7 +29,7 @@ from sav.api.errors import SavErrorHandler
 from sav.api.ratelimit import build_public_limiter, trusted_networks
 from sav.bootstrap import Services, bootstrap
 from sav.config import Settings
-from sav.projections.feed import EventFeed
+from sav.history.feed import EventFeed
 from sav.projections.lag import reader_lag
 from sav.projections.position import READ_MODEL
 

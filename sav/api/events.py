@@ -1,6 +1,6 @@
 """The global event feed over HTTP, for admins and analysts: pages (`GET /events`), long
 polling (`wait=`), a live tail as Server-Sent Events (`Accept: text/event-stream`) and the
-export (`GET /events/export`). Entries are `sav.projections.feed`'s: the envelope
+export (`GET /events/export`). Entries are `sav.history.feed`'s: the envelope
 published to RabbitMQ plus the global position."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sav.api.openapi import responds
 from sav.api.query import query
 from sav.commands.actor import Actor
 from sav.events.rules import Role
-from sav.projections.feed import EVENT_TYPES, EventFeed, Page, Selection, export_chunks
+from sav.history.feed import EVENT_TYPES, EventFeed, Page, Selection, export_chunks
 
 log = logging.getLogger("sav.api")
 bp = Blueprint("events")

@@ -22,9 +22,9 @@ from sav.api.openapi import responds
 from sav.api.query import query
 from sav.commands.actor import Actor
 from sav.events.errors import RuleViolationError
+from sav.history.entries import history_page, past_state
+from sav.history.past import past_ticket_json
 from sav.projections.cursors import decode_cursor, encode_cursor
-from sav.projections.history import history_page, past_state
-from sav.projections.past import past_ticket_json
 
 bp = Blueprint("history")
 

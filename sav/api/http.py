@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sav.api.errors import ApiError
+from sav.api.views import TicketViews
 from sav.commands.actor import Actor
 from sav.commands.app import Outcome
 from sav.commands.policy import can_see
@@ -26,7 +27,6 @@ from sav.config import Settings
 from sav.eventstore.schema import idempotency_keys
 from sav.projections.position import ReadModelPosition
 from sav.projections.ticket_queries import find_ticket
-from sav.projections.views import TicketViews
 from sav.storage.lifecycle import Storage
 
 OutcomeT = TypeVar("OutcomeT", bound=Outcome)

@@ -17,13 +17,13 @@ from sav.api.errors import ApiError
 from sav.api.history import PastQuery, past_response
 from sav.api.openapi import documents_query, responds
 from sav.api.query import query
+from sav.api.views import TicketView
 from sav.commands import tickets as commands
 from sav.commands.actor import Actor
 from sav.commands.app import Outcome
 from sav.commands.policy import can_see
 from sav.projections import statistics
 from sav.projections.ticket_queries import find_ticket, list_tickets, ticket_json
-from sav.projections.views import TicketView
 
 bp = Blueprint("tickets")
 

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 
 from sav.commands.app import SavApplication
-from sav.projections import rebuild
-from sav.projections.rebuild import Phase, Progress
 from sav.projections.runner import Projector
+from sav.replay import rebuild
+from sav.replay.rebuild import Phase, Progress
 from sav.workers.lease import Lease, run_while_leader
 
 log = logging.getLogger("sav.workers")

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sav.commands.app import SavApplication
 from sav.config import Settings
 from sav.eventstore import tracking
-from sav.projections.feed import EventFeed
+from sav.history.feed import EventFeed
 from sav.workers.amqp import (
     BROKER_ERRORS,
     Backoff,

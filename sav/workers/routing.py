@@ -104,7 +104,7 @@ def message_data(event_class: type, record: dict[str, Any], identity: dict[str, 
 
 def build_message(event_class: type, record: dict[str, Any], identity: dict[str, Any]
                   ) -> OutgoingMessage:
-    """`record` is `sav.projections.feed.event_record(...)` of one stored event."""
+    """`record` is `sav.history.feed.event_record(...)` of one stored event."""
     key = routing_key(event_class)
     body = {"event": key, "timestamp": record["timestamp"],
             "data": message_data(event_class, record, identity)}

@@ -24,7 +24,7 @@ from sav.commands.tickets import AssignTicket, CreateTicket, assign_ticket, crea
 from sav.config import Settings
 from sav.events.rules import Role
 from sav.events.ticket import Ticket
-from sav.projections.feed import EventFeed, export_chunks
+from sav.history.feed import EventFeed, export_chunks
 from tests.support.http import ADMIN, AGENT, CUSTOMER, Client
 from tests.support.http import create_ticket as create_ticket_over_http
 from tests.support.settings import JWT_SECRET

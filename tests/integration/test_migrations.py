@@ -18,7 +18,8 @@ from sqlalchemy import Engine, inspect, text
 
 from sav.api.app import create_app
 from sav.bootstrap import bootstrap
-from sav.cli import main
+from sav.cli.main import main
+from sav.cli.ops import cmd_db_current, cmd_db_upgrade
 from sav.config import Settings
 from sav.eventstore.db import build_engine, engine_for
 from sav.migrations import (
@@ -30,7 +31,6 @@ from sav.migrations import (
     include_object,
     target_metadata,
 )
-from sav.opscli import cmd_db_current, cmd_db_upgrade
 from sav.workers.inprocess import start_projector
 from tests.support.http import ADMIN, AGENT, CUSTOMER, Client
 

@@ -299,7 +299,7 @@ async def test_from_position_publishes_only_later_events(
 
 
 def test_cli_accepts_a_start_position() -> None:
-    from sav.cli import build_parser
+    from sav.cli.main import build_parser
 
     args = build_parser().parse_args(["worker", "publisher", "--from", "42"])
     assert args.from_position == 42

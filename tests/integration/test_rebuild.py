@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, inspect, select, text, update
 
 from sav.bootstrap import Services, bootstrap
-from sav.cli import EXIT_TRY_AGAIN, cmd_replay
+from sav.cli.main import EXIT_TRY_AGAIN, cmd_replay
 from sav.commands import tickets as commands
 from sav.config import Settings
 from sav.eventstore.db import write_transaction

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import func, select
 
 from sav.api.app import create_app
-from sav.backup import RestoreError, export_backup, read_backup
 from sav.bootstrap import Services, bootstrap
-from sav.cli import cmd_export
+from sav.cli.main import cmd_export
+from sav.cli.ops import cmd_events_import
 from sav.config import Settings
+from sav.eventstore.backup import RestoreError, export_backup, read_backup
 from sav.eventstore.db import engine_for
 from sav.eventstore.schema import stored_events
-from sav.opscli import cmd_events_import
 from sav.workers.inprocess import start_projector
 from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
 from tests.support.settings import drop_mysql_database, make_settings

@@ -33,9 +33,9 @@ from sav.projections import ticket_stats
 from sav.projections.agents import support_agents
 from sav.projections.runner import Projector
 from sav.projections.schema import read_metadata
-from sav.projections.shadow import move_position
 from sav.projections.statistics import ticket_statistics
 from sav.projections.tickets import support_tickets
+from sav.replay.shadow import move_position
 from sav.workers import projections as projection_worker
 
 T0 = datetime(2024, 2, 26, 8, 0, tzinfo=UTC)  # a Monday

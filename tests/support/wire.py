@@ -12,7 +12,7 @@ from typing import Any
 from sav.commands.app import SavApplication
 from sav.events.agent import Agent
 from sav.events.ticket import Ticket
-from sav.projections.feed import event_record
+from sav.history.feed import event_record
 from sav.workers import routing
 
 AGGREGATES: dict[str, type] = {"Ticket": Ticket, "Agent": Agent}

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from sav import __version__
-from sav.cli import build_parser, main
+from sav.cli.config_report import MASK, NOT_VARIABLES, effective, variable_of
+from sav.cli.main import build_parser, main
 from sav.config import ConfigError, Settings, load_settings
-from sav.config_report import MASK, NOT_VARIABLES, effective, variable_of
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +92,7 @@ def test_each_setting_is_read_from_the_variable_config_names() -> None:
         name = variable_of(field.name)
         assert _changes(name, field.name, defaults), (
             f"load_settings does not read {name} into {field.name}: name it in "
-            "sav.config_report.VARIABLES")
+            "sav.cli.config_report.VARIABLES")
 
 
 def _changes(variable: str, field: str, defaults: Settings) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sav import cli
+import sav.cli.main as cli
 from sav.events.catalog import AGENT_EVENTS, ALL_EVENTS, TICKET_EVENTS
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.projections.registry import READ_MODELS

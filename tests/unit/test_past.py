@@ -1,5 +1,5 @@
-"""The fold of a ticket's events (`sav.projections.past`), what customers see of its history
-(`sav.projections.history.customer_changes`) and how `as_of` is read."""
+"""The fold of a ticket's events (`sav.history.past`), what customers see of its history
+(`sav.history.entries.customer_changes`) and how `as_of` is read."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sav.api.history import parse_rfc3339
 from sav.commands import messages, tickets
 from sav.commands.app import SavApplication
 from sav.events.catalog import TICKET_EVENTS
-from sav.projections.history import STAFF_ONLY_FIELDS, customer_changes, past_state
-from sav.projections.past import STEPS, fold
+from sav.history.entries import STAFF_ONLY_FIELDS, customer_changes, past_state
+from sav.history.past import STEPS, fold
 from tests.support.domain import ADMIN, AGENT, CUSTOMER, open_ticket
 
 

@@ -172,7 +172,7 @@ def test_the_cli_prints_a_master_key_and_erases_a_subject(
 ) -> None:
     import orjson
 
-    from sav import cli
+    import sav.cli.main as cli
 
     monkeypatch.setenv("SAV_DATA_DIR", str(tmp_path))
     assert cli.main(["privacy", "new-master-key"]) == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sav.projections.compare import Difference, Source, differences
+from sav.replay.compare import Difference, Source, differences
 
 SOURCE = Source("t", ("id", "name", "n"), ("id",), query=None)  # type: ignore[arg-type]
 

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 
 from sav import __version__
+from sav.cli.ops import add_db_parser, add_import_parser
+from sav.cli.privacy import add_privacy_parser
 from sav.config import ConfigError, Settings, load_settings
 from sav.events.rules import Role
-from sav.opscli import add_db_parser, add_import_parser
-from sav.privacy.cli import add_privacy_parser
 
 ROLES = [role.value for role in Role]
 
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=cmd_export)
     add_import_parser(events_sub)
     add_db_parser(sub)
-    add_privacy_parser(sub)  # sav privacy … (sav/privacy/cli.py, issue 12)
+    add_privacy_parser(sub)  # sav privacy … (sav/cli/privacy.py, issue 12)
     return parser
 
 
@@ -190,7 +190,7 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
-    from sav.config_report import render
+    from sav.cli.config_report import render
 
     print(render(settings, os.environ))
     return 0
@@ -242,7 +242,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sav.bootstrap import bootstrap
-    from sav.projections.rebuild import RebuildError
+    from sav.replay.rebuild import RebuildError
     from sav.workers.projections import ReplayRunningError, check, replay
 
     services = bootstrap(settings)
@@ -273,16 +273,16 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
-    from sav.backup import export_backup
     from sav.bootstrap import bootstrap
+    from sav.eventstore.backup import export_backup
     from sav.eventstore.db import engine_for
-    from sav.projections.feed import EventFeed, export_chunks
+    from sav.history.feed import EventFeed, export_chunks
 
     services = bootstrap(settings)
     out = sys.stdout.buffer
     try:
         # The same chunks as GET /events/export: the feed's envelope, never a secret
-        # (`store`, the CLI's backup only, is the stored records: see sav/backup.py).
+        # (`store`, the CLI's backup only, is the stored records: see sav/eventstore/backup.py).
         chunks = (export_chunks(EventFeed.of(services.app), args.after, args.format)
                   if args.format != "store" else export_backup(
                       services.engine, engine_for(settings.keys_database_url), args.after))

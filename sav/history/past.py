@@ -3,7 +3,7 @@
 Pure functions of events, never a read of the read tables: `GET /tickets/{id}?version=`
 and `?as_of=` render the fold's final state with the normal ticket shape (`ticket_json`,
 `message_json`, `attachment_json` read the same attribute names as the table rows), and
-the history (`sav.projections.history`) shows what each step changed. The steps mirror
+the history (`sav.history.entries`) shows what each step changed. The steps mirror
 the projectors of `support_tickets`, `ticket_messages` and `ticket_attachments`
 (a test compares the fold at the head with the read model on both profiles).
 """

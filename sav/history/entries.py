@@ -2,7 +2,7 @@
 `?as_of=`), read from the ticket's own stream in the event store.
 
 Each history entry is one event: `{position, version, type, occurred_at, actor,
-changes}`, `changes` being what the fold step (`sav.projections.past`) set. Readers who
+changes}`, `changes` being what the fold step (`sav.history.past`) set. Readers who
 are not staff get `customer_changes` of each entry: the one definition of staff-only.
 """
 
@@ -18,7 +18,7 @@ from eventsourcing.persistence import Notification
 
 from sav.events.ticket import Ticket
 from sav.eventstore.recorder import SqlApplicationRecorder
-from sav.projections.past import PastTicket, fold
+from sav.history.past import PastTicket, fold
 from sav.projections.schema import iso
 from sav.workers.routing import routing_key
 

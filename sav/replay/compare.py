@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Select, Table, select, text
 from sqlalchemy.sql.elements import TextClause
 
-from sav.projections.shadow import FULL_TEXT, rebuilt_tables
 from sav.projections.ticket_stats import CELL_TABLES
+from sav.replay.shadow import FULL_TEXT, rebuilt_tables
 
 STREAM = {"stream_results": True, "yield_per": 2_000}
 

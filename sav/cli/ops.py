@@ -1,5 +1,5 @@
 """Operator subcommands: `sav db upgrade|current` and `sav events import FILE`
-(registered by sav/cli.py; kept here so the CLI module stays small)."""
+(registered by sav/cli/main.py; kept here so the CLI module stays small)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,8 @@ def cmd_db_current(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_events_import(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from sav.backup import (
+    from sav.bootstrap import bootstrap
+    from sav.eventstore.backup import (
         RestoreError,
         check_empty,
         check_master_key,
@@ -86,7 +87,6 @@ def cmd_events_import(settings: Settings, args: argparse.Namespace) -> int:
         read_backup,
         restore_counters,
     )
-    from sav.bootstrap import bootstrap
     from sav.eventstore.db import create_store_schema, engine_for
     from sav.migrations import ensure_schema
     from sav.workers.projections import replay

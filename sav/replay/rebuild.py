@@ -27,12 +27,12 @@ from sqlalchemy import Connection, Engine
 from sav.eventstore.db import is_sqlite, write_transaction
 from sav.eventstore.tracking import read_position, tracked_position
 from sav.projections import registry, ticket_stats
-from sav.projections.compare import Difference, compare
 from sav.projections.position import READ_MODEL
 from sav.projections.runner import Projector
-from sav.projections.shadow import RebuildError, Shadow, open_shadow
+from sav.replay.compare import Difference, compare
+from sav.replay.shadow import RebuildError, Shadow, open_shadow
 
-log = logging.getLogger("sav.projections.rebuild")
+log = logging.getLogger("sav.replay.rebuild")
 
 BULK_BATCH = 10_000  # events per transaction into the staging file
 CATCH_UP_BATCH = 1_000

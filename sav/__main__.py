@@ -1,0 +1,9 @@
+"""`python -m sav …` is the `sav` console script."""
+
+from __future__ import annotations
+
+import sys
+
+from sav.cli.main import main
+
+sys.exit(main())

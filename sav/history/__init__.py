@@ -1,0 +1,1 @@
+"""Readers of the event log: a ticket's history, time travel, the global feed and export."""
