@@ -21,6 +21,7 @@ from sav.projections.attachments import (
     list_attachments,
     visible_attachments,
 )
+from sav.projections.messages import find_message
 
 bp = Blueprint("attachments")
 
@@ -115,13 +116,18 @@ async def list_route(request: Request, ticket_ref: str) -> HTTPResponse:
 @responds(200, schemas.AttachmentPage)
 @documents_query(schemas.PageQuery)
 async def by_message_route(request: Request, ticket_ref: str, message_id: str) -> HTTPResponse:
-    """List the attachments of one message of the ticket."""
+    """List the attachments of one message of the ticket (404 when the message itself is:
+    an internal note for a customer, a removed or unknown message)."""
     actor = current_actor(request)
     limit, cursor = http.pagination(request)
     ticket = await http.visible_ticket(request, ticket_ref, actor)
     async with http.reads(request).connect() as conn:
-        rows, next_cursor = await list_attachments(
-            conn, ticket.id, actor, limit, cursor, message_id=message_id_of(message_id))
+        # One answer for a message, whichever route asks: no empty list for a hidden one.
+        wanted = message_id_of(message_id)
+        if wanted is None or await find_message(conn, ticket.id, wanted, actor) is None:
+            raise ApiError(404, "not_found", "message not found")
+        rows, next_cursor = await list_attachments(conn, ticket.id, actor, limit, cursor,
+                                                   message_id=wanted)
     return http.json(http.page([attachment_json(row) for row in rows], limit, next_cursor))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from typing import Any
 
@@ -15,9 +16,12 @@ from sav.commands.actor import Actor
 from sav.events.rules import Role
 
 REMOTE_CACHE_SECONDS = 30.0
+# RFC 7519 NumericDate claims: JSON numbers only. PyJWT alone would take `"9999999999"`.
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 # Routes anyone may call; everything else needs a bearer token.
 PUBLIC_PREFIXES = ("/public/", "/files/", "/docs/")
-PUBLIC_PATHS = {"/health", "/status", "/openapi.json", "/metrics", "/docs", "/asyncapi.json"}
+PUBLIC_PATHS = {"/health", "/ready", "/status", "/openapi.json", "/metrics", "/docs",
+                "/asyncapi.json"}
 
 
 def issue_token(secret: str, sub: str, role: str, email: str | None = None,
@@ -69,13 +73,22 @@ def decode_token(token: str, secret: str, issuer: str = "", audience: str = "") 
                             audience=audience or None, options={"require": required})
     except jwt.ExpiredSignatureError:
         raise _unauthorized("token expired") from None
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, OverflowError):  # OverflowError: `"exp": 1e999` (infinity)
         raise _unauthorized("invalid token") from None
+    if not all(is_numeric_date(claims[name]) for name in NUMERIC_DATE_CLAIMS
+               if name in claims):
+        raise _unauthorized("exp, nbf and iat must be JSON numbers (RFC 7519 NumericDate)")
     actor = actor_from_claims(claims)
     if len(_verified) > 10_000:
         _verified.clear()
     _verified[(secret, token)] = (float(claims["exp"]), actor)
     return actor
+
+
+def is_numeric_date(value: Any) -> bool:
+    """A finite JSON number (`true` is not one, though Python counts it as an int)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def bearer_token(request: Request) -> str:

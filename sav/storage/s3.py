@@ -1,8 +1,17 @@
-"""Attachments in MinIO (or any S3-compatible store) through aioboto3."""
+"""Attachments in MinIO (or any S3-compatible store) through aioboto3.
+
+A bucket that disappears while the service runs (an S3 server reset, a test MinIO
+restarted without its volume) is created again as soon as a call finds it missing:
+the readiness probe or the next write. What was in it is gone; nothing else waits for
+an operator. The credentials need `s3:CreateBucket` for that (besides `s3:ListBucket`,
+`s3:GetObject`, `s3:PutObject`, `s3:DeleteObject`); without it the store stays
+unavailable (503) until the bucket is back.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from typing import Any
@@ -16,7 +25,9 @@ from sav.storage.base import BlobNotFoundError, BlobStoreError
 
 _BACKEND_ERRORS = (BotoCoreError, ClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_NO_BUCKET = "NoSuchBucket"
 _PING_TIMEOUT_S = 2.0
+log = logging.getLogger("sav.storage")
 
 
 class S3BlobStore:
@@ -60,15 +71,23 @@ class S3BlobStore:
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         with _backend_errors(f"put {key!r}"):
-            await self._started().put_object(
-                Bucket=self._bucket, Key=key, Body=data, ContentType=content_type
-            )
+            try:
+                await self._started().put_object(
+                    Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+            except ClientError as exc:
+                if _error_code(exc) != _NO_BUCKET:
+                    raise
+                await self._recreate_bucket()
+                await self._started().put_object(
+                    Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
 
     async def read(self, key: str) -> bytes:
         with _backend_errors(f"read {key!r}"):
             try:
                 response = await self._started().get_object(Bucket=self._bucket, Key=key)
             except ClientError as exc:
+                if _error_code(exc) == _NO_BUCKET:
+                    await self._recreate_bucket()
                 if _is_missing(exc):
                     raise BlobNotFoundError(f"no blob at {key!r}") from exc
                 raise
@@ -81,7 +100,7 @@ class S3BlobStore:
             try:
                 await self._started().head_object(Bucket=self._bucket, Key=key)
             except ClientError as exc:
-                if _is_missing(exc):
+                if _is_missing(exc):  # HEAD has no body: a missing bucket is a plain 404
                     return False
                 raise
             return True
@@ -89,19 +108,29 @@ class S3BlobStore:
     async def delete(self, key: str) -> None:
         # S3 answers 204 for a missing key too, which makes this idempotent.
         with _backend_errors(f"delete {key!r}"):
-            await self._started().delete_object(Bucket=self._bucket, Key=key)
+            try:
+                await self._started().delete_object(Bucket=self._bucket, Key=key)
+            except ClientError as exc:
+                if _error_code(exc) != _NO_BUCKET:
+                    raise
+                await self._recreate_bucket()  # and the object is gone with the old one
 
     async def delete_prefix(self, prefix: str) -> int:
         deleted = 0
         with _backend_errors(f"delete {prefix!r}*"):
             pages = self._started().get_paginator("list_objects_v2").paginate(
                 Bucket=self._bucket, Prefix=prefix)
-            async for page in pages:
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if keys:
-                    await self._started().delete_objects(
-                        Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
-                    deleted += len(keys)
+            try:
+                async for page in pages:
+                    keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                    if keys:
+                        await self._started().delete_objects(
+                            Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+                        deleted += len(keys)
+            except ClientError as exc:
+                if _error_code(exc) != _NO_BUCKET:
+                    raise
+                await self._recreate_bucket()  # nothing left to delete
         return deleted
 
     async def presigned_url(self, key: str, expires_in: int = 3600) -> str:
@@ -119,16 +148,27 @@ class S3BlobStore:
         # botocore would keep retrying a dead endpoint with backoff.
         try:
             with _backend_errors("ping"):
-                head = self._started().head_bucket(Bucket=self._bucket)
-                await asyncio.wait_for(head, _PING_TIMEOUT_S)
+                await asyncio.wait_for(self._ping_or_recreate(), _PING_TIMEOUT_S)
         except BlobStoreError:
             return False
         return True
+
+    async def _ping_or_recreate(self) -> None:
+        try:
+            await self._started().head_bucket(Bucket=self._bucket)
+        except ClientError as exc:
+            if not _is_missing(exc):
+                raise
+            await self._recreate_bucket()
 
     async def close(self) -> None:
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
             await stack.aclose()
+
+    async def _recreate_bucket(self) -> None:
+        log.warning("S3 bucket %r is missing: creating it again", self._bucket)
+        await self._ensure_bucket()
 
     async def _ensure_bucket(self) -> None:
         # HEAD first, so credentials without CreateBucket work on an existing bucket.
