@@ -8,6 +8,7 @@ tests/e2e/test_slow_clients.py."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -100,3 +101,13 @@ async def test_a_lost_bucket_is_created_again(client: Client, settings_env: dict
         assert bucket in {b["Name"] for b in raw.list_buckets()["Buckets"]}
     finally:
         raw.close()
+
+
+def test_the_readme_tells_one_truth_about_the_public_rate_limit() -> None:
+    """Fixed windows shared by every process (sav/api/ratelimit.py); the in-memory
+    sliding window is only the fallback while the shared store fails."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    said = " ".join(readme.split())
+    assert "kept in memory per API process" not in said
+    assert "rate limited per client IP in fixed windows" in said
+    assert "Only while that shared store fails does each process fall back" in said
