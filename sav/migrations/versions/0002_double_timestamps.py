@@ -3,7 +3,8 @@
 They were FLOAT (~7 significant digits) before commit 45faf28's predecessors fixed the
 table definitions: an epoch rounded by up to an hour, so a lease "expired" late and a
 standby never took over. create_all never altered existing tables; this revision does
-what NOTES.md used to ask operators to run by hand. SQLite stores REAL either way.
+what the design notes used to ask operators to run by hand
+(docs/decisions/0002-event-store-and-global-ordering.md). SQLite stores REAL either way.
 
 Revision ID: 0002_double_timestamps
 Revises: 45faf28
