@@ -1,28 +1,70 @@
-"""Health, readiness and the OpenAPI document (built by `sav.api.openapi`)."""
+"""Liveness, readiness, status and the OpenAPI document (built by `sav.api.openapi`).
+
+Three questions, three routes, for three askers:
+
+- `/health` (liveness: restart me?): the process answers at all.
+- `/ready` (readiness: send me traffic?): this pod can serve, i.e. its process answers
+  and reaches the database. Nothing shared by every pod beyond that: a stuck worker or a
+  lagging projector must not take every API pod out of the Service at once (reads would
+  go down with it); the blob store only matters to attachments.
+- `/status` (operators, alerts): everything, the projector's lag included; 503
+  `degraded` when something is wrong anywhere.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sav.api import http
-from sav.api.openapi import document_bytes
+from sav.api.errors import ApiError
+from sav.api.openapi import document_bytes, responds
 from sav.projections.lag import ReaderLag
 from sav.storage.lifecycle import Storage
 
 bp = Blueprint("health")
 log = logging.getLogger("sav.api")
 
+# Below the probe's own timeout (k8s/deployment-api.yaml: 3 s), so a database that does
+# not answer gives a clear 503 rather than a probe timeout.
+READY_DATABASE_TIMEOUT = 2.0
+
+
+class PodReadiness(BaseModel):
+    status: Literal["ready"]
+    database: Literal["connected"]
+
 
 @bp.get("/health")
 async def health_route(request: Request) -> HTTPResponse:
     """Liveness: the process serves requests."""
     return http.json({"status": "ok", "service": http.settings(request).app_name})
+
+
+@bp.get("/ready")
+@responds(200, PodReadiness, description="this pod can serve: send it traffic")
+@responds(503)
+async def ready_route(request: Request) -> HTTPResponse:
+    """Readiness of this pod: the process answers and reaches the database.
+
+    Not the workers, the projector's lag or the blob store (see `/status`): those are
+    shared by every pod, and taking them all out of the Service would stop reads too.
+    """
+    try:
+        database = await asyncio.wait_for(database_check(http.reads(request)),
+                                          READY_DATABASE_TIMEOUT)
+    except TimeoutError:
+        database = "unavailable"
+    if database != "connected":
+        raise ApiError(503, "dependency_unavailable", "the database is unavailable",
+                       headers={"Retry-After": "5"})
+    return http.json({"status": "ready", "database": database})
 
 
 @bp.get("/status")

@@ -26,7 +26,17 @@ from sav import __version__
 from sav.api import schemas
 from sav.api.auth import is_public
 from sav.api.body import SCHEMA_REF, JsonBody, MultipartBody, request_body
-from sav.api.openapi_texts import DESCRIPTION, EXAMPLES, HEADERS, PATH_PARAMETERS
+from sav.api.examples import CONTENT, error_example, response_example
+from sav.api.openapi_texts import (
+    DESCRIPTION,
+    EXAMPLES,
+    HEADERS,
+    OPERATION_IDS,
+    PATH_PARAMETERS,
+    REQUEST_BODY_NAMES,
+    TAGS,
+    UPLOAD_BODY_NAMES,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PARAM = re.compile(r"<(\w+)(?::[^>]*)?>")
@@ -52,6 +62,22 @@ RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",
 REQUEST_ID = {"X-Request-ID": {"description": "the caller's request id, or a new one: "
                                "in every log line of the request",
                                "schema": {"type": "string"}}}
+# The public routes' quota (IETF draft-ietf-httpapi-ratelimit-headers; see
+# docs/decisions/0100-rate-limit-headers.md), on every answer of a rate-limited route.
+RATE_LIMIT = {
+    "RateLimit-Policy": {"description": 'the quota policy: `"public";q=<requests>;w=<window '
+                         'seconds>`', "schema": {"type": "string"},
+                         "example": '"public";q=30;w=60'},
+    "RateLimit": {"description": 'what is left of it: `"public";r=<remaining>;t=<seconds '
+                  'until more are allowed>`', "schema": {"type": "string"},
+                  "example": '"public";r=29;t=60'},
+}
+# JSON answers without a model of their own: the documents describing the API.
+DOCUMENT_SCHEMAS = {
+    "/openapi.json": ("OpenApiDocument", "this OpenAPI 3.1 document"),
+    "/asyncapi.json": ("AsyncApiDocument", "the AsyncAPI 3.0 document of the published "
+                       "and consumed messages"),
+}
 ETAG = {"ETag": {"description": 'the version of what was answered: `"<version>"` after a '
                  'write, `"<version>-<digest>"` on a read. Send it back in `If-Match` '
                  "(conditional write) or `If-None-Match` (304 when unchanged)",
@@ -128,7 +154,6 @@ def document_bytes(app: Any) -> bytes:
     return _built[app.name]
 
 
-
 def openapi_document(app: Any) -> dict[str, Any]:
     """Every route of `app`, with everything it declares."""
     schemas_: dict[str, Any] = {}
@@ -144,8 +169,7 @@ def openapi_document(app: Any) -> dict[str, Any]:
         "info": {"title": "SAV ticket service", "version": __version__,
                  "description": DESCRIPTION},
         "servers": [{"url": "/"}],
-        "tags": [{"name": name} for name in sorted(
-            {op["tags"][0] for ops in paths.values() for op in ops.values()})],
+        "tags": tags({op["tags"][0] for ops in paths.values() for op in ops.values()}),
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(schemas_.items())),
@@ -158,6 +182,23 @@ def openapi_document(app: Any) -> dict[str, Any]:
     }
 
 
+def tags(used: set[str]) -> list[dict[str, str]]:
+    """The tags in reading order (`TAGS`: tickets first), then any other, by name."""
+    ordered = [name for name in TAGS if name in used] + sorted(used - set(TAGS))
+    return [{"name": name, "description": TAGS[name]} if name in TAGS else {"name": name}
+            for name in ordered]
+
+
+def operation_id(method: str, path: str) -> str:
+    """The id `OPERATION_IDS` gives the operation. A route missing there still gets a
+    unique one (tests/unit/test_openapi.py fails until it is written down)."""
+    key = f"{method} {path}"
+    if key in OPERATION_IDS:
+        return OPERATION_IDS[key]
+    words = re.findall(r"[A-Za-z0-9]+", path)
+    return method.lower() + "".join(word[:1].upper() + word[1:] for word in words)
+
+
 def operation(route: Any, path: str, method: str, schemas_: dict[str, Any]) -> dict[str, Any]:
     handler = route.handler
     doc = (handler.__doc__ or route.name).strip()
@@ -167,7 +208,7 @@ def operation(route: Any, path: str, method: str, schemas_: dict[str, Any]) -> d
     op: dict[str, Any] = {
         "tags": [route.name.split(".")[1]],
         "summary": summary.strip(),
-        "operationId": "_".join(route.name.split(".")[1:]) + "_" + method.lower(),
+        "operationId": operation_id(method, path),
         "parameters": parameters(route, handler, method, secured, path),
         "responses": responses(handler, path, method, secured, declared, schemas_),
     }
@@ -175,11 +216,41 @@ def operation(route: Any, path: str, method: str, schemas_: dict[str, Any]) -> d
         op["description"] = " ".join(rest.split())
     op["security"] = [{"bearer": []}] if secured else []
     if declared is not None:
-        op["requestBody"] = declared.openapi(schemas_)
-        if isinstance(declared, JsonBody) and declared.model.__name__ in EXAMPLES:
-            content = op["requestBody"]["content"]["application/json"]
-            content["example"] = EXAMPLES[declared.model.__name__]
+        op["requestBody"] = named_request_body(declared, op["operationId"], schemas_)
     return op
+
+
+def named_request_body(declared: Any, operation_id: str, schemas_: dict[str, Any]
+                       ) -> dict[str, Any]:
+    """The body as a `$ref` to a named component (`TicketCreate`), with its example:
+    inline, a generated client would name its model after the operation."""
+    body = declared.openapi(schemas_)
+    media_type, content = next(iter(body["content"].items()))
+    if isinstance(declared, JsonBody):
+        model = declared.model.__name__
+        name = REQUEST_BODY_NAMES.get(model, model)
+        example = EXAMPLES.get(model)
+    else:
+        name = UPLOAD_BODY_NAMES.get(operation_id, operation_id[:1].upper() + operation_id[1:])
+        example = upload_example(content["schema"])
+    schemas_[name] = {**content["schema"], "title": name}
+    body["content"][media_type] = {"schema": {"$ref": SCHEMA_REF.format(model=name)}}
+    if example is not None:
+        body["content"][media_type]["example"] = example
+    return body
+
+
+def upload_example(schema: dict[str, Any]) -> dict[str, Any]:
+    """A form's example: each file field stands for its bytes."""
+    example: dict[str, Any] = {}
+    for name, field in schema["properties"].items():
+        if field.get("format") == "binary":
+            example[name] = "(the bytes of invoice.pdf)"
+        elif field.get("type") == "array":
+            example[name] = ["(the bytes of invoice.pdf)", "(the bytes of photo.png)"]
+        else:
+            example[name] = "0b8e5d2c-47a1-4f3e-8c6d-91a2b3c4d5e6"
+    return example
 
 
 def parameters(route: Any, handler: Any, method: str, secured: bool, path: str
@@ -237,7 +308,7 @@ def responses(handler: Any, path: str, method: str, secured: bool, declared: Any
     for answer in answers:
         found[str(answer.status)] = (error_ref(answer.status) if answer.status >= 400
                                      and answer.model is None and answer.content_type is None
-                                     else success(answer, schemas_))
+                                     else success(answer, path, schemas_))
     if method == "GET" and secured and path.startswith("/tickets"):
         found.setdefault("304", {"description": "Not modified: `If-None-Match` holds the "
                                  "current ETag", "headers": {**ETAG, **REQUEST_ID}})
@@ -246,6 +317,10 @@ def responses(handler: Any, path: str, method: str, secured: bool, declared: Any
                 answer["headers"].update(ETAG)
     for status in sorted(error_statuses(handler, path, method, secured, declared)):
         found.setdefault(str(status), error_ref(status))
+    if path.startswith("/public/"):
+        for code, answer in found.items():
+            if code.startswith("2"):
+                answer["headers"].update(RATE_LIMIT)
     return dict(sorted(found.items()))
 
 
@@ -271,20 +346,37 @@ def error_statuses(handler: Any, path: str, method: str, secured: bool, declared
     return statuses
 
 
-def success(answer: Answer, schemas_: dict[str, Any]) -> dict[str, Any]:
+def success(answer: Answer, path: str, schemas_: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "description": answer.description or HTTPStatus(answer.status).phrase}
     content: dict[str, Any] = {}
     if answer.model is not None:
-        content["application/json"] = {"schema": model_ref(answer.model, schemas_)}
+        content["application/json"] = media(answer.model.__name__, answer.status,
+                                            model_ref(answer.model, schemas_))
     others = answer.content_type or ()
     for content_type in (others,) if isinstance(others, str) else others:
-        kind = "object" if content_type == "application/json" else "string"
-        content[content_type] = {"schema": {"type": kind}}
+        if content_type == "application/json":
+            name, description = DOCUMENT_SCHEMAS[path]
+            schemas_[name] = {"type": "object", "title": name, "description": description}
+            content[content_type] = media(name, answer.status,
+                                          {"$ref": SCHEMA_REF.format(model=name)})
+        else:
+            content[content_type] = {"schema": {"type": "string"}}
+            if content_type in CONTENT:
+                content[content_type]["example"] = CONTENT[content_type]
     if content:
         result["content"] = content
     result["headers"] = {**(ETAG if answer.etag else {}), **REQUEST_ID}
     return result
+
+
+def media(name: str, status: int, schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON media type: the schema, and its example when `sav.api.examples` has one."""
+    found = {"schema": schema}
+    example = response_example(name, status)
+    if example is not None:
+        found["example"] = example
+    return found
 
 
 def model_ref(model: type[BaseModel], schemas_: dict[str, Any]) -> dict[str, Any]:
@@ -305,8 +397,11 @@ def error_responses(schemas_: dict[str, Any]) -> dict[str, Any]:
     found = {}
     for status, (name, description) in ERRORS.items():
         entry: dict[str, Any] = {"description": f"{status}: {description}",
-                                 "content": {"application/json": {"schema": envelope}}}
+                                 "content": {"application/json": {
+                                     "schema": envelope, "example": error_example(status)}}}
         if status in (429, 503):
-            entry["headers"] = RETRY_AFTER
+            entry["headers"] = dict(RETRY_AFTER)
+        if status == 429:  # only the rate-limited routes answer it
+            entry["headers"].update(RATE_LIMIT)
         found[name] = entry
     return found

@@ -54,3 +54,101 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "UpsertAgent": {"name": "Ada", "email": "ada@example.com", "active": True},
     "EraseSubject": {"user_id": "cust-1"},
 }
+
+# The request bodies' names in `components/schemas`, by body model: noun first, so a
+# generated client's models read as what they are (`TicketCreate`, not `CreateTicket`
+# nor a name made of the operation's). Bodies not listed keep their model's name.
+REQUEST_BODY_NAMES: dict[str, str] = {
+    "CreateTicket": "TicketCreate",
+    "UpdateTicket": "TicketUpdate",
+    "AssignTicket": "TicketAssignment",
+    "ResolveTicket": "TicketResolution",
+    "ReasonBody": "TicketStatusReason",
+    "PostMessage": "MessageCreate",
+    "PublicPostMessage": "PublicMessageCreate",
+    "EditMessage": "MessageUpdate",
+    "RateTicket": "SatisfactionRating",
+    "CreatePublicTicket": "PublicTicketCreate",
+    "UpsertAgent": "AgentUpsert",
+    "EraseSubject": "ErasureRequest",
+}
+# Upload forms, by the operation that reads them.
+UPLOAD_BODY_NAMES: dict[str, str] = {
+    "uploadTicketAttachment": "AttachmentUpload",
+    "uploadTicketAttachments": "AttachmentUploads",
+}
+
+# Every operation's id, `verbNoun`, written here rather than derived from a handler's
+# name: a generated client's method names (`create_ticket`, `list_ticket_messages`)
+# are part of the contract, and renaming a Python function must not change them.
+OPERATION_IDS: dict[str, str] = {
+    "GET /tickets": "listTickets",
+    "POST /tickets": "createTicket",
+    "GET /tickets/statistics": "getTicketStatistics",
+    "GET /tickets/{ticket_ref}": "getTicket",
+    "PUT /tickets/{ticket_ref}": "updateTicket",
+    "DELETE /tickets/{ticket_ref}": "deleteTicket",
+    "POST /tickets/{ticket_ref}/assign": "assignTicket",
+    "POST /tickets/{ticket_ref}/start": "startTicket",
+    "POST /tickets/{ticket_ref}/wait": "markTicketWaiting",
+    "POST /tickets/{ticket_ref}/resolve": "resolveTicket",
+    "POST /tickets/{ticket_ref}/close": "closeTicket",
+    "POST /tickets/{ticket_ref}/reopen": "reopenTicket",
+    "GET /tickets/{ticket_ref}/messages": "listTicketMessages",
+    "POST /tickets/{ticket_ref}/messages": "createTicketMessage",
+    "GET /tickets/{ticket_ref}/messages/unread-count": "countUnreadTicketMessages",
+    "POST /tickets/{ticket_ref}/messages/mark-all-read": "markAllTicketMessagesRead",
+    "GET /tickets/{ticket_ref}/messages/{message_ref}": "getTicketMessage",
+    "PUT /tickets/{ticket_ref}/messages/{message_ref}": "updateTicketMessage",
+    "DELETE /tickets/{ticket_ref}/messages/{message_ref}": "deleteTicketMessage",
+    "POST /tickets/{ticket_ref}/messages/{message_ref}/mark-read": "markTicketMessageRead",
+    "GET /tickets/{ticket_ref}/attachments": "listTicketAttachments",
+    "POST /tickets/{ticket_ref}/attachments": "uploadTicketAttachment",
+    "POST /tickets/{ticket_ref}/attachments/multiple": "uploadTicketAttachments",
+    "GET /tickets/{ticket_ref}/attachments/message/{message_id}": "listMessageAttachments",
+    "GET /tickets/{ticket_ref}/attachments/{attachment_id}": "getTicketAttachment",
+    "DELETE /tickets/{ticket_ref}/attachments/{attachment_id}": "deleteTicketAttachment",
+    "GET /tickets/{ticket_ref}/attachments/{attachment_id}/download":
+        "getAttachmentDownloadLink",
+    "POST /tickets/{ticket_ref}/satisfaction": "rateTicket",
+    "GET /tickets/{ticket_ref}/history": "listTicketHistory",
+    "POST /public/tickets": "createPublicTicket",
+    "GET /public/tickets/{ticket_ref}": "getPublicTicket",
+    "POST /public/tickets/{ticket_ref}/messages": "createPublicTicketMessage",
+    "POST /public/tickets/{ticket_ref}/satisfaction": "ratePublicTicket",
+    "GET /agents": "listAgents",
+    "PUT /agents/{agent_id}": "upsertAgent",
+    "GET /events": "listEvents",
+    "GET /events/export": "exportEvents",
+    "POST /privacy/erasures": "createErasure",
+    "GET /privacy/erasures/{erasure_id}": "getErasure",
+    "GET /health": "getHealth",
+    "GET /ready": "getReadiness",
+    "GET /status": "getStatus",
+    "GET /metrics": "getMetrics",
+    "GET /openapi.json": "getOpenApiDocument",
+    "GET /asyncapi.json": "getAsyncApiDocument",
+    "GET /docs": "getApiReference",
+    "GET /docs/asyncapi": "getAsyncApiReference",
+    "GET /docs/assets/{asset}": "getDocsAsset",
+    "GET /files/{raw_key}": "downloadFile",
+}
+
+# The tags in reading order (the reference lists them so): the ticket API first, the
+# operations' routes last. A tag not listed here follows, alphabetically.
+TAGS: dict[str, str] = {
+    "tickets": "Create, read, change and close tickets (staff and customers).",
+    "messages": "The conversation of a ticket; internal notes for staff only.",
+    "attachments": "Files of a ticket, checked by content, downloaded by presigned URL.",
+    "satisfaction": "The customer's rating of a resolved ticket.",
+    "history": "What happened to a ticket, event by event.",
+    "public": "Anonymous support by e-mail and access token; rate limited per client "
+              "(`RateLimit` and `RateLimit-Policy` headers).",
+    "agents": "The roster of support agents.",
+    "events": "The published events, as a feed or an export.",
+    "privacy": "Erasure of a person's data (crypto-shredding).",
+    "health": "Liveness, readiness, status and this document.",
+    "metrics": "Prometheus metrics.",
+    "docs": "The rendered references.",
+    "files": "Signed downloads from the local blob store.",
+}

@@ -18,7 +18,7 @@ from sav.api.body import JsonBody, body, deferred_body
 from sav.api.errors import ApiError
 from sav.api.messages import message_response
 from sav.api.openapi import documents_query, responds
-from sav.api.ratelimit import enforce_public_rate_limit
+from sav.api.ratelimit import add_rate_limit_headers, enforce_public_rate_limit
 from sav.commands import messages as message_commands
 from sav.commands.actor import public_actor
 from sav.commands.app import Outcome
@@ -29,6 +29,7 @@ from sav.projections.ticket_queries import find_ticket
 
 bp = Blueprint("public")
 bp.on_request(enforce_public_rate_limit)
+bp.on_response(add_rate_limit_headers)
 OutcomeT = TypeVar("OutcomeT", bound=Outcome)
 
 MAX_TOKEN_LENGTH = 256

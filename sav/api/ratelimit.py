@@ -8,6 +8,12 @@ and a public request never fails because of its limiter.
 
 Who the client is: the socket's peer, unless that peer is a trusted proxy
 (`SAV_TRUSTED_PROXIES`); then the address its `X-Forwarded-For` names (see `client_ip`).
+
+Every answer of a limited route tells the client its quota, 2xx and 429 alike, in the
+IETF draft's structured fields (docs/decisions/0100-rate-limit-headers.md):
+
+    RateLimit-Policy: "public";q=30;w=60     30 requests per 60-second window
+    RateLimit: "public";r=12;t=17            12 left, 17 s until the window resets
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sanic import Request
+from sanic import HTTPResponse, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,6 +42,29 @@ log = logging.getLogger("sav.api")
 SWEEP_THRESHOLD = 10_000
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The name of the public routes' policy in the headers (a label: one policy here).
+POLICY = "public"
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A client's quota after one hit: `remaining` hits, more in `reset` seconds."""
+
+    limit: int
+    window: float
+    remaining: int
+    reset: float
+    allowed: bool
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds to wait after a refusal (at least 1)."""
+        return max(1, math.ceil(self.reset))
+
+    def headers(self) -> dict[str, str]:
+        """`RateLimit-Policy` and `RateLimit`, as the draft's structured-field items."""
+        return {"RateLimit-Policy": f'"{POLICY}";q={self.limit};w={math.ceil(self.window)}',
+                "RateLimit": f'"{POLICY}";r={self.remaining};t={max(0, math.ceil(self.reset))}'}
 
 
 class SlidingWindowLimiter:
@@ -50,18 +80,27 @@ class SlidingWindowLimiter:
 
     def hit(self, key: str) -> float | None:
         """Record a hit; returns None if allowed, else the seconds until one is allowed."""
+        quota = self.take(key)
+        return None if quota is None or quota.allowed else quota.reset
+
+    def take(self, key: str) -> Quota | None:
+        """Record a hit (if allowed) and return what is left; None when disabled. More
+        is allowed when the oldest hit in the window leaves it: that is `reset`."""
         if self.limit <= 0:
             return None
         now = self.clock()
         recent = self.hits.setdefault(key, deque())
         while recent and recent[0] <= now - self.window:
             recent.popleft()
-        if len(recent) >= self.limit:
-            return recent[0] + self.window - now
-        recent.append(now)
-        if len(self.hits) > SWEEP_THRESHOLD:
-            self.sweep(now)
-        return None
+        allowed = len(recent) < self.limit
+        if allowed:
+            recent.append(now)
+            if len(self.hits) > SWEEP_THRESHOLD:
+                self.sweep(now)
+        # window - age, not `recent[0] + window - now`: exactly the window for a first
+        # hit (the other order can round above it, and `t` is rounded up).
+        return Quota(self.limit, self.window, self.limit - len(recent),
+                     self.window - (now - recent[0]), allowed)
 
     def sweep(self, now: float) -> None:
         idle = [key for key, times in self.hits.items() if not times or
@@ -150,10 +189,15 @@ class SharedRateLimiter:
 
     async def hit(self, client: str) -> float | None:
         """Count a hit; None if allowed, else the seconds until the window ends."""
+        quota = await self.take(client)
+        return None if quota is None or quota.allowed else quota.reset
+
+    async def take(self, client: str) -> Quota | None:
+        """Count a hit and return the client's quota; None when disabled."""
         if self.limit <= 0:
             return None
         if self.counters is None:
-            return self.fallback.hit(client)
+            return self.fallback.take(client)
         now = self.clock()
         window = int(now // self.window)
         try:
@@ -161,10 +205,9 @@ class SharedRateLimiter:
         except Exception:
             log.warning("shared rate limit unavailable; limiting per process",
                         exc_info=True)
-            return self.fallback.hit(client)
-        if hits <= self.limit:
-            return None
-        return (window + 1) * self.window - now
+            return self.fallback.take(client)
+        return Quota(self.limit, self.window, max(0, self.limit - hits),
+                     (window + 1) * self.window - now, hits <= self.limit)
 
 
 def build_public_limiter(limit: int, window: float, secret: bytes, redis_url: str,
@@ -217,10 +260,19 @@ def client_key(request: Request) -> str:
 
 
 async def enforce_public_rate_limit(request: Request) -> None:
-    """Request middleware of the public blueprint: 429 with Retry-After when exceeded."""
-    retry_after = await public_limiter(request).hit(client_key(request))
-    if retry_after is not None:
-        seconds = max(1, math.ceil(retry_after))
+    """Request middleware of the public blueprint: 429 with Retry-After when exceeded;
+    the quota is kept for `add_rate_limit_headers`."""
+    quota = await public_limiter(request).take(client_key(request))
+    request.ctx.rate_limit = quota
+    if quota is not None and not quota.allowed:
+        seconds = quota.retry_after
         raise ApiError(429, "rate_limited", "too many requests, retry later",
                        {"retry_after_seconds": seconds},
-                       headers={"Retry-After": str(seconds)})
+                       headers={"Retry-After": str(seconds), **quota.headers()})
+
+
+async def add_rate_limit_headers(request: Request, response: HTTPResponse) -> None:
+    """Response middleware of the public blueprint: the client's quota on every answer."""
+    quota: Quota | None = getattr(request.ctx, "rate_limit", None)
+    if quota is not None:
+        response.headers.update(quota.headers())

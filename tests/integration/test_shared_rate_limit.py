@@ -1,7 +1,8 @@
 """The public rate limit holds across API replicas: two app instances (each with its
 own services, as two `sav serve` processes) on one database share each client's budget,
 and a client cannot buy a fresh budget with a forwarded-for header of its own (a header
-from a trusted proxy is believed: tests/e2e/test_cluster.py, over real sockets)."""
+from a trusted proxy is believed: tests/e2e/test_cluster.py, over real sockets). Every
+answer of a limited route tells the client its quota (`RateLimit-Policy`, `RateLimit`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ import pytest
 
 from sav.api.app import create_app
 from sav.api.ratelimit import RedisWindowCounters, SharedRateLimiter
-from sav.bootstrap import bootstrap
+from sav.bootstrap import Services, bootstrap
 from sav.config import Settings
 from tests.support.http import Client
+from tests.support.ratelimit_headers import parse_rate_limit
+
+REDIS_URL = (f"redis://{os.environ.get('SAV_TEST_REDIS_HOST', '127.0.0.1')}:"
+             f"{os.environ.get('SAV_TEST_REDIS_PORT', '6379')}/0")
 
 
 @pytest.fixture
@@ -48,8 +53,7 @@ async def test_two_replicas_share_a_clients_budget(replicas: tuple[Client, Clien
 
 async def test_with_redis_url_the_budget_lives_in_redis() -> None:
     """Two processes' limiters on one Redis (the suite's, or its own throwaway one)."""
-    url = (f"redis://{os.environ.get('SAV_TEST_REDIS_HOST', '127.0.0.1')}:"
-           f"{os.environ.get('SAV_TEST_REDIS_PORT', '6379')}/0")
+    url = REDIS_URL
     secret = uuid.uuid4().bytes  # buckets of this test only
     clock = FakeClock(10_000.0)
     counters = [RedisWindowCounters(url), RedisWindowCounters(url)]
@@ -66,6 +70,39 @@ async def test_with_redis_url_the_budget_lives_in_redis() -> None:
     finally:
         for c in counters:
             await c.close()
+
+
+@pytest.mark.parametrize("counted_in", ["database", "redis", "memory"])
+async def test_every_answer_of_a_limited_route_tells_the_quota(
+        settings: Settings, services: Services, counted_in: str) -> None:
+    """2xx, 404 and 429 alike carry RateLimit-Policy and RateLimit, wherever the hits are
+    counted: the shared database (both profiles), Redis, or the process's own memory
+    (the fallback); the 429 keeps its Retry-After, equal to the limit's `t`."""
+    extra = {"redis_url": REDIS_URL} if counted_in == "redis" else {}
+    client = Client(create_app(settings.model_copy(update=extra), services))
+    limiter = client.app.ctx.public_limiter
+    assert isinstance(limiter.counters, RedisWindowCounters) == (counted_in == "redis")
+    if counted_in == "memory":
+        limiter.counters = None
+    limiter.secret = uuid.uuid4().bytes  # buckets of this test only (Redis outlives it)
+    try:
+        created = await client.post("/public/tickets", json={
+            "email": "jo@example.com", "subject": "Broken lid", "description": "Lid"})
+        assert created.status == 201
+        first = parse_rate_limit(created.headers)
+        assert (first["q"], first["w"], first["r"]) == (3, 600, 2)
+        assert 0 < first["t"] <= 600
+        missing = await client.get("/public/tickets/TICKET-19990101-001")
+        assert missing.status == 404 and parse_rate_limit(missing.headers)["r"] == 1
+        await client.get("/public/tickets/TICKET-19990101-001")
+        refused = await client.get("/public/tickets/TICKET-19990101-001")
+        assert refused.status == 429
+        quota = parse_rate_limit(refused.headers)
+        assert quota["r"] == 0 and quota["t"] == int(refused.headers["retry-after"]) >= 1
+        # Routes without a limit say nothing of one.
+        assert "ratelimit" not in {k.lower() for k in (await client.get("/health")).headers}
+    finally:
+        await client.aclose()
 
 
 class FakeClock:

@@ -13,9 +13,10 @@ from openapi_spec_validator import validate
 
 from sav.api.app import create_app
 from sav.api.openapi import openapi_document
+from sav.api.openapi_texts import OPERATION_IDS
 from sav.config import load_settings
 
-ANONYMOUS = {"/health", "/status", "/metrics", "/openapi.json", "/asyncapi.json", "/docs",
+ANONYMOUS = {"/health", "/ready", "/status", "/metrics", "/openapi.json", "/asyncapi.json", "/docs",
              "/docs/asyncapi", "/docs/assets/{asset}", "/files/{raw_key}",
              "/public/tickets", "/public/tickets/{ticket_ref}",
              "/public/tickets/{ticket_ref}/messages",
@@ -83,7 +84,8 @@ def test_every_error_uses_the_error_envelope(document: dict[str, Any]) -> None:
     for name, response in shared.items():
         schema = response["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/Error"}, name
-    assert set(shared["TooManyRequests"]["headers"]) == {"Retry-After"}
+    assert set(shared["TooManyRequests"]["headers"]) == {
+        "Retry-After", "RateLimit", "RateLimit-Policy"}
     assert set(shared["ServiceUnavailable"]["headers"]) == {"Retry-After"}
     details = document["components"]["schemas"]["ErrorBody"]["properties"]["details"]
     assert details["anyOf"][0]["items"] == {"$ref": "#/components/schemas/ErrorDetail"}
@@ -149,7 +151,8 @@ def test_request_bodies_with_examples_that_their_schema_accepts(
     create = document["paths"]["/tickets"]["post"]["requestBody"]
     assert create["required"] is True
     content = create["content"]["application/json"]
-    assert set(content["schema"]["required"]) == {"subject", "description"}
+    named = document["components"]["schemas"][content["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert set(named["required"]) == {"subject", "description"}
     for path, method, op in operations(document):
         body = op.get("requestBody", {}).get("content", {}).get("application/json")
         if body is None:
@@ -157,6 +160,107 @@ def test_request_bodies_with_examples_that_their_schema_accepts(
         assert "example" in body, (method, path)
         schema = {**body["schema"], **components}
         jsonschema.validate(body["example"], schema)
-    upload = document["paths"]["/tickets/{ticket_ref}/attachments"]["post"]["requestBody"]
-    form = upload["content"]["multipart/form-data"]["schema"]
+    form = document["components"]["schemas"]["AttachmentUpload"]
     assert form["properties"]["file"] == {"type": "string", "format": "binary"}
+
+
+# verbNoun: a lower-case verb, then capitalised words (`listTicketMessages`).
+OPERATION_ID = re.compile(r"(?:list|get|create|update|delete|upsert|assign|start|mark|resolve"
+                          r"|close|reopen|rate|upload|count|export|download)(?:[A-Z][a-z0-9]*)+")
+
+
+def test_every_operation_has_an_explicit_unique_verb_noun_id(
+        app_and_document: tuple[Any, dict[str, Any]]) -> None:
+    app, document = app_and_document
+    keys = {f"{method.upper()} {path}" for path, method, _ in operations(document)}
+    assert keys == set(OPERATION_IDS), ("routes without an id:", keys - set(OPERATION_IDS),
+                                        "ids without a route:", set(OPERATION_IDS) - keys)
+    ids = [op["operationId"] for _, _, op in operations(document)]
+    assert len(ids) == len(set(ids))
+    for path, method, op in operations(document):
+        assert op["operationId"] == OPERATION_IDS[f"{method.upper()} {path}"]
+        assert OPERATION_ID.fullmatch(op["operationId"]), op["operationId"]
+    # Not derived from the handlers' names: renaming a function changes nothing.
+    names = {route.handler.__name__ for route in app.router.routes}
+    assert not set(ids) & names
+    paths = document["paths"]
+    assert paths["/tickets"]["post"]["operationId"] == "createTicket"
+    assert paths["/tickets/{ticket_ref}/messages"]["get"]["operationId"] == "listTicketMessages"
+
+
+def test_tags_read_in_order_tickets_first_each_described(document: dict[str, Any]) -> None:
+    names = [tag["name"] for tag in document["tags"]]
+    assert names[:3] == ["tickets", "messages", "attachments"]
+    assert names.index("public") < names.index("health") < names.index("docs")
+    assert set(names) == {op["tags"][0] for _, _, op in operations(document)}
+    assert all(tag.get("description") for tag in document["tags"])
+
+
+def bodies(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every request and response body of every operation: (where, media type, media)."""
+    found = []
+    for path, method, op in operations(document):
+        where = f"{method} {path}"
+        for media_type, media in op.get("requestBody", {}).get("content", {}).items():
+            found.append((f"{where} request", media_type, media))
+        for status, answer in op["responses"].items():
+            for media_type, media in answer.get("content", {}).items():
+                found.append((f"{where} {status}", media_type, media))
+    for name, answer in document["components"]["responses"].items():
+        for media_type, media in answer["content"].items():
+            found.append((name, media_type, media))
+    return found
+
+
+def test_every_structured_body_is_a_named_component_with_a_valid_example(
+        document: dict[str, Any]) -> None:
+    components = {"components": document["components"]}
+    checked = 0
+    for where, media_type, media in bodies(document):
+        if media_type not in ("application/json", "multipart/form-data"):
+            continue
+        ref = media["schema"].get("$ref", "")
+        assert ref.startswith("#/components/schemas/"), (where, media["schema"])
+        assert "example" in media, where
+        jsonschema.validate(media["example"], {**media["schema"], **components})
+        checked += 1
+    assert checked > 60
+    names = document["components"]["schemas"]
+    assert {"TicketCreate", "TicketUpdate", "MessageCreate", "PublicTicketCreate",
+            "AttachmentUpload", "Ticket", "TicketDetails", "TicketPage", "Error"} <= set(names)
+    create = document["paths"]["/tickets"]["post"]["requestBody"]["content"]
+    assert create["application/json"]["schema"] == {"$ref": "#/components/schemas/TicketCreate"}
+
+
+def test_text_bodies_have_examples_too(document: dict[str, Any]) -> None:
+    for where, media_type, media in bodies(document):
+        if media_type.startswith(("text/", "application/x-ndjson", "application/javascript")):
+            assert isinstance(media.get("example"), str) and media["example"], where
+
+
+def test_error_examples_carry_the_code_of_their_status(document: dict[str, Any]) -> None:
+    shared = document["components"]["responses"]
+    assert shared["NotFound"]["content"]["application/json"]["example"]["error"][
+        "code"] == "not_found"
+    assert shared["TooManyRequests"]["content"]["application/json"]["example"]["error"][
+        "code"] == "rate_limited"
+
+
+def test_rate_limited_routes_document_their_quota_headers(document: dict[str, Any]) -> None:
+    limited = {"RateLimit", "RateLimit-Policy"}
+    assert limited <= set(document["components"]["responses"]["TooManyRequests"]["headers"])
+    for path, method, op in operations(document):
+        for status, answer in op["responses"].items():
+            if not status.startswith("2"):
+                continue
+            headers = set(answer.get("headers", {}))
+            assert (limited <= headers) == path.startswith("/public/"), (method, path, status)
+            assert not any(answer["headers"][h].get("required") for h in limited & headers)
+
+
+def test_readiness_is_its_own_route(document: dict[str, Any]) -> None:
+    ready = document["paths"]["/ready"]["get"]
+    assert ready["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PodReadiness"}
+    assert ready["responses"]["503"] == {"$ref": "#/components/responses/ServiceUnavailable"}
+    assert ready["security"] == []

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sav.api.ratelimit import (
+    Quota,
     RedisWindowCounters,
     SharedRateLimiter,
     SlidingWindowLimiter,
@@ -20,6 +21,7 @@ from sav.api.ratelimit import (
     trusted_networks,
 )
 from sav.eventstore.db import build_engine, create_store_schema
+from tests.support.ratelimit_headers import parse_rate_limit
 
 SECRET = b"test-signing-secret"
 
@@ -145,3 +147,36 @@ def test_the_fallback_refuses_without_extending_the_wait_and_sweeps_idle_clients
     clock.now += 20
     limiter.sweep(clock.now)
     assert "ip" not in limiter.hits
+
+
+async def test_the_quota_counts_down_within_the_fixed_window(store: AsyncEngine) -> None:
+    clock = FakeClock(1000.0)  # the 60 s window [960, 1020): 20 s left
+    limiter = SharedRateLimiter(2, 60.0, SqlWindowCounters(store), SECRET, clock)
+    first, second, refused = [await limiter.take("ip") for _ in range(3)]
+    assert first == Quota(2, 60.0, 1, 20.0, True)
+    assert second is not None and (second.remaining, second.allowed) == (0, True)
+    assert refused is not None and (refused.remaining, refused.allowed) == (0, False)
+    assert refused.retry_after == 20
+    assert parse_rate_limit(refused.headers()) == {"q": 2, "w": 60, "r": 0, "t": 20}
+    assert await SharedRateLimiter(0, 60.0, None, SECRET).take("ip") is None
+
+
+def test_the_in_memory_quota_frees_a_hit_when_the_oldest_leaves_the_window() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(2, 60.0, clock)
+    assert limiter.take("ip") == Quota(2, 60.0, 1, 60.0, True)
+    clock.now += 15
+    second = limiter.take("ip")
+    assert second == Quota(2, 60.0, 0, 45.0, True)  # the first hit leaves in 45 s
+    clock.now += 5
+    refused = limiter.take("ip")
+    assert refused == Quota(2, 60.0, 0, 40.0, False)
+    assert parse_rate_limit(refused.headers()) == {"q": 2, "w": 60, "r": 0, "t": 40}
+
+
+def test_headers_round_up_fractions_and_never_go_negative() -> None:
+    headers = Quota(30, 60.0, 7, 16.2, True).headers()
+    assert headers == {"RateLimit-Policy": '"public";q=30;w=60',
+                       "RateLimit": '"public";r=7;t=17'}
+    assert Quota(30, 60.0, 0, -0.5, False).headers()["RateLimit"] == '"public";r=0;t=0'
+    assert Quota(30, 60.0, 0, 0.2, False).retry_after == 1
