@@ -108,7 +108,7 @@ def session_env(port: int, extra: dict[str, str]) -> dict[str, str]:
 
 
 def run_session(clone: Path, script: str, env: dict[str, str]) -> tuple[int, str]:
-    path = clone / ".readme-session.sh"
+    path = clone.parent / "readme-session.sh"  # beside the clone: not one of its files
     path.write_text(script)
     process = subprocess.Popen(["bash", str(path)], cwd=clone, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -124,6 +124,16 @@ def run_session(clone: Path, script: str, env: dict[str, str]) -> tuple[int, str
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
     return process.returncode, output.decode(errors="replace")
+
+
+def left_in_git_status(clone: Path, copied: set[str]) -> list[str]:
+    """The files the walk-through created that `git status` would show in a newcomer's
+    clone: new and not covered by `.gitignore` (the `.venv` stand-in aside)."""
+    subprocess.run(["git", "init", "-q"], cwd=clone, check=True)
+    listed = subprocess.run(["git", "ls-files", "-z", "--others", "--exclude-standard"],
+                            cwd=clone, capture_output=True, check=True).stdout.decode()
+    return sorted(name for name in listed.split("\0")
+                  if name and name not in copied and name != ".venv")
 
 
 def failure_report(output: str, blocks: list[Block], clone: Path) -> str:
@@ -151,6 +161,7 @@ def test_every_readme_shell_block_runs_as_written(profile: str, tmp_path: Path,
     blocks = shell_blocks((ROOT / "README.md").read_text())
     assert sum(not b.skipped for b in blocks) >= 8
     clone = fresh_copy(tmp_path / "clone")
+    copied = {str(p.relative_to(clone)) for p in clone.rglob("*") if p.is_file()}
     port = free_port()
     try:
         code, output = run_session(clone, session_script(blocks, port), session_env(port, extra))
@@ -165,5 +176,6 @@ def test_every_readme_shell_block_runs_as_written(profile: str, tmp_path: Path,
                    '"satisfaction_rating":5'):
         assert answer in output, answer
     assert "same file" in output and "SAV ticket service" in output
+    assert left_in_git_status(clone, copied) == [], "add these to .gitignore"
     statuses = re.findall(r"^(\d{3})$", output, re.MULTILINE)
     assert statuses[:2] == ["201", "200"], statuses  # the ticket created, /docs served
