@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import orjson
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from pydantic import ValidationError
 from sanic import HTTPResponse, Request
@@ -137,7 +138,8 @@ def to_response(exception: BaseException) -> HTTPResponse:
             return error_response(status, SANIC_CODES.get(status, "http_error"), message,
                                   headers=headers)
     if isinstance(exception, DependencyDownError | BlobStoreError | sa_exc.OperationalError |
-                  sa_exc.InterfaceError | StoreOperationalError | ConnectionError):
+                  sa_exc.InterfaceError | StoreOperationalError | StoreInterfaceError |
+                  ConnectionError):
         log.warning("dependency down: %s", exception)
         return error_response(503, "dependency_unavailable", "a backing service is unavailable")
     log.error("unhandled error", exc_info=exception)

@@ -1,7 +1,7 @@
 """The project's own event store (SQLAlchemy Core) for SQLite and MySQL/MariaDB.
 
-It implements eventsourcing's `ApplicationRecorder` and fixes what
-eventsourcing-sqlalchemy gets wrong on MySQL (see DESIGN.md, Known traps):
-appends are serialized on a sequence row so global positions are gapless and
-become visible in order, payloads are LONGBLOB, tracking is compare-and-set.
+It implements eventsourcing's recorders and fixes what eventsourcing-sqlalchemy gets
+wrong on MySQL (docs/decisions/0002-event-store-and-global-ordering.md): appends are
+serialized on a sequence row so global positions are gapless and become visible in
+order, payloads are LONGBLOB, tracking is compare-and-set.
 """

@@ -1,6 +1,8 @@
 """eventsourcing infrastructure factory: `PERSISTENCE_MODULE=sav.eventstore.factory`.
 
 Reads `SAV_DATABASE_URL` (a sync SQLAlchemy URL) from the application environment.
+It passes the library's own recorder test cases on SQLite and MariaDB
+(tests/integration/test_eventsourcing_conformance.py).
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ from eventsourcing.persistence import (
     InfrastructureFactory,
     Mapper,
     ProcessRecorder,
-    TrackingRecorder,
     Transcoder,
 )
+from eventsourcing.utils import resolve_topic
 
 from sav.eventstore.db import create_store_schema, engine_for, reader_for
-from sav.eventstore.recorder import SqlApplicationRecorder, SqlSnapshotRecorder
+from sav.eventstore.recorder import (
+    SqlApplicationRecorder,
+    SqlProcessRecorder,
+    SqlSnapshotRecorder,
+)
+from sav.eventstore.tracking import SqlTrackingRecorder
 from sav.eventstore.transcoder import PrivacyMapper
 
 
-class Factory(InfrastructureFactory[TrackingRecorder]):
+class Factory(InfrastructureFactory[SqlTrackingRecorder]):
     def __init__(self, env: object) -> None:
         super().__init__(env)  # type: ignore[arg-type]
         url = self.env.get("SAV_DATABASE_URL")
@@ -48,9 +55,17 @@ class Factory(InfrastructureFactory[TrackingRecorder]):
         return SqlApplicationRecorder(self.engine, self.reader)
 
     def tracking_recorder(
-        self, tracking_recorder_class: type[TrackingRecorder] | None = None
-    ) -> TrackingRecorder:
-        raise NotImplementedError("projections track with sav.projections.runner")
+        self, tracking_recorder_class: type[SqlTrackingRecorder] | None = None
+    ) -> SqlTrackingRecorder:
+        """The class given (a materialised view), or TRACKING_RECORDER_TOPIC's; its rows
+        are scoped by the environment's name (the projection's, under ProjectionRunner)."""
+        if tracking_recorder_class is None:
+            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
+            tracking_recorder_class = resolve_topic(topic) if topic else SqlTrackingRecorder
+        assert tracking_recorder_class is not None
+        if not issubclass(tracking_recorder_class, SqlTrackingRecorder):
+            raise TypeError(f"{tracking_recorder_class} is not a SqlTrackingRecorder")
+        return tracking_recorder_class(self.engine, self.reader, scope=self.env.name)
 
     def process_recorder(self) -> ProcessRecorder:
-        raise NotImplementedError("SAV has no process applications")
+        return SqlProcessRecorder(self.engine, self.reader, scope=self.env.name)

@@ -11,19 +11,23 @@ from uuid import UUID
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
-    IntegrityError,
+    DataError,
     Notification,
-    OperationalError,
+    ProcessRecorder,
     StoredEvent,
     Subscription,
+    Tracking,
 )
 from sqlalchemy import Connection, Engine, Table, select, text
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
-from sav.eventstore.schema import event_sequence
+from sav.eventstore.errors import persistence_error, translated
+from sav.eventstore.schema import TOPIC_LENGTH, event_sequence
 from sav.eventstore.schema import snapshots as snapshots_table
 from sav.eventstore.schema import stored_events as stored_events_table
+from sav.eventstore.subscription import PollingSubscription
+from sav.eventstore.tracking import SqlTrackingRecorder
 
 AppendListener = Callable[[int], None]
 
@@ -38,6 +42,14 @@ _TAKE_POSITIONS = {
                    "WHERE name = 'events' RETURNING last_id"),
 }
 _INSERT = stored_events_table.insert()
+
+
+def check_topics(events: Sequence[StoredEvent]) -> None:
+    """The same refusal on both profiles (SQLite would store a longer topic)."""
+    for event in events:
+        if len(event.topic) > TOPIC_LENGTH:
+            raise DataError(f"an event topic is longer than {TOPIC_LENGTH} characters: "
+                            f"{event.topic[:60]}...")
 
 
 class StreamReads:
@@ -66,7 +78,7 @@ class StreamReads:
         query = query.order_by(t.originator_version.desc() if desc else t.originator_version)
         if limit is not None:
             query = query.limit(limit)
-        with self.reader.connect() as conn:
+        with translated(), self.reader.connect() as conn:
             rows = conn.execute(query).all()
         stream = UUID(str(originator_id))
         return [StoredEvent(originator_id=stream, originator_version=row.originator_version,
@@ -106,10 +118,8 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
             with write_transaction(self.engine) as conn:
                 self._local.conn = conn
                 yield conn
-        except sa_exc.IntegrityError:
-            raise IntegrityError("stream version already exists") from None
-        except sa_exc.OperationalError as error:
-            raise OperationalError(str(error.orig)) from None
+        except sa_exc.SQLAlchemyError as error:
+            raise persistence_error(error) from None
         finally:
             self._local.conn = None
         if self._local.last is not None:
@@ -120,6 +130,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
+        check_topics(stored_events)
         joined = getattr(self._local, "conn", None)
         try:
             if joined is not None:
@@ -128,15 +139,17 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
                 return ids
             with write_transaction(self.engine) as conn:
                 ids = self._append(conn, stored_events)
-        except sa_exc.IntegrityError:
-            raise IntegrityError("stream version already exists") from None
-        except sa_exc.OperationalError as error:
-            raise OperationalError(str(error.orig)) from None
+        except sa_exc.SQLAlchemyError as error:
+            raise persistence_error(error) from None
         self._notify(ids[-1])
         return ids
 
+    def remove_listener(self, listener: AppendListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _notify(self, position: int) -> None:
-        for listener in self._listeners:
+        for listener in tuple(self._listeners):  # a subscription may stop meanwhile
             listener(position)
 
     def _append(self, conn: Connection, events: Sequence[StoredEvent]) -> list[int]:
@@ -175,7 +188,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         if topics:
             query = query.where(t.topic.in_(list(topics)))
         query = query.order_by(t.notification_id).limit(limit)
-        with self.reader.connect() as conn:
+        with translated(), self.reader.connect() as conn:
             rows = conn.execute(query).all()
         return [
             Notification(
@@ -202,7 +215,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         query = query.order_by(t.originator_version)
         if limit is not None:
             query = query.limit(limit)
-        with self.reader.connect() as conn:
+        with translated(), self.reader.connect() as conn:
             rows = conn.execute(query).all()
         # Positional unpacking, one UUID: a long stream reads thousands of rows.
         return [Notification(id=position, originator_id=stream, originator_version=version,
@@ -210,7 +223,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
                 for position, version, topic, state in rows]
 
     def max_notification_id(self) -> int | None:
-        with self.reader.connect() as conn:
+        with translated(), self.reader.connect() as conn:
             last = conn.execute(
                 select(event_sequence.c.last_id).where(event_sequence.c.name == "events")
             ).scalar()
@@ -219,8 +232,9 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
     def subscribe(
         self, gt: int | None = None, topics: Sequence[str] = ()
     ) -> Subscription[ApplicationRecorder]:
-        # Neither SQLite nor MySQL can push; sav.workers tail by polling instead.
-        raise NotImplementedError("subscribe() is not available; poll select_notifications()")
+        """The events after `gt`, then each new one as it commits (what the library's
+        `ProjectionRunner` follows); SAV's own workers poll `select_notifications`."""
+        return PollingSubscription(self, gt, topics)
 
 
 class SqlSnapshotRecorder(StreamReads, AggregateRecorder):
@@ -235,12 +249,40 @@ class SqlSnapshotRecorder(StreamReads, AggregateRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        """A snapshot of a version already snapshotted is an IntegrityError, as in the
+        library; `SavApplication` ignores it (it is the same state)."""
+        if not stored_events:
+            return None  # an INSERT without rows would be `VALUES ()` on MySQL
+        check_topics(stored_events)
         rows = [{"originator_id": str(e.originator_id), "originator_version":
                  e.originator_version, "topic": e.topic, "state": e.state}
                 for e in stored_events]
-        try:
-            with write_transaction(self.engine) as conn:
-                conn.execute(snapshots_table.insert(), rows)
-        except sa_exc.IntegrityError:
-            pass  # Another process took the same snapshot: equal by construction.
+        with translated(), write_transaction(self.engine) as conn:
+            conn.execute(snapshots_table.insert(), rows)
         return None
+
+
+class SqlProcessRecorder(SqlApplicationRecorder, ProcessRecorder):
+    """Events and the tracking of the upstream position that caused them, in one
+    transaction (the library's `EventSourcedProjection`). SAV itself has no process
+    application; its own projectors track with `sav.eventstore.tracking.advance`."""
+
+    def __init__(self, engine: Engine, reader: Engine | None = None, scope: str = "") -> None:
+        super().__init__(engine, reader)
+        self.tracking = SqlTrackingRecorder(engine, reader, scope)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        tracking: Tracking | None = kwargs.get("tracking")
+        if tracking is None:
+            return super().insert_events(stored_events)
+        with self.transaction() as conn:
+            self.tracking.track(conn, tracking)
+            return super().insert_events(stored_events)
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        self.tracking.insert_tracking(tracking)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        return self.tracking.max_tracking_id(application_name)

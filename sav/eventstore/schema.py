@@ -27,6 +27,9 @@ def Identifier(length: int) -> TypeEngine[str]:
         mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
+# The longest event class topic (`module:Class.Event`) the store takes.
+TOPIC_LENGTH = 255
+
 # LONGBLOB on MySQL: eventsourcing-sqlalchemy's BLOB caps an event at 64 KiB.
 Payload = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
@@ -37,7 +40,7 @@ stored_events = Table(
            autoincrement=False),
     Column("originator_id", Identifier(64), nullable=False),
     Column("originator_version", BigInteger, nullable=False),
-    Column("topic", String(255), nullable=False),
+    Column("topic", String(TOPIC_LENGTH), nullable=False),
     Column("state", Payload, nullable=False),
     UniqueConstraint("originator_id", "originator_version", name="uq_stream_version"),
     mysql_engine="InnoDB",
@@ -48,7 +51,7 @@ stored_events = Table(
 snapshots = Table("snapshots", metadata,
                   Column("originator_id", Identifier(64), primary_key=True),
                   Column("originator_version", BigInteger, primary_key=True),
-                  Column("topic", String(255), nullable=False),
+                  Column("topic", String(TOPIC_LENGTH), nullable=False),
                   Column("state", Payload, nullable=False), mysql_engine="InnoDB")
 
 # One row per sequence; appends lock it so positions are assigned in commit order.

@@ -1,0 +1,56 @@
+"""The recorders' error boundary: SQLAlchemy's errors leave as eventsourcing's.
+
+Callers of a persistence module (the library's `Application`, `ProjectionRunner`,
+SAV's commands) catch `eventsourcing.persistence` exceptions only, whatever the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from eventsourcing.persistence import (
+    ConnectionUnavailableError,
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+)
+from sqlalchemy import exc as sa_exc
+
+# Most specific first: they all derive from sa_exc.DatabaseError (PEP 249's tree).
+_DBAPI_ERRORS: tuple[tuple[type[sa_exc.DBAPIError], type[PersistenceError]], ...] = (
+    (sa_exc.IntegrityError, IntegrityError),
+    (sa_exc.DataError, DataError),
+    (sa_exc.OperationalError, OperationalError),
+    (sa_exc.ProgrammingError, ProgrammingError),
+    (sa_exc.InternalError, InternalError),
+    (sa_exc.NotSupportedError, NotSupportedError),
+    (sa_exc.DatabaseError, DatabaseError),
+    (sa_exc.InterfaceError, InterfaceError),
+)
+
+
+def persistence_error(error: sa_exc.SQLAlchemyError) -> PersistenceError:
+    """The library's exception for `error`, with the driver's message (engines hide
+    SQL parameters, which hold customer data)."""
+    if isinstance(error, sa_exc.TimeoutError):
+        return ConnectionUnavailableError(str(error))
+    message = str(getattr(error, "orig", None) or error)
+    for raised, translated in _DBAPI_ERRORS:
+        if isinstance(error, raised):
+            return translated(message)
+    return PersistenceError(message)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    try:
+        yield
+    except sa_exc.SQLAlchemyError as error:
+        raise persistence_error(error) from None
