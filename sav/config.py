@@ -1,153 +1,337 @@
-"""The one place that reads the environment.
+"""The one place that reads the environment, and the one declaration of every setting.
 
-Every other module receives a `Settings` object; nothing reads `os.environ` itself.
+Each setting is declared once, in `Settings`: its environment variable, type, default,
+description, whether it is a secret, and what `APP_ENV=production` refuses. Everything
+else is derived from that declaration: `load_settings` (reading and validation, with a
+one-line `ConfigError` naming the variable), `sav config` (sav/cli/config_report.py),
+`production_problems`, and the README's configuration table (a unit test fails when the
+README and `Settings` disagree).
+
+**Adding a setting is a one-place change**: one `setting(...)` line in `Settings`, then
+`python -m sav.cli.config_report --update README.md` to regenerate the README table.
+Every other module receives a `Settings` object; nothing else reads `os.environ`.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import logging
 import math
 import os
 import re
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import quote_plus
+
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 # Durations beyond this are typos (in days it would overflow a timedelta further on).
 MAX_DURATION = 87_600.0 * 3600
+MIN_SECRET_BYTES = 32
+PLACEHOLDER = "change_me"
 
 
 class ConfigError(ValueError):
-    """A configuration value is missing or malformed."""
+    """A configuration value is missing or malformed (the message names the variable)."""
 
 
-def _bool(name: str, value: str) -> bool:
+# --- Parsers: a variable's text to its value -------------------------------------------
+# Each raises ValueError with a message that `load_settings` prefixes with the variable's
+# name. A value given in Python (the overrides of `load_settings`) skips the parsing but
+# not the bounds, then meets pydantic's own type check.
+
+def _from_text(parse: Callable[[str], object]) -> BeforeValidator:
+    return BeforeValidator(lambda value: parse(value) if isinstance(value, str) else value)
+
+
+def _flag(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in {"1", "true", "yes", "on", "y"}:
         return True
     if lowered in {"0", "false", "no", "off", "n", ""}:
         return False
-    raise ConfigError(f"{name} must be true or false, got {value!r}")
+    raise ValueError(f"must be true or false, got {value!r}")
 
 
-def _float(name: str, value: str) -> float:
-    try:
+def _number(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"must be a number, got {value!r}") from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    else:
+        return value  # pydantic's own type check names what it is
     if not math.isfinite(number) or number > MAX_DURATION:
-        raise ConfigError(f"{name} must be a finite number up to {MAX_DURATION:g}, "
-                          f"got {value!r}")
+        raise ValueError(f"must be a finite number up to {MAX_DURATION:g}, got {value!r}")
     if number < 0:
-        raise ConfigError(f"{name} must be >= 0, got {value!r}")
+        raise ValueError(f"must be >= 0, got {value!r}")
     return number
 
 
-def _int(name: str, value: str, low: int = 0, high: int = 2**31) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
-    if not low <= number <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
-    return number
+def between(low: int, high: int) -> BeforeValidator:
+    """An integer from `low` to `high` inclusive (checked on overrides too)."""
+    def parse(value: object) -> object:
+        number = value
+        if isinstance(value, str):
+            try:
+                number = int(value)
+            except ValueError:
+                raise ValueError(f"must be an integer, got {value!r}") from None
+        if isinstance(number, int) and not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value!r}")
+        return number
+    return BeforeValidator(parse)
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    lowered = value.strip().lower()
-    if lowered not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(v for v in allowed if v)}, "
-                          f"got {value!r}")
-    return lowered
+def one_of(*allowed: str) -> BeforeValidator:
+    """One of `allowed`, case-insensitive; "" among them means the variable may be unset."""
+    named = " or ".join(choice for choice in allowed if choice)
+
+    def parse(value: str) -> str:
+        lowered = value.strip().lower()
+        if lowered not in allowed:
+            unset = " (or unset)" if "" in allowed else ""
+            raise ValueError(f"must be {named}{unset}, got {value!r}")
+        return lowered
+    return _from_text(parse)
 
 
-def _origins(name: str, value: str) -> tuple[str, ...]:
+def _origins(value: str) -> tuple[str, ...]:
     """Comma-separated browser origins (`https://shop.example.com`) or `*`."""
     origins = tuple(filter(None, (part.strip().rstrip("/") for part in value.split(","))))
     for origin in origins:
         if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", origin):
-            raise ConfigError(f"{name} must list origins like https://shop.example.com "
-                              f"(scheme, host, optional port) or *, got {origin!r}")
+            raise ValueError("must list origins like https://shop.example.com "
+                             f"(scheme, host, optional port) or *, got {origin!r}")
     return origins
 
 
-def _networks(name: str, value: str) -> tuple[str, ...]:
+def _networks(value: str) -> tuple[str, ...]:
     """Comma-separated addresses or CIDR blocks (`10.0.0.0/8, 127.0.0.1`)."""
     networks = []
     for item in filter(None, (part.strip() for part in value.split(","))):
         try:
             networks.append(str(ipaddress.ip_network(item, strict=False)))
         except ValueError:
-            raise ConfigError(f"{name} must list IP addresses or CIDR blocks, "
-                              f"got {item!r}") from None
+            raise ValueError(f"must list IP addresses or CIDR blocks, got {item!r}") from None
     return tuple(networks)
 
 
+Flag = Annotated[bool, _from_text(_flag)]
+# Seconds, hours, days, megabytes: fractions and 0 allowed.
+Amount = Annotated[float, BeforeValidator(_number)]
+Port = Annotated[int, between(1, 65535)]
+Url = Annotated[str, _from_text(lambda value: value.rstrip("/"))]  # no trailing slash
+OptionalHost = Annotated[str | None, _from_text(lambda value: value or None)]
+OptionalUrl = Annotated[str | None, _from_text(lambda value: value.rstrip("/") or None)]
+Origins = Annotated[tuple[str, ...], _from_text(_origins)]
+Networks = Annotated[tuple[str, ...], _from_text(_networks)]
+
+
+# --- What APP_ENV=production refuses ---------------------------------------------------
+
 @dataclass(frozen=True)
-class Settings:
-    app_name: str = "sav-service"
-    app_env: str = "local"
-    app_port: int = 8007
-    db_connection: str = "sqlite"
-    db_host: str = "127.0.0.1"
-    db_port: int = 3306
-    db_database: str = "sav_db"
-    db_username: str = "root"
-    db_password: str = ""
-    data_dir: Path = Path("./var")
-    minio_endpoint: str | None = None
-    minio_access_key: str = ""
-    minio_secret_key: str = ""
-    minio_bucket: str = "sav"
-    minio_region: str = "us-east-1"
-    rabbitmq_host: str | None = None
-    rabbitmq_port: int = 5672
-    rabbitmq_user: str = "guest"
-    rabbitmq_password: str = "guest"
-    rabbitmq_vhost: str = "/"
-    rabbitmq_exchange: str = "sav_exchange"
-    rabbitmq_queue: str = "sav_queue"
-    auth_mode: str = "jwt"
-    auth_service_url: str = "http://auth-service:8000"
-    auth_jwt_secret: str = ""
-    ticket_number_prefix: str = "TICKET"
-    auto_close_resolved_days: float = 7.0
-    escalation_timeout_hours: float = 2.0
-    max_attachment_size_mb: float = 10.0
-    auto_assign: bool = False
-    inprocess_workers: bool = True
-    public_rate_limit: int = 30
-    public_rate_window_seconds: float = 60.0
-    command_threads: int = 8
-    read_your_writes_timeout: float = 5.0
-    worker_lease_ttl: float = 10.0
-    public_base_url: str = ""
-    # OPS-B: worker health port (0: off), projector stall threshold, shared rate limit.
-    worker_health_host: str = "127.0.0.1"
-    worker_health_port: int = 8008
-    projection_stall_seconds: float = 30.0
-    trusted_proxies: tuple[str, ...] = ()
-    redis_url: str = ""
-    # HTTP: browser origins allowed by CORS (none: no CORS headers), JSON body limit.
-    cors_origins: tuple[str, ...] = ()
-    max_json_body: int = 1024 * 1024
-    # PRIVACY: key-encryption key (base64, 32 bytes) and the data keys' own database
-    # (SAV_KEYS_DB_*; unset: the event store's own database).
-    master_key: str = ""
-    keys_db_connection: str = ""
-    keys_db_host: str = "127.0.0.1"
-    keys_db_port: int = 3306
-    keys_db_database: str = ""
-    keys_db_username: str = "root"
-    keys_db_password: str = ""
-    # OPS-A: JWT `iss`/`aud` checks (empty: not checked); the S3 endpoint clients reach
-    # for presigned URLs (empty: MINIO_ENDPOINT).
-    auth_jwt_issuer: str = ""
-    auth_jwt_audience: str = ""
-    minio_public_endpoint: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
+class Refuse:
+    """Production refuses the setting when `when(value, settings)` holds; the problem
+    reads `<VARIABLE> <must>`."""
+
+    when: Callable[[Any, Settings], bool]
+    must: str
+
+
+def weak(value: str) -> bool:
+    return not value or PLACEHOLDER in value.lower()
+
+
+def setting(variable: str, default: Any, description: str, *, secret: bool = False,
+            production: Refuse | None = None) -> Any:
+    """Declare one setting (the `Field` of a `Settings` attribute)."""
+    info: FieldInfo = Field(default, validation_alias=variable, description=description,
+                            json_schema_extra={"secret": secret})
+    if production is not None:
+        info.metadata.append(production)  # pydantic keeps metadata it does not know
+    return info
+
+
+class Settings(BaseSettings):
+    """Every setting, declared once (see the module docstring). Frozen: a changed copy is
+    `settings.model_copy(update={...})`. Built by `load_settings`; `Settings()` alone is
+    the defaults and reads nothing."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    # The service
+    app_name: str = setting("APP_NAME", "sav-service", "service name in `/health`")
+    app_env: str = setting(
+        "APP_ENV", "local", "`production` refuses to start on development settings "
+        "(each refusal is listed with its variable)")
+    app_port: Port = setting("APP_PORT", 8007, "HTTP port of `sav serve` (`--port` wins)")
+    data_dir: Path = setting(
+        "SAV_DATA_DIR", "./var",
+        "SQLite file, local attachments, generated JWT secret and master key")
+
+    # The event store and read models
+    db_connection: Annotated[str, one_of("sqlite", "mysql")] = setting(
+        "DB_CONNECTION", "sqlite", "`sqlite` (file in `SAV_DATA_DIR`) or `mysql`",
+        production=Refuse(lambda connection, _: connection != "mysql",
+                          "must be mysql (sqlite is the embedded single-host profile)"))
+    db_host: str = setting("DB_HOST", "127.0.0.1", "MySQL/MariaDB host")
+    db_port: Port = setting("DB_PORT", 3306, "MySQL/MariaDB port")
+    db_database: str = setting("DB_DATABASE", "sav_db", "database, created if missing")
+    db_username: str = setting("DB_USERNAME", "root", "MySQL/MariaDB user")
+    db_password: str = setting(
+        "DB_PASSWORD", "", "MySQL/MariaDB password", secret=True,
+        production=Refuse(lambda password, s: s.is_mysql and weak(password),
+                          "must not be empty or a placeholder"))
+
+    # Authentication
+    auth_mode: Annotated[str, one_of("jwt", "remote")] = setting(
+        "AUTH_MODE", "jwt", "`jwt` (HS256 with `AUTH_JWT_SECRET`) or `remote` "
+        "(`GET {AUTH_SERVICE_URL}/api/auth/me`)")
+    auth_service_url: Url = setting(
+        "AUTH_SERVICE_URL", "http://auth-service:8000", "auth service for `AUTH_MODE=remote`")
+    auth_jwt_secret: str = setting(
+        "AUTH_JWT_SECRET", "", "HS256 secret; unset: generated once into "
+        "`SAV_DATA_DIR/jwt_secret`", secret=True,
+        production=Refuse(
+            lambda secret, _: weak(secret) or len(secret.encode()) < MIN_SECRET_BYTES,
+            f"must be set to a random value of at least {MIN_SECRET_BYTES} bytes "
+            "(each replica would generate its own)"))
+    auth_jwt_issuer: str = setting(
+        "AUTH_JWT_ISSUER", "", "when set, tokens must carry this `iss`")
+    auth_jwt_audience: str = setting(
+        "AUTH_JWT_AUDIENCE", "", "when set, tokens must carry this `aud`")
+
+    # Personal data: the key-encryption key and the data keys' own database
+    master_key: str = setting(
+        "SAV_MASTER_KEY", "", "key-encryption key of personal data (base64, 32 bytes); "
+        "unset: generated once into `SAV_DATA_DIR/master_key`", secret=True,
+        production=Refuse(lambda key, _: weak(key),
+                          "must be set (each replica would generate its own "
+                          "key-encryption key)"))
+    keys_db_connection: Annotated[str, one_of("", "sqlite", "mysql")] = setting(
+        "SAV_KEYS_DB_CONNECTION", "", "database of the data keys: `sqlite`, `mysql`, "
+        "or unset for the event store's own database")
+    keys_db_host: str = setting("SAV_KEYS_DB_HOST", "127.0.0.1", "data keys' MySQL host")
+    keys_db_port: Port = setting("SAV_KEYS_DB_PORT", 3306, "data keys' MySQL port")
+    keys_db_database: str = setting(
+        "SAV_KEYS_DB_DATABASE", "", "data keys' database (unset: `sav_keys` on MySQL, "
+        "`SAV_DATA_DIR/keys.sqlite3` on SQLite)")
+    keys_db_username: str = setting("SAV_KEYS_DB_USERNAME", "root", "data keys' MySQL user")
+    keys_db_password: str = setting(
+        "SAV_KEYS_DB_PASSWORD", "", "data keys' MySQL password", secret=True)
+
+    # Attachments
+    minio_endpoint: OptionalHost = setting(
+        "MINIO_ENDPOINT", None, "attachments on MinIO/S3; unset: on local disk",
+        production=Refuse(lambda endpoint, _: not endpoint,
+                          "must be set (attachments would stay on one host's disk)"))
+    minio_public_endpoint: OptionalUrl = setting(
+        "MINIO_PUBLIC_ENDPOINT", None, "the S3 endpoint clients reach: presigned download "
+        "URLs are signed for it (unset: `MINIO_ENDPOINT`)")
+    minio_access_key: str = setting(
+        "MINIO_ACCESS_KEY", "", "S3 access key", secret=True,
+        production=Refuse(lambda key, s: bool(s.minio_endpoint) and weak(key),
+                          "must not be empty or a placeholder"))
+    minio_secret_key: str = setting(
+        "MINIO_SECRET_KEY", "", "S3 secret key", secret=True,
+        production=Refuse(lambda key, s: bool(s.minio_endpoint) and weak(key),
+                          "must not be empty or a placeholder"))
+    minio_bucket: str = setting("MINIO_BUCKET", "sav", "S3 bucket")
+    minio_region: str = setting("MINIO_REGION", "us-east-1", "S3 region")
+    max_attachment_size_mb: Amount = setting(
+        "MAX_ATTACHMENT_SIZE_MB", 10.0, "per-file upload limit")
+
+    # The broker
+    rabbitmq_host: OptionalHost = setting(
+        "RABBITMQ_HOST", None, "broker host; unset: publishing paused (events wait in "
+        "the store)",
+        production=Refuse(lambda host, _: not host,
+                          "must be set (events would never be published)"))
+    rabbitmq_port: Port = setting("RABBITMQ_PORT", 5672, "broker port")
+    rabbitmq_user: str = setting("RABBITMQ_USER", "guest", "broker user")
+    rabbitmq_password: str = setting(
+        "RABBITMQ_PASSWORD", "guest", "broker password", secret=True,
+        production=Refuse(
+            lambda password, s: bool(s.rabbitmq_host) and (weak(password)
+                                                          or password == "guest"),
+            "must not be the guest default, empty or a placeholder"))
+    rabbitmq_vhost: str = setting("RABBITMQ_VHOST", "/", "broker virtual host")
+    rabbitmq_exchange: str = setting("RABBITMQ_EXCHANGE", "sav_exchange", "published exchange")
+    rabbitmq_queue: str = setting("RABBITMQ_QUEUE", "sav_queue", "consumed queue")
+
+    # Tickets and automations
+    ticket_number_prefix: str = setting(
+        "TICKET_NUMBER_PREFIX", "TICKET", "ticket numbers `PREFIX-YYYYMMDD-NNN`")
+    auto_close_resolved_days: Amount = setting(
+        "AUTO_CLOSE_RESOLVED_DAYS", 7.0,
+        "resolved tickets idle this long are closed (fractions and 0 allowed)")
+    escalation_timeout_hours: Amount = setting(
+        "ESCALATION_TIMEOUT_HOURS", 2.0,
+        "urgent tickets without first response are escalated after this")
+    auto_assign: Flag = setting(
+        "AUTO_ASSIGN", False, "assign new tickets to the least-loaded active agent, on "
+        "creation and by the every-minute `auto-assign` job (`false` turns both off)")
+
+    # Workers
+    inprocess_workers: Flag = setting(
+        "SAV_INPROCESS_WORKERS", True, "run projector/publisher/scheduler inside `sav serve`")
+    command_threads: Annotated[int, between(1, 256)] = setting(
+        "SAV_COMMAND_THREADS", 8, "bounded thread pool for (synchronous) eventsourcing calls")
+    read_your_writes_timeout: Amount = setting(
+        "SAV_READ_YOUR_WRITES_TIMEOUT", 5.0,
+        "seconds a command waits for the read model to show it")
+    worker_lease_ttl: Amount = setting(
+        "SAV_WORKER_LEASE_TTL", 10.0,
+        "seconds before a standby worker takes over a dead one's lease")
+    worker_health_host: str = setting(
+        "SAV_WORKER_HEALTH_HOST", "127.0.0.1", "address of `sav worker`'s `/health` and `/status`")
+    worker_health_port: Annotated[int, between(0, 65535)] = setting(
+        "SAV_WORKER_HEALTH_PORT", 8008, "port of `sav worker`'s `/health` and `/status` (0: off)")
+    projection_stall_seconds: Amount = setting(
+        "SAV_PROJECTION_STALL_SECONDS", 30.0,
+        "`/health` answers degraded when a projector behind the log has not moved "
+        "for this long")
+
+    # HTTP
+    public_base_url: Url = setting(
+        "SAV_PUBLIC_BASE_URL", "", "base of local-disk download URLs "
+        "(unset: `http://127.0.0.1:$APP_PORT`)")
+    public_rate_limit: Annotated[int, between(0, 2**31)] = setting(
+        "SAV_PUBLIC_RATE_LIMIT", 30, "requests per IP and window on `/public/*` (0: off)")
+    public_rate_window_seconds: Amount = setting(
+        "SAV_PUBLIC_RATE_WINDOW_SECONDS", 60.0, "window of `SAV_PUBLIC_RATE_LIMIT`")
+    trusted_proxies: Networks = setting(
+        "SAV_TRUSTED_PROXIES", (), "proxies (addresses or CIDR blocks, comma-separated) "
+        "whose `X-Forwarded-For` names the client")
+    redis_url: str = setting(
+        "REDIS_URL", "", "Redis shared by the replicas for the public rate limit "
+        "(unset: the database)")
+    cors_origins: Origins = setting(
+        "SAV_CORS_ORIGINS", (), "browser origins allowed by CORS, comma-separated "
+        "(`https://shop.example.com,http://localhost:3000`) or `*`; unset: no CORS headers")
+    max_json_body: Annotated[int, between(1024, 64 * 1024 * 1024)] = setting(
+        "SAV_MAX_JSON_BODY", 1024 * 1024, "largest request body (bytes) of every route but "
+        "the uploads: 413 before it is read")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what `load_settings` passes: it reads the variables (of os.environ or of a
+        # test's mapping) with `Environment`, so nothing reads os.environ behind it.
+        return (init_settings,)
 
     @property
     def is_mysql(self) -> bool:
@@ -176,22 +360,9 @@ class Settings:
     def max_attachment_bytes(self) -> int:
         return int(self.max_attachment_size_mb * 1024 * 1024)
 
-    def jwt_secret(self) -> str:
-        """The HS256 secret: configured, or generated once into SAV_DATA_DIR (embedded)."""
-        if self.auth_jwt_secret:
-            return self.auth_jwt_secret
-        path = self.data_dir / "jwt_secret"
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_urlsafe(48))
-            tmp.chmod(0o600)
-            tmp.replace(path)
-        return path.read_text().strip()
-
     @property
     def keys_database_url(self) -> str:
-        """Sync URL of the data keys' database (issue 12)."""
+        """Sync URL of the data keys' database."""
         if self.keys_db_connection == "mysql":
             user, password = quote_plus(self.keys_db_username), quote_plus(self.keys_db_password)
             return (f"mysql+pymysql://{user}:{password}@{self.keys_db_host}:{self.keys_db_port}/"
@@ -201,119 +372,101 @@ class Settings:
             return f"sqlite:///{path.resolve()}"
         return self.database_url
 
+    def jwt_secret(self) -> str:
+        """The HS256 secret: configured, or generated once into SAV_DATA_DIR (embedded)."""
+        if self.auth_jwt_secret:
+            return self.auth_jwt_secret
+        return generated_secret(self.data_dir / "jwt_secret",
+                                lambda: secrets.token_urlsafe(48))
+
     def privacy_master_key(self) -> str:
         """SAV_MASTER_KEY, or one generated once into SAV_DATA_DIR (never in production)."""
         if self.master_key:
             return self.master_key
         if self.app_env == "production":
             raise ConfigError("SAV_MASTER_KEY is required when APP_ENV=production")
-        path = self.data_dir / "master_key"
-        if not path.exists():
-            import base64
-            import logging
-
-            logging.getLogger("sav.privacy").warning(
-                "SAV_MASTER_KEY is not set: generated one into %s (set it in production)", path)
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
-            tmp.chmod(0o600)
-            tmp.replace(path)
-        return path.read_text().strip()
+        return generated_secret(
+            self.data_dir / "master_key",
+            lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+            warning="SAV_MASTER_KEY is not set: generated one into %s (set it in production)")
 
     def signing_secret(self) -> bytes:
         """Secret for local download URLs and cursors, derived from the JWT secret."""
         return ("sav-signing:" + self.jwt_secret()).encode()
 
 
+def generated_secret(path: Path, generate: Callable[[], str], warning: str = "") -> str:
+    """The secret kept in `path`, generated on first use: written private (0600) from the
+    start and renamed into place, so no reader ever sees a partial file. `warning` (with
+    `%s` for the path) is logged when it is generated."""
+    if not path.exists():
+        if warning:
+            logging.getLogger("sav.config").warning(warning, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(generate())
+        tmp.replace(path)
+    return path.read_text().strip()
+
+
+# --- The declaration, read back --------------------------------------------------------
+
+@dataclass(frozen=True)
+class Declared:
+    """One setting as `Settings` declares it."""
+
+    name: str  # the attribute
+    variable: str
+    default: object
+    description: str
+    secret: bool
+    refusals: tuple[Refuse, ...]
+
+
+def declared() -> list[Declared]:
+    """Every setting, in declaration order."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        rows.append(Declared(
+            name=name, variable=str(info.validation_alias), default=info.default,
+            description=info.description or "", secret=bool(extra.get("secret")),
+            refusals=tuple(item for item in info.metadata if isinstance(item, Refuse))))
+    return rows
+
+
+class Environment(PydanticBaseSettingsSource):
+    """The settings' variables found in `environ`, as their raw text. pydantic-settings'
+    own environment source reads only `os.environ` (tests pass a mapping) and decodes
+    lists as JSON (ours are comma-separated), hence this one."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = str(field.validation_alias)
+        return self.environ.get(variable), variable, False
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name, info in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(info, name)
+            if value is not None:
+                values[name] = value
+        return values
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Build `Settings` from environment variables (default `os.environ`)."""
-    env = dict(os.environ if env is None else env)
-
-    def get(name: str, default: str = "") -> str:
-        return env.get(name, default)
-
-    db_connection = get("DB_CONNECTION", "sqlite").lower()
-    if db_connection not in {"sqlite", "mysql"}:
-        raise ConfigError(f"DB_CONNECTION must be sqlite or mysql, got {db_connection!r}")
-    auth_mode = get("AUTH_MODE", "jwt").lower()
-    if auth_mode not in {"jwt", "remote"}:
-        raise ConfigError(f"AUTH_MODE must be jwt or remote, got {auth_mode!r}")
+    """Build `Settings` from environment variables (default `os.environ`); `overrides`
+    (attribute names) win over them."""
+    environ = os.environ if env is None else env
     try:
-        values: dict[str, object] = dict(
-            app_name=get("APP_NAME", "sav-service"),
-            app_env=get("APP_ENV", "local"),
-            app_port=_int("APP_PORT", get("APP_PORT", "8007"), 1, 65535),
-            db_connection=db_connection,
-            db_host=get("DB_HOST", "127.0.0.1"),
-            db_port=_int("DB_PORT", get("DB_PORT", "3306"), 1, 65535),
-            db_database=get("DB_DATABASE", "sav_db"),
-            db_username=get("DB_USERNAME", "root"),
-            db_password=get("DB_PASSWORD", ""),
-            data_dir=Path(get("SAV_DATA_DIR", "./var")),
-            minio_endpoint=get("MINIO_ENDPOINT") or None,
-            minio_access_key=get("MINIO_ACCESS_KEY"),
-            minio_secret_key=get("MINIO_SECRET_KEY"),
-            minio_bucket=get("MINIO_BUCKET", "sav"),
-            minio_region=get("MINIO_REGION", "us-east-1"),
-            rabbitmq_host=get("RABBITMQ_HOST") or None,
-            rabbitmq_port=_int("RABBITMQ_PORT", get("RABBITMQ_PORT", "5672"), 1, 65535),
-            rabbitmq_user=get("RABBITMQ_USER", "guest"),
-            rabbitmq_password=get("RABBITMQ_PASSWORD", "guest"),
-            rabbitmq_vhost=get("RABBITMQ_VHOST", "/"),
-            rabbitmq_exchange=get("RABBITMQ_EXCHANGE", "sav_exchange"),
-            rabbitmq_queue=get("RABBITMQ_QUEUE", "sav_queue"),
-            auth_mode=auth_mode,
-            auth_service_url=get("AUTH_SERVICE_URL", "http://auth-service:8000").rstrip("/"),
-            auth_jwt_secret=get("AUTH_JWT_SECRET"),
-            ticket_number_prefix=get("TICKET_NUMBER_PREFIX", "TICKET"),
-            auto_close_resolved_days=_float(
-                "AUTO_CLOSE_RESOLVED_DAYS", get("AUTO_CLOSE_RESOLVED_DAYS", "7")
-            ),
-            escalation_timeout_hours=_float(
-                "ESCALATION_TIMEOUT_HOURS", get("ESCALATION_TIMEOUT_HOURS", "2")
-            ),
-            max_attachment_size_mb=_float(
-                "MAX_ATTACHMENT_SIZE_MB", get("MAX_ATTACHMENT_SIZE_MB", "10")
-            ),
-            auto_assign=_bool("AUTO_ASSIGN", get("AUTO_ASSIGN", "false")),
-            inprocess_workers=_bool("SAV_INPROCESS_WORKERS", get("SAV_INPROCESS_WORKERS", "true")),
-            public_rate_limit=_int("SAV_PUBLIC_RATE_LIMIT", get("SAV_PUBLIC_RATE_LIMIT", "30")),
-            public_rate_window_seconds=_float(
-                "SAV_PUBLIC_RATE_WINDOW_SECONDS", get("SAV_PUBLIC_RATE_WINDOW_SECONDS", "60")
-            ),
-            command_threads=_int("SAV_COMMAND_THREADS", get("SAV_COMMAND_THREADS", "8"), 1, 256),
-            read_your_writes_timeout=_float(
-                "SAV_READ_YOUR_WRITES_TIMEOUT", get("SAV_READ_YOUR_WRITES_TIMEOUT", "5")
-            ),
-            public_base_url=get("SAV_PUBLIC_BASE_URL").rstrip("/"),
-            worker_lease_ttl=_float("SAV_WORKER_LEASE_TTL", get("SAV_WORKER_LEASE_TTL", "10")),
-            worker_health_host=get("SAV_WORKER_HEALTH_HOST", "127.0.0.1"),
-            worker_health_port=_int("SAV_WORKER_HEALTH_PORT",
-                                    get("SAV_WORKER_HEALTH_PORT", "8008"), 0, 65535),
-            projection_stall_seconds=_float("SAV_PROJECTION_STALL_SECONDS",
-                                            get("SAV_PROJECTION_STALL_SECONDS", "30")),
-            trusted_proxies=_networks("SAV_TRUSTED_PROXIES", get("SAV_TRUSTED_PROXIES")),
-            redis_url=get("REDIS_URL"),
-            cors_origins=_origins("SAV_CORS_ORIGINS", get("SAV_CORS_ORIGINS")),
-            max_json_body=_int("SAV_MAX_JSON_BODY", get("SAV_MAX_JSON_BODY", "1048576"),
-                               1024, 64 * 1024 * 1024),
-            master_key=get("SAV_MASTER_KEY"),
-            keys_db_connection=_choice("SAV_KEYS_DB_CONNECTION", get("SAV_KEYS_DB_CONNECTION"),
-                                       ("", "sqlite", "mysql")),
-            keys_db_host=get("SAV_KEYS_DB_HOST", "127.0.0.1"),
-            keys_db_port=_int("SAV_KEYS_DB_PORT", get("SAV_KEYS_DB_PORT", "3306"), 1, 65535),
-            keys_db_database=get("SAV_KEYS_DB_DATABASE"),
-            keys_db_username=get("SAV_KEYS_DB_USERNAME", "root"),
-            keys_db_password=get("SAV_KEYS_DB_PASSWORD"),
-            auth_jwt_issuer=get("AUTH_JWT_ISSUER"),
-            auth_jwt_audience=get("AUTH_JWT_AUDIENCE"),
-            minio_public_endpoint=get("MINIO_PUBLIC_ENDPOINT").rstrip("/") or None,
-        )
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    values.update(overrides)
-    settings = Settings(**values)  # type: ignore[arg-type]
+        settings = Settings(**{**Environment(Settings, environ)(), **overrides})
+    except ValidationError as error:
+        raise _config_error(error) from None
     if settings.app_env == "production":
         problems = production_problems(settings)
         if problems:
@@ -322,39 +475,24 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     return settings
 
 
-MIN_SECRET_BYTES = 32
-PLACEHOLDER = "change_me"
+def _config_error(error: ValidationError) -> ConfigError:
+    """One line naming each offending variable."""
+    variables = {row.name: row.variable for row in declared()}
+    problems = []
+    for problem in error.errors():
+        where = str(problem["loc"][0]) if problem["loc"] else "configuration"
+        variable = variables.get(where, where)
+        cause = problem.get("ctx", {}).get("error")
+        if isinstance(cause, ValueError):
+            problems.append(f"{variable} {cause}")
+        else:
+            problems.append(f"{variable}: {problem['msg']}, got {problem['input']!r}")
+    return ConfigError("; ".join(problems))
 
 
 def production_problems(settings: Settings) -> list[str]:
     """Every setting that only suits development, each message starting with the
     variable's name (APP_ENV=production refuses to start on any of them)."""
-    problems = []
-
-    def weak(value: str) -> bool:
-        return not value or PLACEHOLDER in value.lower()
-
-    secret = settings.auth_jwt_secret
-    if weak(secret) or len(secret.encode()) < MIN_SECRET_BYTES:
-        problems.append(f"AUTH_JWT_SECRET must be set to a random value of at least "
-                        f"{MIN_SECRET_BYTES} bytes (each replica would generate its own)")
-    if not settings.is_mysql:
-        problems.append("DB_CONNECTION=sqlite is the embedded single-host profile; "
-                        "use mysql")
-    elif weak(settings.db_password):
-        problems.append("DB_PASSWORD is empty or a placeholder")
-    if not settings.minio_endpoint:
-        problems.append("MINIO_ENDPOINT is unset: attachments would stay on one host's disk")
-    else:
-        for name, value in (("MINIO_ACCESS_KEY", settings.minio_access_key),
-                            ("MINIO_SECRET_KEY", settings.minio_secret_key)):
-            if weak(value):
-                problems.append(f"{name} is empty or a placeholder")
-    if not settings.rabbitmq_host:
-        problems.append("RABBITMQ_HOST is unset: events would never be published")
-    elif weak(settings.rabbitmq_password) or settings.rabbitmq_password == "guest":
-        problems.append("RABBITMQ_PASSWORD is the guest default, empty or a placeholder")
-    if weak(settings.master_key):
-        problems.append("SAV_MASTER_KEY must be set (each replica would generate its own "
-                        "key-encryption key)")
-    return problems
+    return [f"{row.variable} {refuse.must}"
+            for row in declared() for refuse in row.refusals
+            if refuse.when(getattr(settings, row.name), settings)]

@@ -1,24 +1,28 @@
-"""`sav config`: the effective configuration, each value with where it came from, secrets
-masked. The values are `Settings` (loaded by `sav.config`, the only reader of the
-environment); this module only names each setting's variable and renders the table."""
+"""`sav config` and the README's configuration table, both read off `Settings`' one
+declaration of each setting (sav/config.py): its variable, default, description, and
+whether it is a secret. This module only renders.
+
+`python -m sav.cli.config_report` prints the README table; `--update README.md` rewrites
+it in place between its markers (tests/unit/test_readme_settings.py fails when they drift).
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sav.config import Settings
+from sav.config import Declared, Settings, declared
 
 MASK = "****"
-# Settings whose variable does not follow the rule (FIELD or SAV_FIELD, upper case).
-VARIABLES = {"data_dir": "SAV_DATA_DIR"}
-NOT_VARIABLES = {"extra"}
-_SECRET_WORDS = ("password", "secret", "master_key", "token")
 _URL_PASSWORD = re.compile(r"(?<=://)([^:/@]*):[^@/]*@")
+README_START = ("<!-- settings table: generated from sav/config.py by "
+                "`python -m sav.cli.config_report --update README.md` -->")
+README_END = "<!-- end of settings table -->"
 
 
 @dataclass(frozen=True)
@@ -28,49 +32,27 @@ class Row:
     source: str  # "environment" or "default"
 
 
-def variable_of(name: str) -> str:
-    """The environment variable of the setting `name` (a `Settings` field): the spec's
-    names as they are (`APP_PORT`, `DB_HOST`, `AUTO_ASSIGN`), ours with `SAV_`
-    (`SAV_COMMAND_THREADS`). A unit test checks that `load_settings` reads each one."""
-    if name in VARIABLES:
-        return VARIABLES[name]
-    upper = name.upper()
-    if upper.startswith(_SPEC_PREFIXES) or upper in _SPEC_NAMES:
-        return upper
-    return f"SAV_{upper}"
-
-
-# The spec's variables carry no SAV_ prefix; the ones SAV added do.
-_SPEC_PREFIXES = ("APP_", "DB_", "MINIO_", "RABBITMQ_", "AUTH_")
-_SPEC_NAMES = {"TICKET_NUMBER_PREFIX", "AUTO_CLOSE_RESOLVED_DAYS", "ESCALATION_TIMEOUT_HOURS",
-               "MAX_ATTACHMENT_SIZE_MB", "AUTO_ASSIGN", "REDIS_URL"}
-
-
-def is_secret(name: str) -> bool:
-    return any(word in name for word in _SECRET_WORDS) or name.endswith("_key")
-
-
-def shown(name: str, value: Any) -> str:
+def shown(value: Any, secret: bool = False) -> str:
+    """A value as text: "" when unset, secrets masked, a password inside a URL masked."""
     if value is None or value == "" or value == ():
         return ""
-    if is_secret(name):
+    if secret:
         return MASK
     if isinstance(value, tuple):
         return ",".join(str(item) for item in value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     text = str(value)
     return _URL_PASSWORD.sub(rf"\1:{MASK}@", text) if "://" in text else text
 
 
 def effective(settings: Settings, environ: Mapping[str, str]) -> list[Row]:
-    rows = []
-    for field in dataclasses.fields(settings):
-        if field.name in NOT_VARIABLES:
-            continue
-        variable = variable_of(field.name)
-        source = "environment" if variable in environ else "default"
-        rows.append(Row(variable, shown(field.name, getattr(settings, field.name)), source))
+    """Every setting's effective value and where it came from, by variable."""
+    rows = [Row(row.variable, shown(getattr(settings, row.name), row.secret),
+                "environment" if row.variable in environ else "default")
+            for row in declared()]
     return sorted(rows, key=lambda row: row.variable)
 
 
@@ -86,3 +68,51 @@ def render(settings: Settings, environ: Mapping[str, str]) -> str:
         lines.append(f"# AUTH_JWT_SECRET is unset: tokens are signed with {secret} ({state}); "
                      "every `sav` command must see the same SAV_DATA_DIR")
     return "\n".join(lines)
+
+
+def _meaning(row: Declared) -> str:
+    text = row.description
+    for refuse in row.refusals:
+        text += f"; `APP_ENV=production`: {refuse.must}"
+    return text.replace("|", "\\|")
+
+
+def markdown_table(rows: Sequence[Declared] | None = None) -> str:
+    """The README's configuration table: one row per setting, in declaration order."""
+    lines = ["| variable | default | secret | meaning |", "|---|---|---|---|"]
+    for row in declared() if rows is None else rows:
+        default = shown(row.default)
+        lines.append(f"| `{row.variable}` | {f'`{default}`' if default else 'unset'} | "
+                     f"{'yes' if row.secret else ''} | {_meaning(row)} |")
+    return "\n".join(lines)
+
+
+def readme_table(readme: str) -> str:
+    """The generated table as it stands in `readme`, between the markers."""
+    start, end = readme.index(README_START), readme.index(README_END)
+    return readme[start + len(README_START):end].strip("\n")
+
+
+def updated_readme(readme: str) -> str:
+    start, end = readme.index(README_START), readme.index(README_END)
+    return (readme[:start + len(README_START)] + "\n" + markdown_table() + "\n"
+            + readme[end:])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sav.cli.config_report",
+        description="Print the README's configuration table, generated from sav/config.py.")
+    parser.add_argument("--update", metavar="README",
+                        help="rewrite the table in this file, between its markers")
+    args = parser.parse_args(argv)
+    if args.update:
+        path = Path(args.update)
+        path.write_text(updated_readme(path.read_text()))
+    else:
+        sys.stdout.write(markdown_table() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

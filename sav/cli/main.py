@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import signal
 import sys
@@ -130,7 +129,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     port = args.port or settings.app_port
     # `--port` wins over APP_PORT everywhere (local download URLs point at this server).
-    settings = dataclasses.replace(settings, app_port=port)
+    settings = settings.model_copy(update={"app_port": port})
     from sav.eventstore.db import dispose_engine, engine_for
     from sav.migrations import ensure_schema
 

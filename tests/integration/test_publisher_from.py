@@ -3,7 +3,6 @@ publisher lease: never under another live publisher, at once when none is active
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import threading
 import time
@@ -57,8 +56,8 @@ def test_one_attempt_writes_nothing_while_another_publisher_holds_the_lease(
 def test_from_waits_for_the_active_publisher_then_moves_the_row(
         services: Services, settings: Settings, broker: str) -> None:
     if broker == "unreachable":  # the publisher leads, moves the row, then retries the broker
-        settings = dataclasses.replace(settings, rabbitmq_host="127.0.0.1",
-                                       rabbitmq_port=closed_port())
+        settings = settings.model_copy(update={"rabbitmq_host": "127.0.0.1",
+                                               "rabbitmq_port": closed_port()})
     set_position(services.engine, TRACKING_NAME, 50)
     active = Lease(services.engine, LEASE_NAME, owner="active-publisher", ttl=30)
     assert active.acquire()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import dataclasses
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,8 +82,8 @@ async def test_export_then_import_into_a_fresh_database_answers_the_same(
     assert backup.read_bytes() == b"".join(export_backup(
         services.engine, engine_for(services.settings.keys_database_url)))
 
-    other_key = dataclasses.replace(
-        restored_settings, master_key=base64.b64encode(secrets.token_bytes(32)).decode())
+    other_key = restored_settings.model_copy(
+        update={"master_key": base64.b64encode(secrets.token_bytes(32)).decode()})
     assert cmd_events_import(other_key, argparse.Namespace(file=str(backup))) == 1  # no write
     assert cmd_events_import(restored_settings, argparse.Namespace(file=str(backup))) == 0
     restored = bootstrap(restored_settings)

@@ -5,7 +5,6 @@ errors that name the variable, and `sav token` saying when it creates a secret."
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from sav import __version__
-from sav.cli.config_report import MASK, NOT_VARIABLES, effective, variable_of
+from sav.cli.config_report import MASK, effective
 from sav.cli.main import build_parser, main
-from sav.config import ConfigError, Settings, load_settings
+from sav.config import ConfigError, Settings, declared, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -86,13 +85,9 @@ SAMPLES = ("7", "2048", "true", "false", "mysql", "remote", "https://x.example",
 
 def test_each_setting_is_read_from_the_variable_config_names() -> None:
     defaults = load_settings({})
-    for field in dataclasses.fields(Settings):
-        if field.name in NOT_VARIABLES:
-            continue
-        name = variable_of(field.name)
-        assert _changes(name, field.name, defaults), (
-            f"load_settings does not read {name} into {field.name}: name it in "
-            "sav.cli.config_report.VARIABLES")
+    for field in declared():
+        assert _changes(field.variable, field.name, defaults), (
+            f"load_settings does not read {field.variable} into {field.name}")
 
 
 def _changes(variable: str, field: str, defaults: Settings) -> bool:

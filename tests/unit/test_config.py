@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from sav.config import ConfigError, load_settings
+from sav.config import ConfigError, Settings, declared, generated_secret, load_settings
 
 
 def test_defaults_are_the_embedded_profile() -> None:
@@ -137,3 +140,109 @@ def test_overrides_win_over_the_environment() -> None:
 def test_a_non_finite_duration_is_a_config_error(raw: str) -> None:
     with pytest.raises(ConfigError):
         load_settings({"AUTO_CLOSE_RESOLVED_DAYS": raw})
+
+
+# The runtime contract's variable names (the spec's, then SAV's own); renaming one breaks
+# every deployment.
+CONTRACT = (
+    "APP_PORT", "DB_CONNECTION", "DB_HOST", "DB_PORT", "DB_DATABASE", "DB_USERNAME",
+    "DB_PASSWORD", "MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_BUCKET",
+    "MINIO_REGION", "RABBITMQ_HOST", "RABBITMQ_PORT", "RABBITMQ_USER", "RABBITMQ_PASSWORD",
+    "RABBITMQ_VHOST", "AUTH_SERVICE_URL", "AUTH_MODE", "AUTH_JWT_SECRET",
+    "TICKET_NUMBER_PREFIX", "AUTO_CLOSE_RESOLVED_DAYS", "ESCALATION_TIMEOUT_HOURS",
+    "MAX_ATTACHMENT_SIZE_MB", "SAV_DATA_DIR", "SAV_INPROCESS_WORKERS", "SAV_MASTER_KEY",
+)
+
+
+def test_each_setting_is_declared_once_with_a_contract_name() -> None:
+    variables = [row.variable for row in declared()]
+    assert len(variables) == len(set(variables))
+    assert set(CONTRACT) <= set(variables)
+    for row in declared():
+        assert re.fullmatch(r"[A-Z][A-Z0-9_]*", row.variable), row.variable
+        assert row.description, f"{row.variable} has no description"
+
+
+def test_the_secrets_are_the_credentials() -> None:
+    assert {row.variable for row in declared() if row.secret} == {
+        "DB_PASSWORD", "AUTH_JWT_SECRET", "SAV_MASTER_KEY", "SAV_KEYS_DB_PASSWORD",
+        "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "RABBITMQ_PASSWORD"}
+
+
+def test_the_declared_defaults_are_what_an_empty_environment_gives() -> None:
+    settings = load_settings({})
+    assert settings == Settings()
+    for row in declared():
+        value = getattr(settings, row.name)
+        assert value == (Path(str(row.default)) if row.name == "data_dir" else row.default)
+
+
+def test_variables_that_are_not_settings_are_ignored() -> None:
+    assert load_settings({"PATH": "/bin", "app_port": "1", "SAV_NOT_A_SETTING": "x"}) == \
+        load_settings({})
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings({})
+    with pytest.raises(ValidationError):
+        settings.app_port = 1  # type: ignore[misc]
+    assert settings.model_copy(update={"app_port": 9001}).app_port == 9001
+
+
+def test_every_bad_variable_is_named_on_one_line() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"APP_PORT": "x", "DB_CONNECTION": "pg", "SAV_MAX_JSON_BODY": "1"})
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message == ("APP_PORT must be an integer, got 'x'; "
+                       "DB_CONNECTION must be sqlite or mysql, got 'pg'; "
+                       "SAV_MAX_JSON_BODY must be between 1024 and 67108864, got '1'")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"app_port": 70000}, "APP_PORT must be between 1 and 65535, got 70000"),
+    ({"worker_lease_ttl": -1}, "SAV_WORKER_LEASE_TTL must be >= 0, got -1"),
+    ({"app_port": [8007]}, "APP_PORT: Input should be a valid integer, got [8007]"),
+])
+def test_a_bad_override_names_its_variable(override: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({}, **override)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(("variable", "raw", "attribute", "value"), [
+    ("SAV_CORS_ORIGINS", "https://a.example/, http://b.example:3000", "cors_origins",
+     ("https://a.example", "http://b.example:3000")),
+    ("SAV_TRUSTED_PROXIES", "10.1.2.3/8, 127.0.0.1", "trusted_proxies",
+     ("10.0.0.0/8", "127.0.0.1/32")),
+    ("SAV_KEYS_DB_CONNECTION", " MySQL ", "keys_db_connection", "mysql"),
+    ("SAV_WORKER_HEALTH_PORT", "0", "worker_health_port", 0),
+    ("MINIO_PUBLIC_ENDPOINT", "", "minio_public_endpoint", None),
+])
+def test_lists_and_choices(variable: str, raw: str, attribute: str, value: object) -> None:
+    assert getattr(load_settings({variable: raw}), attribute) == value
+
+
+def test_the_master_key_is_generated_once_private_and_never_in_production(
+        tmp_path: Path) -> None:
+    first = load_settings({"SAV_DATA_DIR": str(tmp_path)}).privacy_master_key()
+    assert load_settings({"SAV_DATA_DIR": str(tmp_path)}).privacy_master_key() == first
+    assert len(base64.b64decode(first)) == 32
+    assert (tmp_path / "master_key").stat().st_mode & 0o077 == 0
+    production = Settings(app_env="production", data_dir=tmp_path / "other")
+    with pytest.raises(ConfigError, match="SAV_MASTER_KEY"):
+        production.privacy_master_key()
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_generated_secret_is_written_once(tmp_path: Path) -> None:
+    calls = []
+
+    def generate() -> str:
+        calls.append(1)
+        return f"secret-{len(calls)}\n"
+
+    path = tmp_path / "deep" / "secret"
+    assert generated_secret(path, generate) == "secret-1"
+    assert generated_secret(path, generate) == "secret-1"
+    assert calls == [1] and not path.with_suffix(".tmp").exists()

@@ -52,7 +52,8 @@ def test_production_refuses_a_weak_value(variable: str, value: str) -> None:
 def test_outside_production_the_same_values_are_accepted() -> None:
     settings = load_settings({"APP_ENV": "local", "AUTH_JWT_SECRET": "short"})
     assert settings.auth_jwt_secret == "short"
-    assert "AUTH_JWT_SECRET" in production_problems(settings)[0]
+    assert any(problem.startswith("AUTH_JWT_SECRET ")
+               for problem in production_problems(settings))
 
 
 def test_issuer_and_audience_are_checked_when_configured() -> None:
