@@ -153,18 +153,20 @@ def weak(value: str) -> bool:
 
 def setting(variable: str, default: Any, description: str, *, secret: bool = False,
             production: Refuse | None = None) -> Any:
-    """Declare one setting (the `Field` of a `Settings` attribute)."""
+    """Declare one setting: the environment `variable` it is read from, its `default`,
+    a one-line `description` (the README's meaning), whether it is a `secret` (masked by
+    `sav config`, kept out of the repr) and what `production` refuses."""
     info: FieldInfo = Field(default, validation_alias=variable, description=description,
-                            json_schema_extra={"secret": secret})
+                            json_schema_extra={"secret": secret}, repr=not secret)
     if production is not None:
         info.metadata.append(production)  # pydantic keeps metadata it does not know
     return info
 
 
 class Settings(BaseSettings):
-    """Every setting, declared once (see the module docstring). Frozen: a changed copy is
-    `settings.model_copy(update={...})`. Built by `load_settings`; `Settings()` alone is
-    the defaults and reads nothing."""
+    """Every setting, declared once (see the module docstring). Built by `load_settings`;
+    `Settings()` alone is the defaults and reads nothing. Frozen: a changed copy is
+    `settings.model_copy(update={...})` (not validated again: for tests and `--port`)."""
 
     model_config = SettingsConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

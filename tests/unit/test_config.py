@@ -169,6 +169,12 @@ def test_the_secrets_are_the_credentials() -> None:
         "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "RABBITMQ_PASSWORD"}
 
 
+def test_a_secret_stays_out_of_the_settings_repr() -> None:
+    settings = load_settings({"DB_PASSWORD": "hunter2", "AUTH_JWT_SECRET": "s3cret-value"})
+    assert "hunter2" not in repr(settings) and "s3cret-value" not in repr(settings)
+    assert "db_host='127.0.0.1'" in repr(settings)
+
+
 def test_the_declared_defaults_are_what_an_empty_environment_gives() -> None:
     settings = load_settings({})
     assert settings == Settings()
