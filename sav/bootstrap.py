@@ -15,7 +15,7 @@ from sav.api.views import TicketViews
 from sav.commands.app import SavApplication
 from sav.commands.pool import CommandPool
 from sav.config import Settings
-from sav.eventstore.db import dispose_engine, engine_for
+from sav.eventstore.db import CONNECT_TIMEOUT_SECONDS, dispose_engine, engine_for
 from sav.migrations import ensure_schema
 from sav.privacy.setup import install as install_keys
 from sav.privacy.setup import open_key_store
@@ -93,5 +93,6 @@ def read_engine(settings: Settings) -> AsyncEngine:
         # it goes back to the pool. Writes through this engine are single statements.
         **({} if not settings.is_mysql else {
             "pool_recycle": 3600, "pool_pre_ping": True, "isolation_level": "AUTOCOMMIT",
-            "pool_reset_on_return": None}),
+            "pool_reset_on_return": None,
+            "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}}),
     )

@@ -1,4 +1,8 @@
-"""`sav` command line: serve, token, worker, jobs, replay, events export."""
+"""`sav` command line: serve, token, worker, jobs, replay, events export.
+
+Each subcommand has a one-line `help` (in its parent's list) and a `description` (in its
+own --help); what a command needs (the database, the broker) is checked before it starts,
+and a failure is one line with a documented exit code (EXIT_CODES)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,16 @@ import orjson
 
 from sav import __version__
 from sav.cli.ops import add_db_parser, add_import_parser
+from sav.cli.parsing import add_command, table
 from sav.cli.privacy import add_privacy_parser
+from sav.cli.progress import progress
+from sav.cli.startup import (
+    EXIT_UNAVAILABLE,
+    Unavailable,
+    check_broker,
+    check_database,
+    describe_failure,
+)
 from sav.config import ConfigError, Settings, load_settings
 from sav.events.rules import Role
 
@@ -23,9 +36,40 @@ ROLES = [role.value for role in Role]
 # Kept in step with sav.workers.inprocess.KINDS and sav.workers.scheduler.JOBS (a unit
 # test checks); repeated here so `sav --help` does not import the whole service.
 WORKER_KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log")
-JOBS = ("auto-close", "escalate", "auto-assign", "survey", "metrics")
+WORKER_TEXTS = {
+    "projections": "apply new events to the read tables (what GET /tickets answers from)",
+    "publisher": "publish each event once to RABBITMQ_EXCHANGE (at-least-once, in order)",
+    "consumer": "turn the platform's messages on RABBITMQ_QUEUE into commands",
+    "scheduler": "run the automations on their intervals (see `sav jobs run --help`)",
+    "event-log": "log one JSON line (ids only) per ticket happening (logger sav.events)",
+}
+# Job name → what it does (the scheduler's functions; a unit test keeps the names in step).
+JOBS = {
+    "auto-close": "close resolved tickets with no event for AUTO_CLOSE_RESOLVED_DAYS "
+                  "(every day)",
+    "escalate": "escalate urgent tickets without a first response after "
+                "ESCALATION_TIMEOUT_HOURS (every 30 minutes)",
+    "auto-assign": "give each unassigned open ticket, oldest first, to the least loaded "
+                   "active agent (every minute, when AUTO_ASSIGN=true)",
+    "survey": "ask once for a satisfaction rating on each closed, unrated ticket with a "
+              "contact (every 5 minutes)",
+    "metrics": "recompute the hourly ticket metrics from 24 hours before the last run "
+               "(every hour)",
+}
 EXIT_TRY_AGAIN = 75  # sysexits' EX_TEMPFAIL: another replay is running, or the switch gave up
+EXIT_INTERRUPTED = 130  # the shells' code for a command ended by Ctrl-C (128 + SIGINT)
 MAX_SHOWN_DIFFERENCES = 200
+EXIT_CODES = """\
+exit codes:
+  0    done
+  1    the command ran and found a problem: differences (replay --check), an upgrade
+       needed (db current), a backup refused (events import)
+  2    usage or configuration error: an option, or a variable's value (named)
+  3    a dependency is unavailable: the database or the broker does not answer or
+       refuses the login (the line names the variables and what was tried), or the
+       schema is older than this version (run `sav db upgrade`)
+  75   try again later: another replay is running, or its switch gave up
+  130  interrupted (Ctrl-C)"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,28 +83,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sav.migrations import SchemaError
 
     try:
+        check_needs(settings, args)
         return int(args.handler(settings, args) or 0)
+    except Unavailable as error:  # the line names the variables and what was tried
+        print(error, file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except SchemaError as error:  # an older schema: the message names `sav db upgrade`
         print(f"sav: {error}", file=sys.stderr)
-        return 3
+        return EXIT_UNAVAILABLE
     except ConfigError as error:  # found at start, e.g. a master key that opens no key
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: the user knows; a traceback says nothing more
+        print("sav: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        line = describe_failure(settings, error)  # the database went away after the check
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
+def check_needs(settings: Settings, args: argparse.Namespace) -> None:
+    """Raise Unavailable unless what the command needs answers (see sav/cli/startup.py)."""
+    needs = getattr(args, "needs", ("database",))
+    if "database" in needs:
+        check_database(settings)
+    if args.handler is cmd_worker and args.kind in ("publisher", "consumer", "all"):
+        check_broker(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sav", description="SAV ticket service: an event-sourced helpdesk API.",
-        epilog="Configuration comes from environment variables (APP_PORT, DB_*, MINIO_*, "
-               "RABBITMQ_*, AUTH_*, SAV_*): `sav config` shows each effective value and "
-               "where it came from. With none set, SQLite and files under SAV_DATA_DIR "
-               "(./var).")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Configuration comes from environment variables (APP_PORT, DB_*, MINIO_*,\n"
+               "RABBITMQ_*, AUTH_*, SAV_*): `sav config` shows each effective value and\n"
+               "where it came from. With none set, SQLite and files under SAV_DATA_DIR\n"
+               "(./var). `sav COMMAND --help` describes each command.\n\n" + EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"sav {__version__}",
                         help="print the package version and exit")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the HTTP API (and, unless "
-                                         "SAV_INPROCESS_WORKERS=false, the workers)")
+    serve = add_command(
+        sub, "serve", "run the HTTP API (and, unless SAV_INPROCESS_WORKERS=false, the "
+                      "workers)",
+        "Run the HTTP API on HOST:PORT until SIGINT or SIGTERM. Unless\n"
+        "SAV_INPROCESS_WORKERS=false the workers run in the same process (in production\n"
+        "run them apart: `sav worker all`). The database is checked first; an empty one\n"
+        "is created at the current schema, an older one refused (`sav db upgrade`).\n"
+        "Logs `listening on http://HOST:PORT` (JSON) once it accepts connections.")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     serve.add_argument("--port", type=int, default=None,
@@ -69,47 +142,76 @@ def build_parser() -> argparse.ArgumentParser:
                        help="server processes (default 1); each has its own HTTP metrics")
     serve.set_defaults(handler=cmd_serve)
 
-    token = sub.add_parser(
-        "token", help="print a bearer token the service accepts (signed with "
-                      "AUTH_JWT_SECRET, else the secret in SAV_DATA_DIR/jwt_secret)")
+    token = add_command(
+        sub, "token", "print a bearer token the service accepts (signed with "
+                      "AUTH_JWT_SECRET, else the secret in SAV_DATA_DIR/jwt_secret)",
+        "Print a bearer token (HS256 JWT) for a user and role. It is signed with\n"
+        "AUTH_JWT_SECRET, else with SAV_DATA_DIR/jwt_secret (created on first use, which\n"
+        "stderr reports): a server accepts it only with the same secret.")
     token.add_argument("--sub", required=True, help="the user id (the token's subject)")
     token.add_argument("--role", required=True, choices=ROLES, help="the caller's role")
     token.add_argument("--email", help="the user's e-mail (claim `email`)")
     token.add_argument("--name", help="the user's display name (claim `name`)")
     token.add_argument("--ttl", type=int, default=86400,
                        help="seconds until the token expires (default 86400: one day)")
-    token.set_defaults(handler=cmd_token)
+    token.set_defaults(handler=cmd_token, needs=())
 
-    config = sub.add_parser(
-        "config", help="print the effective configuration: each variable, its value "
-                       "(secrets masked) and where it came from (environment or default)")
-    config.set_defaults(handler=cmd_config)
+    add_command(
+        sub, "config", "print the effective configuration: each variable, its value "
+                       "(secrets masked) and where it came from (environment or default)",
+        "Print every configuration variable with its effective value (secrets masked)\n"
+        "and where it came from (environment or default). Connects to nothing."
+    ).set_defaults(handler=cmd_config, needs=())
 
-    worker = sub.add_parser("worker", help="run background workers")
+    worker = add_command(
+        sub, "worker", "run background workers (one kind, or all of them)",
+        "Run background workers until SIGINT or SIGTERM, and serve /health and /status\n"
+        "on SAV_WORKER_HEALTH_PORT (8008). Several copies may run: a database lease per\n"
+        "kind keeps one active and another takes over. The kinds:\n"
+        + table(WORKER_TEXTS)
+        + "The database is checked first, and the broker (RABBITMQ_HOST) for publisher,\n"
+          "consumer and all.")
     worker.add_argument("kind", nargs="?", default="all", choices=[*WORKER_KINDS, "all"],
                         help="which worker to run (default: all of them)")
     worker.add_argument("--from", dest="from_position", type=int, default=None,
                         help="publisher: publish again from this global position")
     worker.set_defaults(handler=cmd_worker)
 
-    jobs = sub.add_parser("jobs", help="scheduled jobs")
-    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
-    run = jobs_sub.add_parser("run", help="run one scheduled job now")
-    run.add_argument("name", choices=JOBS, help="the job to run")
+    jobs = add_command(sub, "jobs", "scheduled jobs (automations), run on demand",
+                       "Scheduled jobs (automations): `sav worker scheduler` runs them on "
+                       "their\nintervals; `sav jobs run NAME` runs one now.")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
+    run = add_command(
+        jobs_sub, "run", "run one scheduled job now, whatever its interval",
+        "Run one scheduled job now, whatever its interval, and print its summary (JSON).\n"
+        "A job already running in a scheduler is skipped. The jobs:\n"
+        + table(JOBS))
+    run.add_argument("name", choices=list(JOBS), help="the job to run (see above)")
     run.set_defaults(handler=cmd_job)
 
-    replay = sub.add_parser(
-        "replay", help="rebuild the read model from position 0 and switch it in while "
-                       "the API keeps serving")
+    replay = add_command(
+        sub, "replay", "rebuild the read model from position 0 and switch it in while "
+                       "the API keeps serving",
+        "Rebuild every read table from position 0 into shadow tables and switch them in\n"
+        "atomically while the API keeps serving (a progress bar on a terminal). With\n"
+        "--check, compare the rebuild with the live tables row by row instead. A second\n"
+        "replay at once exits 75.")
     replay.add_argument("--check", action="store_true",
                         help="rebuild aside and compare it with the live tables row by row, "
                              "switching nothing; exit 1 on any difference")
     replay.set_defaults(handler=cmd_replay)
 
-    events = sub.add_parser("events", help="the event log")
-    events_sub = events.add_subparsers(dest="events_command", required=True)
-    export = events_sub.add_parser(
-        "export", help="stream the event log in the feed's envelope (as GET /events/export)")
+    events = add_command(sub, "events", "the event log: export it, restore a backup",
+                         "The event log: `export` streams it (or a backup of the store), "
+                         "`import`\nrestores a backup into an empty database.")
+    events_sub = events.add_subparsers(dest="events_command", required=True,
+                                       metavar="COMMAND")
+    export = add_command(
+        events_sub, "export", "stream the event log in the feed's envelope (as GET "
+                              "/events/export), or a backup of the store",
+        "Write the event log to stdout: JSON lines or CSV in the feed's envelope (as\n"
+        "GET /events/export; no secrets), or with --format store the stored records\n"
+        "themselves, the backup `sav events import` restores.")
     export.add_argument("--after", type=int, default=0,
                         help="export the events after this global position (default 0: all)")
     export.add_argument("--format", choices=["jsonl", "csv", "store"], default="jsonl",
@@ -238,8 +340,6 @@ def cmd_job(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from sav.bootstrap import bootstrap
     from sav.replay.rebuild import RebuildError
     from sav.workers.projections import ReplayRunningError, check, replay
@@ -247,7 +347,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     services = bootstrap(settings)
     try:
         total = services.app.recorder.max_notification_id() or 0
-        with tqdm(total=total, unit=" events", desc="replay", unit_scale=True) as bar:
+        with progress(total, "replay") as bar:
             options: dict[str, Any] = {"progress": bar.update, "phase": bar.set_description}
             if not args.check:
                 position = replay(services.app, services.engine, **options)

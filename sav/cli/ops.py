@@ -9,26 +9,40 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sav.cli.parsing import add_command
+from sav.cli.progress import progress
 from sav.config import Settings
 
 
 def add_db_parser(sub: Any) -> None:
-    db = sub.add_parser("db", help="database schema migrations (Alembic)")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser(
-        "upgrade", help="bring the schema to this version's head (an empty database is "
-                        "created at head; run before starting a new version)"
+    db = add_command(sub, "db", "database schema migrations (Alembic)",
+                     "Database schema migrations (Alembic, sav/migrations/): `upgrade` "
+                     "before a new\nversion starts, `current` to see whether it is needed.")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    add_command(
+        db_sub, "upgrade", "bring the schema to this version's head (an empty database is "
+                           "created at head; run before starting a new version)",
+        "Bring the database's schema to this version's head revision (idempotent; an\n"
+        "empty database is created at head). Run it once before a new version starts:\n"
+        "revisions only add, so the running version keeps working meanwhile."
     ).set_defaults(handler=cmd_db_upgrade)
-    db_sub.add_parser(
-        "current", help="print the database's revision and this version's head; exit 1 "
-                        "when `sav db upgrade` is needed"
+    add_command(
+        db_sub, "current", "print the database's revision and this version's head; exit 1 "
+                           "when `sav db upgrade` is needed",
+        "Print the database's revision and this version's head. Exit 0 when they match\n"
+        "(or the database is empty, or newer), 1 when `sav db upgrade` is needed: an\n"
+        "init container can wait on it."
     ).set_defaults(handler=cmd_db_current)
 
 
 def add_import_parser(events_sub: Any) -> None:
-    restore = events_sub.add_parser(
-        "import", help="restore a backup (`sav events export --format store`) into an "
-                       "empty store, then rebuild the read model")
+    restore = add_command(
+        events_sub, "import", "restore a backup (`sav events export --format store`) into an "
+                              "empty store, then rebuild the read model",
+        "Restore a backup written by `sav events export --format store` into an empty\n"
+        "database: the whole file is checked first (positions without a gap, the\n"
+        "SAV_MASTER_KEY opens its keys), then the events are loaded, every read table\n"
+        "rebuilt and the events marked as published. Exit 1 if the backup is refused.")
     restore.add_argument("file", help="the backup file (restore with the SAV_MASTER_KEY "
                                       "it was written with)")
     restore.set_defaults(handler=cmd_events_import)
@@ -74,8 +88,6 @@ def cmd_db_current(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_events_import(settings: Settings, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from sav.bootstrap import bootstrap
     from sav.eventstore.backup import (
         RestoreError,
@@ -105,11 +117,10 @@ def cmd_events_import(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     services = bootstrap(settings)
     try:
-        with tqdm(total=backup.events, unit=" events", desc="import", unit_scale=True) as bar:
+        with progress(backup.events, "import") as bar:
             restored = load_records(services.engine, backup, progress=bar.update)
         loaded = time.monotonic() - started
-        with tqdm(total=restored.position, unit=" events", desc="replay",
-                  unit_scale=True) as bar:
+        with progress(restored.position, "replay") as bar:
             position = replay(services.app, services.engine, progress=bar.update,
                               phase=bar.set_description)
         restore_counters(services.engine)

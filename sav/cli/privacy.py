@@ -5,36 +5,70 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from sav.cli.parsing import add_command
+from sav.cli.progress import progress
 from sav.config import Settings
 
 
 def add_privacy_parser(sub: Any) -> None:
-    privacy = sub.add_parser("privacy", help="GDPR erasure and the keys of personal data")
-    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
-    privacy_sub.add_parser(
-        "new-master-key", help="print a new random SAV_MASTER_KEY (32 bytes, base64)"
-    ).set_defaults(handler=cmd_new_master_key)
-    erase = privacy_sub.add_parser(
-        "erase", help="erase a data subject: destroy their keys, record the erasure, delete "
-                      "their attachment files (read models follow when a projector runs)")
+    privacy = add_command(
+        sub, "privacy", "GDPR erasure and the keys of personal data",
+        "GDPR erasure and the keys of personal data: each ticket's and customer's text\n"
+        "is encrypted with its own data key, wrapped by SAV_MASTER_KEY (see README,\n"
+        "\"Personal data and GDPR erasure\").")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True,
+                                         metavar="COMMAND")
+    add_command(
+        privacy_sub, "new-master-key", "print a new random SAV_MASTER_KEY (32 bytes, base64)",
+        "Print a new random master key (32 bytes, base64) for SAV_MASTER_KEY or for\n"
+        "`sav privacy rotate-master-key --new-key-file`. Connects to nothing."
+    ).set_defaults(handler=cmd_new_master_key, needs=())
+    erase = add_command(
+        privacy_sub, "erase", "erase a data subject: destroy their keys, record the erasure, "
+                              "delete their attachment files (read models follow when a "
+                              "projector runs)",
+        "Erase a data subject (a customer by user id, or a public form's contact by\n"
+        "e-mail): destroy their data keys, record the erasure, delete their attachment\n"
+        "files. Read models show null for their text once a projector has run. Prints\n"
+        "the erasure (JSON); exit 1 if the files could not all be deleted (run again).")
     who = erase.add_mutually_exclusive_group(required=True)
     who.add_argument("--user-id", help="the customer's user id")
     who.add_argument("--email", help="the contact e-mail of public tickets")
     erase.set_defaults(handler=cmd_erase)
-    privacy_sub.add_parser(
-        "encrypt-legacy", help="rewrite once the events stored in plain text before "
-                               "encryption existed into the encrypted form (idempotent)"
+    add_command(
+        privacy_sub, "encrypt-legacy", "rewrite once the events stored in plain text before "
+                                       "encryption existed into the encrypted form (idempotent)",
+        "Rewrite, once, the personal fields of events stored in plain text before\n"
+        "encryption existed into the encrypted form (idempotent; a progress bar on a\n"
+        "terminal). Afterwards VACUUM the SQLite file or OPTIMIZE TABLE stored_events."
     ).set_defaults(handler=cmd_encrypt_legacy)
-    rotate = privacy_sub.add_parser(
-        "rotate-master-key", help="wrap every data key with a new master key; then set "
-                                  "SAV_MASTER_KEY to it and restart every process")
-    rotate.add_argument("--new-key", required=True,
-                        help="the new key (from `sav privacy new-master-key`)")
+    rotate = add_command(
+        privacy_sub, "rotate-master-key", "wrap every data key with a new master key; then "
+                                          "set SAV_MASTER_KEY to it and restart every process",
+        "Wrap every data key (and the e-mail index key) with a new master key, in one\n"
+        "transaction; then set SAV_MASTER_KEY to it and restart every process. The new\n"
+        "key is read from a file or stdin, never from the command line (where `ps` and\n"
+        "the shell history would show it):\n"
+        "  (umask 077; sav privacy new-master-key > new.key)\n"
+        "  sav privacy rotate-master-key --new-key-file new.key")
+    rotate.add_argument("--new-key-file", required=True, metavar="PATH",
+                        help="file holding the new key (from `sav privacy new-master-key`); "
+                             "`-` reads it from stdin")
+    # The flag of old scripts is refused by name, without echoing its value (argparse's
+    # "unrecognized arguments" would print the key; a prefix would read it as a file).
+    rotate.add_argument("--new-key", action=RemovedKeyFlag, help=argparse.SUPPRESS)
     rotate.set_defaults(handler=cmd_rotate)
+
+
+class RemovedKeyFlag(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        parser.error("--new-key was removed: a key on the command line shows in `ps` and "
+                     "the shell history; pass --new-key-file PATH (`-`: stdin)")
 
 
 def cmd_new_master_key(settings: Settings, args: argparse.Namespace) -> int:
@@ -82,15 +116,13 @@ async def _delete_files(services: Any, ticket_ids: list[str], delete: Any) -> in
 
 
 def cmd_encrypt_legacy(settings: Settings, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from sav.bootstrap import bootstrap
     from sav.privacy.legacy import encrypt_legacy
 
     services = bootstrap(settings)
     try:
         total = services.app.recorder.max_notification_id() or 0
-        with tqdm(total=total, unit=" events", desc="encrypt-legacy", unit_scale=True) as bar:
+        with progress(total, "encrypt-legacy") as bar:
             rewritten = encrypt_legacy(services.app, bar.update)
     finally:
         services.close()
@@ -103,15 +135,27 @@ def cmd_rotate(settings: Settings, args: argparse.Namespace) -> int:
     from sav.privacy.setup import open_key_store
 
     try:
-        new = parse_master_key(args.new_key)
-    except MasterKeyError as error:
+        text = read_secret(args.new_key_file)
+        new = parse_master_key(text)
+    except (OSError, MasterKeyError) as error:
         print(f"sav privacy rotate-master-key: {error}", file=sys.stderr)
         return 2
     count = open_key_store(settings).rewrap(new)
     if not settings.master_key:  # the generated key of the embedded default: replace it
-        (settings.data_dir / "master_key").write_text(args.new_key.strip())
+        (settings.data_dir / "master_key").write_text(text)
         print(f"rewrapped {count} data keys; {settings.data_dir / 'master_key'} holds the new key")
         return 0
     print(f"rewrapped {count} data keys: set SAV_MASTER_KEY to the new key and restart "
           "every process now (the old key no longer opens the key store)")
     return 0
+
+
+def read_secret(path: str) -> str:
+    """A secret from a file, or from stdin for `-`: never an argument, which `ps` and the
+    shell history show."""
+    if path == "-":
+        return sys.stdin.readline().strip()
+    try:
+        return Path(path).read_text().strip()
+    except OSError as error:
+        raise OSError(f"cannot read the new key from {path}: {error.strerror}") from None

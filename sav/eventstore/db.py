@@ -22,6 +22,8 @@ from sav.eventstore.schema import event_sequence, metadata
 
 _IMMEDIATE = "sav_immediate"
 MAX_PACKET = 64 * 1024 * 1024
+# An unreachable MySQL host answers in seconds (PyMySQL waits 10 s, aiomysql 60).
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -51,7 +53,8 @@ def build_engine(url: str, pool_size: int = 10, reads_only: bool = False) -> Eng
         url,
         # Events up to (at least) 16 MiB: the client's default packet cap is exactly 16 MiB.
         # The server needs max_allowed_packet >= 64M as well (docker/ and .ci/run set it).
-        connect_args={"max_allowed_packet": MAX_PACKET},
+        connect_args={"max_allowed_packet": MAX_PACKET,
+                      "connect_timeout": CONNECT_TIMEOUT_SECONDS},
         pool_size=pool_size,
         max_overflow=pool_size,
         hide_parameters=True,
@@ -90,7 +93,8 @@ def _configure_sqlite(engine: Engine) -> None:
 def _create_mysql_database(url: str) -> None:
     parsed = make_url(url)
     name = parsed.database
-    server = create_engine(parsed.set(database=""), poolclass=NullPool)
+    server = create_engine(parsed.set(database=""), poolclass=NullPool,
+                           connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     try:
         with server.connect() as conn:
             conn.execute(
