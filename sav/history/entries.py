@@ -2,13 +2,15 @@
 `?as_of=`), read from the ticket's own stream in the event store.
 
 Each history entry is one event: `{position, version, type, occurred_at, actor,
-changes}`, `changes` being what the fold step (`sav.history.past`) set. Readers who
-are not staff get `customer_changes` of each entry: the one definition of staff-only.
+changes}`, `changes` being what the ticket's folds (`sav.history.past`) set on its row,
+with what the event says of its messages and attachments (`CHANGES`, one decision per
+event class). Readers who are not staff get `customer_changes` of each entry: the one
+definition of staff-only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,7 +21,9 @@ from eventsourcing.persistence import Notification
 from sav.events.ticket import Ticket
 from sav.eventstore.recorder import SqlApplicationRecorder
 from sav.history.past import PastTicket, fold
+from sav.projections.fold import Changes, Insert, Update
 from sav.projections.schema import iso
+from sav.projections.tickets import BOOKKEEPING, TICKETS
 from sav.workers.routing import routing_key
 
 # Read from the store in batches: a page deep in a long stream folds everything before it.
@@ -28,6 +32,11 @@ BATCH = 500
 # Fields of a change only staff (and analysts) read: those the customer's own view of
 # the ticket does not show either.
 STAFF_ONLY_FIELDS = frozenset({"internal_notes", "origin", "reason"})
+
+# What a ticket's creation records, as the fields of its history entry: all but who
+# created it (the entry's actor) and the access token's hash (never shown).
+CREATED_FIELDS = tuple(name for name in Ticket.Created.__annotations__
+                       if name not in ("created_by", "access_token_hash"))
 
 _MESSAGE_EVENTS = (Ticket.MessagePosted, Ticket.MessageEdited, Ticket.MessageRemoved)
 _ATTACHMENT_EVENTS = (Ticket.AttachmentAdded, Ticket.AttachmentRemoved)
@@ -52,6 +61,74 @@ def customer_changes(past: PastTicket, event: Any, changes: dict[str, Any]
     if changes and not visible:
         return None
     return visible
+
+
+def row_changes(changes: Changes) -> dict[str, Any]:
+    """What the event set on the ticket's row (JSON-ready), bookkeeping aside."""
+    return {name: iso(value) if isinstance(value, datetime) else value
+            for change in changes if isinstance(change, Update) and change.table == TICKETS
+            for name, value in change.values.items() if name not in BOOKKEEPING}
+
+
+Describe = Callable[[Any, dict[str, Any]], dict[str, Any]]
+
+
+def _row(event: Any, row: dict[str, Any]) -> dict[str, Any]:
+    return row
+
+
+def _with_reason(event: Any, row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "reason": event.reason}
+
+
+def _message(event: Ticket.MessagePosted, row: dict[str, Any]) -> dict[str, Any]:
+    return {"message_id": event.message_id, "author_name": event.author_name,
+            "author_email": event.author_email, "content": event.content,
+            "is_internal": bool(event.is_internal), **row}
+
+
+def _attachment(event: Ticket.AttachmentAdded, row: dict[str, Any]) -> dict[str, Any]:
+    return {"attachment_id": event.attachment_id, "message_id": event.message_id,
+            "file_name": event.file_name, "file_path": event.file_path,
+            "file_type": event.file_type, "file_size": event.file_size,
+            "mime_type": event.mime_type}
+
+
+# Each ticket event's `changes`: by default what it set on the ticket's row; the event's
+# own words where the row does not hold them (the creation, an update as asked, reasons,
+# the conversation and the files).
+CHANGES: dict[type, Describe] = {
+    Ticket.Created: lambda e, row: {**{name: getattr(e, name) for name in CREATED_FIELDS},
+                                    "status": row["status"]},
+    Ticket.Updated: lambda e, row: dict(e.changes),
+    Ticket.Assigned: _row,
+    Ticket.Started: _row,
+    Ticket.MarkedWaitingOnCustomer: _row,
+    Ticket.Resolved: _row,
+    Ticket.Reopened: _with_reason,
+    Ticket.Closed: _with_reason,
+    Ticket.Deleted: lambda e, row: {"deleted": True},
+    Ticket.LinkedToUser: _row,
+    Ticket.MessagePosted: _message,
+    Ticket.MessageEdited: lambda e, row: {"message_id": e.message_id, "content": e.content},
+    Ticket.MessageRemoved: lambda e, row: {"message_id": e.message_id},
+    Ticket.MessagesRead: lambda e, row: {"message_ids": list(e.message_ids),
+                                         "read_at": iso(e.timestamp)},
+    Ticket.AttachmentAdded: _attachment,
+    Ticket.AttachmentRemoved: lambda e, row: {"attachment_id": e.attachment_id},
+    Ticket.SatisfactionRated: _row,
+    Ticket.Escalated: _with_reason,
+    Ticket.SurveyRequested: _row,
+}
+
+
+def event_changes(event: Any, changes: Changes) -> dict[str, Any]:
+    """A history entry's `changes` for `event`, from what the folds made of it."""
+    row = row_changes(changes)
+    if isinstance(event, Ticket.Created):
+        row = {"status": next(c.row["status"] for c in changes
+                              if isinstance(c, Insert) and c.table == TICKETS)}
+    return CHANGES[type(event)](event, row)
 
 
 def entry(record: Notification, event: Any, changes: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +165,7 @@ def history_page(app: Application[UUID], ticket_id: UUID, staff: bool, after_ver
     entries: list[dict[str, Any]] = []
     # Staff see every event: the page's end is known, read exactly up to it first.
     for record, event in _stream(app, ticket_id, after_version + limit + 1):
-        changes = past.apply(event)
+        changes = event_changes(event, past.apply(event, record.id))
         if record.originator_version <= after_version:
             continue
         shown = changes if staff else customer_changes(past, event, changes)

@@ -1,4 +1,5 @@
-"""What is personal data in the stored events, field by field (NOTES.md: issue 12).
+"""What is personal data in the stored events, field by field
+(docs/decisions/0012-privacy-and-erasure.md).
 
 Free text a customer or agent writes and contact details are personal; ids, statuses,
 priorities, categories, tags, timestamps, ratings and counts stay in clear so that
@@ -14,26 +15,47 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
+from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.ticket import Ticket
 
 Path = tuple[str, ...]
 
-# Each class's personal paths and the value a path takes once its key is destroyed.
+# An explicit "nothing personal here": ids, statuses, counts, timestamps only.
+NO_PERSONAL_FIELDS: dict[Path, Any] = {}
+
+# Each stored class's personal paths and the value a path takes once its key is
+# destroyed. Every class has an entry, checked by a test: a new event with free text
+# must say what in it is personal before it can be stored (`personal_paths` refuses).
 PERSONAL: dict[type, dict[Path, Any]] = {
     Ticket.Created: {("subject",): None, ("description",): None, ("contact_email",): None,
                      ("contact_name",): None, ("metadata",): {}},
     Ticket.Updated: {("changes", "subject"): None, ("changes", "description"): None,
                      ("changes", "internal_notes"): None, ("changes", "metadata"): {}},
+    Ticket.Assigned: NO_PERSONAL_FIELDS,
+    Ticket.Started: NO_PERSONAL_FIELDS,
+    Ticket.MarkedWaitingOnCustomer: NO_PERSONAL_FIELDS,
     Ticket.Resolved: {("resolution",): None},
     Ticket.Reopened: {("reason",): None},
     Ticket.Closed: {("reason",): None},
+    Ticket.Deleted: NO_PERSONAL_FIELDS,
     Ticket.LinkedToUser: {("email",): None},
     Ticket.MessagePosted: {("author_name",): None, ("author_email",): None, ("content",): None},
     Ticket.MessageEdited: {("content",): None},
+    Ticket.MessageRemoved: NO_PERSONAL_FIELDS,
+    Ticket.MessagesRead: NO_PERSONAL_FIELDS,
     Ticket.AttachmentAdded: {("file_name",): None, ("file_path",): None},
+    Ticket.AttachmentRemoved: NO_PERSONAL_FIELDS,
     Ticket.SatisfactionRated: {("comment",): None},
+    # The reason is the system's own text ("no first response within ..."), never a person's.
+    Ticket.Escalated: NO_PERSONAL_FIELDS,
     Ticket.SurveyRequested: {("subject",): None, ("email",): None, ("name",): None},
+    # The staff roster is the service's own records, managed by admins, not a ticket's
+    # data subject: an erasure does not reach it (an agent is removed by deactivation).
+    Agent.Registered: NO_PERSONAL_FIELDS,
+    Agent.Changed: NO_PERSONAL_FIELDS,
+    # The erasure record holds ids and counts only (see `sav.events.privacy`).
+    Erasure.SubjectErased: NO_PERSONAL_FIELDS,
     # A snapshot holds the state those events built: its text and attachment paths.
     Ticket.Snapshot: {("state", "subject"): None, ("state", "description"): None,
                       ("state", "contact_email"): None, ("state", "contact_name"): None,
@@ -42,8 +64,22 @@ PERSONAL: dict[type, dict[Path, Any]] = {
 }
 
 
+# The aggregates whose events this service stores: each of their classes must be decided.
+OWN_EVENTS = (Ticket.Event, Agent.Event, Erasure.Event)
+
+
+class UndecidedPrivacyError(LookupError):
+    """An event class of ours with no entry in `PERSONAL`: storing it could keep free
+    text in clear, so it is refused until the class is classified."""
+
+
 def personal_paths(event_class: type) -> dict[Path, Any]:
-    return PERSONAL.get(event_class, {})
+    found = PERSONAL.get(event_class)
+    if found is not None:
+        return found
+    if issubclass(event_class, OWN_EVENTS):
+        raise UndecidedPrivacyError(f"{event_class.__qualname__} has no entry in PERSONAL")
+    return NO_PERSONAL_FIELDS  # not ours (a library or test aggregate): nothing to seal
 
 
 def owner_subject(event: Any) -> tuple[str, str] | None:

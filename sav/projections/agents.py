@@ -27,11 +27,13 @@ from sqlalchemy.sql import Select, Subquery
 
 from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.agent import Agent
-from sav.events.catalog import ERASURE_EVENTS, TICKET_EVENTS
 from sav.events.errors import RuleViolationError
+from sav.events.privacy import Erasure
+from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import keyset_page
-from sav.projections.schema import Handlers, Timestamp, ignored, iso, naive_utc, read_metadata
+from sav.projections.fold import Changes, Fold, Insert, State, Update, skipped, sql_handlers
+from sav.projections.schema import Handlers, Timestamp, iso, naive_utc, read_metadata
 from sav.projections.tickets import support_tickets
 
 support_agents = Table(
@@ -52,28 +54,37 @@ a = support_agents.c
 t = support_tickets.c
 
 
-def on_registered(conn: Connection, event: Agent.Registered, position: int) -> None:
+AGENTS = support_agents.name
+
+
+def registered(state: State, event: Agent.Registered, position: int) -> Changes:
     at = naive_utc(event.timestamp)
-    conn.execute(support_agents.insert(), {
+    return [Insert(AGENTS, {
         "agent_id": event.agent_id, "aggregate_id": str(event.originator_id),
         "name": event.name, "email": event.email, "active": bool(event.active),
         "created_at": at, "updated_at": at,
-    })
+    })]
 
 
-def on_changed(conn: Connection, event: Agent.Changed, position: int) -> None:
-    conn.execute(
-        support_agents.update().where(a.aggregate_id == str(event.originator_id)),
-        {"name": event.name, "email": event.email, "active": bool(event.active),
-         "updated_at": naive_utc(event.timestamp)},
-    )
+def changed(state: State, event: Agent.Changed, position: int) -> Changes:
+    # `Agent.Changed` carries the aggregate's id only, not the agent's.
+    return [Update(AGENTS, (str(event.originator_id),),
+                   {"name": event.name, "email": event.email, "active": bool(event.active),
+                    "updated_at": naive_utc(event.timestamp)}, by="aggregate_id")]
 
 
-HANDLERS: Handlers = {
-    **ignored(*TICKET_EVENTS, *ERASURE_EVENTS),
-    Agent.Registered: on_registered,
-    Agent.Changed: on_changed,
+FOLD: Fold = {
+    Agent.Registered: registered,
+    Agent.Changed: changed,
+    # The roster: tickets and erasures never change it (workload is counted on demand).
+    **skipped(Ticket.Created, Ticket.Updated, Ticket.Assigned, Ticket.Started,
+              Ticket.MarkedWaitingOnCustomer, Ticket.Resolved, Ticket.Reopened,
+              Ticket.Closed, Ticket.Deleted, Ticket.LinkedToUser, Ticket.MessagePosted,
+              Ticket.MessageEdited, Ticket.MessageRemoved, Ticket.MessagesRead,
+              Ticket.AttachmentAdded, Ticket.AttachmentRemoved, Ticket.SatisfactionRated,
+              Ticket.Escalated, Ticket.SurveyRequested, Erasure.SubjectErased),
 }
+HANDLERS: Handlers = sql_handlers(FOLD, [support_agents])
 
 # -- queries ------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The `ticket_attachments` read model: tables, event handlers, queries.
+"""The `ticket_attachments` read model: tables, fold, queries.
 
 `file_url` stays NULL: a presigned URL expires after an hour, so one is made per
 download request instead of being stored. `is_internal` is copied from the message
@@ -14,7 +14,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Connection,
     String,
     Table,
     bindparam,
@@ -26,12 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
-from sav.events.catalog import ALL_EVENTS
+from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import keyset_page
-from sav.projections.schema import Handlers, ignored, iso, naive_utc, read_metadata, ticket_rows
+from sav.projections.fold import Changes, Delete, Fold, Insert, State, Update, skipped, sql_handlers
+from sav.projections.schema import Handlers, iso, naive_utc, read_metadata, ticket_rows
 
 ticket_attachments = ticket_rows(
     "ticket_attachments",
@@ -54,55 +54,60 @@ attachment_internal_messages = Table(
 
 a = ticket_attachments.c
 
-# -- projector handlers -----------------------------------------------------------
+# -- the fold -----------------------------------------------------------------------
+
+ATTACHMENTS = ticket_attachments.name
+INTERNAL_MESSAGES = attachment_internal_messages.name
 
 
-def on_message_posted(conn: Connection, event: Ticket.MessagePosted, position: int) -> None:
-    if event.is_internal:
-        conn.execute(attachment_internal_messages.insert(),
-                     {"message_id": event.message_id, "ticket_id": str(event.originator_id)})
+def message_posted(state: State, event: Ticket.MessagePosted, position: int) -> Changes:
+    if not event.is_internal:
+        return []
+    return [Insert(INTERNAL_MESSAGES, {"message_id": event.message_id,
+                                       "ticket_id": str(event.originator_id)})]
 
 
-def on_attachment_added(conn: Connection, event: Ticket.AttachmentAdded, position: int) -> None:
+def attachment_added(state: State, event: Ticket.AttachmentAdded, position: int) -> Changes:
     at = naive_utc(event.timestamp)
-    internal = event.message_id is not None and conn.execute(
-        select(attachment_internal_messages.c.message_id).where(
-            attachment_internal_messages.c.message_id == event.message_id)
-    ).first() is not None
-    conn.execute(
-        ticket_attachments.insert(),
-        {
-            "id": event.attachment_id, "seq": position, "ticket_id": str(event.originator_id),
-            "message_id": event.message_id, "user_id": event.user_id,
-            # Names sealed with an erased subject's key read back as None (issue 12).
-            "file_name": event.file_name or "", "file_path": event.file_path or "",
-            "file_url": None,
-            "file_type": event.file_type, "file_size": event.file_size,
-            "mime_type": event.mime_type, "is_internal": internal,
-            "created_at": at, "updated_at": at,
-        },
-    )
+    internal = event.message_id is not None and state.value(
+        INTERNAL_MESSAGES, event.message_id, "message_id") is not None
+    return [Insert(ATTACHMENTS, {
+        "id": event.attachment_id, "seq": position, "ticket_id": str(event.originator_id),
+        "message_id": event.message_id, "user_id": event.user_id,
+        # Names sealed with an erased subject's key read back as None (issue 12).
+        "file_name": event.file_name or "", "file_path": event.file_path or "",
+        "file_url": None,
+        "file_type": event.file_type, "file_size": event.file_size,
+        "mime_type": event.mime_type, "is_internal": internal,
+        "created_at": at, "updated_at": at,
+    })]
 
 
-def on_attachment_removed(conn: Connection, event: Ticket.AttachmentRemoved, position: int) -> None:
-    conn.execute(ticket_attachments.delete().where(a.id == event.attachment_id))
+def attachment_removed(state: State, event: Ticket.AttachmentRemoved, position: int
+                       ) -> Changes:
+    return [Delete(ATTACHMENTS, (event.attachment_id,))]
 
 
-def on_subject_erased(conn: Connection, event: Erasure.SubjectErased, position: int) -> None:
+def subject_erased(state: State, event: Erasure.SubjectErased, position: int) -> Changes:
     """File names (and the paths that hold them) go; type and size stay."""
-    for start in range(0, len(event.ticket_ids), 500):
-        conn.execute(
-            ticket_attachments.update().where(a.ticket_id.in_(event.ticket_ids[start:start + 500])),
-            {"file_name": "", "file_path": ""})
+    return [Update(ATTACHMENTS, tuple(event.ticket_ids), {"file_name": "", "file_path": ""},
+                   by="ticket_id")]
 
 
-_OWN: Handlers = {
-    Erasure.SubjectErased: on_subject_erased,
-    Ticket.MessagePosted: on_message_posted,
-    Ticket.AttachmentAdded: on_attachment_added,
-    Ticket.AttachmentRemoved: on_attachment_removed,
+FOLD: Fold = {
+    Ticket.MessagePosted: message_posted,
+    Ticket.AttachmentAdded: attachment_added,
+    Ticket.AttachmentRemoved: attachment_removed,
+    Erasure.SubjectErased: subject_erased,
+    # A removed message keeps its attachments (and an internal one stays internal: its
+    # id is never forgotten); nothing else about a ticket changes its files.
+    **skipped(Ticket.Created, Ticket.Updated, Ticket.Assigned, Ticket.Started,
+              Ticket.MarkedWaitingOnCustomer, Ticket.Resolved, Ticket.Reopened,
+              Ticket.Closed, Ticket.Deleted, Ticket.LinkedToUser, Ticket.MessageEdited,
+              Ticket.MessageRemoved, Ticket.MessagesRead, Ticket.SatisfactionRated,
+              Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed),
 }
-HANDLERS: Handlers = {**ignored(*ALL_EVENTS), **_OWN}
+HANDLERS: Handlers = sql_handlers(FOLD, [ticket_attachments, attachment_internal_messages])
 
 # -- queries ------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The `ticket_messages` read model: table, event handlers, queries.
+"""The `ticket_messages` read model: table, fold, queries.
 
 A removed message is deleted from this table (hard delete): the event log keeps its
 history for analysts, while every read path simply stops showing it.
@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
-    Connection,
     String,
     bindparam,
     false,
@@ -22,21 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
-from sav.events.catalog import ALL_EVENTS
+from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.rules import Side, side_of
 from sav.events.ticket import Ticket
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import keyset_page
-from sav.projections.schema import (
-    Handlers,
-    LongText,
-    Timestamp,
-    ignored,
-    iso,
-    naive_utc,
-    ticket_rows,
-)
+from sav.projections.fold import Changes, Delete, Fold, Insert, State, Update, skipped, sql_handlers
+from sav.projections.schema import Handlers, LongText, Timestamp, iso, naive_utc, ticket_rows
 
 ticket_messages = ticket_rows(
     "ticket_messages",
@@ -53,59 +45,59 @@ ticket_messages = ticket_rows(
 
 m = ticket_messages.c
 
-# -- projector handlers -----------------------------------------------------------
+# -- the fold -----------------------------------------------------------------------
+
+MESSAGES = ticket_messages.name
 
 
-def on_posted(conn: Connection, event: Ticket.MessagePosted, position: int) -> None:
+def posted(state: State, event: Ticket.MessagePosted, position: int) -> Changes:
     at = naive_utc(event.timestamp)
-    conn.execute(
-        ticket_messages.insert(),
-        {
-            "id": event.message_id, "seq": position, "ticket_id": str(event.originator_id),
-            "user_id": event.user_id, "author_role": event.author_role,
-            "author_side": side_of(event.author_role).value, "author_name": event.author_name,
-            # Text sealed with an erased subject's key reads back as None (issue 12).
-            "author_email": event.author_email, "content": event.content or "",
-            "is_internal": bool(event.is_internal), "is_read": False, "read_at": None,
-            "created_at": at, "updated_at": at,
-        },
-    )
+    return [Insert(MESSAGES, {
+        "id": event.message_id, "seq": position, "ticket_id": str(event.originator_id),
+        "user_id": event.user_id, "author_role": event.author_role,
+        "author_side": side_of(event.author_role).value, "author_name": event.author_name,
+        # Text sealed with an erased subject's key reads back as None (issue 12).
+        "author_email": event.author_email, "content": event.content or "",
+        "is_internal": bool(event.is_internal), "is_read": False, "read_at": None,
+        "created_at": at, "updated_at": at,
+    })]
 
 
-def on_edited(conn: Connection, event: Ticket.MessageEdited, position: int) -> None:
-    conn.execute(
-        ticket_messages.update().where(m.id == event.message_id),
-        {"content": event.content or "", "updated_at": naive_utc(event.timestamp)},
-    )
+def edited(state: State, event: Ticket.MessageEdited, position: int) -> Changes:
+    return [Update(MESSAGES, (event.message_id,),
+                   {"content": event.content or "", "updated_at": naive_utc(event.timestamp)})]
 
 
-def on_removed(conn: Connection, event: Ticket.MessageRemoved, position: int) -> None:
-    conn.execute(ticket_messages.delete().where(m.id == event.message_id))
+def removed(state: State, event: Ticket.MessageRemoved, position: int) -> Changes:
+    return [Delete(MESSAGES, (event.message_id,))]
 
 
-def on_read(conn: Connection, event: Ticket.MessagesRead, position: int) -> None:
-    conn.execute(
-        ticket_messages.update().where(m.id.in_(list(event.message_ids))),
-        {"is_read": True, "read_at": naive_utc(event.timestamp)},
-    )
+def read(state: State, event: Ticket.MessagesRead, position: int) -> Changes:
+    return [Update(MESSAGES, tuple(event.message_ids),
+                   {"is_read": True, "read_at": naive_utc(event.timestamp)})]
 
 
-def on_subject_erased(conn: Connection, event: Erasure.SubjectErased, position: int) -> None:
+def subject_erased(state: State, event: Erasure.SubjectErased, position: int) -> Changes:
     """The subject's conversations keep their shape (ids, authors' ids, read receipts)."""
-    for start in range(0, len(event.ticket_ids), 500):
-        conn.execute(
-            ticket_messages.update().where(m.ticket_id.in_(event.ticket_ids[start:start + 500])),
-            {"content": "", "author_name": None, "author_email": None})
+    return [Update(MESSAGES, tuple(event.ticket_ids),
+                   {"content": "", "author_name": None, "author_email": None}, by="ticket_id")]
 
 
-_OWN: Handlers = {
-    Erasure.SubjectErased: on_subject_erased,
-    Ticket.MessagePosted: on_posted,
-    Ticket.MessageEdited: on_edited,
-    Ticket.MessageRemoved: on_removed,
-    Ticket.MessagesRead: on_read,
+FOLD: Fold = {
+    Ticket.MessagePosted: posted,
+    Ticket.MessageEdited: edited,
+    Ticket.MessageRemoved: removed,
+    Ticket.MessagesRead: read,
+    Erasure.SubjectErased: subject_erased,
+    # The conversation only: the ticket's own fields, attachments and the roster are
+    # other read models' (an attachment's message is referenced by id, never changed).
+    **skipped(Ticket.Created, Ticket.Updated, Ticket.Assigned, Ticket.Started,
+              Ticket.MarkedWaitingOnCustomer, Ticket.Resolved, Ticket.Reopened,
+              Ticket.Closed, Ticket.Deleted, Ticket.LinkedToUser, Ticket.AttachmentAdded,
+              Ticket.AttachmentRemoved, Ticket.SatisfactionRated, Ticket.Escalated,
+              Ticket.SurveyRequested, Agent.Registered, Agent.Changed),
 }
-HANDLERS: Handlers = {**ignored(*ALL_EVENTS), **_OWN}
+HANDLERS: Handlers = sql_handlers(FOLD, [ticket_messages])
 
 # -- queries ------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Operational figures: the hourly rollup table and the snapshot `/metrics` scrapes.
 
 `ticket_metrics_hourly` is derived from `support_tickets` by the scheduler's `metrics`
-job (not from events): like every read table it can be dropped and recomputed.
+job, not from events: no projector feeds it (the registry lists it as derived), and
+like every read table it can be dropped and recomputed.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from sqlalchemy import (
     select,
 )
 
-from sav.events.catalog import ALL_EVENTS
 from sav.eventstore.db import write_transaction
-from sav.eventstore.schema import leases, tracking
-from sav.projections.schema import Handlers, Timestamp, ignored, naive_utc, read_metadata
+from sav.eventstore.schema import tracking
+from sav.projections.schema import Timestamp, naive_utc, read_metadata
 from sav.projections.statistics import seconds_between
 from sav.projections.tickets import support_tickets
+from sav.workers.lease import leases
 
 ticket_metrics_hourly = Table(
     "ticket_metrics_hourly",
@@ -47,10 +48,6 @@ ticket_metrics_hourly = Table(
     Column("computed_at", Timestamp, nullable=False),
     mysql_engine="InnoDB",
 )
-
-# No event handlers: the rollup is computed by the scheduler from support_tickets.
-# Recomputed by the scheduler's `metrics` job from the tickets table, not projected.
-HANDLERS: Handlers = ignored(*ALL_EVENTS)
 
 PUBLISHER = "publisher"
 t = support_tickets.c

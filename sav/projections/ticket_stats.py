@@ -23,7 +23,7 @@ readers skip it, `rebuild` (what bulk replay uses) leaves none, and `sav replay 
 ignores it, so the rows with tickets are the same however the events were projected.
 
 On an event that can move a ticket's figures, the handler reads the ticket's row (the
-`tickets` handler ran just before, in the same transaction: it comes first in the
+`tickets` handler ran just before, in the same transaction: `DEPENDS_ON` tells the
 registry) joined with its stored contribution, and adds new minus old to each cell.
 The contributions and the deltas wait in memory until the end of the projector's
 batch (`Pending`), then go out as one executemany per table, in the batch's
@@ -57,7 +57,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, sqlite
 
-from sav.events.catalog import AGENT_EVENTS, ERASURE_EVENTS
+from sav.events.agent import Agent
+from sav.events.privacy import Erasure
 from sav.events.rules import is_first_response
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.eventstore.schema import Identifier
@@ -306,9 +307,11 @@ HANDLERS: Handlers = {
     # Customers' figures are counted from support_tickets, so the owner does not matter.
     **ignored(Ticket.LinkedToUser, Ticket.MessageEdited, Ticket.MessageRemoved,
               Ticket.MessagesRead, Ticket.AttachmentAdded, Ticket.AttachmentRemoved,
-              Ticket.SurveyRequested, *AGENT_EVENTS,
-              *ERASURE_EVENTS),  # an erasure leaves ids, statuses and counts
+              Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
+              Erasure.SubjectErased),  # an erasure leaves ids, statuses and counts
 }
+# The handlers read the ticket's row as the `tickets` handler just left it.
+DEPENDS_ON = ("tickets",)
 
 
 # -- SQL shared with the statistics recount --------------------------------------

@@ -1,4 +1,4 @@
-"""The `support_tickets` read model: table, full-text index, event handlers.
+"""The `support_tickets` read model: table, full-text index, fold.
 
 Its queries are in `sav.projections.ticket_queries`.
 """
@@ -16,26 +16,18 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    bindparam,
     false,
     select,
     text,
 )
 
-from sav.events.catalog import AGENT_EVENTS
+from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.rules import is_first_response, status_after_assign, status_after_reopen
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.eventstore.schema import Identifier
-from sav.projections.schema import (
-    Handlers,
-    Json,
-    LongText,
-    Timestamp,
-    ignored,
-    naive_utc,
-    read_metadata,
-)
+from sav.projections.fold import Changes, Fold, Insert, State, Update, skipped, sql_handlers
+from sav.projections.schema import Handlers, Json, LongText, Timestamp, naive_utc, read_metadata
 
 support_tickets = Table(
     "support_tickets",
@@ -104,130 +96,104 @@ def drop_extras(conn: Connection) -> None:
         conn.execute(text("DROP TABLE IF EXISTS support_tickets_fts"))
 
 
-# -- projector handlers -----------------------------------------------------------
+# -- the fold -----------------------------------------------------------------------
+
+TICKETS = support_tickets.name
+# What every event of a ticket's stream sets besides its own changes.
+BOOKKEEPING = ("version", "updated_at")
 
 
-# One statement for every `_set`: the SET clause follows the parameters given (building
-# a statement per event cost more than running it).
-_UPDATE = support_tickets.update().where(support_tickets.c.id == bindparam("key_id"))
-
-
-def _set(conn: Connection, event: Ticket.Event, **values: Any) -> None:
+def _touch(event: Ticket.Event, **values: Any) -> Changes:
     values.update(version=event.originator_version, updated_at=naive_utc(event.timestamp))
-    conn.execute(_UPDATE, {"key_id": str(event.originator_id), **values})
+    return [Update(TICKETS, (str(event.originator_id),), values)]
 
 
-def _index_text(conn: Connection, ticket_id: str, subject: str, description: str,
-                replace: bool = True) -> None:
-    if conn.dialect.name != "sqlite":
-        return  # InnoDB maintains its FULLTEXT index itself.
-    if replace:  # `ticket_id` is UNINDEXED in FTS5: this delete scans the whole table
-        conn.execute(text("DELETE FROM support_tickets_fts WHERE ticket_id = :id"),
-                     {"id": ticket_id})
-    conn.execute(
-        text("INSERT INTO support_tickets_fts (ticket_id, subject, description) "
-             "VALUES (:id, :s, :d)"),
-        {"id": ticket_id, "s": subject, "d": description},
-    )
+def _current(state: State, event: Ticket.Event, column: str) -> Any:
+    return state.value(TICKETS, str(event.originator_id), column)
 
 
-def on_created(conn: Connection, event: Ticket.Created, position: int) -> None:
+def created(state: State, event: Ticket.Created, position: int) -> Changes:
     at = naive_utc(event.timestamp)
-    ticket_id = str(event.originator_id)
-    conn.execute(
-        support_tickets.insert(),
-        {
-            "id": ticket_id, "seq": position, "ticket_number": event.ticket_number,
-            "user_id": event.user_id, "assigned_to": None, "subject": event.subject or "",
-            "description": event.description or "",
-            "status": STATUS_AFTER[Ticket.Created].value,
-            "priority": event.priority,
-            "category": event.category, "source": event.source,
-            "contact_email": event.contact_email, "contact_name": event.contact_name,
-            "tags": list(event.tags), "metadata": dict(event.metadata),
-            "access_token_hash": event.access_token_hash, "is_deleted": False,
-            # A subject erased before this replay: its creation reads back without text.
-            "erased": event.subject is None,
-            "created_at": at, "updated_at": at, "version": event.originator_version,
-        },
-    )
-    _index_text(conn, ticket_id, event.subject or "", event.description or "", replace=False)
+    return [Insert(TICKETS, {
+        "id": str(event.originator_id), "seq": position, "ticket_number": event.ticket_number,
+        "user_id": event.user_id, "assigned_to": None, "subject": event.subject or "",
+        "description": event.description or "",
+        "status": STATUS_AFTER[Ticket.Created].value,
+        "priority": event.priority,
+        "category": event.category, "source": event.source,
+        "contact_email": event.contact_email, "contact_name": event.contact_name,
+        "tags": list(event.tags), "metadata": dict(event.metadata),
+        "access_token_hash": event.access_token_hash, "is_deleted": False,
+        # A subject erased before this replay: its creation reads back without text.
+        "erased": event.subject is None,
+        "created_at": at, "updated_at": at, "version": event.originator_version,
+    })]
 
 
-def _column(conn: Connection, event: Ticket.Event, column: Any) -> Any:
-    return conn.execute(_SELECT_COLUMN[column.name],
-                        {"key_id": str(event.originator_id)}).scalar_one()
-
-
-_SELECT_COLUMN = {column.name: select(column).where(support_tickets.c.id == bindparam("key_id"))
-                  for column in support_tickets.c}
-
-
-def on_updated(conn: Connection, event: Ticket.Updated, position: int) -> None:
+def updated(state: State, event: Ticket.Updated, position: int) -> Changes:
     # Text sealed with an erased subject's key reads back as None: "" in NOT NULL columns.
-    _set(conn, event, **{key: "" if value is None and key in REQUIRED_TEXT else value
-                         for key, value in event.changes.items()})
-    if "subject" in event.changes or "description" in event.changes:
-        row = conn.execute(
-            select(support_tickets.c.subject, support_tickets.c.description).where(
-                support_tickets.c.id == str(event.originator_id)
-            )
-        ).one()
-        _index_text(conn, str(event.originator_id), row.subject, row.description)
+    return _touch(event, **{key: "" if value is None and key in REQUIRED_TEXT else value
+                            for key, value in event.changes.items()})
 
 
-def on_assigned(conn: Connection, event: Ticket.Assigned, position: int) -> None:
-    status = status_after_assign(_column(conn, event, support_tickets.c.status))
-    _set(conn, event, assigned_to=event.agent_id, status=status.value)
+def assigned(state: State, event: Ticket.Assigned, position: int) -> Changes:
+    before = _current(state, event, "status")
+    status = status_after_assign(before).value
+    if status == before:
+        return _touch(event, assigned_to=event.agent_id)
+    return _touch(event, assigned_to=event.agent_id, status=status)
 
 
-def on_status(conn: Connection, event: Ticket.Event, position: int) -> None:
+def status_only(state: State, event: Ticket.Event, position: int) -> Changes:
     """Events that alone say which status the ticket is in now."""
-    _set(conn, event, status=STATUS_AFTER[type(event)].value)
+    return _touch(event, status=STATUS_AFTER[type(event)].value)
 
 
-def on_resolved(conn: Connection, event: Ticket.Resolved, position: int) -> None:
-    _set(conn, event, status=STATUS_AFTER[Ticket.Resolved].value,
-         resolved_at=naive_utc(event.timestamp), resolution_notes=event.resolution)
+def resolved(state: State, event: Ticket.Resolved, position: int) -> Changes:
+    return _touch(event, status=STATUS_AFTER[Ticket.Resolved].value,
+                  resolved_at=naive_utc(event.timestamp), resolution_notes=event.resolution)
 
 
-def on_closed(conn: Connection, event: Ticket.Closed, position: int) -> None:
-    _set(conn, event, status=STATUS_AFTER[Ticket.Closed].value,
-         closed_at=naive_utc(event.timestamp))
+def closed(state: State, event: Ticket.Closed, position: int) -> Changes:
+    return _touch(event, status=STATUS_AFTER[Ticket.Closed].value,
+                  closed_at=naive_utc(event.timestamp))
 
 
-def on_reopened(conn: Connection, event: Ticket.Reopened, position: int) -> None:
-    status = status_after_reopen(_column(conn, event, support_tickets.c.assigned_to))
-    _set(conn, event, status=status.value, resolved_at=None)
+def reopened(state: State, event: Ticket.Reopened, position: int) -> Changes:
+    status = status_after_reopen(_current(state, event, "assigned_to"))
+    return _touch(event, status=status.value, resolved_at=None)
 
 
-def on_deleted(conn: Connection, event: Ticket.Deleted, position: int) -> None:
-    _set(conn, event, is_deleted=True, deleted_at=naive_utc(event.timestamp))
+def deleted(state: State, event: Ticket.Deleted, position: int) -> Changes:
+    return _touch(event, is_deleted=True, deleted_at=naive_utc(event.timestamp))
 
 
-def on_linked(conn: Connection, event: Ticket.LinkedToUser, position: int) -> None:
-    _set(conn, event, user_id=event.user_id)
+def linked(state: State, event: Ticket.LinkedToUser, position: int) -> Changes:
+    return _touch(event, user_id=event.user_id)
 
 
-def on_message_posted(conn: Connection, event: Ticket.MessagePosted, position: int) -> None:
-    values: dict[str, Any] = {}
-    if is_first_response(event.author_role, event.is_internal) and _column(
-            conn, event, support_tickets.c.first_response_at) is None:
-        values["first_response_at"] = naive_utc(event.timestamp)
-    _set(conn, event, **values)
+def message_posted(state: State, event: Ticket.MessagePosted, position: int) -> Changes:
+    if is_first_response(event.author_role, event.is_internal) and _current(
+            state, event, "first_response_at") is None:
+        return _touch(event, first_response_at=naive_utc(event.timestamp))
+    return _touch(event)
 
 
-def on_rated(conn: Connection, event: Ticket.SatisfactionRated, position: int) -> None:
-    _set(conn, event, satisfaction_rating=event.rating, satisfaction_comment=event.comment)
+def rated(state: State, event: Ticket.SatisfactionRated, position: int) -> Changes:
+    return _touch(event, satisfaction_rating=event.rating, satisfaction_comment=event.comment)
 
 
-def on_escalated(conn: Connection, event: Ticket.Escalated, position: int) -> None:
-    _set(conn, event, escalated_at=naive_utc(event.timestamp))
+def escalated(state: State, event: Ticket.Escalated, position: int) -> Changes:
+    return _touch(event, escalated_at=naive_utc(event.timestamp))
 
 
-def on_survey_requested(conn: Connection, event: Ticket.SurveyRequested, position: int
-                        ) -> None:
-    _set(conn, event, survey_requested_at=naive_utc(event.timestamp))
+def survey_requested(state: State, event: Ticket.SurveyRequested, position: int) -> Changes:
+    return _touch(event, survey_requested_at=naive_utc(event.timestamp))
+
+
+def other(state: State, event: Ticket.Event, position: int) -> Changes:
+    """Any other ticket event still moves the row's version and `updated_at`."""
+    return _touch(event)
 
 
 REQUIRED_TEXT = ("subject", "description")
@@ -238,16 +204,73 @@ ERASED_VALUES: dict[str, Any] = {
     "metadata": {}, "erased": True}
 
 
-def on_subject_erased(conn: Connection, event: Erasure.SubjectErased, position: int) -> None:
-    """Null the personal fields of the subject's tickets, full-text index included."""
-    for start in range(0, len(event.ticket_ids), 500):
-        ids = event.ticket_ids[start:start + 500]
-        conn.execute(support_tickets.update().where(support_tickets.c.id.in_(ids)),
-                     ERASED_VALUES)
-        if conn.dialect.name == "sqlite":
-            for ticket_id in ids:
-                _index_text(conn, ticket_id, "", "")
-    if conn.dialect.name == "sqlite" and "fts5" in str(conn.execute(text(
+def subject_erased(state: State, event: Erasure.SubjectErased, position: int) -> Changes:
+    """Null the personal fields of the subject's tickets (their version stays)."""
+    return [Update(TICKETS, tuple(event.ticket_ids), ERASED_VALUES)]
+
+
+FOLD: Fold = {
+    Ticket.Created: created,
+    Ticket.Updated: updated,
+    Ticket.Assigned: assigned,
+    Ticket.Started: status_only,
+    Ticket.MarkedWaitingOnCustomer: status_only,
+    Ticket.Resolved: resolved,
+    Ticket.Reopened: reopened,
+    Ticket.Closed: closed,
+    Ticket.Deleted: deleted,
+    Ticket.LinkedToUser: linked,
+    Ticket.MessagePosted: message_posted,
+    Ticket.MessageEdited: other,
+    Ticket.MessageRemoved: other,
+    Ticket.MessagesRead: other,
+    Ticket.AttachmentAdded: other,
+    Ticket.AttachmentRemoved: other,
+    Ticket.SatisfactionRated: rated,
+    Ticket.Escalated: escalated,
+    Ticket.SurveyRequested: survey_requested,
+    Erasure.SubjectErased: subject_erased,
+    **skipped(Agent.Registered, Agent.Changed),  # the roster has a read model of its own
+}
+
+# -- the live projector: the fold as SQL, plus SQLite's full-text table ----------------
+
+
+def _index_text(conn: Connection, ticket_id: str, subject: str, description: str,
+                replace: bool = True) -> None:
+    if replace:  # `ticket_id` is UNINDEXED in FTS5: this delete scans the whole table
+        conn.execute(text("DELETE FROM support_tickets_fts WHERE ticket_id = :id"),
+                     {"id": ticket_id})
+    conn.execute(
+        text("INSERT INTO support_tickets_fts (ticket_id, subject, description) "
+             "VALUES (:id, :s, :d)"),
+        {"id": ticket_id, "s": subject, "d": description},
+    )
+
+
+def index_full_text(conn: Connection, changes: Changes) -> None:
+    """Keep SQLite's FTS5 table in step with the rows (InnoDB maintains its FULLTEXT
+    index itself)."""
+    if conn.dialect.name != "sqlite":
+        return
+    for change in changes:
+        if isinstance(change, Insert):
+            new = change.row
+            _index_text(conn, new["id"], new["subject"], new["description"], replace=False)
+        elif isinstance(change, Update) and change.values.get("erased"):
+            _index_erased(conn, change.keys)
+        elif isinstance(change, Update) and not set(REQUIRED_TEXT).isdisjoint(change.values):
+            (ticket_id,) = change.keys
+            row = conn.execute(
+                select(support_tickets.c.subject, support_tickets.c.description).where(
+                    support_tickets.c.id == ticket_id)).one()
+            _index_text(conn, ticket_id, row.subject, row.description)
+
+
+def _index_erased(conn: Connection, ticket_ids: tuple[str, ...]) -> None:
+    for ticket_id in ticket_ids:
+        _index_text(conn, ticket_id, "", "")
+    if "fts5" in str(conn.execute(text(
             "SELECT sql FROM sqlite_master WHERE name = 'support_tickets_fts'")).scalar()):
         # Merge FTS5's segments, so the deleted terms are dropped (a rebuild's stand-in
         # table is a plain one: nothing to merge).
@@ -255,31 +278,4 @@ def on_subject_erased(conn: Connection, event: Erasure.SubjectErased, position: 
                           "VALUES ('optimize')"))
 
 
-def on_other(conn: Connection, event: Ticket.Event, position: int) -> None:
-    """Any other ticket event still moves the row's version and `updated_at`."""
-    _set(conn, event)
-
-
-HANDLERS: Handlers = {
-    Ticket.Created: on_created,
-    Ticket.Updated: on_updated,
-    Ticket.Assigned: on_assigned,
-    Ticket.Started: on_status,
-    Ticket.MarkedWaitingOnCustomer: on_status,
-    Ticket.Resolved: on_resolved,
-    Ticket.Reopened: on_reopened,
-    Ticket.Closed: on_closed,
-    Ticket.Deleted: on_deleted,
-    Ticket.LinkedToUser: on_linked,
-    Ticket.MessagePosted: on_message_posted,
-    Ticket.MessageEdited: on_other,
-    Ticket.MessageRemoved: on_other,
-    Ticket.MessagesRead: on_other,
-    Ticket.AttachmentAdded: on_other,
-    Ticket.AttachmentRemoved: on_other,
-    Ticket.SatisfactionRated: on_rated,
-    Ticket.Escalated: on_escalated,
-    Ticket.SurveyRequested: on_survey_requested,
-    Erasure.SubjectErased: on_subject_erased,
-    **ignored(*AGENT_EVENTS),
-}
+HANDLERS: Handlers = sql_handlers(FOLD, [support_tickets], after=index_full_text)

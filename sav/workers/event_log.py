@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 
 from sav.commands.app import SavApplication
 from sav.commands.automations import AUTO_CLOSE_REASON
-from sav.events.catalog import ALL_EVENTS
+from sav.events.agent import Agent
+from sav.events.privacy import Erasure
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.eventstore.tracking import start_tracking
 from sav.projections.runner import Projector
@@ -90,7 +91,6 @@ def _escalated(conn: Any, event: Ticket.Escalated, position: int) -> None:
 
 
 LOG_HANDLERS: Handlers = {
-    **ignored(*ALL_EVENTS),
     Ticket.Created: _created,
     Ticket.Started: _status,
     Ticket.MarkedWaitingOnCustomer: _status,
@@ -101,6 +101,12 @@ LOG_HANDLERS: Handlers = {
     Ticket.MessagePosted: _message,
     Ticket.AttachmentAdded: _attachment,
     Ticket.Escalated: _escalated,
+    # The log records the lifecycle and the conversation's shape, one line per step a
+    # person would look for; edits, reads, ratings and the roster are in the event store.
+    **ignored(Ticket.Updated, Ticket.Deleted, Ticket.LinkedToUser, Ticket.MessageEdited,
+              Ticket.MessageRemoved, Ticket.MessagesRead, Ticket.AttachmentRemoved,
+              Ticket.SatisfactionRated, Ticket.SurveyRequested, Agent.Registered,
+              Agent.Changed, Erasure.SubjectErased),
 }
 
 
