@@ -45,8 +45,9 @@ CACHE_SECONDS = {
 }
 CORS_REQUEST_HEADERS = ("Authorization, Content-Type, If-Match, If-None-Match, "
                         "Idempotency-Key, Last-Event-ID, X-Access-Token, X-Request-ID")
+# RateLimit, RateLimit-Policy: a browser on an allowed origin paces itself by them.
 CORS_EXPOSED_HEADERS = ("ETag, Retry-After, X-Request-ID, Idempotent-Replayed, Location, "
-                        "Allow, Content-Disposition")
+                        "Allow, Content-Disposition, RateLimit, RateLimit-Policy")
 CORS_MAX_AGE = "600"
 
 

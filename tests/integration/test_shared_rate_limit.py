@@ -26,7 +26,7 @@ REDIS_URL = (f"redis://{os.environ.get('SAV_TEST_REDIS_HOST', '127.0.0.1')}:"
 @pytest.fixture
 def settings_env() -> dict[str, str]:
     return {"SAV_PUBLIC_RATE_LIMIT": "3", "SAV_PUBLIC_RATE_WINDOW_SECONDS": "600",
-            "SAV_TRUSTED_PROXIES": "10.0.0.0/8"}
+            "SAV_TRUSTED_PROXIES": "10.0.0.0/8", "SAV_CORS_ORIGINS": "https://shop.example.com"}
 
 
 @pytest.fixture
@@ -87,8 +87,12 @@ async def test_every_answer_of_a_limited_route_tells_the_quota(
     limiter.secret = uuid.uuid4().bytes  # buckets of this test only (Redis outlives it)
     try:
         created = await client.post("/public/tickets", json={
-            "email": "jo@example.com", "subject": "Broken lid", "description": "Lid"})
+            "email": "jo@example.com", "subject": "Broken lid", "description": "Lid"},
+            headers={"Origin": "https://shop.example.com"})
         assert created.status == 201
+        # A browser on an allowed origin may read them.
+        exposed = created.headers["access-control-expose-headers"].split(", ")
+        assert {"RateLimit", "RateLimit-Policy"} <= set(exposed)
         first = parse_rate_limit(created.headers)
         assert (first["q"], first["w"], first["r"]) == (3, 600, 2)
         assert 0 < first["t"] <= 600
