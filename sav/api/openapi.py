@@ -9,6 +9,11 @@ query models (`sav.api.query`), bodies (`sav.api.body`) and answers, named here:
 The error statuses of an operation follow from what it is (a token, a body, a path
 parameter, a write, a public route), so every route gets the same ones for the same
 reasons; `responds(409)` adds one a route has for its own reasons.
+
+What a generated client is made of is written down, not derived from Python names
+(`sav.api.openapi_texts`): each operation's id (`createTicket`, `listTicketMessages`),
+each request body's component name (`TicketCreate`), the tags' reading order; every body
+has an example (`sav.api.examples` for the answers).
 """
 
 from __future__ import annotations
