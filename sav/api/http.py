@@ -18,13 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sav.api.errors import ApiError
+from sav.api.tables import idempotency_keys
 from sav.api.views import TicketViews
 from sav.commands.actor import Actor
 from sav.commands.app import Outcome
 from sav.commands.policy import can_see
 from sav.commands.pool import CommandPool
 from sav.config import Settings
-from sav.eventstore.schema import idempotency_keys
 from sav.projections.position import ReadModelPosition
 from sav.projections.ticket_queries import find_ticket
 from sav.storage.lifecycle import Storage

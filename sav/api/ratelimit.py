@@ -34,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sav.api.errors import ApiError
-from sav.eventstore.schema import rate_limit_windows
+from sav.api.tables import rate_limit_windows
 
 log = logging.getLogger("sav.api")
 

@@ -1,18 +1,21 @@
-"""Tables owned by the event store: events, the append sequence, tracking, leases."""
+"""Tables owned by the event store: events, snapshots, the append sequence, tracking.
+
+`metadata` is the store's one MetaData: the other layers declare the tables they own
+on it in their own modules (`sav.api.tables`, `sav.workers.lease`,
+`sav.commands.numbers`), and `sav.migrations` versions them all together.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Double,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
@@ -63,30 +66,3 @@ tracking = Table("projection_tracking", metadata,
                  Column("name", Identifier(64), primary_key=True),
                  Column("position", BigInteger, nullable=False),
                  Column("updated_at", Double, nullable=False), mysql_engine="InnoDB")
-
-# expires_at is a Double: a MySQL FLOAT keeps ~7 digits, so an epoch would round by hours.
-leases = Table("worker_leases", metadata,
-               Column("name", Identifier(64), primary_key=True),
-               Column("owner", Identifier(128), nullable=False),
-               Column("expires_at", Double, nullable=False), mysql_engine="InnoDB")
-
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("scope", Identifier(64), primary_key=True),
-    Column("key", Identifier(255), primary_key=True),
-    Column("status", Integer, nullable=False),
-    # The same key with another body is refused; the ETag is replayed with the body.
-    Column("request_hash", String(64), nullable=False),
-    Column("etag", String(32)),
-    Column("body", Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    mysql_engine="InnoDB",
-)
-
-# The public routes' rate limit, shared by the API replicas (sav.api.ratelimit): hits per
-# client (a keyed hash of its address) per fixed window (`slot` = epoch // window length).
-rate_limit_windows = Table("rate_limit_windows", metadata,
-                           Column("bucket", Identifier(40), primary_key=True),
-                           Column("slot", BigInteger, primary_key=True, autoincrement=False),
-                           Column("hits", Integer, nullable=False), mysql_engine="InnoDB")

@@ -60,10 +60,12 @@ class SchemaOutdatedError(SchemaError):
 
 
 def target_metadata() -> list[MetaData]:
+    from sav.api import tables  # noqa: F401  (idempotency_keys, rate_limit_windows)
     from sav.commands import numbers  # noqa: F401  (ticket_number_counters)
     from sav.eventstore.schema import metadata
     from sav.projections import registry  # noqa: F401  (imports every read table)
     from sav.projections.schema import read_metadata
+    from sav.workers import lease  # noqa: F401  (worker_leases)
     from sav.workers.scheduler import scheduler_metadata
 
     return [metadata, read_metadata, scheduler_metadata]

@@ -19,12 +19,13 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import Engine, delete, select
 
+from sav.api.tables import idempotency_keys
 from sav.commands.actor import Actor
 from sav.commands.policy import command_handler
 from sav.events.errors import PermissionDeniedError
 from sav.events.privacy import Erasure
 from sav.eventstore.recorder import SqlSnapshotRecorder
-from sav.eventstore.schema import idempotency_keys, stored_events
+from sav.eventstore.schema import stored_events
 from sav.eventstore.transcoder import PrivacyMapper
 from sav.privacy.keys import CACHE_SECONDS, KeyStore, user_subject
 from sav.storage.base import BlobStore

@@ -14,13 +14,19 @@ import time
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Column, Double, Engine, Table, select
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
-from sav.eventstore.schema import leases
+from sav.eventstore.schema import Identifier, metadata
 
 log = logging.getLogger("sav.workers")
+
+# expires_at is a Double: a MySQL FLOAT keeps ~7 digits, so an epoch would round by hours.
+leases = Table("worker_leases", metadata,
+               Column("name", Identifier(64), primary_key=True),
+               Column("owner", Identifier(128), nullable=False),
+               Column("expires_at", Double, nullable=False), mysql_engine="InnoDB")
 
 
 class HeldLeases:

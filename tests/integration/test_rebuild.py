@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, inspect, select, text, update
 
+from sav.api.tables import idempotency_keys
 from sav.bootstrap import Services, bootstrap
 from sav.cli.main import EXIT_TRY_AGAIN, cmd_replay
 from sav.commands import tickets as commands
 from sav.config import Settings
 from sav.eventstore.db import write_transaction
-from sav.eventstore.schema import idempotency_keys, leases
 from sav.eventstore.tracking import read_position
 from sav.projections.agents import support_agents
 from sav.projections.messages import ticket_messages
@@ -28,6 +28,7 @@ from sav.projections.position import READ_MODEL
 from sav.projections.runner import Projector
 from sav.projections.tickets import support_tickets
 from sav.workers import projections as projection_worker
+from sav.workers.lease import leases
 from sav.workers.scheduler import scheduler_metadata, scheduler_runs
 from tests.integration.test_projections import CUSTOMER, make_history, snapshot, wait_projected
 from tests.support.http import ADMIN, Client, create_ticket
