@@ -6,8 +6,10 @@ SAV's commands) catch `eventsourcing.persistence` exceptions only, whatever the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 from eventsourcing.persistence import (
     ConnectionUnavailableError,
@@ -22,6 +24,9 @@ from eventsourcing.persistence import (
     ProgrammingError,
 )
 from sqlalchemy import exc as sa_exc
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Most specific first: they all derive from sa_exc.DatabaseError (PEP 249's tree).
 _DBAPI_ERRORS: tuple[tuple[type[sa_exc.DBAPIError], type[PersistenceError]], ...] = (
@@ -42,9 +47,9 @@ def persistence_error(error: sa_exc.SQLAlchemyError) -> PersistenceError:
     if isinstance(error, sa_exc.TimeoutError):
         return ConnectionUnavailableError(str(error))
     message = str(getattr(error, "orig", None) or error)
-    for raised, translated in _DBAPI_ERRORS:
+    for raised, library_error in _DBAPI_ERRORS:
         if isinstance(error, raised):
-            return translated(message)
+            return library_error(message)
     return PersistenceError(message)
 
 
@@ -54,3 +59,14 @@ def translated() -> Iterator[None]:
         yield
     except sa_exc.SQLAlchemyError as error:
         raise persistence_error(error) from None
+
+
+def translating(method: Callable[P, R]) -> Callable[P, R]:
+    """`translated()` as a decorator: one call more, no generator (reads are hot paths)."""
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sa_exc.SQLAlchemyError as error:
+            raise persistence_error(error) from None
+    return call

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, Table, select, text
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
-from sav.eventstore.errors import persistence_error, translated
+from sav.eventstore.errors import persistence_error, translated, translating
 from sav.eventstore.schema import TOPIC_LENGTH, event_sequence
 from sav.eventstore.schema import snapshots as snapshots_table
 from sav.eventstore.schema import stored_events as stored_events_table
@@ -59,6 +59,7 @@ class StreamReads:
     reader: Engine
     records: Table
 
+    @translating
     def select_events(
         self,
         originator_id: UUID | str,
@@ -78,7 +79,7 @@ class StreamReads:
         query = query.order_by(t.originator_version.desc() if desc else t.originator_version)
         if limit is not None:
             query = query.limit(limit)
-        with translated(), self.reader.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         stream = UUID(str(originator_id))
         return [StoredEvent(originator_id=stream, originator_version=row.originator_version,
@@ -168,6 +169,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         ])
         return ids
 
+    @translating
     def select_notifications(
         self,
         start: int | None,
@@ -188,7 +190,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         if topics:
             query = query.where(t.topic.in_(list(topics)))
         query = query.order_by(t.notification_id).limit(limit)
-        with translated(), self.reader.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         return [
             Notification(
@@ -201,6 +203,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
             for row in rows
         ]
 
+    @translating
     def select_stream_notifications(
         self, originator_id: UUID | str, *, gt: int | None = None, limit: int | None = None
     ) -> list[Notification]:
@@ -215,15 +218,16 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         query = query.order_by(t.originator_version)
         if limit is not None:
             query = query.limit(limit)
-        with translated(), self.reader.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query).all()
         # Positional unpacking, one UUID: a long stream reads thousands of rows.
         return [Notification(id=position, originator_id=stream, originator_version=version,
                              topic=topic, state=bytes(state))
                 for position, version, topic, state in rows]
 
+    @translating
     def max_notification_id(self) -> int | None:
-        with translated(), self.reader.connect() as conn:
+        with self.reader.connect() as conn:
             last = conn.execute(
                 select(event_sequence.c.last_id).where(event_sequence.c.name == "events")
             ).scalar()

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import write_transaction
-from sav.eventstore.errors import translated
+from sav.eventstore.errors import translated, translating
 from sav.eventstore.schema import tracking
 
 
@@ -138,9 +138,10 @@ class SqlTrackingRecorder(TrackingRecorder):
         with self.transaction() as conn:
             self.track(conn, tracking)
 
+    @translating
     def max_tracking_id(self, application_name: str) -> int | None:
         name = self.row_name(application_name)
-        with translated(), self.reader.connect() as conn:
+        with self.reader.connect() as conn:
             value = conn.execute(select(tracking.c.position).where(tracking.c.name == name))
             position = value.scalar()
         return None if position is None else int(position)
