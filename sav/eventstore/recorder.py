@@ -268,8 +268,10 @@ class SqlSnapshotRecorder(StreamReads, AggregateRecorder):
 
 class SqlProcessRecorder(SqlApplicationRecorder, ProcessRecorder):
     """Events and the tracking of the upstream position that caused them, in one
-    transaction (the library's `EventSourcedProjection`). SAV itself has no process
-    application; its own projectors track with `sav.eventstore.tracking.advance`."""
+    transaction (the library's `EventSourcedProjection`). A database holds one
+    application's events: a process application gets a database of its own
+    (`<NAME>_SAV_DATABASE_URL`). SAV itself has none; its projectors track with
+    `sav.eventstore.tracking.advance`."""
 
     def __init__(self, engine: Engine, reader: Engine | None = None, scope: str = "") -> None:
         super().__init__(engine, reader)
