@@ -29,6 +29,7 @@ from tests.support.settings import (
 )
 
 SERVICES = pytest.StashKey[TestServices]()
+STARTED = pytest.StashKey[list[str]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,14 +47,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             raise pytest.UsageError(str(error)) from None
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the servers this process started before it reports its end. An xdist worker
+    still busy 5 s after the controller has all the reports gets a SIGINT from execnet:
+    stopping RabbitMQ there (it can take that long) ended runs with a stray
+    KeyboardInterrupt traceback and left servers running."""
+    started = session.config.stash[SERVICES]
+    session.config.stash[STARTED] = [f"own throwaway {server.name} on 127.0.0.1:{server.port}"
+                                     for server in started.own]
+    started.stop()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
                             config: pytest.Config) -> None:
-    for server in config.stash[SERVICES].own:
-        terminalreporter.write_line(f"own throwaway {server.name} on 127.0.0.1:{server.port}")
+    for line in config.stash.get(STARTED, []):
+        terminalreporter.write_line(line)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if SERVICES in config.stash:
+    if SERVICES in config.stash:  # a run that ended before its session did
         config.stash[SERVICES].stop()
 
 

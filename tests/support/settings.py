@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from sav.config import Settings, load_settings
@@ -47,16 +49,28 @@ def drop_mysql_database(name: str) -> None:
     engine.dispose()
 
 
+class ServerSettingChanged(UserWarning):
+    """The suite changed a setting of a server it did not start: shown in the warnings
+    summary at the end of the run, so it is never a silent change to the machine."""
+
+
 def allow_large_mysql_packets() -> None:
     """Events up to 16 MiB need max_allowed_packet >= 64M on the server (MariaDB's default
-    is 16M). The test user is root, so the suite raises it itself when it can."""
+    is 16M; a session cannot raise its own). The test user is root, so the suite raises it
+    globally itself when it can, and says so (the servers it starts have it already)."""
     engine = mysql_server_engine()
     try:
         with engine.connect() as conn:
             current = conn.execute(text("SELECT @@global.max_allowed_packet")).scalar_one()
             if int(current) < 64 * 1024 * 1024:
                 conn.execute(text("SET GLOBAL max_allowed_packet = 67108864"))
-    except Exception:  # the MySQL tests themselves report an unreachable server
+                env = mysql_env()
+                warnings.warn(ServerSettingChanged(
+                    f"the tests raised max_allowed_packet on the MariaDB at {env['DB_HOST']}:"
+                    f"{env['DB_PORT']} from {int(current) // 1024 // 1024} MiB to 64 MiB "
+                    "(SET GLOBAL, for events up to 16 MiB): it stays until that server "
+                    "restarts"), stacklevel=2)
+    except SQLAlchemyError:  # the MySQL tests themselves report an unreachable server
         pass
     finally:
         engine.dispose()
