@@ -22,6 +22,7 @@ import pytest
 
 from sav.cli.main import EXIT_CODES, JOBS, WORKER_KINDS, build_parser, main
 from sav.cli.progress import progress
+from tests.support.live_server import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -174,3 +175,35 @@ def test_progress_bars_draw_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) 
         os.close(leader)
         os.close(follower)
     assert b"replay: 100%" in drawn and b"events/s" in drawn
+
+
+def test_a_connection_error_met_after_the_checks_is_one_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database went away between the check and the command: the driver's error,
+    however wrapped (by SQLAlchemy; then, `from None`, by a caller's own exception)
+    becomes the same one line; any other error keeps its traceback."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.pool import NullPool
+
+    from sav.cli.startup import describe_failure
+    from sav.config import load_settings
+
+    port = free_port()  # nothing listens there: a real refused connection
+    settings = load_settings({"DB_CONNECTION": "mysql", "DB_HOST": "127.0.0.1",
+                              "DB_PORT": str(port), "DB_PASSWORD": "pw-not-shown"})
+    engine = create_engine(f"mysql+pymysql://root:pw-not-shown@127.0.0.1:{port}/x",
+                           poolclass=NullPool)
+    with pytest.raises(OperationalError) as refused:
+        engine.connect()
+    with pytest.raises(RuntimeError) as wrapped:
+        try:
+            engine.connect()
+        except OperationalError:
+            raise RuntimeError("the store is unavailable") from None
+    for error in (refused.value, wrapped.value):
+        line = describe_failure(settings, error)
+        assert line is not None and "\n" not in line
+        assert f"tried root@127.0.0.1:{port}" in line and "DB_PORT" in line
+        assert "pw-not-shown" not in line
+    assert describe_failure(settings, ValueError("a bug")) is None
