@@ -24,8 +24,7 @@ from sav.commands.actor import public_actor
 from sav.commands.app import Outcome
 from sav.commands.tickets import Command, CreateTicket, create_ticket
 from sav.events.rules import Priority
-from sav.projections.schema import iso
-from sav.projections.ticket_queries import find_ticket
+from sav.projections.ticket_queries import find_ticket, public_ticket_json
 
 bp = Blueprint("public")
 bp.on_request(enforce_public_rate_limit)
@@ -34,12 +33,6 @@ OutcomeT = TypeVar("OutcomeT", bound=Outcome)
 
 MAX_TOKEN_LENGTH = 256
 
-# What an anonymous token holder may see of a ticket: no assignee, internal notes,
-# tags, metadata or token hash.
-PUBLIC_FIELDS = ("id", "ticket_number", "subject", "description", "status", "priority",
-                 "category", "source", "contact_email", "contact_name", "resolution_notes",
-                 "satisfaction_rating", "satisfaction_comment")
-PUBLIC_TIMES = ("first_response_at", "resolved_at", "closed_at", "created_at", "updated_at")
 
 
 class CreatePublicTicket(Command):
@@ -79,8 +72,8 @@ async def public_ticket_response(request: Request, ticket_id: str, status: int =
         row = await find_ticket(conn, ticket_id)
         if row is None:
             raise not_found()
-        data: dict[str, Any] = {name: getattr(row, name) for name in PUBLIC_FIELDS}
-        data.update({name: iso(getattr(row, name)) for name in PUBLIC_TIMES})
+        # What an anonymous token holder may see (the fields declared public).
+        data: dict[str, Any] = public_ticket_json(row)
         # No list route for token holders: they see the latest messages only.
         data.update(await details.ticket_details(conn, row, None, None))
     data.update(extra or {})

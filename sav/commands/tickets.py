@@ -6,11 +6,19 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import orjson
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from sav.commands.actor import Actor
 from sav.commands.app import CreatedTicket, Outcome, SavApplication
@@ -24,11 +32,13 @@ from sav.commands.policy import (
 )
 from sav.events import clock
 from sav.events.errors import PermissionDeniedError
+from sav.events.fields import CUSTOMER_SETTABLE, REQUIRED_SETTABLE, SETTABLE
 from sav.events.rules import Priority, Role, Source, Status
 from sav.events.ticket import Ticket
 
-CUSTOMER_EDITABLE = {"subject", "description", "priority"}
-NOT_NULLABLE = {"subject", "description", "priority", "tags", "metadata", "status"}
+# Who may set which field, and which `null` cannot clear: declared in sav.events.fields.
+CUSTOMER_EDITABLE = CUSTOMER_SETTABLE
+NOT_NULLABLE = {*REQUIRED_SETTABLE, "status"}
 METADATA_MAX_DEPTH = 16
 METADATA_MAX_BYTES = 64 * 1024
 
@@ -89,27 +99,37 @@ class CreateTicket(Command):
     _tags = field_validator("tags")(short_tags)
 
 
-class UpdateTicket(Command):
-    subject: str | None = Field(default=None, min_length=1, max_length=255)
-    description: str | None = Field(default=None, min_length=1, max_length=50_000)
-    priority: Priority | None = None
-    category: str | None = Field(default=None, max_length=64)
-    tags: list[str] | None = Field(default=None, max_length=50)
-    metadata: dict[str, Any] | None = None
-    internal_notes: str | None = Field(default=None, max_length=50_000)
-    status: Settable | None = None
+class UpdateChecks(Command):
+    """What an update body checks, whichever fields are declared settable."""
 
-    _metadata = field_validator("metadata")(bounded_metadata)
-    _tags = field_validator("tags")(short_tags)
+    _metadata = field_validator("metadata", check_fields=False)(bounded_metadata)
+    _tags = field_validator("tags", check_fields=False)(short_tags)
 
     @model_validator(mode="after")
-    def _required_fields_are_not_null(self) -> UpdateTicket:
+    def _required_fields_are_not_null(self) -> UpdateChecks:
         """`null` clears only nullable fields (category, internal_notes)."""
         nulled = sorted(name for name in self.model_fields_set
                         if name in NOT_NULLABLE and getattr(self, name) is None)
         if nulled:
             raise ValueError(f"{', '.join(nulled)} cannot be null")
         return self
+
+
+if TYPE_CHECKING:
+    UpdateTicket = UpdateChecks
+else:
+    # `PUT /tickets/{id}`: every settable field (sav.events.fields), then a transition.
+    UpdateTicket = create_model(
+        "UpdateTicket", __base__=UpdateChecks,
+        **{f.name: (f.type | None, Field(default=None, **f.limits)) for f in SETTABLE},
+        status=(Settable | None, None))
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+
+
+CUSTOMER_EDITS = _listed([f.name for f in SETTABLE if f.name in CUSTOMER_EDITABLE])
 
 
 class AssignTicket(Command):
@@ -191,7 +211,7 @@ def update_ticket(
             forbidden = set(changes) - CUSTOMER_EDITABLE
             if forbidden:
                 raise PermissionDeniedError(
-                    "customers may only edit subject, description and priority",
+                    f"customers may only edit {CUSTOMER_EDITS}",
                     {"fields": sorted(forbidden)},
                 )
             if ticket.status != Status.OPEN:

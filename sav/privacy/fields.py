@@ -16,6 +16,7 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from sav.events.agent import Agent
+from sav.events.fields import PERSONAL as TICKET_PERSONAL
 from sav.events.privacy import Erasure
 from sav.events.ticket import Ticket
 
@@ -28,10 +29,9 @@ NO_PERSONAL_FIELDS: dict[Path, Any] = {}
 # destroyed. Every class has an entry, checked by a test: a new event with free text
 # must say what in it is personal before it can be stored (`personal_paths` refuses).
 PERSONAL: dict[type, dict[Path, Any]] = {
-    Ticket.Created: {("subject",): None, ("description",): None, ("contact_email",): None,
-                     ("contact_name",): None, ("metadata",): {}},
-    Ticket.Updated: {("changes", "subject"): None, ("changes", "description"): None,
-                     ("changes", "internal_notes"): None, ("changes", "metadata"): {}},
+    # The declared personal fields (`sav.events.fields`) where each event carries them.
+    Ticket.Created: {(f.name,): f.empty for f in TICKET_PERSONAL if f.on_create},
+    Ticket.Updated: {("changes", f.name): f.empty for f in TICKET_PERSONAL if f.settable},
     Ticket.Assigned: NO_PERSONAL_FIELDS,
     Ticket.Started: NO_PERSONAL_FIELDS,
     Ticket.MarkedWaitingOnCustomer: NO_PERSONAL_FIELDS,
@@ -57,10 +57,8 @@ PERSONAL: dict[type, dict[Path, Any]] = {
     # The erasure record holds ids and counts only (see `sav.events.privacy`).
     Erasure.SubjectErased: NO_PERSONAL_FIELDS,
     # A snapshot holds the state those events built: its text and attachment paths.
-    Ticket.Snapshot: {("state", "subject"): None, ("state", "description"): None,
-                      ("state", "contact_email"): None, ("state", "contact_name"): None,
-                      ("state", "internal_notes"): None, ("state", "metadata"): {},
-                      ("state", "attachments"): {}},
+    Ticket.Snapshot: {**{("state", f.name): f.empty for f in TICKET_PERSONAL
+                         if f.on_create or f.settable}, ("state", "attachments"): {}},
 }
 
 

@@ -103,8 +103,8 @@ class MemoryTables:
         for change in changes:
             rows = self.rows[change.table]
             if isinstance(change, Insert):
-                row = {**self.defaults[change.table], **change.row}
-                rows[row[self.keys[change.table]]] = Row(row)
+                values = {**self.defaults[change.table], **change.row}
+                rows[values[self.keys[change.table]]] = Row(values)
             elif isinstance(change, Update):
                 for row in self._matching(change):
                     row.__dict__.update(change.values)

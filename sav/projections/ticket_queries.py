@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sav.commands.actor import Actor
 from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.errors import RuleViolationError
+from sav.events.fields import Seen, Store, TicketField, seen_by
 from sav.events.rules import Priority, Status
 from sav.projections.cursors import keyset_page
 from sav.projections.schema import iso
@@ -114,32 +115,33 @@ async def list_tickets(
     return await keyset_page(conn, query, t.seq, limit, cursor, descending=True)
 
 
+def _shown(f: TicketField, value: Any) -> Any:
+    if f.store == Store.TIME:
+        return iso(value)
+    if f.store == Store.JSON:
+        return value or f.empty
+    if f.store == Store.BOOL:
+        return bool(value)
+    return value
+
+
+_VIEWS = {staff: seen_by(Seen.STAFF if staff else Seen.CUSTOMER) for staff in (True, False)}
+
+
 def ticket_json(row: Any, actor: Actor | None) -> dict[str, Any]:
-    """API shape of a ticket row; internal notes only for staff (and analysts)."""
-    data = {
-        "id": row.id, "ticket_number": row.ticket_number, "user_id": row.user_id,
-        "assigned_to": row.assigned_to, "subject": row.subject, "description": row.description,
-        "status": row.status, "priority": row.priority, "category": row.category,
-        "source": row.source, "contact_email": row.contact_email,
-        "contact_name": row.contact_name, "first_response_at": iso(row.first_response_at),
-        "resolved_at": iso(row.resolved_at), "closed_at": iso(row.closed_at),
-        "resolution_notes": row.resolution_notes,
-        "satisfaction_rating": row.satisfaction_rating,
-        "satisfaction_comment": row.satisfaction_comment, "tags": row.tags or [],
-        "metadata": row.metadata or {}, "escalated_at": iso(row.escalated_at),
-        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
-        "version": row.version,
-    }
-    if actor is not None and actor.sees_internal:
-        data["internal_notes"] = row.internal_notes
-    if getattr(row, "erased", False):  # issue 12: the subject's personal fields are gone
-        data.update(dict.fromkeys(ERASED_FIELDS), metadata={})
-        if "internal_notes" in data:
-            data["internal_notes"] = None
-    data["erased"] = bool(getattr(row, "erased", False))
+    """API shape of a ticket row: the declared fields the caller's side sees (internal
+    notes only for staff and analysts); an erased subject's personal fields empty."""
+    fields = _VIEWS[actor is not None and actor.sees_internal]
+    data = {f.name: _shown(f, getattr(row, f.name)) for f in fields}
+    if data["erased"]:  # issue 12: the subject's personal fields are gone
+        data.update({f.name: f.empty for f in fields if f.personal})
     return data
 
 
-# What `ticket_json` shows as null on an erased ticket.
-ERASED_FIELDS = ("subject", "description", "contact_email", "contact_name",
-                 "resolution_notes", "satisfaction_comment")
+# What an access-token holder sees, its times last (the shape it always had).
+PUBLIC_VIEW = tuple(sorted(seen_by(Seen.PUBLIC), key=lambda f: f.store == Store.TIME))
+
+
+def public_ticket_json(row: Any) -> dict[str, Any]:
+    """The public (access-token) shape of a ticket row, as stored."""
+    return {f.name: _shown(f, getattr(row, f.name)) for f in PUBLIC_VIEW}

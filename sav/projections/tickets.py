@@ -1,10 +1,13 @@
-"""The `support_tickets` read model: table, full-text index, fold.
+"""The `support_tickets` read model: table (its columns from the declared fields,
+`sav.events.fields`), full-text index, fold.
 
 Its queries are in `sav.projections.ticket_queries`.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +25,7 @@ from sqlalchemy import (
 )
 
 from sav.events.agent import Agent
+from sav.events.fields import FIELDS, PERSONAL, TICKET_FIELDS, Store, TicketField
 from sav.events.privacy import Erasure
 from sav.events.rules import is_first_response, status_after_assign, status_after_reopen
 from sav.events.ticket import STATUS_AFTER, Ticket
@@ -29,41 +33,33 @@ from sav.eventstore.schema import Identifier
 from sav.projections.fold import Changes, Fold, Insert, State, Update, skipped, sql_handlers
 from sav.projections.schema import Handlers, Json, LongText, Timestamp, naive_utc, read_metadata
 
+_TYPES: dict[Store, Callable[[TicketField], Any]] = {
+    Store.ID: lambda f: Identifier(f.length or 64),
+    Store.STRING: lambda f: String(f.length),
+    Store.TEXT: lambda f: LongText,
+    Store.JSON: lambda f: Json,
+    Store.TIME: lambda f: Timestamp,
+    Store.INT: lambda f: Integer,
+    Store.BIGINT: lambda f: BigInteger,
+    Store.BOOL: lambda f: Boolean,
+}
+
+
+def column(f: TicketField) -> Column[Any]:
+    """The read-table column of a declared field."""
+    options: dict[str, Any] = {"primary_key": True} if f.primary else {
+        "nullable": not f.required, "index": f.index or None, "unique": f.unique or None}
+    if f.default is not None:
+        options["default"] = f.default
+        if f.default is False:  # rows written before the column existed read as False
+            options["server_default"] = false()
+    return Column(f.name, _TYPES[f.store](f), **options)
+
+
 support_tickets = Table(
     "support_tickets",
     read_metadata,
-    Column("id", Identifier(36), primary_key=True),
-    Column("seq", BigInteger, nullable=False, unique=True),
-    Column("ticket_number", Identifier(64), nullable=False, unique=True),
-    Column("user_id", Identifier(64), index=True),
-    Column("assigned_to", Identifier(64), index=True),
-    Column("subject", String(255), nullable=False),
-    Column("description", LongText, nullable=False),
-    Column("status", String(32), nullable=False, index=True),
-    Column("priority", String(16), nullable=False, index=True),
-    Column("category", String(64), index=True),
-    Column("source", String(16), nullable=False),
-    Column("contact_email", String(255), index=True),
-    Column("contact_name", String(255)),
-    Column("first_response_at", Timestamp),
-    Column("resolved_at", Timestamp),
-    Column("closed_at", Timestamp),
-    Column("resolution_notes", LongText),
-    Column("internal_notes", LongText),
-    Column("satisfaction_rating", Integer),
-    Column("satisfaction_comment", LongText),
-    Column("tags", Json, nullable=False),
-    Column("metadata", Json, nullable=False),
-    Column("access_token_hash", String(64)),
-    Column("escalated_at", Timestamp),
-    Column("survey_requested_at", Timestamp),
-    Column("is_deleted", Boolean, nullable=False, default=False),
-    # Personal fields erased (issue 12): the text columns hold "" / NULL from then on.
-    Column("erased", Boolean, nullable=False, default=False, server_default=false()),
-    Column("created_at", Timestamp, nullable=False),
-    Column("updated_at", Timestamp, nullable=False),
-    Column("deleted_at", Timestamp),
-    Column("version", Integer, nullable=False),
+    *(column(f) for f in TICKET_FIELDS),
     Index("ix_tickets_status_priority", "status", "priority"),
     Index("ix_tickets_assignee_status", "assigned_to", "status"),
     mysql_engine="InnoDB",
@@ -112,18 +108,20 @@ def _current(state: State, event: Ticket.Event, column: str) -> Any:
     return state.value(TICKETS, str(event.originator_id), column)
 
 
+def _stored(name: str, value: Any) -> Any:
+    """A field's value as its column keeps it. Text sealed with an erased subject's key
+    reads back as None: its erased value ("" in NOT NULL columns)."""
+    if value is None and FIELDS[name].personal:
+        return FIELDS[name].erased
+    return copy.copy(value)  # tags and metadata: the row's own
+
+
 def created(state: State, event: Ticket.Created, position: int) -> Changes:
     at = naive_utc(event.timestamp)
     return [Insert(TICKETS, {
-        "id": str(event.originator_id), "seq": position, "ticket_number": event.ticket_number,
-        "user_id": event.user_id, "assigned_to": None, "subject": event.subject or "",
-        "description": event.description or "",
-        "status": STATUS_AFTER[Ticket.Created].value,
-        "priority": event.priority,
-        "category": event.category, "source": event.source,
-        "contact_email": event.contact_email, "contact_name": event.contact_name,
-        "tags": list(event.tags), "metadata": dict(event.metadata),
-        "access_token_hash": event.access_token_hash, "is_deleted": False,
+        **{f.name: _stored(f.name, getattr(event, f.name)) for f in ON_CREATE},
+        "id": str(event.originator_id), "seq": position,
+        "status": STATUS_AFTER[Ticket.Created].value, "is_deleted": False,
         # A subject erased before this replay: its creation reads back without text.
         "erased": event.subject is None,
         "created_at": at, "updated_at": at, "version": event.originator_version,
@@ -131,9 +129,7 @@ def created(state: State, event: Ticket.Created, position: int) -> Changes:
 
 
 def updated(state: State, event: Ticket.Updated, position: int) -> Changes:
-    # Text sealed with an erased subject's key reads back as None: "" in NOT NULL columns.
-    return _touch(event, **{key: "" if value is None and key in REQUIRED_TEXT else value
-                            for key, value in event.changes.items()})
+    return _touch(event, **{key: _stored(key, value) for key, value in event.changes.items()})
 
 
 def assigned(state: State, event: Ticket.Assigned, position: int) -> Changes:
@@ -196,12 +192,11 @@ def other(state: State, event: Ticket.Event, position: int) -> Changes:
     return _touch(event)
 
 
-REQUIRED_TEXT = ("subject", "description")
-# What an erasure leaves of a ticket's personal fields (`ticket_json` shows them as null).
-ERASED_VALUES: dict[str, Any] = {
-    "subject": "", "description": "", "contact_email": None, "contact_name": None,
-    "resolution_notes": None, "internal_notes": None, "satisfaction_comment": None,
-    "metadata": {}, "erased": True}
+ON_CREATE = tuple(f for f in TICKET_FIELDS if f.on_create)
+# The columns the full-text index covers.
+INDEXED_TEXT = ("subject", "description")
+# What an erasure leaves of a ticket's personal fields (`ticket_json` shows them empty).
+ERASED_VALUES: dict[str, Any] = {**{f.name: f.erased for f in PERSONAL}, "erased": True}
 
 
 def subject_erased(state: State, event: Erasure.SubjectErased, position: int) -> Changes:
@@ -259,7 +254,7 @@ def index_full_text(conn: Connection, changes: Changes) -> None:
             _index_text(conn, new["id"], new["subject"], new["description"], replace=False)
         elif isinstance(change, Update) and change.values.get("erased"):
             _index_erased(conn, change.keys)
-        elif isinstance(change, Update) and not set(REQUIRED_TEXT).isdisjoint(change.values):
+        elif isinstance(change, Update) and not set(INDEXED_TEXT).isdisjoint(change.values):
             (ticket_id,) = change.keys
             row = conn.execute(
                 select(support_tickets.c.subject, support_tickets.c.description).where(
