@@ -23,6 +23,7 @@ from sav.projections.position import ReadModelPosition
 from sav.projections.runner import create_read_schema
 from sav.storage import build_blob_store
 from sav.storage.lifecycle import Storage
+from sav.storage.scanner import Scanner, build_scanner
 from sav.workers.threads import Background
 
 
@@ -76,10 +77,18 @@ def bootstrap(settings: Settings) -> Services:
             region=settings.minio_region, data_dir=settings.data_dir,
             base_url=settings.public_base_url or f"http://127.0.0.1:{settings.app_port}",
             secret=settings.signing_secret(),
-            public_endpoint=settings.minio_public_endpoint)),
+            public_endpoint=settings.minio_public_endpoint),
+            scanner_for(settings)),
         background=Background(),
         views=TicketViews(),
     )
+
+
+def scanner_for(settings: Settings) -> Scanner:
+    """The virus scanner every upload passes (`NoScanner` when no clamd is set)."""
+    return build_scanner(host=settings.clamav_host, port=settings.clamav_port,
+                         socket_path=settings.clamav_socket, timeout=settings.clamav_timeout,
+                         fail_open=settings.clamav_fail_open)
 
 
 def read_engine(settings: Settings) -> AsyncEngine:

@@ -251,6 +251,21 @@ class Settings(BaseSettings):
     minio_region: str = setting("MINIO_REGION", "us-east-1", "S3 region")
     max_attachment_size_mb: Amount = setting(
         "MAX_ATTACHMENT_SIZE_MB", 10.0, "per-file upload limit")
+    clamav_host: OptionalHost = setting(
+        "SAV_CLAMAV_HOST", None, "clamd host: every upload is scanned before it is "
+        "stored (unset, with no socket: uploads are stored unscanned)",
+        production=Refuse(lambda host, s: not host and not s.clamav_socket
+                          and not s.clamav_fail_open,
+                          "or SAV_CLAMAV_SOCKET must be set, or SAV_CLAMAV_FAIL_OPEN=true "
+                          "(uploads would go unscanned)"))
+    clamav_port: Port = setting("SAV_CLAMAV_PORT", 3310, "clamd TCP port")
+    clamav_socket: OptionalHost = setting(
+        "SAV_CLAMAV_SOCKET", None, "clamd Unix socket (wins over `SAV_CLAMAV_HOST`)")
+    clamav_timeout: Amount = setting(
+        "SAV_CLAMAV_TIMEOUT", 30.0, "seconds a scan may take before the upload gets 503")
+    clamav_fail_open: Flag = setting(
+        "SAV_CLAMAV_FAIL_OPEN", False, "clamd down or timing out: store uploads unscanned "
+        "(`\"scanned\": false`) instead of 503 `scanner_unavailable`")
 
     # The broker
     rabbitmq_host: OptionalHost = setting(

@@ -122,3 +122,4 @@ def fill_context(app: Sanic, settings: Settings, services: Services | None) -> N
     if services is not None:
         ctx.metrics.watch(services.app, services.engine,
                           publishing_paused=settings.rabbitmq_host is None)
+        ctx.metrics.watch_scanner(services.storage.scanner)

@@ -62,9 +62,10 @@ async def upload(request: Request, ticket_ref: str, form: MultipartBody) -> HTTP
                                    or request.args.get("message_id"))
         # Content sniffing of up to 10 files is CPU work: off the event loop.
         staged = await pool.call(commands.stage_files, received.files, max_bytes)
+        storage = http.storage(request)
         outcome = await commands.upload_attachments(
-            pool.call, pool.app, await http.storage(request).get(), actor, ticket_id,
-            message_id, staged)
+            pool.call, pool.app, await storage.get(), actor, ticket_id, message_id, staged,
+            scanner=storage.scanner, field=form.file_field)
         await http.wait_until_visible(request, outcome.position, {"ticket_id": str(ticket_id)})
         created = await uploaded_rows(request, ticket_id, outcome.attachment_ids, actor)
         headers = http.etag(outcome.version)  # the ticket's new version, like every write

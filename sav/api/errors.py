@@ -18,6 +18,7 @@ from sav.api.conventions import allowed_methods, options_response
 from sav.commands.attachments import AttachmentTooLargeError, UnsupportedFileTypeError
 from sav.events import errors as domain
 from sav.storage import BlobStoreError
+from sav.storage.scanner import ScannerUnavailableError
 
 log = logging.getLogger("sav.api")
 
@@ -31,6 +32,9 @@ STATUS_BY_DOMAIN_ERROR: list[tuple[type[domain.DomainError], int]] = [
     (UnsupportedFileTypeError, 415),
     (domain.RuleViolationError, 422),
 ]
+
+
+SCANNER_RETRY_AFTER_S = 10
 
 
 class ApiError(Exception):
@@ -119,6 +123,10 @@ def to_response(exception: BaseException) -> HTTPResponse:
             if isinstance(exception, cls):
                 return error_response(status, exception.code, exception.message,
                                       exception.details)
+    if isinstance(exception, ScannerUnavailableError):
+        return error_response(503, "scanner_unavailable", "the virus scanner is unavailable: "
+                              "the upload was not stored, try again later",
+                              headers={"Retry-After": str(SCANNER_RETRY_AFTER_S)})
     if isinstance(exception, ValidationError):
         return error_response(422, "validation_failed", "the request is not valid",
                               validation_details(exception))

@@ -41,7 +41,7 @@ ATTACHMENT: dict[str, Any] = {
     "user_id": "cust-1", "file_name": "invoice.pdf",
     "file_path": f"tickets/{TICKET_ID}/{ATTACHMENT_ID}.pdf",
     "file_url": f"/tickets/{TICKET_ID}/attachments/{ATTACHMENT_ID}/download",
-    "file_type": "pdf", "file_size": 48213, "mime_type": "application/pdf",
+    "file_type": "pdf", "file_size": 48213, "mime_type": "application/pdf", "scanned": True,
     "created_at": ANSWERED, "updated_at": None,
 }
 PUBLIC_TICKET: dict[str, Any] = {

@@ -69,13 +69,17 @@ async def ready_route(request: Request) -> HTTPResponse:
 
 @bp.get("/status")
 async def status_route(request: Request) -> HTTPResponse:
-    """Readiness: the database and the blob store answer, and the projector is not stuck
+    """Readiness: the database, the blob store and the virus scanner (when one is
+    configured) answer, and the projector is not stuck
     (it has not advanced for SAV_PROJECTION_STALL_SECONDS while events wait): 503
     `degraded` otherwise, since writes would only time out waiting for their read."""
     checks = {"database": await database_check(http.reads(request)),
               "storage": await storage_check(http.storage(request))}
     ok = all(value == "connected" for value in checks.values())
-    body: dict[str, Any] = {**checks, "projection_position": None, "projection": None}
+    scanner = await scanner_check(http.storage(request))
+    ok = ok and scanner != "unavailable"
+    body: dict[str, Any] = {**checks, "scanner": scanner, "projection_position": None,
+                            "projection": None}
     lag = await projection_lag(request) if checks["database"] == "connected" else None
     if lag is None:
         body["database"] = "unavailable"
@@ -115,6 +119,14 @@ async def storage_check(blobs: Storage) -> str:
         return "connected" if await blobs.ready() else "unavailable"
     except Exception:
         return "unavailable"
+
+
+async def scanner_check(storage: Storage) -> str:
+    """`off` (none configured: uploads stored unscanned), `connected` or `unavailable`
+    (uploads get 503, or are stored unscanned with SAV_CLAMAV_FAIL_OPEN)."""
+    if not storage.scanner.configured:
+        return "off"
+    return "connected" if await storage.scanner.ping() else "unavailable"
 
 
 @bp.get("/openapi.json")

@@ -27,6 +27,7 @@ from sav.api import http
 from sav.commands.app import SavApplication
 from sav.events import clock
 from sav.projections.metrics import StoreSnapshot, store_snapshot
+from sav.storage.scanner import Scanner
 
 bp = Blueprint("metrics")
 
@@ -89,6 +90,10 @@ class ApiMetrics:
                                  registry=self.registry)
         self.appends = Counter("sav_event_appends", "Append transactions committed by this "
                                "process", registry=self.registry)
+        self.scans = Counter("sav_attachment_scans", "Uploaded files by virus scan outcome "
+                             "(clean, infected, unscanned: clamd failed with fail-open, "
+                             "error: clamd failed, upload refused)", ["result"],
+                             registry=self.registry)
         self.store = StoreCollector()
         self.registry.register(self.store)
         self.source: tuple[SavApplication, Engine] | None = None
@@ -108,6 +113,9 @@ class ApiMetrics:
 
     def on_append(self, _position: int) -> None:
         self.appends.inc()
+
+    def watch_scanner(self, scanner: Scanner) -> None:
+        scanner.observers.append(lambda outcome: self.scans.labels(outcome).inc())
 
 
 def route_label(request: Request) -> str:

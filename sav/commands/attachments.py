@@ -4,11 +4,17 @@ The object store and the event store cannot share a transaction, so the order is
 chosen to leave neither orphans nor dangling rows: an upload stores the object first
 and records `AttachmentAdded` second, deleting the object if the append fails; a
 delete records `AttachmentRemoved` first and deletes the object second.
+
+Every upload, whatever its route, goes through `upload_attachments`, which has every
+file scanned (`sav.storage.scanner`) before the first byte is stored: one infected file
+rejects them all (docs/decisions/0110-virus-scanning.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +28,7 @@ from sav.events.errors import NotFoundError, PermissionDeniedError, RuleViolatio
 from sav.events.ticket import Ticket
 from sav.storage.base import BlobStore, BlobStoreError
 from sav.storage.files import file_type_for, safe_file_name, sniff_content_type
+from sav.storage.scanner import Scanner
 
 log = logging.getLogger("sav.attachments")
 
@@ -43,6 +50,12 @@ class UnsupportedFileTypeError(RuleViolationError):
     code = "unsupported_file_type"
 
 
+class InfectedFileError(RuleViolationError):
+    """The virus scanner found a signature in a file (422; the details name it)."""
+
+    code = "infected"
+
+
 @dataclass(frozen=True)
 class IncomingFile:
     """A file as the client sent it: untrusted name, raw bytes."""
@@ -59,6 +72,7 @@ class StagedFile:
     file_name: str
     mime_type: str
     data: bytes
+    scanned: bool = False  # a virus scanner said it is clean
 
     def key(self, ticket_id: UUID) -> str:
         return f"tickets/{ticket_id}/{self.attachment_id}/{self.file_name}"
@@ -122,6 +136,7 @@ def record_attachments(app: SavApplication, actor: Actor, ticket_id: UUID,
                 "user_id": actor.user_id, "file_name": item.file_name,
                 "file_path": item.key(ticket_id), "file_type": file_type_for(item.mime_type),
                 "file_size": len(item.data), "mime_type": item.mime_type,
+                "scanned": item.scanned,
             }, by=actor.who)
 
     ticket, _, position = app.change_ticket(ticket_id, change)
@@ -131,9 +146,14 @@ def record_attachments(app: SavApplication, actor: Actor, ticket_id: UUID,
 
 async def upload_attachments(call: Call, app: SavApplication, blobs: BlobStore, actor: Actor,
                              ticket_id: UUID, message_id: str | None,
-                             staged: Sequence[StagedFile]) -> AddedAttachments:
-    """Check, store the objects, then record them; no orphan object on any failure."""
+                             staged: Sequence[StagedFile], *, scanner: Scanner,
+                             field: str = "file") -> AddedAttachments:
+    """Check, scan, store the objects, then record them; no orphan object on any failure.
+
+    `scanner` is required so no upload path can skip it (`NoScanner` when none is
+    configured); `field` names the form field in an `infected` error's details."""
     await call(check_upload, app, actor, ticket_id, message_id)
+    staged = await scan_files(scanner, staged, actor, ticket_id, field)
     stored: list[str] = []
     try:
         for item in staged:
@@ -157,6 +177,25 @@ async def upload_attachments(call: Call, app: SavApplication, blobs: BlobStore, 
         await _discard(blobs, stored)
         raise
     return outcome
+
+
+async def scan_files(scanner: Scanner, staged: Sequence[StagedFile], actor: Actor,
+                     ticket_id: UUID, field: str) -> list[StagedFile]:
+    """Every file scanned before any is stored: InfectedFileError on the first detection,
+    ScannerUnavailableError (503) when clamd cannot answer and fail-open is off."""
+    scanned = []
+    for item in staged:
+        verdict = await scanner.scan(item.data)
+        if verdict.signature is not None:
+            # Never the content (nor the client's name): the hash finds the file again.
+            log.warning("upload refused: %s found in a file (sha256 %s, %d bytes) for "
+                        "ticket %s by %s", verdict.signature,
+                        hashlib.sha256(item.data).hexdigest(), len(item.data), ticket_id,
+                        actor.label)
+            raise InfectedFileError(f"{item.file_name} contains a virus ({verdict.signature})",
+                                    {"field": field, "message": verdict.signature})
+        scanned.append(dataclasses.replace(item, scanned=verdict.scanned))
+    return scanned
 
 
 async def _succeeded(task: asyncio.Future[Any]) -> bool:

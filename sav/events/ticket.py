@@ -24,7 +24,6 @@ from sav.events.errors import (
     RuleViolationError,
     TicketClosedError,
 )
-from sav.events.fields import LATER, REQUIRED_SETTABLE
 from sav.events.rules import (
     ALLOWED_FROM,
     DONE,
@@ -113,8 +112,6 @@ class Ticket(Aggregate):
                 value = ticket.__dict__.get(name)
                 if isinstance(value, str):
                     ticket.__dict__[name] = datetime.fromisoformat(value)
-            for later in LATER:  # declared after this snapshot was taken
-                ticket.__dict__.setdefault(later.name, None)
             return ticket
 
     class Created(Event, Aggregate.Created):
@@ -212,10 +209,16 @@ class Ticket(Aggregate):
         file_type: str
         file_size: int
         mime_type: str
+        scanned: bool  # a virus scanner said it is clean (since version 3)
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["actor"] = Who(state["user_id"], None).ref()
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["scanned"] = False  # recorded before uploads were scanned
 
     class AttachmentRemoved(Event):
         attachment_id: str
@@ -272,8 +275,6 @@ class Ticket(Aggregate):
         self.tags = list(tags)
         self.metadata = dict(metadata)
         self.internal_notes: str | None = None
-        for later in LATER:  # fields set by updates only (`sav.events.fields`)
-            setattr(self, later.name, None)
         self.access_token_hash = access_token_hash
         self.status = Status.OPEN
         self.assigned_to: str | None = None
@@ -326,7 +327,8 @@ class Ticket(Aggregate):
         self._require_not_closed()
         changes = dict(changes)
         status = changes.pop("status", None)
-        nulled = [k for k in REQUIRED_SETTABLE if k in changes and changes[k] is None]
+        nulled = [k for k in ("subject", "description", "priority", "tags", "metadata")
+                  if k in changes and changes[k] is None]
         if nulled:
             raise RuleViolationError(f"{', '.join(nulled)} cannot be null")
         changed = {k: v for k, v in changes.items() if getattr(self, k) != v}
@@ -550,6 +552,7 @@ class Ticket(Aggregate):
         file_size: int,
         mime_type: str,
         actor: dict[str, Any],
+        scanned: bool = False,
     ) -> None:
         self.attachments[attachment_id] = AttachmentState(user_id, file_path)
 

@@ -44,6 +44,8 @@ ticket_attachments = ticket_rows(
     Column("file_size", BigInteger, nullable=False),
     Column("mime_type", String(128), nullable=False),
     Column("is_internal", Boolean, nullable=False),
+    # A virus scanner said the file is clean (docs/decisions/0110-virus-scanning.md).
+    Column("scanned", Boolean, nullable=False, server_default=false()),
 )
 
 # Ids of internal messages, kept after the message is removed (see module docstring).
@@ -78,7 +80,7 @@ def attachment_added(state: State, event: Ticket.AttachmentAdded, position: int)
         "file_name": event.file_name or "", "file_path": event.file_path or "",
         "file_url": None,
         "file_type": event.file_type, "file_size": event.file_size,
-        "mime_type": event.mime_type, "is_internal": internal,
+        "mime_type": event.mime_type, "is_internal": internal, "scanned": event.scanned,
         "created_at": at, "updated_at": at,
     })]
 
@@ -172,5 +174,6 @@ def attachment_json(row: Any) -> dict[str, Any]:
         "file_path": row.file_path or None,
         "file_url": f"/tickets/{row.ticket_id}/attachments/{row.id}/download",
         "file_type": row.file_type, "file_size": row.file_size, "mime_type": row.mime_type,
+        "scanned": bool(row.scanned),
         "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
     }

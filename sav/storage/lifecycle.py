@@ -12,6 +12,7 @@ import logging
 import time
 
 from sav.storage.base import BlobStore, BlobStoreError
+from sav.storage.scanner import NoScanner, Scanner
 
 log = logging.getLogger("sav.storage")
 PROBE_TIMEOUT_S = 3.0
@@ -19,8 +20,11 @@ RETRY_S = 5.0
 
 
 class Storage:
-    def __init__(self, blobs: BlobStore) -> None:
+    """The blob store and the virus scanner every upload passes first."""
+
+    def __init__(self, blobs: BlobStore, scanner: Scanner | None = None) -> None:
         self.blobs = blobs
+        self.scanner: Scanner = scanner or NoScanner()
         self._started = False
         self._retry_at = 0.0
         self._lock = asyncio.Lock()

@@ -28,6 +28,7 @@ from sav.events.errors import (
 )
 from sav.storage.base import BlobStoreError
 from sav.storage.local import LocalBlobStore
+from sav.storage.scanner import NoScanner
 from tests.support.domain import (
     ACTORS,
     ADMIN,
@@ -201,6 +202,9 @@ def stored_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
+NO_SCANNER = NoScanner()
+
+
 @pytest.fixture
 async def blobs(tmp_path: Path) -> LocalBlobStore:
     store = LocalBlobStore(tmp_path / "blobs", "http://sav.test", b"signing-secret")
@@ -214,7 +218,7 @@ async def test_upload_stores_the_object_then_records_it(app: SavApplication,
     ticket_id = open_ticket(app)
     items = staged(("invoice.pdf", PDF))
     outcome = await attachments.upload_attachments(call, app, blobs, CUSTOMER, ticket_id, None,
-                                                   items)
+                                                   items, scanner=NO_SCANNER)
     assert attachment_ids_of(outcome) == [items[0].attachment_id]
     assert await blobs.read(items[0].key(ticket_id)) == PDF
 
@@ -224,7 +228,7 @@ async def test_a_refused_upload_stores_nothing(app: SavApplication, blobs: Local
     ticket_id = ticket_in(app, "closed")
     with pytest.raises(TicketClosedError):
         await attachments.upload_attachments(call, app, blobs, CUSTOMER, ticket_id, None,
-                                             staged(("invoice.pdf", PDF)))
+                                             staged(("invoice.pdf", PDF)), scanner=NO_SCANNER)
     assert stored_files(tmp_path / "blobs") == []
 
 
@@ -240,7 +244,8 @@ async def test_a_failed_append_leaves_no_orphan_object(app: SavApplication,
 
     with pytest.raises(TicketClosedError):
         await attachments.upload_attachments(close_first, app, blobs, CUSTOMER, ticket_id,
-                                             None, staged(("a.pdf", PDF), ("b.txt", TEXT)))
+                                             None, staged(("a.pdf", PDF), ("b.txt", TEXT)),
+                                             scanner=NO_SCANNER)
     assert stored_files(tmp_path / "blobs") == []
 
 
@@ -248,7 +253,8 @@ async def test_delete_records_the_removal_then_deletes_the_object(
         app: SavApplication, blobs: LocalBlobStore, tmp_path: Path) -> None:
     ticket_id = open_ticket(app)
     items = staged(("invoice.pdf", PDF))
-    await attachments.upload_attachments(call, app, blobs, CUSTOMER, ticket_id, None, items)
+    await attachments.upload_attachments(call, app, blobs, CUSTOMER, ticket_id, None, items,
+                                         scanner=NO_SCANNER)
     outcome = await attachments.delete_attachment(call, app, blobs, CUSTOMER, ticket_id,
                                                   items[0].attachment_id)
     assert file_path_of(outcome) == items[0].key(ticket_id)
@@ -266,7 +272,8 @@ async def test_a_failed_object_delete_does_not_undo_the_removal(app: SavApplicat
     await store.start()
     ticket_id = open_ticket(app)
     items = staged(("invoice.pdf", PDF))
-    await attachments.upload_attachments(call, app, store, CUSTOMER, ticket_id, None, items)
+    await attachments.upload_attachments(call, app, store, CUSTOMER, ticket_id, None, items,
+                                         scanner=NO_SCANNER)
     await attachments.delete_attachment(call, app, store, CUSTOMER, ticket_id,
                                         items[0].attachment_id)
     with pytest.raises(NotFoundError):

@@ -176,9 +176,10 @@ def one(kind: str, name: str) -> dict[str, Any]:
 
 
 def pod_specs() -> dict[str, dict[str, Any]]:
-    """Every pod template (Deployments, the Job), by its object's name."""
+    """Every pod template of SAV's image (Deployments, the Job), by its object's name:
+    not clamd's (clamav.yaml, its upstream image, checked on its own)."""
     return {m.name: m.doc["spec"]["template"]["spec"] for m in manifests()
-            if m.kind in ("Deployment", "Job")}
+            if m.kind in ("Deployment", "Job") and m.name != "clamav"}
 
 
 def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
@@ -403,8 +404,33 @@ def test_network_policies_admit_the_ports_the_pods_listen_on() -> None:
                         for port in rule["ports"]}
         configmap = one("ConfigMap", "sav-config")["data"]
         needed = {53, int(configmap["DB_PORT"]), int(configmap["RABBITMQ_PORT"]),
-                  int(configmap["MINIO_ENDPOINT"].rsplit(":", 1)[1])}
+                  int(configmap["MINIO_ENDPOINT"].rsplit(":", 1)[1]),
+                  int(configmap["SAV_CLAMAV_PORT"])}
         assert needed <= egress_ports, (component, needed - egress_ports)
+
+
+def test_clamd_is_deployed_where_the_settings_point_and_only_sav_reaches_it() -> None:
+    configmap = one("ConfigMap", "sav-config")["data"]
+    service = one("Service", configmap["SAV_CLAMAV_HOST"])["spec"]
+    [port] = service["ports"]
+    assert port["port"] == int(configmap["SAV_CLAMAV_PORT"])
+    pod = one("Deployment", "clamav")["spec"]["template"]
+    assert matches(service["selector"], pod["metadata"]["labels"])
+    [container] = pod["spec"]["containers"]
+    assert container["image"] == "clamav/clamav:stable"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports[port["targetPort"]] == port["port"]
+    policy = one("NetworkPolicy", "clamav")["spec"]
+    assert matches(policy["podSelector"]["matchLabels"], pod["metadata"]["labels"])
+    [rule] = policy["ingress"]
+    assert [p["port"] for p in rule["ports"]] == [port["port"]]
+    assert all(matches(source["podSelector"]["matchLabels"], pod_labels(name))
+               for source in rule["from"] for name in ("sav-service", "sav-worker"))
+    clamav = compose()["services"]["clamav"]
+    assert clamav["image"] == "clamav/clamav:stable" and clamav["healthcheck"]["test"]
+    assert compose()["x-sav-environment"]["SAV_CLAMAV_HOST"] == "${SAV_CLAMAV_HOST:-clamav}"
+    assert compose()["services"]["sav-service"]["depends_on"]["clamav"]["condition"] == (
+        "service_healthy")
 
 
 def test_the_kustomization_applies_every_manifest_but_the_examples() -> None:
@@ -505,7 +531,7 @@ def test_kustomize_renders_what_is_applied() -> None:
     assert kinds == sorted(["ServiceAccount", "ConfigMap", "Job", "Deployment", "Deployment",
                             "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
                             "PodDisruptionBudget", "NetworkPolicy", "NetworkPolicy",
-                            "NetworkPolicy"])
+                            "NetworkPolicy", "Deployment", "Service", "NetworkPolicy"])
 
 
 def test_manifests_match_the_kubernetes_schemas() -> None:

@@ -17,7 +17,7 @@ PRODUCTION = {
     "DB_CONNECTION": "mysql", "DB_HOST": "db", "DB_PASSWORD": "s3cr3t-db",
     "MINIO_ENDPOINT": "http://minio:9000", "MINIO_ACCESS_KEY": "sav-app",
     "MINIO_SECRET_KEY": "s3cr3t-minio", "RABBITMQ_HOST": "rabbitmq",
-    "RABBITMQ_USER": "sav", "RABBITMQ_PASSWORD": "s3cr3t-rabbit",
+    "RABBITMQ_USER": "sav", "RABBITMQ_PASSWORD": "s3cr3t-rabbit", "SAV_CLAMAV_HOST": "clamav",
 }
 
 
