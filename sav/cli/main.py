@@ -23,6 +23,7 @@ from sav.cli.privacy import add_privacy_parser
 from sav.cli.progress import progress
 from sav.cli.startup import (
     EXIT_UNAVAILABLE,
+    NotAnswering,
     Unavailable,
     check_broker,
     check_database,
@@ -65,9 +66,9 @@ exit codes:
   1    the command ran and found a problem: differences (replay --check), an upgrade
        needed (db current), a backup refused (events import)
   2    usage or configuration error: an option, or a variable's value (named)
-  3    a dependency is unavailable: the database or the broker does not answer or
-       refuses the login (the line names the variables and what was tried), or the
-       schema is older than this version (run `sav db upgrade`)
+  3    a dependency is unavailable: the database does not answer or refuses the
+       login, the broker refuses the login (the line names the variables and what
+       was tried), or the schema is older than this version (run `sav db upgrade`)
   75   try again later: another replay is running, or its switch gave up
   130  interrupted (Ctrl-C)"""
 
@@ -111,7 +112,14 @@ def check_needs(settings: Settings, args: argparse.Namespace) -> None:
     if "database" in needs:
         check_database(settings)
     if args.handler is cmd_worker and args.kind in ("publisher", "consumer", "all"):
-        check_broker(settings)
+        try:
+            check_broker(settings)
+        except NotAnswering as error:
+            # The broker may be starting, or down for a while: the publisher and the
+            # consumer retry it, and projections and the scheduler do not need it. A
+            # refused login or virtual host is a configuration error: exit 3 above.
+            print(f"{error} (starting anyway: the publisher and the consumer retry)",
+                  file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

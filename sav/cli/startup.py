@@ -30,6 +30,11 @@ class Unavailable(Exception):
     line for the operator."""
 
 
+class NotAnswering(Unavailable):
+    """The broker does not answer (yet): unlike a refused login, not a configuration
+    error. The workers that use it retry on their own, and the others do not need it."""
+
+
 @dataclass(frozen=True)
 class MySQLServer:
     what: str  # "the database", "the data keys' database"
@@ -135,7 +140,8 @@ def describe_failure(settings: Settings, error: BaseException) -> str | None:
 
 
 def check_broker(settings: Settings) -> None:
-    """The broker answers and accepts the login (when RABBITMQ_HOST is set)."""
+    """The broker accepts the login (when RABBITMQ_HOST is set): Unavailable if it
+    refuses it or the virtual host, NotAnswering if nothing answers."""
     if settings.rabbitmq_host:
         asyncio.run(_check_broker(settings))
 
@@ -159,14 +165,20 @@ async def _check_broker(settings: Settings) -> None:
                           f"RABBITMQ_PASSWORD ({password}): {one_line(str(error.args[0]))}; "
                           "check RABBITMQ_USER and RABBITMQ_PASSWORD") from None
     except TimeoutError:
-        raise Unavailable(f"sav: the broker did not answer within {CONNECT_TIMEOUT:g} s: "
-                          f"{tried}; check RABBITMQ_HOST, RABBITMQ_PORT and the network "
-                          "to it") from None
-    except (OSError, aiormq.exceptions.AMQPError) as error:
+        raise NotAnswering(f"sav: the broker did not answer within {CONNECT_TIMEOUT:g} s: "
+                           f"{tried}; check RABBITMQ_HOST, RABBITMQ_PORT and the network "
+                           "to it") from None
+    except OSError as error:  # refused, unknown host, unreachable network
         reason = error.args[-1] if error.args else error
-        raise Unavailable(f"sav: cannot connect to the broker: {tried}: "
-                          f"{one_line(str(reason))}; check RABBITMQ_HOST, RABBITMQ_PORT, "
-                          "RABBITMQ_VHOST and that the broker runs") from None
+        raise NotAnswering(f"sav: cannot connect to the broker: {tried}: "
+                           f"{one_line(str(reason))}; check RABBITMQ_HOST, RABBITMQ_PORT "
+                           "and that the broker runs") from None
+    except aiormq.exceptions.AMQPError as error:  # e.g. a virtual host that does not exist
+        reason = one_line(str(error))
+        if " object at 0x" in reason:  # aiormq names the frame, not the broker's reason
+            reason = "it closed the connection during the handshake"
+        raise Unavailable(f"sav: the broker refused the connection: {tried}: {reason}; "
+                          "check RABBITMQ_VHOST and the user's permissions on it") from None
     finally:
         quiet.setLevel(level)
     await close_quietly(connection)

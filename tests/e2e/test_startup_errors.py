@@ -1,13 +1,17 @@
 """A dependency that cannot be used at start is one line, not a traceback (issue 20): a
-wrong port or password of the real MariaDB (or RabbitMQ, for the workers that use it)
-makes `sav serve`, `sav db …` and `sav worker` exit 3 with one line on stderr that names
-the variables and what was tried (host, port, user), never the password."""
+wrong port or password of the real MariaDB (or a refused login or virtual host on
+RabbitMQ, for the workers that use it) makes `sav serve`, `sav db …` and `sav worker` exit
+3 with one line on stderr that names the variables and what was tried (host, port, user),
+never the password. A broker that does not answer is said in one line too, but the worker
+starts: it retries the broker, which may be starting."""
 
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -64,3 +68,33 @@ def test_a_wrong_broker_password_stops_the_publisher() -> None:
     line = fails_in_one_line(environment, "worker", "publisher")
     assert "broker refused the login" in line and "RABBITMQ_PASSWORD" in line
     assert f"@{RABBIT_HOST}:{RABBIT_PORT}" in line and WRONG_PASSWORD not in line
+
+
+@pytest.mark.rabbitmq
+def test_a_broker_that_does_not_exist_as_named_stops_the_worker() -> None:
+    environment = env(RABBITMQ_HOST=RABBIT_HOST, RABBITMQ_PORT=str(RABBIT_PORT),
+                      RABBITMQ_VHOST=f"no-such-vhost-{uuid.uuid4().hex[:6]}")
+    line = fails_in_one_line(environment, "worker", "all")
+    assert "RABBITMQ_VHOST" in line and environment["RABBITMQ_VHOST"] in line
+
+
+def test_a_broker_that_does_not_answer_is_said_and_the_worker_starts_anyway() -> None:
+    """Not a configuration error: the broker may be starting or down for a while; the
+    publisher retries it, and the projections do not need it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*SAV, "worker", "all"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env(RABBITMQ_HOST="127.0.0.1", RABBITMQ_PORT=str(port),
+                SAV_WORKER_HEALTH_PORT="0"))
+    try:
+        assert process.stderr is not None
+        ready, _, _ = select.select([process.stderr], [], [], 60)
+        assert ready, "nothing said about the broker"
+        line = process.stderr.readline().decode()
+        assert line.startswith("sav: cannot connect to the broker: ") and "starting anyway" in line
+        assert f"127.0.0.1:{port}" in line and "RABBITMQ_PORT" in line
+        time.sleep(1)
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
