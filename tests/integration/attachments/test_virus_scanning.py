@@ -9,6 +9,7 @@ or with SAV_CLAMAV_FAIL_OPEN the file stored as `"scanned": false`."""
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from uuid import uuid4
 
@@ -40,6 +41,15 @@ def own_clamd() -> Iterator[Clamd]:
 
 
 @pytest.fixture
+def silent_clamd() -> Iterator[int]:
+    """A port that takes connections and never answers (a clamd stuck or overloaded)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield int(listener.getsockname()[1])
+
+
+@pytest.fixture
 def scanner() -> str:
     """Which scanner settings a test runs with (parametrized by the tests that differ)."""
     return "clamd"
@@ -62,6 +72,9 @@ def settings_env(profile: str, scanner: str, request: pytest.FixtureRequest
         env.update(request.getfixturevalue("own_clamd").env)
         if scanner == "own_fail_open":
             env["SAV_CLAMAV_FAIL_OPEN"] = "true"
+    elif scanner == "silent":
+        env.update(SAV_CLAMAV_HOST="127.0.0.1", SAV_CLAMAV_TIMEOUT="0.5",
+                   SAV_CLAMAV_PORT=str(request.getfixturevalue("silent_clamd")))
     return env
 
 
@@ -163,6 +176,19 @@ async def test_a_stopped_clamd_gives_503_and_stores_nothing(
     assert status.status == 503 and status.json["scanner"] == "unavailable"
     samples = await scrape(client)
     assert value(samples, "sav_attachment_scans_total", result="error") == 1
+
+
+@pytest.mark.parametrize("scanner", ["silent"])
+async def test_a_clamd_that_does_not_answer_in_time_gives_503(
+        client: Client, services: Services) -> None:
+    ticket = await create_ticket(client)
+    before = event_count(services)
+    response = await upload(client, ticket["id"], "invoice.pdf")
+    assert response.status == 503, response
+    assert response.json["error"]["code"] == "scanner_unavailable"
+    assert "retry-after" in {k.lower() for k in response.headers}
+    assert stored_keys(services, ticket["id"]) == []
+    assert event_count(services) == before
 
 
 @pytest.mark.parametrize("scanner", ["own_fail_open"])
