@@ -140,7 +140,7 @@ class SqlTables:
     """The live read tables on the projector's connection."""
 
     def __init__(self, conn: Connection, tables: dict[str, Table],
-                 statements: _Statements) -> None:
+                 statements: Statements) -> None:
         self.conn = conn
         self.tables = tables
         self.statements = statements
@@ -173,7 +173,7 @@ class SqlTables:
                 self.conn.execute(table.delete().where(_key_column(table).in_(keys)))
 
 
-class _Statements:
+class Statements:
     """Statements built once per table and column: building one per event cost more
     than running it (the SET clause of an update follows the parameters given)."""
 
@@ -209,7 +209,7 @@ def sql_handlers(fold: Fold, tables: Iterable[Table], after: After | None = None
     """The projector's handlers for a fold: each step's changes run as SQL, then
     `after(conn, changes)` for what the tables alone do not hold (SQLite's full-text)."""
     by_name = {table.name: table for table in tables}
-    statements = _Statements()
+    statements = Statements()
 
     def handler_for(step: Step) -> Handler:
         def handle(conn: Connection, event: Any, position: int) -> None:

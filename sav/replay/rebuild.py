@@ -1,10 +1,11 @@
 """Rebuilding the read model from the event log while the live one keeps serving.
 
-The live handlers are the only definition of each table: a rebuild runs them, through
-the same `Projector`, into shadow tables (shadow.py). In bulk first — thousands of
-events per transaction into a private SQLite file with no journal, secondary indexes
-and full-text after the load, the statistics computed set-based at its end (what
-their handlers would sum) — then event batch by batch to catch up with the head, then
+The read models' folds are the only definition of each table: a rebuild runs them
+into shadow tables (shadow.py). In bulk first — thousands of events per transaction
+folded in memory, each row written once with its final values (bulk.py), into a private
+SQLite file with no journal, secondary indexes and full-text after the load, the
+statistics computed set-based at its end (what their handlers would sum) — then
+through the same `Projector`, event batch by batch, to catch up with the head, then
 the switch: projectors held off, the shadow brought to exactly the live position,
 tables swapped atomically. The tracking position therefore still matches the tables,
 and the live projector carries on from it: the read model stays exactly-once.
@@ -29,6 +30,7 @@ from sav.eventstore.tracking import read_position, tracked_position
 from sav.projections import registry, ticket_stats
 from sav.projections.position import READ_MODEL
 from sav.projections.runner import Projector
+from sav.replay.bulk import fold_in_bulk
 from sav.replay.compare import Difference, compare
 from sav.replay.shadow import RebuildError, Shadow, open_shadow
 
@@ -43,7 +45,7 @@ CHECK_ATTEMPTS = 20
 # loaded tickets, in a few set-based statements: the same rows as live projection (cells
 # emptied by moves aside, which count for nothing, see ticket_stats.py). The catch-up
 # after it runs every handler.
-BULK_HANDLERS = [m.HANDLERS for m in registry.READ_MODELS if m is not ticket_stats]
+BULK_MODELS = [m for m in registry.READ_MODELS if m is not ticket_stats]
 
 Progress = Callable[[int], object]  # events applied since the last call
 Phase = Callable[[str], object]  # what the rebuild is doing now
@@ -99,10 +101,14 @@ def build(shadow: Shadow, recorder: ApplicationRecorder, mapper: Mapper, stop: i
     """Bulk-load the shadow up to `stop` (None: the head); returns the projector that
     catches it up from there, event batch by event batch."""
     def project(engine: Engine) -> None:
-        bulk = Projector(recorder, mapper, engine, batch_size=BULK_BATCH,
-                         handlers=BULK_HANDLERS)
-        _report(bulk, progress)
-        bulk.run_once(stop=stop)
+        reached = [read_position(engine, READ_MODEL)]
+
+        def advanced(position: int) -> None:
+            if progress is not None:
+                progress(position - reached[0])
+            reached[0] = position
+
+        fold_in_bulk(recorder, mapper, engine, BULK_MODELS, stop, BULK_BATCH, advanced)
         _say(phase, "statistics")
         with write_transaction(engine) as conn:
             ticket_stats.rebuild(conn)  # set-based, from the loaded tickets
