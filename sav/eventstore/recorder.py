@@ -30,6 +30,10 @@ from sav.eventstore.subscription import PollingSubscription
 from sav.eventstore.tracking import SqlTrackingRecorder
 
 AppendListener = Callable[[int], None]
+# Called inside an append's transaction, after the events got their positions; returns
+# what to run once that transaction has committed (or None). See `project_inline`.
+InlineHook = Callable[[Connection, Sequence[StoredEvent], Sequence[int]],
+                      Callable[[], None] | None]
 
 
 # Taking positions locks the sequence row until commit. MySQL returns the new value
@@ -99,12 +103,19 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         self.engine = engine
         self.reader = reader or engine
         self._listeners: list[AppendListener] = []
+        self._inline: InlineHook | None = None
         self._local = threading.local()
         self._take_positions = _TAKE_POSITIONS["sqlite" if is_sqlite(engine) else "mysql"]
 
     def on_append(self, listener: AppendListener) -> None:
         """Call `listener(last_position)` after each committed append."""
         self._listeners.append(listener)
+
+    def project_inline(self, hook: InlineHook | None) -> None:
+        """Run `hook(conn, events, positions)` in each append's transaction, while it
+        holds the sequence row (every lower position is committed, no higher one can
+        be); what it returns runs after the commit, before the append listeners."""
+        self._inline = hook
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -115,6 +126,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
             yield current
             return
         self._local.last = None
+        self._local.committed = []
         try:
             with write_transaction(self.engine) as conn:
                 self._local.conn = conn
@@ -124,7 +136,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         finally:
             self._local.conn = None
         if self._local.last is not None:
-            self._notify(self._local.last)
+            self._notify(self._local.last, self._local.committed)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -137,19 +149,28 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
             if joined is not None:
                 ids = self._append(joined, stored_events)
                 self._local.last = ids[-1]
+                if (then := self._project(joined, stored_events, ids)) is not None:
+                    self._local.committed.append(then)
                 return ids
             with write_transaction(self.engine) as conn:
                 ids = self._append(conn, stored_events)
+                then = self._project(conn, stored_events, ids)
         except sa_exc.SQLAlchemyError as error:
             raise persistence_error(error) from None
-        self._notify(ids[-1])
+        self._notify(ids[-1], [then] if then is not None else ())
         return ids
 
     def remove_listener(self, listener: AppendListener) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def _notify(self, position: int) -> None:
+    def _project(self, conn: Connection, events: Sequence[StoredEvent],
+                 ids: Sequence[int]) -> Callable[[], None] | None:
+        return None if self._inline is None else self._inline(conn, events, ids)
+
+    def _notify(self, position: int, committed: Sequence[Callable[[], None]] = ()) -> None:
+        for then in committed:
+            then()
         for listener in tuple(self._listeners):  # a subscription may stop meanwhile
             listener(position)
 

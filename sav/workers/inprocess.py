@@ -9,7 +9,8 @@ import threading
 from collections.abc import Callable
 
 from sav.bootstrap import Services
-from sav.projections.runner import Projector
+from sav.eventstore.recorder import SqlApplicationRecorder
+from sav.projections.runner import InlineProjection, Projector
 from sav.workers import consumer, event_log, projections, publisher, scheduler
 from sav.workers.lease import run_while_leader
 from sav.workers.projections import PROJECTOR_LEASE
@@ -27,7 +28,21 @@ def start_projector(services: Services) -> Projector:
     their writes, otherwise they follow the tracking row."""
     app, engine, read_model = services.app, services.engine, services.read_model
     projector = Projector(app.recorder, app.mapper, engine)
-    app.on_append(projector.wake)
+    lead = {"now": False}
+    # Commands of this process project their own events in their transaction when the
+    # read model is caught up (issue 21): the projector follows without a query and
+    # wakes only for the appends left to it.
+    inline = InlineProjection(app.mapper)
+    inline.on_projected(lambda _first, _last, streams: services.views.invalidate(streams))
+    inline.on_projected(lambda first, last, _streams: projector.projected_inline(first, last)
+                        if lead["now"] else None)
+    if isinstance(app.recorder, SqlApplicationRecorder):
+        recorder = app.recorder
+        recorder.project_inline(inline)
+        # Part of this process's projector: it stops with the other workers.
+        services.background.on_stop(lambda: recorder.project_inline(None))
+    app.on_append(lambda position: projector.wake() if projector.position < position
+                  or not lead["now"] else None)
     projector.on_applied(services.views.invalidate)
     # Rows written by another writer (a `sav replay` switch, another projector): drop
     # every view.
@@ -35,6 +50,7 @@ def start_projector(services: Services) -> Projector:
     projector.on_advance(read_model.advanced)
 
     def leading(now: bool) -> None:
+        lead["now"] = now
         services.views.follow_local_projector(now)
         if now:
             projector.position = projector.read_position()
