@@ -338,6 +338,16 @@ class Settings(BaseSettings):
     max_json_body: Annotated[int, between(1024, 64 * 1024 * 1024)] = setting(
         "SAV_MAX_JSON_BODY", 1024 * 1024, "largest request body (bytes) of every route but "
         "the uploads: 413 before it is read")
+    head_timeout_seconds: Amount = setting(
+        "SAV_HEAD_TIMEOUT_SECONDS", 10.0, "a request head must arrive within this many "
+        "seconds of its first byte, however it trickles in: 408 and closed after (0: off)")
+    body_timeout_seconds: Amount = setting(
+        "SAV_BODY_TIMEOUT_SECONDS", 120.0, "a request body (uploads included) must arrive "
+        "within this many seconds of the head: 408 and closed after (0: off)")
+    max_connections_per_client: Annotated[int, between(0, 1_000_000)] = setting(
+        "SAV_MAX_CONNECTIONS_PER_CLIENT", 64, "open connections per client address and "
+        "server process (trusted proxies exempt); one more is answered 429 and closed (0: off)")
+
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

@@ -25,7 +25,9 @@ from sav.api import (
 from sav.api import events as events_api
 from sav.api import metrics as metrics_api
 from sav.api import privacy as privacy_api
+from sav.api.connections import ConnectionCounts
 from sav.api.errors import SavErrorHandler
+from sav.api.idempotency import idempotent_posts
 from sav.api.ratelimit import build_public_limiter, trusted_networks
 from sav.bootstrap import Services, bootstrap
 from sav.config import Settings
@@ -55,7 +57,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic:
     app.config.REQUEST_MAX_SIZE = settings.max_json_body
     app.config.KEEP_ALIVE_TIMEOUT = 75
     for blueprint in BLUEPRINTS:
-        app.blueprint(conventions.add_head(blueprint))
+        app.blueprint(idempotent_posts(conventions.add_head(blueprint)))
     app.register_middleware(conventions.begin, "request", priority=200)
     app.register_middleware(conventions.finish, "response", priority=200)
     app.register_middleware(auth.authenticate, "request")
@@ -118,6 +120,7 @@ def fill_context(app: Sanic, settings: Settings, services: Services | None) -> N
         settings.signing_secret(), settings.redis_url,
         services.read_engine if services is not None else None)
     ctx.trusted_proxies = trusted_networks(settings.trusted_proxies)
+    ctx.connection_counts = ConnectionCounts()  # sav.api.connections (`sav serve`)
     ctx.metrics = metrics_api.ApiMetrics()
     if services is not None:
         ctx.metrics.watch(services.app, services.engine,

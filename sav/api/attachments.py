@@ -55,25 +55,21 @@ async def upload(request: Request, ticket_ref: str, form: MultipartBody) -> HTTP
     # Fail fast, before megabytes are read for a ticket the caller cannot attach to.
     await pool.run(commands.check_upload, actor, ticket_id, None)
     max_bytes = http.settings(request).max_attachment_bytes
-
-    async def produce() -> HTTPResponse:
-        received = await form.read(request, max_bytes)
-        message_id = message_id_of(received.fields.get("message_id")
-                                   or request.args.get("message_id"))
-        # Content sniffing of up to 10 files is CPU work: off the event loop.
-        staged = await pool.call(commands.stage_files, received.files, max_bytes)
-        storage = http.storage(request)
-        outcome = await commands.upload_attachments(
-            pool.call, pool.app, await storage.get(), actor, ticket_id, message_id, staged,
-            scanner=storage.scanner, field=form.file_field)
-        await http.wait_until_visible(request, outcome.position, {"ticket_id": str(ticket_id)})
-        created = await uploaded_rows(request, ticket_id, outcome.attachment_ids, actor)
-        headers = http.etag(outcome.version)  # the ticket's new version, like every write
-        if form.max_files == 1:
-            return http.json(created[0], status=201, headers=headers)
-        return http.json({"data": created}, status=201, headers=headers)
-
-    return await http.idempotent(request, produce)
+    received = await form.read(request, max_bytes)
+    message_id = message_id_of(received.fields.get("message_id")
+                               or request.args.get("message_id"))
+    # Content sniffing of up to 10 files is CPU work: off the event loop.
+    staged = await pool.call(commands.stage_files, received.files, max_bytes)
+    storage = http.storage(request)
+    outcome = await commands.upload_attachments(
+        pool.call, pool.app, await storage.get(), actor, ticket_id, message_id, staged,
+        scanner=storage.scanner, field=form.file_field)
+    await http.wait_until_visible(request, outcome.position, {"ticket_id": str(ticket_id)})
+    created = await uploaded_rows(request, ticket_id, outcome.attachment_ids, actor)
+    headers = http.etag(outcome.version)  # the ticket's new version, like every write
+    if form.max_files == 1:
+        return http.json(created[0], status=201, headers=headers)
+    return http.json({"data": created}, status=201, headers=headers)
 
 
 async def uploaded_rows(request: Request, ticket_id: UUID, ids: list[str],

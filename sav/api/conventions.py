@@ -8,6 +8,7 @@
   response and set on the log records of the request (`sav.logging.request_id`).
 - CORS headers for the origins listed in `SAV_CORS_ORIGINS` (none by default).
 - `Retry-After` on every 429 and 503 that does not say it already.
+- `Location` on every 201: the created resource's URL (`CREATED_AT`, by route).
 - Conditional GET on the cached reads (the seed's caching TTLs, as `max-age`): an ETag
   per visible body (the route's version ETag, if any, plus a digest of the body, so a
   customer's and an agent's view of one version differ) and `If-None-Match` → 304.
@@ -18,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 
+import orjson
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.constants import HTTP_METHODS
 from sanic.exceptions import MethodNotAllowed, SanicException
@@ -42,6 +45,24 @@ CACHE_SECONDS = {
     "tickets/<ticket_ref:str>/messages": 60,
     "tickets/<ticket_ref:str>/attachments": 600,
     "tickets/<ticket_ref:str>/attachments/<attachment_id:str>": 600,
+}
+# Where a 201 says the created resource lives, by route pattern, from the answer's body
+# (canonical ids, whatever the request's path named the ticket by). Anonymous callers
+# have no message URL: the reply's is its ticket's, which lists it.
+CREATED_AT: dict[str, Callable[[dict[str, Any]], str]] = {
+    "tickets": lambda body: f"/tickets/{body['id']}",
+    "tickets/<ticket_ref:str>/messages":
+        lambda body: f"/tickets/{body['ticket_id']}/messages/{body['id']}",
+    "tickets/<ticket_ref:str>/attachments":
+        lambda body: f"/tickets/{body['ticket_id']}/attachments/{body['id']}",
+    # Several files: the first one's (RFC 9110's "primary resource"); all are listed.
+    "tickets/<ticket_ref:str>/attachments/multiple":
+        lambda body: f"/tickets/{body['data'][0]['ticket_id']}/attachments/"
+                     f"{body['data'][0]['id']}",
+    "agents/<agent_id:str>": lambda body: f"/agents/{quote(body['agent_id'], safe='')}",
+    "public/tickets": lambda body: f"/public/tickets/{body['ticket_number']}",
+    "public/tickets/<ticket_ref:str>/messages":
+        lambda body: f"/public/tickets/{body['ticket_id']}",
 }
 CORS_REQUEST_HEADERS = ("Authorization, Content-Type, If-Match, If-None-Match, "
                         "Idempotency-Key, Last-Event-ID, X-Access-Token, X-Request-ID")
@@ -107,8 +128,15 @@ def new_request_id(request: Request) -> str:
 
 
 async def begin(request: Request) -> None:
-    """Request middleware, first of all: the request id, for the response and the logs."""
+    """Request middleware, first of all: the request id, for the response and the logs.
+    An `OPTIONS` answered from the router's 405 (no route reads its body) has its body
+    read here, within the body limit: a body is allowed, and Sanic logs an error for a
+    2xx answer that left one unread."""
     request.ctx.request_id = new_request_id(request)
+    stream: Any = request.stream
+    if (request.method == "OPTIONS" and request.route is None and stream is not None
+            and stream.request_body):
+        await request.receive_body()
     request_id.set(request.ctx.request_id)
 
 
@@ -130,12 +158,26 @@ async def finish(request: Request, response: BaseHTTPResponse) -> None:
         # The rest of the body stays unread: say the connection ends with this answer, so
         # a client does not send its next request on it.
         stream.keep_alive = False
+    if status == 201 and "location" not in headers and isinstance(response, HTTPResponse):
+        location = created_location(request, response)
+        if location is not None:
+            headers["Location"] = location
     if status in DEFAULT_RETRY_AFTER and "retry-after" not in headers:
         headers["Retry-After"] = DEFAULT_RETRY_AFTER[status]
     if status == 200 and request.method in ("GET", "HEAD") and request.route is not None:
         seconds = CACHE_SECONDS.get(request.route.path)
         if seconds is not None and isinstance(response, HTTPResponse):
             conditional(request, response, seconds)
+
+
+def created_location(request: Request, response: HTTPResponse) -> str | None:
+    locate = CREATED_AT.get(request.route.path) if request.route is not None else None
+    if locate is None:
+        return None
+    try:
+        return locate(orjson.loads(response.body or b""))
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return None
 
 
 def conditional(request: Request, response: HTTPResponse, seconds: int) -> None:

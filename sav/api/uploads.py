@@ -6,9 +6,11 @@ it crosses the limit, without the rest of it ever being read or anything stored.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
+import orjson
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from sanic import Request
@@ -29,6 +31,13 @@ MAX_PARTS = 32
 class UploadForm:
     files: list[IncomingFile] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
+
+    def digest(self) -> str:
+        """What the form says, whatever its multipart boundary (a client draws a new one
+        on each attempt): compared by `Idempotency-Key` replays."""
+        parts = [sorted(self.fields.items()),
+                 [(f.file_name, hashlib.sha256(f.data).hexdigest()) for f in self.files]]
+        return hashlib.sha256(orjson.dumps(parts)).hexdigest()
 
 
 @dataclass
@@ -144,6 +153,7 @@ async def read_upload_form(request: Request, *, file_field: str, text_fields: se
         raise _bad_request("malformed multipart body") from None
     if not reader.finished or parser.state != MultipartState.END:
         raise _bad_request("the multipart body is truncated")
+    request.ctx.upload_digest = reader.form.digest()
     return reader.form
 
 

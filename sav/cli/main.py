@@ -255,8 +255,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
         create_read_schema(engine_for(settings.database_url))
     dispose_engine(settings.database_url)
+    from sav.api.connections import GuardedHttpProtocol  # slow clients' deadlines
+
     app.prepare(host=args.host, port=port, workers=max(1, args.workers),
-                single_process=single, access_log=False, motd=False)
+                single_process=single, access_log=False, motd=False,
+                protocol=GuardedHttpProtocol)
     if single:
         Sanic.serve_single(primary=app)  # no worker-manager process for one worker
     else:

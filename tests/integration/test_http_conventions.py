@@ -7,6 +7,7 @@ tests/e2e/test_http_limits.py."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,13 @@ import pytest
 from sanic import HTTPResponse, Request
 
 from sav.api.app import create_app
-from sav.api.conventions import CACHE_SECONDS
+from sav.api.conventions import CACHE_SECONDS, CREATED_AT
+from sav.api.openapi import declared_answers
 from sav.bootstrap import Services
 from sav.logging import JsonFormatter
 from tests.support.attachments import PDF
-from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
+from tests.support.http import ADMIN, AGENT, ANALYST, CUSTOMER, Client, create_ticket
+from tests.support.posts import example_post
 from tests.support.settings import make_settings
 
 SHOP = "https://shop.example.com"
@@ -222,3 +225,91 @@ async def test_the_export_never_carries_the_access_token_hash(client: Client) ->
         export = await client.get(f"/events/export?format={fmt}", as_=ADMIN)
         assert export.status == 200 and b"ticket.created" in export.body
         assert b"access_token" not in export.body and token.encode() not in export.body
+
+
+def created_routes(app: Any) -> list[Any]:
+    """The routes that declare a 201 (`@responds(201, …)`)."""
+    return sorted((route for route in app.router.routes
+                   if 201 in {a.status for a in declared_answers(route.handler)}),
+                  key=lambda route: route.path)
+
+
+def test_every_route_that_creates_says_where(tmp_path: Path) -> None:
+    app = create_app(make_settings("sqlite", tmp_path))
+    routes = {route.path for route in created_routes(app)}
+    assert routes and routes == set(CREATED_AT)
+
+
+async def test_every_201_has_the_created_resources_location(client: Client) -> None:
+    """`Location` on every 201, a URL the caller can read the new resource at (or, for
+    an anonymous reply, the ticket that lists it)."""
+    await client.get("/health")  # the app's routes are there once it started
+    routes = [route for route in created_routes(client.app) if "POST" in route.methods]
+    assert len(routes) >= 6, [r.path for r in routes]
+    for route in routes:
+        call = await example_post(client, route.path)
+        created = await client.post(call.path, as_=call.as_, headers=call.headers,
+                                    **call.first)
+        assert created.status == 201, (route.path, created)
+        location = created.headers["location"]
+        read = await client.get(location, as_=call.as_, headers=call.headers or (
+            {"X-Access-Token": created.json["access_token"]}
+            if "access_token" in (created.json or {}) else {}))
+        assert read.status == 200, (route.path, location, read)
+        made = created.json["data"][0] if "data" in created.json else created.json
+        if location.startswith("/tickets/"):
+            assert read.json["id"] == made["id"], (route.path, location)
+    agent = await client.put("/agents/ada%2F1", as_=ADMIN,
+                             json={"name": "Ada", "email": "ada@example.com"})
+    assert (agent.status, agent.headers["location"]) == (201, "/agents/ada%2F1"), agent
+    changed = await client.put("/agents/ada%2F1", as_=ADMIN, json={"name": "Ada L."})
+    assert changed.status == 200 and "location" not in changed.headers
+
+
+# Who may not use a route at all, whatever the body (besides analysts, who write nothing).
+FORBIDDEN = {
+    ("PUT", "agents/<agent_id:str>"): [CUSTOMER, AGENT],
+    ("POST", "privacy/erasures"): [CUSTOMER, AGENT],
+    ("POST", "tickets/<ticket_ref:str>/assign"): [CUSTOMER],
+    ("POST", "tickets/<ticket_ref:str>/start"): [CUSTOMER],
+    ("POST", "tickets/<ticket_ref:str>/wait"): [CUSTOMER],
+    ("POST", "tickets/<ticket_ref:str>/resolve"): [CUSTOMER],
+    ("DELETE", "tickets/<ticket_ref:str>"): [AGENT],
+    ("POST", "tickets/<ticket_ref:str>/satisfaction"): [AGENT, ADMIN],
+}
+BAD_BODIES: list[dict[str, Any]] = [
+    {"content": b"{}", "headers": {"content-type": "application/json"}},
+    {"content": b"not json", "headers": {"content-type": "application/json"}},
+    {"json": {"email": "not-an-email", "rating": 99, "agent_id": "", "subject": ""}},
+    {"content": b"--x\r\n", "headers": {"content-type": "multipart/form-data; boundary=x"}},
+]
+
+
+async def test_who_before_what_on_every_write_route(client: Client) -> None:
+    """A caller whose role may not use a route gets 403 whatever the body: never a 400
+    or 422 about a body they could not have sent anyway."""
+    ticket = await create_ticket(client)
+    message = await client.post(f"/tickets/{ticket['id']}/messages", as_=CUSTOMER,
+                                json={"content": "hello"})
+    attachment = await client.post(f"/tickets/{ticket['id']}/attachments", as_=CUSTOMER,
+                                   files={"file": ("a.pdf", PDF, "application/pdf")})
+    assert (message.status, attachment.status) == (201, 201)
+    values = {"ticket_ref": ticket["id"], "message_ref": message.json["id"],
+              "attachment_id": attachment.json["id"], "agent_id": "x"}
+    writes = [(method, route.path) for route in client.app.router.routes
+              for method in sorted(route.methods - {"GET", "HEAD", "OPTIONS"})
+              if not route.path.startswith("public/")]
+    assert len(writes) >= 20, writes
+    assert set(FORBIDDEN) <= set(writes)
+    for method, path in writes:
+        url = "/" + re.sub(r"<(\w+):[^>]*>", lambda m: values[m.group(1)], path)
+        for who in [ANALYST, *FORBIDDEN.get((method, path), [])]:
+            for bad in BAD_BODIES:
+                bad = {**bad, "headers": dict(bad.get("headers", {}))}
+                refused = await client.request(method, url, as_=who, **bad)
+                assert refused.status == 403, (method, path, who, bad, refused)
+                assert refused.json["error"]["code"] == "forbidden"
+    # The issue's two examples, with bodies that are fine: still 403.
+    assert (await client.put("/agents/x", as_=AGENT, json={"name": "X"})).status == 403
+    assert (await client.post("/tickets", as_=ANALYST,
+                              json={"subject": "s", "description": "d"})).status == 403

@@ -1,13 +1,23 @@
 """Idempotency-Key: a retry returns the first result, including after the first answer
-was a 503 because the read model lagged (the ticket was stored; issue 10)."""
+was a 503 because the read model lagged (the ticket was stored; issue 10), on every POST
+route of the app (issue 19)."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
+from typing import Any
 
+import pytest
+from sqlalchemy import select
+
+from sav.api.app import create_app
+from sav.api.idempotency import is_replayable
+from sav.api.tables import idempotency_keys
 from sav.bootstrap import Services
 from sav.projections.runner import Projector
-from tests.support.http import CUSTOMER, Client
+from tests.support.http import CUSTOMER, Client, create_ticket
+from tests.support.posts import example_post, public_ticket, resolved
+from tests.support.settings import make_settings
 
 BODY = {"subject": "Parcel", "description": "Never came"}
 
@@ -45,3 +55,88 @@ async def test_retry_after_a_503_replays_the_created_ticket(
     assert (again.status, again.json["id"]) == (201, ticket_id)
     listed = await client.get("/tickets", as_=CUSTOMER)
     assert [t["id"] for t in listed.json["data"]] == [ticket_id]
+
+
+# -- every POST route (issue 19) ----------------------------------------------------------
+
+def post_routes(app: Any) -> list[Any]:
+    return sorted((r for r in app.router.routes if "POST" in r.methods),
+                  key=lambda r: r.path)
+
+
+def test_every_post_route_is_replayable(tmp_path: Path) -> None:
+    """Applied at registration: no POST route, however it is written, can forget it."""
+    app = create_app(make_settings("sqlite", tmp_path))
+    missing = [route.path for route in post_routes(app) if not is_replayable(route.handler)]
+    assert missing == []
+
+
+async def test_every_post_route_replays_the_first_answer(
+        client: Client, services: Services) -> None:
+    """Same key and body: the first answer again, marked replayed, nothing done twice;
+    same key with another body: 422. Every POST route of the app, one by one."""
+    await client.get("/health")  # the app's routes are there once it started
+    routes = post_routes(client.app)
+    assert len(routes) >= 17, [r.path for r in routes]
+    for n, route in enumerate(routes):
+        call = await example_post(client, route.path)
+        headers = {**call.headers, "Idempotency-Key": f"key-{n}"}
+        first = await client.post(call.path, as_=call.as_, headers=headers, **call.first)
+        assert 200 <= first.status < 300, (route.path, first)
+        assert "idempotent-replayed" not in first.headers, route.path
+        head = services.app.recorder.max_notification_id()
+        again = await client.post(call.path, as_=call.as_, headers=headers, **call.first)
+        assert (again.status, again.json) == (first.status, first.json), (route.path, again)
+        assert again.headers["idempotent-replayed"] == "true", route.path
+        assert again.headers.get("etag") == first.headers.get("etag"), route.path
+        assert again.headers.get("location") == first.headers.get("location"), route.path
+        assert services.app.recorder.max_notification_id() == head, route.path  # no event
+        other = await client.post(call.path, as_=call.as_, headers=headers, **call.other)
+        assert other.status == 422, (route.path, other)
+        assert other.json["error"]["code"] == "idempotency_key_reused", route.path
+
+
+async def test_a_rating_retried_is_the_first_answer_not_a_conflict(client: Client) -> None:
+    ticket = await create_ticket(client)
+    await resolved(client, ticket["id"])
+    path, key = f"/tickets/{ticket['id']}/satisfaction", {"Idempotency-Key": "rate-1"}
+    first = await client.post(path, as_=CUSTOMER, json={"rating": 5}, headers=key)
+    retry = await client.post(path, as_=CUSTOMER, json={"rating": 5}, headers=key)
+    assert (first.status, retry.status) == (200, 200), retry
+    assert retry.json["satisfaction_rating"] == 5
+    # Without the key, a second rating is still the conflict it always was.
+    assert (await client.post(path, as_=CUSTOMER, json={"rating": 5})).status == 409
+
+
+async def test_a_public_reply_retried_is_one_message_and_needs_the_token(
+        client: Client) -> None:
+    number, token = await public_ticket(client)
+    path = f"/public/tickets/{number}/messages"
+    key = {"Idempotency-Key": "reply-1"}
+    first = await client.post(path, json={"content": "photo"}, headers={**token, **key})
+    retry = await client.post(path, json={"content": "photo"}, headers={**token, **key})
+    assert (first.status, retry.status) == (201, 201), retry
+    assert retry.json["id"] == first.json["id"]
+    # The same key and body without the ticket's token replays nothing: still a 404.
+    stranger = await client.post(path, json={"content": "photo"},
+                                 headers={"X-Access-Token": "guess", **key})
+    assert stranger.status == 404, stranger
+    seen = await client.get(f"/public/tickets/{number}", headers=token)
+    assert [m["content"] for m in seen.json["messages"]] == ["photo"]
+
+
+async def test_a_public_ticket_retried_gets_its_token_back_never_stored_in_clear(
+        client: Client, services: Services) -> None:
+    body = {"email": "cy@example.com", "subject": "Fridge", "description": "Warm"}
+    key = {"Idempotency-Key": "public-1"}
+    first = await client.post("/public/tickets", json=body, headers=key)
+    retry = await client.post("/public/tickets", json=body, headers=key)
+    assert (first.status, retry.status) == (201, 201), retry
+    assert retry.json["access_token"] == first.json["access_token"]
+    assert retry.json["id"] == first.json["id"]
+    with services.engine.connect() as conn:
+        stored = conn.execute(select(idempotency_keys.c.body)).scalars().all()
+    assert stored and not [b for b in stored if first.json["access_token"] in b]
+    lookup = await client.get(f"/public/tickets/{first.json['ticket_number']}",
+                              headers={"X-Access-Token": retry.json["access_token"]})
+    assert lookup.status == 200

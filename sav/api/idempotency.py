@@ -1,0 +1,178 @@
+"""`Idempotency-Key` on every POST route, applied once at registration (`idempotent_posts`,
+as `conventions.add_head` adds HEAD), so no route can forget it.
+
+A POST with a key runs once per caller: the same key with the same body answers the first
+(stored) result again with `Idempotent-Replayed: true`; the same key with another body is
+`422 idempotency_key_reused`. What is stored: the status, body and `ETag` of a result below
+500 (a failed attempt stores nothing, so the retry runs again). The caller is the token's
+user, or for anonymous routes the client address plus the access token presented, so a
+replay never answers someone who could not have made the request.
+
+Bodies compare as sent (JSON), or by their parsed parts for an upload (a client library
+draws a new multipart boundary on each attempt). An access token in a stored answer (the
+anonymous ticket creation's, shown once) is sealed with a key derived from the server's
+signing secret and the Idempotency-Key: never in clear in the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sanic import Blueprint, HTTPResponse, Request
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+
+from sav.api import http
+from sav.api.body import MultipartBody, request_body
+from sav.api.errors import ApiError
+from sav.api.tables import idempotency_keys
+from sav.privacy.crypto import open_sealed, seal
+
+log = logging.getLogger("sav.api")
+Handler = Callable[..., Awaitable[HTTPResponse]]
+# Fields of a stored answer kept sealed (top level of a JSON object).
+SEALED_FIELDS = ("access_token",)
+SEALED_PREFIX = "sealed:"
+REPLAYED = "Idempotent-Replayed"
+
+
+def idempotent_posts(blueprint: Blueprint) -> Blueprint:
+    """Every POST route of the blueprint honours `Idempotency-Key` (idempotent itself:
+    blueprints are module globals, registered on every app)."""
+    futures: set[Any] = blueprint._future_routes  # FutureRoute types `handler` as str
+    blueprint._future_routes = {
+        future._replace(handler=replayable(future.handler))
+        if "POST" in (future.methods or ()) and not is_replayable(future.handler)
+        else future
+        for future in futures
+    }
+    return blueprint
+
+
+def is_replayable(handler: Any) -> bool:
+    return bool(getattr(handler, "sav_idempotent", False))
+
+
+def replayable(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    async def route(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        return await replay_or_run(request, handler, lambda: handler(request, *args, **kwargs))
+
+    route.sav_idempotent = True  # type: ignore[attr-defined]
+    return route
+
+
+async def replay_or_run(request: Request, handler: Handler,
+                        produce: Callable[[], Awaitable[HTTPResponse]]) -> HTTPResponse:
+    scope = http.idempotency_scope(request)
+    if scope is None:
+        return await produce()
+    upload = request_body(handler)
+    streamed = isinstance(upload, MultipartBody)
+    engine = http.reads(request)
+    t = idempotency_keys.c
+    async with engine.connect() as conn:
+        stored = (await conn.execute(
+            select(t.status, t.body, t.request_hash, t.etag)
+            .where(t.scope == scope[0], t.key == scope[1])
+        )).first()
+    if stored is not None:
+        if streamed:
+            assert isinstance(upload, MultipartBody)
+            form = await upload.read(request, http.settings(request).max_attachment_bytes)
+            digest = form.digest()
+        else:
+            digest = body_digest(request.body)
+        if stored.request_hash != digest:
+            raise ApiError(422, "idempotency_key_reused",
+                           "this Idempotency-Key was used with a different request body")
+        headers = {REPLAYED: "true"}
+        if stored.etag:
+            headers["ETag"] = stored.etag
+        body = unsealed(request, scope, stored.body.encode())
+        return HTTPResponse(body, status=stored.status, headers=headers,
+                            content_type="application/json")
+    response = await produce()
+    # An upload's digest is taken while the route reads it (`sav.api.uploads`).
+    taken: str | None = (getattr(request.ctx, "upload_digest", None) if streamed
+                         else body_digest(request.body))
+    if taken is not None and response.status < 500:
+        await remember(request, scope, taken, response)
+    return response
+
+
+def body_digest(body: bytes | None) -> str:
+    return hashlib.sha256(body or b"").hexdigest()
+
+
+async def remember(request: Request, scope: tuple[str, str], digest: str,
+                   response: HTTPResponse) -> None:
+    try:
+        async with http.reads(request).begin() as conn:
+            await conn.execute(idempotency_keys.insert().values(
+                scope=scope[0], key=scope[1], status=response.status, request_hash=digest,
+                etag=response.headers.get("etag"),
+                body=sealed(request, scope, response.body or b"").decode(),
+                created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            ))
+    except sa_exc.IntegrityError:
+        pass  # A concurrent retry stored the same result first.
+    except sa_exc.SQLAlchemyError:
+        # The command is stored: answer its result; only a later replay is lost.
+        log.warning("could not store the Idempotency-Key result", exc_info=True)
+
+
+def _cipher(request: Request, scope: tuple[str, str]) -> AESGCM:
+    secret = http.settings(request).signing_secret()
+    key = hmac.new(secret, f"sav-idempotency-seal\0{scope[0]}\0{scope[1]}".encode(),
+                   hashlib.sha256).digest()
+    return AESGCM(key)
+
+
+def sealed(request: Request, scope: tuple[str, str], body: bytes) -> bytes:
+    """The body to store, its secret fields sealed."""
+    data = _object(body)
+    if data is None or not any(isinstance(data.get(name), str) for name in SEALED_FIELDS):
+        return body
+    cipher = _cipher(request, scope)
+    for name in SEALED_FIELDS:
+        if isinstance(data.get(name), str):
+            box = seal(cipher, data[name].encode(), name.encode())
+            data[name] = SEALED_PREFIX + base64.urlsafe_b64encode(box).decode()
+    return orjson.dumps(data)
+
+
+def unsealed(request: Request, scope: tuple[str, str], body: bytes) -> bytes:
+    """The stored body with its secret fields opened (`null` if the signing secret
+    changed since)."""
+    data = _object(body)
+    names = [name for name in SEALED_FIELDS if data is not None
+             and str(data.get(name) or "").startswith(SEALED_PREFIX)]
+    if data is None or not names:
+        return body
+    cipher = _cipher(request, scope)
+    for name in names:
+        box = base64.urlsafe_b64decode(data[name].removeprefix(SEALED_PREFIX))
+        try:
+            data[name] = open_sealed(cipher, box, name.encode()).decode()
+        except InvalidTag:
+            data[name] = None
+    return orjson.dumps(data)
+
+
+def _object(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
