@@ -285,6 +285,19 @@ class Settings(BaseSettings):
     rabbitmq_exchange: str = setting("RABBITMQ_EXCHANGE", "sav_exchange", "published exchange")
     rabbitmq_queue: str = setting("RABBITMQ_QUEUE", "sav_queue", "consumed queue")
 
+    # Outbound webhooks (`sav worker webhooks`)
+    webhook_allow_private: Flag = setting(
+        "SAV_WEBHOOK_ALLOW_PRIVATE", False, "let webhooks target loopback, private and "
+        "link-local addresses and `localhost` (tests, internal services)")
+    webhook_timeout: Amount = setting(
+        "SAV_WEBHOOK_TIMEOUT", 10.0, "seconds an endpoint has to answer a delivery")
+    webhook_first_retry_seconds: Amount = setting(
+        "SAV_WEBHOOK_FIRST_RETRY_SECONDS", 5.0, "wait before a failed delivery's first "
+        "retry (at most this, at least half); each next wait is 4 times longer, up to 8 h")
+    webhook_retry_hours: Amount = setting(
+        "SAV_WEBHOOK_RETRY_HOURS", 72.0, "how long a delivery is retried before it fails "
+        "and its endpoint is disabled")
+
     # Tickets and automations
     ticket_number_prefix: str = setting(
         "TICKET_NUMBER_PREFIX", "TICKET", "ticket numbers `PREFIX-YYYYMMDD-NNN`")

@@ -28,6 +28,7 @@ from sav.commands.app import SavApplication
 from sav.events import clock
 from sav.projections.metrics import StoreSnapshot, store_snapshot
 from sav.storage.scanner import Scanner
+from sav.webhooks.metrics import WebhookCollector, WebhookSnapshot, webhook_snapshot
 
 bp = Blueprint("metrics")
 
@@ -96,6 +97,8 @@ class ApiMetrics:
                              registry=self.registry)
         self.store = StoreCollector()
         self.registry.register(self.store)
+        self.webhooks = WebhookCollector()
+        self.registry.register(self.webhooks)
         self.source: tuple[SavApplication, Engine] | None = None
 
     def watch(self, app: SavApplication, engine: Engine, publishing_paused: bool) -> None:
@@ -110,6 +113,13 @@ class ApiMetrics:
             return None
         app, engine = self.source
         return store_snapshot(engine, app.recorder, app.mapper, clock.now())
+
+    def read_webhooks(self) -> WebhookSnapshot | None:
+        """The webhook figures as of now (blocking: run it on the command pool)."""
+        if self.source is None:
+            return None
+        app, engine = self.source
+        return webhook_snapshot(engine, app.recorder.max_notification_id() or 0)
 
     def on_append(self, _position: int) -> None:
         self.appends.inc()
@@ -150,5 +160,7 @@ async def metrics_route(request: Request) -> HTTPResponse:
     metrics = api_metrics(request)
     if metrics.read_store is not None:
         metrics.store.snapshot = await http.command_pool(request).call(metrics.read_store)
+        metrics.webhooks.snapshot = await http.command_pool(request).call(
+            metrics.read_webhooks)
     # No await from here until generated: scrapes don't interleave.
     return HTTPResponse(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)

@@ -36,13 +36,15 @@ ROLES = [role.value for role in Role]
 
 # Kept in step with sav.workers.inprocess.KINDS and sav.workers.scheduler.JOBS (a unit
 # test checks); repeated here so `sav --help` does not import the whole service.
-WORKER_KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log")
+WORKER_KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log",
+                "webhooks")
 WORKER_TEXTS = {
     "projections": "apply new events to the read tables (what GET /tickets answers from)",
     "publisher": "publish each event once to RABBITMQ_EXCHANGE (at-least-once, in order)",
     "consumer": "turn the platform's messages on RABBITMQ_QUEUE into commands",
     "scheduler": "run the automations on their intervals (see `sav jobs run --help`)",
     "event-log": "log one JSON line (ids only) per ticket happening (logger sav.events)",
+    "webhooks": "POST each event to the webhook subscriptions that name it (signed, retried)",
 }
 # Job name → what it does (the scheduler's functions; a unit test keeps the names in step).
 JOBS = {

@@ -65,6 +65,10 @@ def target_metadata() -> list[MetaData]:
     from sav.eventstore.schema import metadata
     from sav.projections import registry  # noqa: F401  (imports every read table)
     from sav.projections.schema import read_metadata
+    from sav.webhooks import (
+        deliveries,  # noqa: F401  (webhook_positions, _deliveries)
+        subscriptions,  # noqa: F401  (webhook_subscriptions)
+    )
     from sav.workers import lease  # noqa: F401  (worker_leases)
     from sav.workers.scheduler import scheduler_metadata
 

@@ -29,7 +29,8 @@ log = logging.getLogger("sav.workers")
 # Lease name → the job it stands for (other leases, e.g. a scheduler job's lock, are
 # implementation details). The consumer holds no lease: the broker shares its queue out.
 JOBS = {"projector:read_model": "projections", "publisher": "publisher",
-        "consumer": "consumer", "scheduler": "scheduler", "projector:event_log": "event-log"}
+        "consumer": "consumer", "scheduler": "scheduler", "projector:event_log": "event-log",
+        "webhooks": "webhooks"}
 
 # The job name → its tracking row.
 READERS = {"projections": READ_MODEL, "publisher": "publisher"}

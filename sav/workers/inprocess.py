@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sav.bootstrap import Services
 from sav.eventstore.recorder import SqlApplicationRecorder
 from sav.projections.runner import InlineProjection, Projector
+from sav.webhooks import sender
 from sav.workers import consumer, event_log, projections, publisher, scheduler
 from sav.workers.lease import run_while_leader
 from sav.workers.projections import PROJECTOR_LEASE
@@ -68,7 +69,7 @@ def start_projector(services: Services) -> Projector:
     return projector
 
 
-KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log")
+KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log", "webhooks")
 BROKER_KINDS = ("publisher", "consumer")
 
 
@@ -93,4 +94,5 @@ def workers(services: Services) -> dict[str, WorkerFn]:
         "consumer": lambda stop: consumer.run(app, services.read_model, settings, stop),
         "scheduler": lambda stop: scheduler.run(jobs, stop),
         "event-log": lambda stop: event_log.run(app, engine, ttl, stop),
+        "webhooks": lambda stop: sender.run(app, engine, settings, stop),
     }

@@ -30,6 +30,7 @@ from sav.api.app import create_app
 from sav.api.metrics import ApiMetrics
 from sav.config import declared, load_settings
 from sav.projections.metrics import Lag, StoreSnapshot
+from sav.webhooks.metrics import Endpoint, WebhookSnapshot
 from sav.workers.health import serve_health
 
 ROOT = Path(__file__).parents[2]
@@ -80,6 +81,8 @@ def exported() -> set[str]:
     metrics.store.snapshot = StoreSnapshot(
         head=3, projectors={"read_model": Lag(1, 2.0)}, publisher=Lag(1, 2.0),
         tickets=[("open", "normal", 1)], escalations=1, leases=[("publisher", "host:1:a")])
+    metrics.webhooks.snapshot = WebhookSnapshot(
+        by_status={"delivered": 1}, endpoints=[Endpoint("w-1", True, False, 1, 2.0)])
     metrics.requests.labels("GET", "/tickets", "200").inc()
     metrics.latency.labels("GET", "/tickets", "200").observe(0.01)
     text = generate_latest(metrics.registry).decode()
