@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
+from sav.events.fields import TICKET_FIELDS, Seen
 from sav.events.ticket import Ticket
 from sav.eventstore.recorder import SqlApplicationRecorder
 from sav.history.past import PastTicket, fold
@@ -29,9 +30,11 @@ from sav.workers.routing import routing_key
 # Read from the store in batches: a page deep in a long stream folds everything before it.
 BATCH = 500
 
-# Fields of a change only staff (and analysts) read: those the customer's own view of
-# the ticket does not show either.
-STAFF_ONLY_FIELDS = frozenset({"internal_notes", "origin", "reason"})
+# Fields of a change only staff (and analysts) read: the ticket's staff-only fields (the
+# customer's own view of the ticket does not show them either) and what the events
+# alone say: where a ticket came from, and the reasons people typed.
+STAFF_ONLY_FIELDS = frozenset({*(f.name for f in TICKET_FIELDS if f.seen == Seen.STAFF),
+                               "origin", "reason"})
 
 # What a ticket's creation records, as the fields of its history entry: all but who
 # created it (the entry's actor) and the access token's hash (never shown).
