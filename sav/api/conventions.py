@@ -63,6 +63,7 @@ CREATED_AT: dict[str, Callable[[dict[str, Any]], str]] = {
     "public/tickets": lambda body: f"/public/tickets/{body['ticket_number']}",
     "public/tickets/<ticket_ref:str>/messages":
         lambda body: f"/public/tickets/{body['ticket_id']}",
+    "webhooks": lambda body: f"/webhooks/{body['id']}",
 }
 CORS_REQUEST_HEADERS = ("Authorization, Content-Type, If-Match, If-None-Match, "
                         "Idempotency-Key, Last-Event-ID, X-Access-Token, X-Request-ID")

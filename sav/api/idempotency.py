@@ -9,9 +9,10 @@ user, or for anonymous routes the client address plus the access token presented
 replay never answers someone who could not have made the request.
 
 Bodies compare as sent (JSON), or by their parsed parts for an upload (a client library
-draws a new multipart boundary on each attempt). An access token in a stored answer (the
-anonymous ticket creation's, shown once) is sealed with a key derived from the server's
-signing secret and the Idempotency-Key: never in clear in the database.
+draws a new multipart boundary on each attempt). A secret shown once (the anonymous
+ticket's access token, a webhook's signing secret) is sealed in the stored answer with a
+key derived from the server's signing secret and the Idempotency-Key: never in clear in
+the database.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ from sav.privacy.crypto import open_sealed, seal
 
 log = logging.getLogger("sav.api")
 Handler = Callable[..., Awaitable[HTTPResponse]]
-# Fields of a stored answer kept sealed (top level of a JSON object).
-SEALED_FIELDS = ("access_token",)
+# Secrets an answer shows once, kept sealed in a stored answer (top level of a JSON
+# object): an anonymous ticket's access token, a webhook's signing secret.
+SEALED_FIELDS = ("access_token", "secret")
 SEALED_PREFIX = "sealed:"
 REPLAYED = "Idempotent-Replayed"
 

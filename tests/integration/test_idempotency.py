@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from sav.api.app import create_app
-from sav.api.idempotency import is_replayable
+from sav.api.idempotency import SEALED_FIELDS, is_replayable
 from sav.api.tables import idempotency_keys
 from sav.bootstrap import Services
 from sav.projections.runner import Projector
@@ -80,6 +80,8 @@ async def test_every_post_route_replays_the_first_answer(
     assert len(routes) >= 17, [r.path for r in routes]
     for n, route in enumerate(routes):
         call = await example_post(client, route.path)
+        if call is None:
+            continue  # tests.support.posts.WITHOUT_EXAMPLE says why
         headers = {**call.headers, "Idempotency-Key": f"key-{n}"}
         first = await client.post(call.path, as_=call.as_, headers=headers, **call.first)
         assert 200 <= first.status < 300, (route.path, first)
@@ -91,6 +93,10 @@ async def test_every_post_route_replays_the_first_answer(
         assert again.headers.get("etag") == first.headers.get("etag"), route.path
         assert again.headers.get("location") == first.headers.get("location"), route.path
         assert services.app.recorder.max_notification_id() == head, route.path  # no event
+        shown_once = [first.json[name] for name in SEALED_FIELDS if name in first.json]
+        with services.engine.connect() as conn:
+            stored = conn.execute(select(idempotency_keys.c.body)).scalars().all()
+        assert not [s for s in shown_once if any(s in body for body in stored)], route.path
         other = await client.post(call.path, as_=call.as_, headers=headers, **call.other)
         assert other.status == 422, (route.path, other)
         assert other.json["error"]["code"] == "idempotency_key_reused", route.path

@@ -10,6 +10,15 @@ from tests.support.attachments import PDF
 from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
 
 TICKET = {"subject": "Parcel", "description": "Never came"}
+# POST routes whose example needs more than a client (None from `example_post`), and why.
+WITHOUT_EXAMPLE = {
+    # Until the webhook read model is registered for every app (test_webhooks.py adds it
+    # with a temporary fixture): then `{"url": "https://93.184.216.34/hook", "events":
+    # ["ticket.created"]}` as an admin.
+    "webhooks": "the webhook read model is not registered yet",
+    "webhooks/<webhook_id:str>/deliveries/<delivery_id:str>/retry":
+        "a delivery needs the webhook sender and a receiver (tests/integration/test_webhooks.py)",
+}
 
 
 @dataclass
@@ -35,7 +44,7 @@ async def public_ticket(client: Client) -> tuple[str, dict[str, str]]:
     return created.json["ticket_number"], {"X-Access-Token": created.json["access_token"]}
 
 
-async def example_post(client: Client, route: str) -> Post:
+async def example_post(client: Client, route: str) -> Post | None:
     """A valid call of the POST route `route` (a router path), on a fresh ticket."""
     ticket = await create_ticket(client)
     base = f"/tickets/{ticket['id']}"
@@ -93,4 +102,6 @@ async def example_post(client: Client, route: str) -> Post:
         case "privacy/erasures":
             return Post("/privacy/erasures", ADMIN, {"json": {"user_id": "gone-1"}},
                         {"json": {"user_id": "gone-2"}})
+    if route in WITHOUT_EXAMPLE:
+        return None
     raise AssertionError(f"no example call of POST /{route}: add one here")
