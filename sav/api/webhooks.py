@@ -32,6 +32,7 @@ from sav.webhooks.subscriptions import find_subscription, list_subscriptions, su
 bp = Blueprint("webhooks")
 
 DELIVERIES_LIMIT = 50
+MAX_INT = 2**62  # a position or a count (a BIGINT holds it)
 
 
 # -- the shapes answered (sav.api.examples has one of each) ---------------------------
@@ -123,10 +124,14 @@ def int_arg(request: Request, name: str) -> int | None:
     if raw is None:
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ApiError(422, "validation_failed", f"{name} must be an integer",
                        [{"field": name, "message": "not an integer"}]) from None
+    if not 0 <= value <= MAX_INT:
+        raise ApiError(422, "validation_failed", f"{name} is out of range",
+                       [{"field": name, "message": f"must be between 0 and {MAX_INT}"}])
+    return value
 
 
 # -- routes -----------------------------------------------------------------------------
@@ -203,7 +208,8 @@ async def delete_webhook_route(request: Request, webhook_id: str) -> HTTPRespons
 async def list_deliveries_route(request: Request, webhook_id: str) -> HTTPResponse:
     """The subscription's deliveries, newest event first: status, attempts, last answer."""
     require_admin(request)
-    limit = int_arg(request, "limit") or DELIVERIES_LIMIT
+    limit = int_arg(request, "limit")
+    limit = DELIVERIES_LIMIT if limit is None else limit
     if not 1 <= limit <= 100:
         raise ApiError(422, "validation_failed", "limit must be between 1 and 100",
                        [{"field": "limit", "message": "out of range"}])

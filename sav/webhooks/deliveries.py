@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    bindparam,
     delete,
     func,
     select,
@@ -167,15 +168,38 @@ def next_due(engine: Engine, webhook_id: str) -> float | None:
     return None if value is None else float(value)
 
 
-def record_attempt(engine: Engine, row_id: str, status: str, attempts: int,
-                   status_code: int | None, error: str | None, duration: float,
-                   next_attempt_at: float | None) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    """What an attempt left on its row."""
+
+    row_id: str
+    status: str
+    attempts: int
+    status_code: int | None
+    error: str | None
+    duration: float
+    next_attempt_at: float | None
+    manual: bool
+
+
+_RECORD = update(webhook_deliveries).where(d.id == bindparam("row_id")).values(
+    status=bindparam("status"), attempts=bindparam("attempts"),
+    last_status_code=bindparam("code"), last_error=bindparam("error"),
+    last_duration=bindparam("duration"), next_attempt_at=bindparam("next_at"),
+    manual=bindparam("still_manual"), updated_at=bindparam("now"))
+
+
+def record(engine: Engine, outcomes: Sequence[Outcome]) -> None:
+    """The attempts of one round, in one transaction."""
+    if not outcomes:
+        return
+    now = time.time()
     with write_transaction(engine) as conn:
-        conn.execute(update(webhook_deliveries).where(d.id == row_id).values(
-            status=status, attempts=attempts, last_status_code=status_code,
-            last_error=error[:MAX_ERROR] if error else None, last_duration=duration,
-            next_attempt_at=next_attempt_at, manual=False if status != PENDING else d.manual,
-            updated_at=time.time()))
+        conn.execute(_RECORD, [{
+            "row_id": o.row_id, "status": o.status, "attempts": o.attempts,
+            "code": o.status_code, "error": o.error[:MAX_ERROR] if o.error else None,
+            "duration": o.duration, "next_at": o.next_attempt_at,
+            "still_manual": o.manual, "now": now} for o in outcomes])
 
 
 def retry(engine: Engine, webhook_id: str, row_id: str) -> bool:

@@ -32,7 +32,7 @@ from sav.events.webhook import FAILING, GONE
 from sav.history.feed import EventFeed, feed_entry
 from sav.webhooks import deliveries, signing
 from sav.webhooks.commands import EVERY_EVENT, disable_webhook, secret_of
-from sav.webhooks.deliveries import DELIVERED, FAILED, PENDING, NewDelivery
+from sav.webhooks.deliveries import DELIVERED, FAILED, PENDING, NewDelivery, Outcome
 from sav.webhooks.guard import TargetRefusedError, connect_address, literal_address, parse_target
 from sav.webhooks.schedule import retry_delay
 from sav.webhooks.subscriptions import all_subscriptions, w
@@ -42,6 +42,8 @@ from sav.workers.lease import Lease
 log = logging.getLogger("sav.webhooks")
 
 LEASE_NAME = "webhooks"
+# Positions further apart than this per delivery are read one by one, not scanned.
+SCAN_SPAN = 20
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Subscription:
     events: frozenset[str]
     active: bool
     created_position: int
+    healthy: bool = True  # its last round had no failure
 
     @classmethod
     def of(cls, row: Any) -> Subscription:
@@ -74,6 +77,7 @@ class Subscription:
 class WebhookSender:
     def __init__(self, app: SavApplication, engine: Engine, settings: Settings, *,
                  window: int = 500, backlog: int = 1000, concurrency: int = 8,
+                 round_size: int = 200,
                  poll_interval: float = 0.2, lease_ttl: float | None = None) -> None:
         self.app = app
         self.engine = engine
@@ -81,6 +85,7 @@ class WebhookSender:
         self.window = window  # events read per step
         self.backlog = backlog  # pending deliveries per subscription before reading more
         self.concurrency = concurrency  # attempts at once per subscription
+        self.round_size = round_size  # deliveries taken per round (bodies, one write)
         self.poll_interval = poll_interval
         self.timeout = settings.webhook_timeout
         self.first_retry = settings.webhook_first_retry_seconds
@@ -129,8 +134,7 @@ class WebhookSender:
                         log.exception("webhooks: cannot read the subscriptions; retrying")
                         await sleep_unless_stopped(stop, 1.0)
                         continue
-                    current.clear()
-                    current.update((row.id, Subscription.of(row)) for row in rows)
+                    refresh(current, rows)
                     for webhook_id in set(tasks) - set(current):  # deleted
                         tasks.pop(webhook_id).cancel()
                         self._wakes.pop(webhook_id, None)
@@ -223,28 +227,52 @@ class WebhookSender:
         return end
 
     async def _send_due(self, subscription: Subscription, client: httpx.AsyncClient) -> int:
+        """One round: the due deliveries (up to `round_size`), their bodies read in one go,
+        sent `concurrency` at a time, their outcomes written in one transaction."""
+        # An endpoint that just failed gets small rounds: a round waits for its slowest
+        # attempt (up to the timeout), and a pause is obeyed from the next round.
+        size = self.round_size if subscription.healthy else self.concurrency
         rows = await asyncio.to_thread(deliveries.due, self.engine, subscription.id,
-                                       time.time(), self.concurrency,
-                                       not subscription.active)
-        if rows:
-            await asyncio.gather(*(self._deliver(subscription, row, client) for row in rows))
+                                       time.time(), size, not subscription.active)
+        if not rows:
+            return 0
+        bodies = await asyncio.to_thread(self._bodies, [int(row.position) for row in rows])
+        secret = await self._secret(subscription.id)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def attempt(row: Any) -> Attempt:
+            body = bodies.get(int(row.position))
+            if body is None:
+                return Attempt(False, None, "the event is no longer in the store", 0.0)
+            async with gate:
+                return await self._post(client, subscription.url, secret, row.message_id,
+                                        body)
+
+        attempts = await asyncio.gather(*(attempt(row) for row in rows))
+        subscription.healthy = all(item.ok for item in attempts)
+        await self._record(subscription, list(zip(rows, attempts, strict=True)))
         return len(rows)
 
-    async def _deliver(self, subscription: Subscription, row: Any,
-                       client: httpx.AsyncClient) -> None:
-        body = await asyncio.to_thread(self._body, int(row.position))
-        if body is None:
-            attempt = Attempt(False, None, "the event is no longer in the store", 0.0)
+    def _bodies(self, positions: list[int]) -> dict[int, bytes]:
+        """The envelope of each position, read from the store in as few reads as the
+        positions allow (consecutive ones in one; scattered old retries one by one)."""
+        wanted = set(positions)
+        found: dict[int, bytes] = {}
+        first, last = min(wanted), max(wanted)
+        if last - first > SCAN_SPAN * len(wanted):
+            spans = [(position - 1, position) for position in sorted(wanted)]
         else:
-            secret = await self._secret(subscription.id)
-            attempt = await self._post(client, subscription.url, secret, row.message_id, body)
-        await self._record(subscription, row, attempt)
-
-    def _body(self, position: int) -> bytes | None:
-        found = self.feed.messages(position - 1, 1)
-        if not found or found[0].position != position:
-            return None
-        return orjson.dumps(feed_entry(found[0]))
+            spans = [(first - 1, last)]
+        for after, until in spans:
+            while after < until:
+                messages = self.feed.messages(after, min(1000, until - after))
+                if not messages:
+                    break
+                for message in messages:
+                    if message.position in wanted:
+                        found[message.position] = orjson.dumps(feed_entry(message))
+                after = messages[-1].position
+        return found
 
     async def _secret(self, webhook_id: str) -> str:
         if webhook_id not in self._secrets:
@@ -279,36 +307,58 @@ class WebhookSender:
         answered = None if ok else f"answered {response.status_code}"
         return Attempt(ok, response.status_code, answered, _since(started))
 
-    async def _record(self, subscription: Subscription, row: Any, attempt: Attempt) -> None:
-        attempts = int(row.attempts) + 1
+    async def _record(self, subscription: Subscription,
+                      attempted: list[tuple[Any, Attempt]]) -> None:
         now = time.time()
-        disable: str | None = None
-        if attempt.ok:
-            status, next_at = DELIVERED, None
-            self.sent += 1
-        elif attempt.status_code == 410:
-            status, next_at = FAILED, None
-            disable = GONE
-        elif row.manual:  # an operator's single retry: its failure disables nothing
-            status, next_at = FAILED, None
-        else:
-            next_at = now + retry_delay(attempts, self.first_retry)
-            if next_at > float(row.give_up_at):
-                status, next_at, disable = FAILED, None, FAILING
+        outcomes: list[Outcome] = []
+        disable: tuple[str, Any, Attempt] | None = None
+        for row, attempt in attempted:
+            attempts = int(row.attempts) + 1
+            next_at: float | None = None
+            if attempt.ok:
+                status = DELIVERED
+                self.sent += 1
+            elif attempt.status_code == 410:
+                status = FAILED
+                disable = disable or (GONE, row, attempt)
+            elif row.manual:  # an operator's single retry: its failure disables nothing
+                status = FAILED
             else:
-                status = PENDING
-        await asyncio.to_thread(deliveries.record_attempt, self.engine, row.id, status,
-                                attempts, attempt.status_code, attempt.error,
-                                attempt.duration, next_at)
-        outcome = "delivered" if attempt.ok else ("failed" if status == FAILED else "retry")
-        for observer in self.observers:
-            observer(subscription.id, outcome, attempt.duration)
+                next_at = now + retry_delay(attempts, self.first_retry)
+                if next_at > float(row.give_up_at):
+                    status, next_at = FAILED, None
+                    disable = disable or (FAILING, row, attempt)
+                else:
+                    status = PENDING
+            outcomes.append(Outcome(row.id, status, attempts, attempt.status_code,
+                                    attempt.error, attempt.duration, next_at,
+                                    bool(row.manual) and status == PENDING))
+            outcome = "delivered" if attempt.ok else ("failed" if status == FAILED
+                                                       else "retry")
+            for observer in self.observers:
+                observer(subscription.id, outcome, attempt.duration)
+        await asyncio.to_thread(deliveries.record, self.engine, outcomes)
         if disable is not None:
+            reason, row, attempt = disable
             log.warning("webhooks: disabling %s (%s) after delivery %s", subscription.id,
-                        disable, row.id)
-            await asyncio.to_thread(disable_webhook, self.app, subscription.id, disable,
+                        reason, row.id)
+            await asyncio.to_thread(disable_webhook, self.app, subscription.id, reason,
                                     row.id, attempt.status_code)
             subscription.active = False
+
+
+def refresh(current: dict[str, Subscription], rows: list[Any]) -> None:
+    """Bring `current` to the read model's rows, keeping what the sender learnt."""
+    seen = {row.id for row in rows}
+    for webhook_id in set(current) - seen:
+        del current[webhook_id]
+    for row in rows:
+        fresh = Subscription.of(row)
+        known = current.get(row.id)
+        if known is None:
+            current[row.id] = fresh
+        else:
+            known.url, known.events, known.active = fresh.url, fresh.events, fresh.active
 
 
 def _since(started: float) -> float:
