@@ -102,6 +102,6 @@ def read_engine(settings: Settings) -> AsyncEngine:
         # it goes back to the pool. Writes through this engine are single statements.
         **({} if not settings.is_mysql else {
             "pool_recycle": 3600, "pool_pre_ping": True, "isolation_level": "AUTOCOMMIT",
-            "pool_reset_on_return": None,
+            "pool_reset_on_return": None, "skip_autocommit_rollback": True,
             "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}}),
     )

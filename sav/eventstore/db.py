@@ -34,8 +34,8 @@ def build_engine(url: str, pool_size: int = 10, reads_only: bool = False) -> Eng
     """A sync engine for `url`; creates the SQLite file's folder or the MySQL database.
 
     `reads_only` (MySQL): autocommit, so a connection never holds a transaction (nor
-    the table metadata locks that would block DDL) and needs no ROLLBACK when it goes
-    back to the pool — one round trip less per use. SQLite reads share the one engine."""
+    the table metadata locks that would block DDL) and needs no ROLLBACK when it is
+    closed — one round trip less per use. SQLite reads share the one engine."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         assert parsed.database
@@ -61,7 +61,13 @@ def build_engine(url: str, pool_size: int = 10, reads_only: bool = False) -> Eng
         pool_pre_ping=True,
         pool_recycle=3600,
         isolation_level="AUTOCOMMIT" if reads_only else "READ COMMITTED",
-        pool_reset_on_return=None if reads_only else "rollback",
+        # No reset when a connection goes back to the pool: a `Connection` that closes
+        # with its transaction open rolls it back itself, and one that committed has
+        # nothing to undo (the pool's ROLLBACK was a round trip after every COMMIT).
+        pool_reset_on_return=None,
+        # Closing a connection still "rolls back" its autobegun transaction: in autocommit
+        # that is a ROLLBACK round trip after every read (and every idle poll).
+        skip_autocommit_rollback=reads_only,
     )
 
 

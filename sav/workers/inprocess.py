@@ -15,9 +15,13 @@ from sav.webhooks import sender
 from sav.workers import consumer, event_log, projections, publisher, scheduler
 from sav.workers.lease import run_while_leader
 from sav.workers.projections import PROJECTOR_LEASE
+from sav.workers.threads import Backoff
 
-# Appends of other processes are seen on the next poll.
+# Appends of other processes are seen on the next poll: every POLL_S while there is
+# work, backing off to IDLE_POLL_S while there is none (this process's appends wake the
+# projector at once, and mostly project themselves).
 POLL_S = 0.05
+IDLE_POLL_S = 1.0
 
 WorkerFn = Callable[[threading.Event], None]
 
@@ -42,8 +46,14 @@ def start_projector(services: Services) -> Projector:
         recorder.project_inline(inline)
         # Part of this process's projector: it stops with the other workers.
         services.background.on_stop(lambda: recorder.project_inline(None))
-    app.on_append(lambda position: projector.wake() if projector.position < position
-                  or not lead["now"] else None)
+    polling = Backoff(projector.run_once, POLL_S, IDLE_POLL_S)
+
+    def appended(position: int) -> None:
+        if projector.position < position or not lead["now"]:
+            polling.wake()
+            projector.wake()
+
+    app.on_append(appended)
     projector.on_applied(services.views.invalidate)
     # Rows written by another writer (a `sav replay` switch, another projector): drop
     # every view.
@@ -61,7 +71,7 @@ def start_projector(services: Services) -> Projector:
 
     def run(stop: threading.Event) -> None:
         run_while_leader(engine, PROJECTOR_LEASE, services.settings.worker_lease_ttl, stop,
-                         projector.run_once, idle=POLL_S, wake=projector.wakeup,
+                         polling, idle=POLL_S, wake=projector.wakeup,
                          on_change=leading)
 
     services.background.spawn("sav-projector", run)
@@ -93,6 +103,6 @@ def workers(services: Services) -> dict[str, WorkerFn]:
         "publisher": lambda stop: publisher.run(app, engine, settings, stop),
         "consumer": lambda stop: consumer.run(app, services.read_model, settings, stop),
         "scheduler": lambda stop: scheduler.run(jobs, stop),
-        "event-log": lambda stop: event_log.run(app, engine, ttl, stop),
+        "event-log": lambda stop: event_log.run(app, engine, ttl, stop, poll=IDLE_POLL_S),
         "webhooks": lambda stop: sender.run(app, engine, settings, stop),
     }

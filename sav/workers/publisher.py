@@ -39,6 +39,7 @@ log = logging.getLogger("sav.publisher")
 
 TRACKING_NAME = "publisher"
 LEASE_NAME = "publisher"
+IDLE_POLL_S = 1.0  # the longest an idle publisher waits between two reads of the store
 
 
 class NackedError(Exception):
@@ -163,14 +164,20 @@ class Publisher:
         assert self._wake is not None
         start = await asyncio.to_thread(tracked_position, self.engine)
         messages = await asyncio.to_thread(self._load_window, start)
+        idle = self.poll_interval
         while not stop.is_set() and self._leader:
             if not messages:
                 self.position = start
                 backoff.reset()
-                await sleep_unless_stopped(stop, self.poll_interval, self._wake)
+                # Idle: poll ever less often (this process's appends wake us at once;
+                # other processes' are seen within IDLE_POLL_S).
+                await sleep_unless_stopped(stop, idle, self._wake)
+                idle = self.poll_interval if self._wake.is_set() else min(idle * 2,
+                                                                          IDLE_POLL_S)
                 self._wake.clear()
                 messages = await asyncio.to_thread(self._load_window, start)
                 continue
+            idle = self.poll_interval
             end = messages[-1].position
             following = asyncio.create_task(asyncio.to_thread(self._load_window, end))
             try:

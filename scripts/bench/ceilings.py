@@ -7,6 +7,7 @@ Nothing here imports sav, so the ceilings do not move when sav's internals do.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -35,6 +36,57 @@ BARE_SANIC = textwrap.dedent("""
             motd=False)
 """)
 PAYLOAD = "x" * 300  # about the size of a stored ticket event
+# (a) of issue 21: what any web service persisting a write must do. One process, a POST
+# route that parses the JSON body and commits one ~500-byte row: through aiomysql (READ
+# COMMITTED, a pool as wide as the clients) or sqlite3 on one thread with SAV's pragmas.
+BARE_SANIC_INSERT = textwrap.dedent("""
+    import asyncio, json, sqlite3, sys
+    from concurrent.futures import ThreadPoolExecutor
+    from sanic import Sanic
+    from sanic.response import json as answer
+    port, kind, target = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+    app = Sanic("bare_insert")
+    app.config.AUTO_EXTEND = False
+    ROW = "INSERT INTO bench_writes (payload) VALUES ({})"
+
+    @app.before_server_start
+    async def connect(app, _loop):
+        if kind == "mysql":
+            import aiomysql
+            app.ctx.pool = await aiomysql.create_pool(
+                minsize=1, maxsize=64, autocommit=False, init_command=
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", **target)
+        else:
+            app.ctx.db = sqlite3.connect(target["path"], isolation_level=None,
+                                         check_same_thread=False, timeout=30)
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+                app.ctx.db.execute("PRAGMA " + pragma)
+            app.ctx.thread = ThreadPoolExecutor(1)
+
+    def write_sqlite(db, payload):
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(ROW.format("?"), (payload,))
+        db.execute("COMMIT")
+
+    @app.post("/rows")
+    async def add(request):
+        payload = json.dumps(request.json) + "x" * 400
+        if kind == "mysql":
+            async with app.ctx.pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute(ROW.format("%s"), (payload,))
+                await conn.commit()
+        else:
+            await asyncio.get_running_loop().run_in_executor(
+                app.ctx.thread, write_sqlite, app.ctx.db, payload)
+        return answer({"ok": True}, status=201)
+
+    @app.get("/ping")
+    async def ping(request):
+        return answer({"status": "ok"})
+
+    app.run(host="127.0.0.1", port=port, single_process=True, access_log=False, motd=False)
+""")
 
 
 def free_port() -> int:
@@ -73,6 +125,31 @@ def bare_sanic(cpus: str | None = None) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+@contextmanager
+def bare_sanic_insert(raw: RawDb, cpus: str | None = None) -> Iterator[str]:
+    """(a): a Sanic app whose POST /rows commits one row into `bench_writes` of the
+    service's database (made here, dropped after); yields that route's URL."""
+    raw.execute("DROP TABLE IF EXISTS bench_writes")
+    raw.execute("CREATE TABLE bench_writes (id INTEGER PRIMARY KEY AUTO_INCREMENT, "
+                "payload TEXT NOT NULL)" if raw.mysql else
+                "CREATE TABLE bench_writes (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
+    target = ({**raw.mysql, "db": raw.mysql["database"]} if raw.mysql
+              else {"path": str(raw.sqlite_path)})
+    target.pop("database", None)
+    port = free_port()
+    server = subprocess.Popen([*taskset(cpus), sys.executable, "-c", BARE_SANIC_INSERT,
+                               str(port), "mysql" if raw.mysql else "sqlite",
+                               json.dumps(target)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server)
+        yield f"http://127.0.0.1:{port}/rows"
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+        raw.execute("DROP TABLE bench_writes")
 
 
 @contextmanager

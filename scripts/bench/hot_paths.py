@@ -6,7 +6,14 @@ medians over --rounds; a figure and its ceiling alternate within each round, so 
 from other work on the machine hits both. Not a test: it prints figures.
 
     python scripts/bench/hot_paths.py [--profiles sqlite,mysql] [--duration 10] [--rounds 3]
-        [--only get,create1,create32,stats,list,replay,messages,workers] [--quick] [--no-pin]
+        [--only get,create1,create32,save,stats,list,replay,messages,workers,idle]
+        [--quick] [--no-pin]
+
+The ceilings of issue 21, each measured in the same run: (a) a bare Sanic POST route
+committing one row (ceilings.py), (b) the eventsourcing library's own `save()` through
+SAV's persistence module and mapper, 1 and 8 threads, and (c) reading every stored event
+and decoding it through SAV's mapper (library.py). `idle` counts the queries an idle
+`sav serve` sends MariaDB (`Questions`) over 10 s.
 
 Data (seeding.py, in-process; over HTTP if sav's internals moved, slower): the customer
 `bench-owner` gets 2,000 tickets with the server up (statistics measured), then up to
@@ -20,21 +27,35 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
-from ceilings import bare_sanic, pinned
-from sav_process import Api, SavServer, Store, issue_token, new_jwt_secret, open_store, run_replay
+from ceilings import RawDb, bare_sanic, bare_sanic_insert, pinned
+from library import save_rate, scan_rate
+from sav_process import (
+    Api,
+    SavServer,
+    Store,
+    issue_token,
+    mysql_params,
+    new_jwt_secret,
+    open_store,
+    run_replay,
+)
 from seeding import SeedingUnavailable, seed_messages, seed_tickets
 from wrk_client import Wrk, WrkResult
 
-ROWS = ("get", "create1", "create32", "stats", "list", "replay", "messages", "workers")
+ROWS = ("get", "create1", "create32", "save", "stats", "list", "replay", "messages", "workers",
+        "idle")
+IDLE_SECONDS = 10.0
 CLIENT_CPU, SERVER_CPU = "0", "1"
 SEED_CONNECTIONS = 20
 READ_CONNECTIONS = 8  # statistics and list: a few dashboards at once
@@ -117,6 +138,27 @@ class Bench:
         self.population: list[str] = []  # the owner's tickets, oldest first
         self.pending: list[tuple[str, int]] = []  # (ticket, version) not yet seen projected
         self.notes: list[str] = []
+        self.saves: dict[int, float] = {}  # (b) by threads, measured once per run
+
+    def save_ceiling(self, threads: int) -> float:
+        """(b): saves/s of the library's own `save()` on `threads` threads, into a scratch
+        database beside the store's."""
+        if threads not in self.saves:
+            if self.store.profile == "mysql":
+                params = mysql_params()
+                name = f"{self.store.env['DB_DATABASE']}_save"
+                url = (f"mysql+pymysql://{params['user']}:{params['password']}@"
+                       f"{params['host']}:{params['port']}/{name}")
+            else:
+                url = f"sqlite:///{self.store.root / 'save-ceiling.sqlite3'}"
+            try:
+                self.saves[threads] = save_rate(self.store.env, url, threads,
+                                                self.opts.ceiling_seconds,
+                                                self.opts.server_cpus)
+            finally:
+                if self.store.profile == "mysql":
+                    RawDb(mysql=mysql_params()).execute(f"DROP DATABASE IF EXISTS `{name}`")
+        return self.saves[threads]
 
     @contextmanager
     def serving(self) -> Iterator[None]:
@@ -256,24 +298,59 @@ class Bench:
                     f"bare Sanic JSON route {ceiling:.0f} req/s", f"{figure / ceiling:.3f}",
                     anomalies("get", figures) + anomalies("bare Sanic", ceilings))
 
-    def create_line(self, connections: int, raw_connections: int) -> Line:
+    def create_lines(self, connections: int, threads: int) -> list[Line]:
+        """POST /tickets against (a), the bare route committing a row at the same
+        concurrency (alternating within each round), and against (b) on `threads`."""
         figures, ceilings = [], []
-        for _ in range(self.opts.rounds):
-            figures.append(self.wrk.run(
-                self.url("/tickets"), connections=connections, seconds=self.opts.duration,
-                method="POST", body=TICKET_BODY, headers=self.headers("writer")))
-            with pinned(self.opts.server_cpus):
-                ceilings.append(self.store.raw.insert_rate(raw_connections,
-                                                           self.opts.ceiling_seconds))
-        figure, ceiling = med([r.rate for r in figures]), med(ceilings)
-        latency = (f"p50 {med([r.p50_ms for r in figures]):.1f} ms" if connections == 1
-                   else f"p99 {med([r.p99_ms for r in figures]):.0f} ms")
-        threads = "" if raw_connections == 1 else f" ({raw_connections} threads)"
-        return Line(f"POST /tickets, c={connections}", f"{figure:.0f} req/s, {latency}",
-                    f"raw {raw_connections}-connection INSERT+COMMIT{threads} "
-                    f"{ceiling:.0f} rows/s", f"{figure / ceiling:.4f}",
-                    anomalies(f"create c={connections}", figures))
+        with bare_sanic_insert(self.store.raw, self.opts.server_cpus) as bare_url:
+            for _ in range(self.opts.rounds):
+                figures.append(self.wrk.run(
+                    self.url("/tickets"), connections=connections,
+                    seconds=self.opts.duration, method="POST", body=TICKET_BODY,
+                    headers=self.headers("writer")))
+                ceilings.append(self.wrk.run(
+                    bare_url, connections=connections, seconds=self.opts.ceiling_seconds,
+                    method="POST", body=TICKET_BODY,
+                    headers={"Content-Type": "application/json"}))
+        figure, ceiling = med([r.rate for r in figures]), med([r.rate for r in ceilings])
 
+        def latency(results: list[WrkResult]) -> str:
+            return (f"p50 {med([r.p50_ms for r in results]):.2f} ms, "
+                    f"p99 {med([r.p99_ms for r in results]):.1f} ms")
+
+        save = self.save_ceiling(threads)
+        p99_ratio = med([r.p99_ms for r in figures]) / med([r.p99_ms for r in ceilings])
+        return [
+            Line(f"POST /tickets, c={connections} vs (a)",
+                 f"{figure:.0f} req/s, {latency(figures)}",
+                 f"(a) bare Sanic POST + one INSERT+COMMIT {ceiling:.0f} req/s, "
+                 f"{latency(ceilings)}",
+                 f"{figure / ceiling:.3f} (p99 {p99_ratio:.1f} x)",
+                 anomalies(f"create c={connections}", figures)
+                 + anomalies(f"bare insert c={connections}", ceilings)),
+            Line(f"POST /tickets, c={connections} vs (b) on {threads} thread(s)",
+                 f"{figure:.0f} req/s", f"(b) library save() {save:.0f} saves/s",
+                 f"{figure / save:.3f}"),
+        ]
+
+    def save_line(self) -> Line:
+        one, eight = self.save_ceiling(1), self.save_ceiling(8)
+        return Line("(b) library save(): 8 threads vs 1 thread", f"{eight:.0f} vs {one:.0f} "
+                    "saves/s", "—", f"{eight / one:.2f} x")
+
+    def idle_line(self) -> Line:
+        """Queries an idle `sav serve` sends: MariaDB's general log for 10 s, only the
+        connections to this store's database (the server is shared)."""
+        if self.store.profile != "mysql":
+            return Line("queries/s of an idle `sav serve`", "n/a on SQLite (no server log)")
+        raw = RawDb(mysql=mysql_params())
+        database = self.store.env["DB_DATABASE"]
+        time.sleep(2.0)  # after start-up and the last request
+        counts = count_queries(raw, database, IDLE_SECONDS)
+        total = sum(counts.values())
+        top = ", ".join(f"{n} x {kind}" for kind, n in counts.most_common(6))
+        return Line(f"queries/s of an idle `sav serve` ({IDLE_SECONDS:g} s, general log)",
+                    f"{total / IDLE_SECONDS:.1f}", notes=[f"idle queries: {top or 'none'}"])
     def messages_line(self, busy: str) -> Line:
         sizes = self.opts.sizes
         per_writer = sizes.posts // sizes.writers
@@ -302,22 +379,57 @@ class Bench:
                     anomalies("busy ticket", figures) + anomalies("fresh ticket", ceilings))
 
 
+LOG_LINE = re.compile(r"^(?:\d{6}\s+[\d:]+|\S+Z)?\s+(\d+)\s+(\w[\w ]*?)\t(.*)$")
+
+
+def count_queries(raw: RawDb, database: str, seconds: float) -> Counter[str]:
+    """What the connections to `database` sent MariaDB over `seconds` (its general log,
+    switched on meanwhile), by command and first words."""
+    path, datadir = raw.execute("SELECT @@general_log_file, @@datadir")[0]
+    path = os.path.join(datadir, path)
+    ours = {int(row[0]) for row in raw.execute(
+        f"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{database}'")}
+    offset = os.path.getsize(path) if os.path.exists(path) else 0
+    raw.execute("SET GLOBAL general_log = 1")
+    try:
+        time.sleep(seconds)
+    finally:
+        raw.execute("SET GLOBAL general_log = 0")
+    counts: Counter[str] = Counter()
+    with open(path, errors="replace") as log_file:
+        log_file.seek(offset)
+        for line in log_file:
+            match = LOG_LINE.match(line)
+            if match is None:
+                continue
+            thread, command, argument = int(match[1]), match[2].strip(), match[3]
+            if command == "Connect" and f" on {database}" in argument:
+                ours.add(thread)
+            if thread in ours and command != "Connect":
+                words = " ".join(argument.split()[:3]) if command == "Query" else ""
+                counts[f"{command} {words}".strip()] += 1
+    return counts
+
+
 def replay_line(opts: Options, store: Store) -> Line:
-    """`sav replay` of the whole store, the server stopped."""
+    """`sav replay` of the whole store, the server stopped, against (c): the same events
+    read and decoded by SAV's mapper, nothing else."""
     events = store.raw.count("stored_events")
-    walls, startups, ceilings = [], [], []
+    walls, startups, ceilings, fetches = [], [], [], []
     for _ in range(opts.replay_rounds):
         wall, startup = run_replay(store, opts.server_cpus)
         walls.append(wall)
         startups.append(startup)
+        ceilings.append(scan_rate(store.env, opts.server_cpus)[1])
         with pinned(opts.server_cpus):
-            ceilings.append(store.raw.fetch_rate("stored_events")[1])
+            fetches.append(store.raw.fetch_rate("stored_events")[1])
     wall, startup, ceiling = med(walls), med(startups), med(ceilings)
     rate = events / (wall - startup)
-    return Line(f"`sav replay` of {events:,} events",
+    return Line(f"`sav replay` of {events:,} events vs (c)",
                 f"{rate:.0f} events/s ({wall - startup:.1f} s, plus {startup:.1f} s start-up)",
-                f"raw SELECT + fetch of stored_events {ceiling:.0f} rows/s",
-                f"{rate / ceiling:.4f}")
+                f"(c) scan + mapper decode {ceiling:.0f} events/s",
+                f"{rate / ceiling:.3f}",
+                [f"raw SELECT + fetch of stored_events: {med(fetches):.0f} rows/s"])
 
 
 def workers_line(opts: Options, profile: str, wrk: Wrk, secret: str,
@@ -378,13 +490,15 @@ def bench_profile(opts: Options, profile: str, wrk: Wrk) -> list[Line]:
                 rows["stats"].append(bench.statistics_line())
             if wants("list"):
                 rows["list"].append(bench.list_line())
-            for row, measure in (("get", bench.get_line),
-                                 ("create1", lambda: bench.create_line(1, 1)),
-                                 ("create32", lambda: bench.create_line(32, 8)),
-                                 ("messages", lambda: bench.messages_line(busy))):
+            for row, measure in (("idle", lambda: [bench.idle_line()]),
+                                 ("get", lambda: [bench.get_line()]),
+                                 ("create1", lambda: bench.create_lines(1, 1)),
+                                 ("create32", lambda: bench.create_lines(32, 8)),
+                                 ("save", lambda: [bench.save_line()]),
+                                 ("messages", lambda: [bench.messages_line(busy)])):
                 if wants(row):
                     log(f"[{profile}] {row}")
-                    rows[row].append(measure())
+                    rows[row] += measure()
     if wants("workers"):
         log(f"[{profile}] workers")
         rows["workers"].append(workers_line(opts, profile, wrk, secret, tokens))
