@@ -361,7 +361,6 @@ class Settings(BaseSettings):
         "SAV_MAX_CONNECTIONS_PER_CLIENT", 64, "open connections per client address and "
         "server process (trusted proxies exempt); one more is answered 429 and closed (0: off)")
 
-
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
                                    init_settings: PydanticBaseSettingsSource,
