@@ -8,6 +8,7 @@ from eventsourcing.domain import Aggregate
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.ticket import Ticket
+from sav.events.webhook import Webhook
 
 
 def event_classes(aggregate: type[Aggregate]) -> tuple[type[Aggregate.Event], ...]:
@@ -26,4 +27,7 @@ def event_classes(aggregate: type[Aggregate]) -> tuple[type[Aggregate.Event], ..
 TICKET_EVENTS = event_classes(Ticket)
 AGENT_EVENTS = event_classes(Agent)
 ERASURE_EVENTS = event_classes(Erasure)
-ALL_EVENTS = TICKET_EVENTS + AGENT_EVENTS + ERASURE_EVENTS
+WEBHOOK_EVENTS = event_classes(Webhook)
+ALL_EVENTS = TICKET_EVENTS + AGENT_EVENTS + ERASURE_EVENTS + WEBHOOK_EVENTS
+# Every aggregate whose events are stored (a test checks none in sav.events is missing).
+AGGREGATES = (Ticket, Agent, Erasure, Webhook)

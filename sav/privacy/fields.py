@@ -19,6 +19,7 @@ from sav.events.agent import Agent
 from sav.events.fields import PERSONAL as TICKET_PERSONAL
 from sav.events.privacy import Erasure
 from sav.events.ticket import Ticket
+from sav.events.webhook import Webhook
 
 Path = tuple[str, ...]
 
@@ -56,6 +57,14 @@ PERSONAL: dict[type, dict[Path, Any]] = {
     Agent.Changed: NO_PERSONAL_FIELDS,
     # The erasure record holds ids and counts only (see `sav.events.privacy`).
     Erasure.SubjectErased: NO_PERSONAL_FIELDS,
+    # A webhook's signing secret is sealed like personal data, with its own stream's key
+    # (docs/decisions/0120-webhooks.md); the rest is the platform's configuration.
+    Webhook.Created: {("secret",): None},
+    Webhook.Updated: NO_PERSONAL_FIELDS,
+    Webhook.Paused: NO_PERSONAL_FIELDS,
+    Webhook.Resumed: NO_PERSONAL_FIELDS,
+    Webhook.Disabled: NO_PERSONAL_FIELDS,
+    Webhook.Deleted: NO_PERSONAL_FIELDS,
     # A snapshot holds the state those events built: its text and attachment paths.
     Ticket.Snapshot: {**{("state", f.name): f.empty for f in TICKET_PERSONAL
                          if f.on_create or f.settable}, ("state", "attachments"): {}},
@@ -63,7 +72,7 @@ PERSONAL: dict[type, dict[Path, Any]] = {
 
 
 # The aggregates whose events this service stores: each of their classes must be decided.
-OWN_EVENTS = (Ticket.Event, Agent.Event, Erasure.Event)
+OWN_EVENTS = (Ticket.Event, Agent.Event, Erasure.Event, Webhook.Event)
 
 
 class UndecidedPrivacyError(LookupError):

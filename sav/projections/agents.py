@@ -30,6 +30,7 @@ from sav.events.agent import Agent
 from sav.events.errors import RuleViolationError
 from sav.events.privacy import Erasure
 from sav.events.ticket import Ticket
+from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import keyset_page
 from sav.projections.fold import Changes, Fold, Insert, State, Update, skipped, sql_handlers
@@ -82,7 +83,9 @@ FOLD: Fold = {
               Ticket.Closed, Ticket.Deleted, Ticket.LinkedToUser, Ticket.MessagePosted,
               Ticket.MessageEdited, Ticket.MessageRemoved, Ticket.MessagesRead,
               Ticket.AttachmentAdded, Ticket.AttachmentRemoved, Ticket.SatisfactionRated,
-              Ticket.Escalated, Ticket.SurveyRequested, Erasure.SubjectErased),
+              Ticket.Escalated, Ticket.SurveyRequested, Erasure.SubjectErased,
+              Webhook.Created, Webhook.Updated, Webhook.Paused,
+              Webhook.Resumed, Webhook.Disabled, Webhook.Deleted),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [support_agents])
 

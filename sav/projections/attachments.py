@@ -28,6 +28,7 @@ from sav.commands.actor import Actor
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.ticket import Ticket
+from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import keyset_page
 from sav.projections.fold import Changes, Delete, Fold, Insert, State, Update, skipped, sql_handlers
@@ -107,7 +108,9 @@ FOLD: Fold = {
               Ticket.MarkedWaitingOnCustomer, Ticket.Resolved, Ticket.Reopened,
               Ticket.Closed, Ticket.Deleted, Ticket.LinkedToUser, Ticket.MessageEdited,
               Ticket.MessageRemoved, Ticket.MessagesRead, Ticket.SatisfactionRated,
-              Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed),
+              Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
+              Webhook.Created, Webhook.Updated, Webhook.Paused,
+              Webhook.Resumed, Webhook.Disabled, Webhook.Deleted),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [ticket_attachments, attachment_internal_messages])
 

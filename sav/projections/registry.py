@@ -15,6 +15,7 @@ from typing import Any
 
 from sav.projections import agents, attachments, messages, metrics, ticket_stats, tickets
 from sav.projections.schema import Handlers
+from sav.webhooks import subscriptions
 
 
 def name_of(module: ModuleType) -> str:
@@ -42,7 +43,7 @@ def in_dependency_order(modules: Sequence[ModuleType]) -> tuple[ModuleType, ...]
 
 # Fed by events, in the order their handlers run for each event.
 READ_MODELS: tuple[ModuleType, ...] = in_dependency_order(
-    (tickets, messages, attachments, agents, ticket_stats))
+    (tickets, messages, attachments, agents, ticket_stats, subscriptions))
 # Read tables computed from other read tables (by the scheduler), not from events.
 DERIVED: tuple[ModuleType, ...] = (metrics,)
 

@@ -61,6 +61,7 @@ from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.rules import is_first_response
 from sav.events.ticket import STATUS_AFTER, Ticket
+from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
 from sav.projections import batch
 from sav.projections.schema import Handlers, ignored, naive_utc, read_metadata
@@ -308,7 +309,9 @@ HANDLERS: Handlers = {
     **ignored(Ticket.LinkedToUser, Ticket.MessageEdited, Ticket.MessageRemoved,
               Ticket.MessagesRead, Ticket.AttachmentAdded, Ticket.AttachmentRemoved,
               Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
-              Erasure.SubjectErased),  # an erasure leaves ids, statuses and counts
+              Erasure.SubjectErased,  # an erasure leaves ids, statuses and counts
+              Webhook.Created, Webhook.Updated, Webhook.Paused,
+              Webhook.Resumed, Webhook.Disabled, Webhook.Deleted),
 }
 # The handlers read the ticket's row as the `tickets` handler just left it.
 DEPENDS_ON = ("tickets",)

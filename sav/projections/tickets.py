@@ -29,6 +29,7 @@ from sav.events.fields import FIELDS, PERSONAL, TICKET_FIELDS, Store, TicketFiel
 from sav.events.privacy import Erasure
 from sav.events.rules import is_first_response, status_after_assign, status_after_reopen
 from sav.events.ticket import STATUS_AFTER, Ticket
+from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
 from sav.projections.fold import Changes, Fold, Insert, State, Update, skipped, sql_handlers
 from sav.projections.schema import Handlers, Json, LongText, Timestamp, naive_utc, read_metadata
@@ -225,7 +226,9 @@ FOLD: Fold = {
     Ticket.Escalated: escalated,
     Ticket.SurveyRequested: survey_requested,
     Erasure.SubjectErased: subject_erased,
-    **skipped(Agent.Registered, Agent.Changed),  # the roster has a read model of its own
+    # The roster and webhook subscriptions have read models of their own.
+    **skipped(Agent.Registered, Agent.Changed, Webhook.Created, Webhook.Updated,
+              Webhook.Paused, Webhook.Resumed, Webhook.Disabled, Webhook.Deleted),
 }
 
 # -- the live projector: the fold as SQL, plus SQLite's full-text table ----------------

@@ -20,6 +20,7 @@ from sav.commands.automations import AUTO_CLOSE_REASON
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.ticket import STATUS_AFTER, Ticket
+from sav.events.webhook import Webhook
 from sav.eventstore.tracking import start_tracking
 from sav.projections.runner import Projector
 from sav.projections.schema import Handlers, ignored
@@ -106,7 +107,8 @@ LOG_HANDLERS: Handlers = {
     **ignored(Ticket.Updated, Ticket.Deleted, Ticket.LinkedToUser, Ticket.MessageEdited,
               Ticket.MessageRemoved, Ticket.MessagesRead, Ticket.AttachmentRemoved,
               Ticket.SatisfactionRated, Ticket.SurveyRequested, Agent.Registered,
-              Agent.Changed, Erasure.SubjectErased),
+              Agent.Changed, Erasure.SubjectErased, Webhook.Created, Webhook.Updated,
+              Webhook.Paused, Webhook.Resumed, Webhook.Disabled, Webhook.Deleted),
 }
 
 

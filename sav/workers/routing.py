@@ -3,12 +3,12 @@
 One stored event is one message. Its `message_id` is derived from the stream and the
 version, so a re-publication after a broker outage or a crash carries the same id and
 consumers can drop it. The body is `{"event", "timestamp", "data"}`; `data` always has
-the aggregate's identity (`ticket_id` and `ticket_number`, or `agent_id`).
+the aggregate's identity (`ticket_id` and `ticket_number`, `agent_id`, `webhook_id`).
 
 Privacy: downstream services are trusted platform services, so internal messages are
 published with their content and `is_internal: true` (consumers that reach customers
 must filter on it); `ticket.updated` may carry `internal_notes` (staff-only). The public
-access token's hash is never published.
+access token's hash, a webhook's secret and its URL are never published.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import orjson
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.ticket import STATUS_AFTER, Ticket
+from sav.events.webhook import Webhook
 
 ROUTES: dict[type, str] = {
     Ticket.Created: "ticket.created",
@@ -48,10 +49,19 @@ ROUTES: dict[type, str] = {
     Agent.Changed: "agent.updated",
     # Downstream services erase what they hold of the subject (issue 12).
     Erasure.SubjectErased: "privacy.subject_erased",
+    # Which subscription changed, not where it points (docs/decisions/0120-webhooks.md).
+    Webhook.Created: "webhook.created",
+    Webhook.Updated: "webhook.updated",
+    Webhook.Paused: "webhook.paused",
+    Webhook.Resumed: "webhook.resumed",
+    Webhook.Disabled: "webhook.disabled",
+    Webhook.Deleted: "webhook.deleted",
 }
 TRANSITIONS = {Ticket.Started: "started", Ticket.MarkedWaitingOnCustomer: "waiting"}
 
-NEVER_PUBLISHED = frozenset({"access_token_hash"})
+# Never published, at the top of an event or in an update's `changes`: the public access
+# token's hash, a webhook's signing secret and its URL (a URL can carry a token).
+NEVER_PUBLISHED = frozenset({"access_token_hash", "secret", "url"})
 
 # The events that open a stream carry its identity; later events borrow it.
 IDENTITY_FIELDS: dict[type, tuple[str, ...]] = {
@@ -92,9 +102,12 @@ def identity_of(event_class: type, data: dict[str, Any]) -> dict[str, Any] | Non
 def message_data(event_class: type, record: dict[str, Any], identity: dict[str, Any]
                  ) -> dict[str, Any]:
     key = ("agent_aggregate_id" if issubclass(event_class, Agent.Event)
-           else "erasure_id" if issubclass(event_class, Erasure.Event) else "ticket_id")
+           else "erasure_id" if issubclass(event_class, Erasure.Event)
+           else "webhook_id" if issubclass(event_class, Webhook.Event) else "ticket_id")
     data: dict[str, Any] = {key: record["stream_id"], **identity}
     data.update({k: v for k, v in record["data"].items() if k not in NEVER_PUBLISHED})
+    if isinstance(data.get("changes"), dict) and NEVER_PUBLISHED & set(data["changes"]):
+        data["changes"] = {k: v for k, v in data["changes"].items() if k not in NEVER_PUBLISHED}
     if event_class in STATUS_AFTER:
         data["status"] = STATUS_AFTER[event_class].value
     if event_class in TRANSITIONS:

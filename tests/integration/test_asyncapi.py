@@ -139,6 +139,23 @@ async def every_event_kind(client: Client, services: Services) -> None:
     if any(key.startswith("privacy.") for key in published_keys()):
         erased = await client.post("/privacy/erasures", as_=ADMIN, json={"user_id": "u-9"})
         assert erased.status == 202, erased
+    if any(key.startswith("webhook.") for key in published_keys()):
+        every_webhook_event(app)
+
+
+def every_webhook_event(app: Any) -> None:
+    """A subscription's whole life, through its commands (the sender disables it)."""
+    from sav.webhooks import commands as hooks
+    from tests.support.domain import ADMIN as ADMIN_ACTOR
+
+    rules = hooks.TargetRules(allow_private=True, https_only=False)
+    made = hooks.create_webhook(app, ADMIN_ACTOR, hooks.CreateWebhook(
+        url="http://127.0.0.1:9/hook", events=["*"]), rules)
+    for change in ({"description": "audit", "active": False}, {"active": True}):
+        hooks.update_webhook(app, ADMIN_ACTOR, made.webhook_id,
+                             hooks.UpdateWebhook(**change), rules)
+    hooks.disable_webhook(app, made.webhook_id, "gone", None, 410)
+    hooks.delete_webhook(app, ADMIN_ACTOR, made.webhook_id)
 
 
 async def test_every_published_message_matches_its_schema(

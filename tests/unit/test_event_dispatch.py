@@ -5,23 +5,26 @@ here until each consumer of events decides what to do with it."""
 
 from __future__ import annotations
 
+import importlib
 import pathlib
 import re
 
 import pytest
+from eventsourcing.domain import Aggregate
 
 import sav.cli.main as cli
 from sav.events.agent import Agent
-from sav.events.catalog import AGENT_EVENTS, ALL_EVENTS, TICKET_EVENTS
+from sav.events.catalog import AGENT_EVENTS, AGGREGATES, ALL_EVENTS, TICKET_EVENTS, event_classes
 from sav.events.privacy import Erasure
 from sav.events.ticket import STATUS_AFTER, Ticket
+from sav.events.webhook import Webhook
 from sav.history.entries import CHANGES
 from sav.privacy.fields import PERSONAL, UndecidedPrivacyError, personal_paths
 from sav.projections import registry
 from sav.projections.registry import READ_MODELS, in_dependency_order, name_of
 from sav.workers import inprocess, scheduler
 from sav.workers.event_log import LOG_HANDLERS
-from sav.workers.routing import ROUTES
+from sav.workers.routing import ROUTES, message_data
 
 TABLES = {module.__name__: module.HANDLERS for module in READ_MODELS}
 TABLES.update({f"{module.__name__}.FOLD": module.FOLD for module in READ_MODELS
@@ -30,6 +33,17 @@ TABLES["sav.workers.event_log"] = LOG_HANDLERS
 TABLES["sav.privacy.fields.PERSONAL"] = PERSONAL
 TABLES["sav.workers.routing.ROUTES"] = ROUTES
 SAV = pathlib.Path(cli.__file__).parents[1]
+
+
+def test_the_catalog_lists_every_stored_aggregate() -> None:
+    """A new aggregate's events join the catalog, so every table above must decide."""
+    found = {value for path in (SAV / "events").glob("*.py")
+             for value in vars(importlib.import_module(f"sav.events.{path.stem}")).values()
+             if isinstance(value, type) and issubclass(value, Aggregate)
+             and value is not Aggregate and value.__module__.startswith("sav.events")}
+    assert found == set(AGGREGATES)
+    assert {cls for aggregate in AGGREGATES for cls in event_classes(aggregate)} == set(
+        ALL_EVENTS)
 
 
 def test_the_catalog_lists_every_event_class_once() -> None:
@@ -125,3 +139,11 @@ def test_no_event_class_is_named_by_a_string_in_sav() -> None:
         if f'"{name}"' in path.read_text() or f"'{name}'" in path.read_text()
     ]
     assert not offenders
+
+
+def test_a_webhooks_secret_is_sealed_and_neither_it_nor_its_url_published() -> None:
+    assert personal_paths(Webhook.Created) == {("secret",): None}
+    record = {"stream_id": "w-1", "data": {"url": "https://h/x?token=t", "secret": "whsec_x",
+                                           "events": ["*"], "changes": {"url": "https://y"}}}
+    data = message_data(Webhook.Created, record, {})
+    assert data == {"webhook_id": "w-1", "events": ["*"], "changes": {}}
