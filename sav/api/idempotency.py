@@ -101,6 +101,8 @@ async def replay_or_run(request: Request, handler: Handler,
         headers = {REPLAYED: "true"}
         if stored.etag:
             headers["ETag"] = stored.etag
+        if not stored.body:  # a 204
+            return HTTPResponse(status=stored.status, headers=headers)
         body = unsealed(request, scope, stored.body.encode())
         return HTTPResponse(body, status=stored.status, headers=headers,
                             content_type="application/json")

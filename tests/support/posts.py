@@ -74,6 +74,8 @@ async def example_post(client: Client, route: str) -> Post | None:
                         {"json": {"rating": 4}})
         case "tickets/<ticket_ref:str>/messages":
             return Post(f"{base}/messages", CUSTOMER, *say)
+        case "tickets/<ticket_ref:str>/viewing":
+            return Post(f"{base}/viewing", AGENT, {}, {"json": {}})
         case "tickets/<ticket_ref:str>/messages/mark-all-read":
             await client.post(f"{base}/messages", as_=AGENT, json={"content": "hello"})
             return Post(f"{base}/messages/mark-all-read", CUSTOMER, {}, {"json": {}})
