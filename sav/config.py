@@ -193,6 +193,9 @@ class Settings(BaseSettings):
         "DB_PASSWORD", "", "MySQL/MariaDB password", secret=True,
         production=Refuse(lambda password, s: s.is_mysql and weak(password),
                           "must not be empty or a placeholder"))
+    db_wsrep_sync_wait: Annotated[int, between(0, 15)] = setting(
+        "DB_WSREP_SYNC_WAIT", 0, "Galera: `wsrep_sync_wait` of every session (1: reads wait "
+        "until the node applied the cluster's earlier commits; for processes not on the writer)")
 
     # Authentication
     auth_mode: Annotated[str, one_of("jwt", "remote")] = setting(
@@ -317,8 +320,9 @@ class Settings(BaseSettings):
     command_threads: Annotated[int, between(1, 256)] = setting(
         "SAV_COMMAND_THREADS", 8, "bounded thread pool for (synchronous) eventsourcing calls")
     read_your_writes_timeout: Amount = setting(
-        "SAV_READ_YOUR_WRITES_TIMEOUT", 5.0,
-        "seconds a command waits for the read model to show it")
+        "SAV_READ_YOUR_WRITES_TIMEOUT", 10.0,
+        "seconds a command waits for the read model to show it (longer than a Galera "
+        "cluster's 5-6 s write stall when it loses a node)")
     worker_lease_ttl: Amount = setting(
         "SAV_WORKER_LEASE_TTL", 10.0,
         "seconds before a standby worker takes over a dead one's lease")
@@ -384,9 +388,17 @@ class Settings(BaseSettings):
             password = quote_plus(self.db_password)
             return (
                 f"mysql+pymysql://{user}:{password}@{self.db_host}:{self.db_port}/"
-                f"{self.db_database}?charset=utf8mb4"
+                f"{self.db_database}?charset=utf8mb4{self.sync_wait_query}"
             )
         return f"sqlite:///{(self.data_dir / 'sav.sqlite3').resolve()}"
+
+    @property
+    def sync_wait_query(self) -> str:
+        """The session setting as the driver's `init_command` (PyMySQL and aiomysql)."""
+        if not self.db_wsrep_sync_wait:
+            return ""
+        return "&init_command=" + quote_plus(
+            f"SET SESSION wsrep_sync_wait = {self.db_wsrep_sync_wait}")
 
     @property
     def async_database_url(self) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sav.api import http
 from sav.api.errors import ApiError
 from sav.api.openapi import document_bytes, responds
+from sav.eventstore.galera import SYNCED, node_state
 from sav.projections.lag import ReaderLag
 from sav.storage.lifecycle import Storage
 
@@ -43,8 +44,34 @@ class PodReadiness(BaseModel):
 
 @bp.get("/health")
 async def health_route(request: Request) -> HTTPResponse:
-    """Liveness: the process serves requests."""
+    """Liveness: the process serves requests; on a Galera cluster also its database node
+    answers and is Synced (else 503: replace or drain this process, every request it
+    takes would fail or wait)."""
+    if await galera_node_down(request):
+        raise ApiError(503, "dependency_unavailable",
+                       "this process's database node is gone or not synced with its cluster",
+                       headers={"Retry-After": "5"})
     return http.json({"status": "ok", "service": http.settings(request).app_name})
+
+
+async def galera_node_down(request: Request) -> bool:
+    """True when the database is a Galera node that is unreachable or not Synced. Which
+    kind of server it is is learnt at the first answer (a plain server: never asked again)."""
+    engine = http.reads(request)
+    known: bool | None = getattr(request.app.ctx, "galera_node", None)
+    if known is False or engine.dialect.name != "mysql":
+        return False
+    try:
+        state = await asyncio.wait_for(galera_state(engine), READY_DATABASE_TIMEOUT)
+    except Exception:
+        return bool(known)  # unreachable: down, if it is a Galera node
+    request.app.ctx.galera_node = state is not None
+    return state is not None and state != SYNCED
+
+
+async def galera_state(engine: AsyncEngine) -> int | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda sync: node_state(sync))
 
 
 @bp.get("/ready")
@@ -60,6 +87,8 @@ async def ready_route(request: Request) -> HTTPResponse:
         database = await asyncio.wait_for(database_check(http.reads(request)),
                                           READY_DATABASE_TIMEOUT)
     except TimeoutError:
+        database = "unavailable"
+    if database == "connected" and await galera_node_down(request):
         database = "unavailable"
     if database != "connected":
         raise ApiError(503, "dependency_unavailable", "the database is unavailable",

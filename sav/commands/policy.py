@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+import logging
+import random
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -10,6 +14,7 @@ from sav.commands.actor import Actor
 from sav.events.errors import NotFoundError, PermissionDeniedError
 from sav.events.rules import DONE, Role
 from sav.events.ticket import Ticket
+from sav.eventstore.errors import TransactionAbortedError
 
 # "Agents see tickets assigned to them plus all unassigned open ones": unassigned
 # tickets that still need work (not resolved or closed).
@@ -17,6 +22,14 @@ AGENT_POOL_EXCLUDES = DONE
 
 P = ParamSpec("P")
 T = TypeVar("T")
+# A command the database aborted (a deadlock; on Galera a certification conflict or a
+# brute-force abort) stored nothing: it runs again as a whole, from loading on, at
+# jittered moments so the writers that collided do not collide again.
+ABORTED_ATTEMPTS = 12
+ABORTED_JITTER_S = 0.005  # doubled on each attempt, up to ABORTED_MAX_JITTER_S
+ABORTED_MAX_JITTER_S = 0.25
+log = logging.getLogger("sav.commands")
+_depth = threading.local()  # command handlers may call others: only the outermost retries
 
 
 def can_see(actor: Actor, user_id: str | None, assigned_to: str | None, status: str) -> bool:
@@ -61,7 +74,24 @@ def command_handler(
     @functools.wraps(handler)
     def run(app: Any, actor: Actor, /, *args: P.args, **kwargs: P.kwargs) -> T:
         refuse_read_only(actor)
-        return handler(app, actor, *args, **kwargs)
+        depth = getattr(_depth, "value", 0)
+        _depth.value = depth + 1
+        try:
+            for attempt in range(1, ABORTED_ATTEMPTS + 1):
+                try:
+                    return handler(app, actor, *args, **kwargs)
+                except TransactionAbortedError:
+                    if depth:
+                        raise  # the enclosing command retries
+                    if attempt == ABORTED_ATTEMPTS:
+                        log.warning("%s aborted by the database %s times; giving up",
+                                    handler.__name__, attempt)
+                        raise  # a 503
+                    time.sleep(random.uniform(0, min(ABORTED_MAX_JITTER_S,
+                                                     ABORTED_JITTER_S * 2 ** attempt)))
+            raise AssertionError("unreachable")
+        finally:
+            _depth.value = depth
 
     run.command_handler = True  # type: ignore[attr-defined]
     return run

@@ -130,16 +130,21 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def schema_lock(engine: Engine) -> Iterator[Connection]:
     """Serialize schema creation across processes (`sav serve --workers N` starts N at once):
-    SQLite's write lock, or a MySQL named lock (DDL commits implicitly there)."""
+    SQLite's write lock, or a MySQL named lock (DDL commits implicitly there); on a
+    Galera cluster also a lock row, since a named lock holds on one node only."""
     if is_sqlite(engine):
         with write_transaction(engine) as conn:
             yield conn
         return
+    from sav.eventstore.galera import cluster_lock
+
     with engine.connect() as conn:
         conn.execute(text("SELECT GET_LOCK('sav_schema', 60)"))
         try:
-            yield conn
-            conn.commit()
+            with cluster_lock(engine, conn, "sav_schema"):
+                conn.commit()  # the lock's own queries left a transaction open
+                yield conn
+                conn.commit()
         finally:
             conn.execute(text("SELECT RELEASE_LOCK('sav_schema')"))
 

@@ -26,6 +26,16 @@ from eventsourcing.persistence import (
 from sqlalchemy import exc as sa_exc
 
 P = ParamSpec("P")
+# The server rolled the whole transaction back: an InnoDB deadlock, or on a Galera
+# cluster a certification conflict or a brute-force abort by a replicated write.
+DEADLOCK = 1213
+SAVEPOINT_GONE = 1305
+
+
+class TransactionAbortedError(OperationalError):
+    """Nothing of the transaction was stored and running it again may well succeed
+    (`command_handler` retries the whole command)."""
+
 R = TypeVar("R")
 
 # Most specific first: they all derive from sa_exc.DatabaseError (PEP 249's tree).
@@ -47,10 +57,30 @@ def persistence_error(error: sa_exc.SQLAlchemyError) -> PersistenceError:
     if isinstance(error, sa_exc.TimeoutError):
         return ConnectionUnavailableError(str(error))
     message = str(getattr(error, "orig", None) or error)
+    if transaction_dropped(error):
+        return TransactionAbortedError(message)
     for raised, library_error in _DBAPI_ERRORS:
         if isinstance(error, raised):
             return library_error(message)
     return PersistenceError(message)
+
+
+def error_code(error: BaseException) -> int | None:
+    """The server's error number of a driver error (wrapped by SQLAlchemy or not)."""
+    args = getattr(getattr(error, "orig", None) or error, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def transaction_dropped(error: BaseException) -> bool:
+    """Whether the server rolled the whole transaction back (a deadlock; on Galera a
+    brute-force abort), in `error` or what it was raised while handling (a savepoint's
+    rollback then fails: 1305, the savepoint went with the transaction)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if error_code(seen) in (DEADLOCK, SAVEPOINT_GONE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextmanager

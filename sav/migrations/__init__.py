@@ -28,6 +28,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect
 
 from sav.eventstore.db import schema_lock
+from sav.eventstore.galera import LOCK_TABLE  # Galera's cluster-wide locks (not versioned)
 
 log = logging.getLogger("sav.migrations")
 
@@ -48,7 +49,8 @@ KEYS_TABLE_PREFIX = "privacy_"
 
 
 def is_versioned(table: str) -> bool:
-    return not table.startswith((EXTRA_TABLE_PREFIX, KEYS_TABLE_PREFIX, VERSION_TABLE))
+    return not table.startswith((EXTRA_TABLE_PREFIX, KEYS_TABLE_PREFIX, VERSION_TABLE,
+                                 LOCK_TABLE))
 
 
 class SchemaError(RuntimeError):

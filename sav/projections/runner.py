@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, bindparam
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import create_store_schema, schema_lock, write_transaction
+from sav.eventstore.errors import transaction_dropped
 from sav.eventstore.schema import tracking
 from sav.eventstore.tracking import StaleTrackingError, advance, read_position
 from sav.privacy.fields import erased_tickets
@@ -115,8 +116,8 @@ class InlineProjection:
             log.warning("positions %s-%s left to the projector: %s", first, last,
                         error.orig)
             return None
-        except sa_exc.SQLAlchemyError:
-            if not conn.in_transaction():
+        except sa_exc.SQLAlchemyError as error:
+            if not conn.in_transaction() or transaction_dropped(error):
                 raise  # the database dropped the whole transaction (a deadlock)
             log.exception("projecting positions %s-%s inline failed; the projector "
                           "will apply them", first, last)

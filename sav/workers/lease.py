@@ -2,6 +2,9 @@
 
 A lease is a row (name, owner, expires_at). The holder renews it well before it
 expires; when the holder dies, another process takes it over after `ttl` seconds.
+Taking or renewing always writes the row, in the transaction that read it: on a Galera
+cluster, where the row lock is the local node's only, the commit's certification
+decides between processes on different nodes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy import Column, Double, Engine, Table, select
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
+from sav.eventstore.errors import DEADLOCK, error_code
 from sav.eventstore.schema import Identifier, metadata
 
 log = logging.getLogger("sav.workers")
@@ -105,6 +109,13 @@ class Lease:
                 return True
         except sa_exc.IntegrityError:
             return False  # Another process inserted the row first.
+        except sa_exc.OperationalError as error:
+            # On a Galera cluster FOR UPDATE locks on this node only: a process on
+            # another node that wrote the row first makes this commit fail its
+            # certification (1213), and certification is what decides who holds it.
+            if error_code(error) == DEADLOCK:
+                return False
+            raise
 
     def holder(self) -> str | None:
         with self.engine.connect() as conn:

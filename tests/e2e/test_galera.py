@@ -1,0 +1,240 @@
+"""SAV on a 3-node MariaDB Galera cluster started by the suite (Debian's `galera-4`):
+two `sav db upgrade` at once through two nodes both succeed; two APIs on two different
+nodes under a bounded load answer no 5xx (certification conflicts are retried); `kill -9`
+of one node: the API on it answers 503 on /health, the other keeps writing (the stall is
+measured and printed), the node comes back by IST, no acknowledged write is lost and
+the event positions are gapless and identical on every node. One cluster for the module.
+See docs/decisions/0150-galera.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sav.api.auth import issue_token
+from sav.migrations import head_revision
+from tests.support.galera import GaleraCluster, GaleraNode, galera_provider, start_cluster
+from tests.support.services import MissingProgramError, free_port
+from tests.support.settings import JWT_SECRET
+
+SAV = str(Path(sys.executable).with_name("sav"))
+LEASE_TTL = "3"
+MASTER_KEY = base64.b64encode(os.urandom(32)).decode()  # shared by every process
+CUSTOMERS = [
+    {"Authorization": f"Bearer {issue_token(JWT_SECRET, f'cust-{n}', 'customer', None, None)}"}
+    for n in range(4)]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[GaleraCluster]:
+    try:
+        galera_provider()
+    except MissingProgramError as missing:
+        pytest.fail(str(missing))
+    started = start_cluster(3)
+    try:
+        yield started
+    finally:
+        started.remove()
+
+
+def sav_env(node: GaleraNode, database: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DB_", "RABBITMQ_", "MINIO_", "SAV_", "AUTH_", "AWS_"))}
+    env.update(DB_CONNECTION="mysql", DB_HOST="127.0.0.1", DB_PORT=str(node.port),
+               DB_USERNAME="root", DB_PASSWORD="", DB_DATABASE=database,
+               DB_WSREP_SYNC_WAIT="1", AUTH_JWT_SECRET=JWT_SECRET,
+               SAV_MASTER_KEY=MASTER_KEY, SAV_DATA_DIR=str(data_dir),
+               SAV_WORKER_LEASE_TTL=LEASE_TTL, SAV_WORKER_HEALTH_PORT="0")
+    return env
+
+
+def query(node: GaleraNode, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with node.connect() as conn, conn.cursor() as cursor:
+        cursor.execute("SET SESSION wsrep_sync_wait = 1")
+        cursor.execute(sql, args)
+        return list(cursor.fetchall())
+
+
+def test_two_upgrades_at_once_through_two_nodes_both_succeed(
+        cluster: GaleraCluster, tmp_path: Path) -> None:
+    database = f"sav_upgrade_{uuid.uuid4().hex[:8]}"
+    runs = [subprocess.Popen([SAV, "db", "upgrade"], env=sav_env(node, database, tmp_path),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for node in cluster.nodes[:2]]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    for node in cluster.nodes:
+        assert query(node, f"SELECT version_num FROM `{database}`.alembic_version") == [
+            (head_revision(),)]
+        # The cluster-wide schema lock was freed.
+        assert query(node, f"SELECT COUNT(*) FROM `{database}`.sav_cluster_locks") == [(0,)]
+
+
+@dataclass
+class Api:
+    node: GaleraNode
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def health(self) -> int:
+        try:
+            return httpx.get(f"{self.url}/health", timeout=3).status_code
+        except httpx.HTTPError:
+            return 0
+
+
+def start_api(node: GaleraNode, database: str, data_dir: Path) -> Api:
+    port = free_port()
+    log = data_dir / f"api-{node.name}.log"
+    process = subprocess.Popen([SAV, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               env=sav_env(node, database, data_dir), stdout=log.open("wb"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    api = Api(node, port, process, log)
+    deadline = time.monotonic() + 60
+    while api.health() != 200:
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+    return api
+
+
+@dataclass
+class Load:
+    """Creates (and a message on each) through one API; what each answered, and when."""
+
+    api: Api
+    acknowledged: list[str] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    durations: list[tuple[float, float]] = field(default_factory=list)  # (start, seconds)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def one(self, http: httpx.Client, n: int) -> None:
+        who = CUSTOMERS[n % len(CUSTOMERS)]
+        started = time.monotonic()
+        try:
+            created = http.post(f"{self.api.url}/tickets", headers=who, json={
+                "subject": f"Galera ticket {n}", "description": "written under load"})
+            status = created.status_code
+        except httpx.HTTPError:
+            status = 0  # no answer: not acknowledged
+        with self.lock:
+            self.statuses.append(status)
+            self.durations.append((started, time.monotonic() - started))
+        if status != 201:
+            return
+        ticket = created.json()
+        with self.lock:
+            self.acknowledged.append(ticket["id"])
+        posted = http.post(f"{self.api.url}/tickets/{ticket['id']}/messages", headers=who,
+                           json={"content": f"message on {n}"})
+        with self.lock:
+            self.statuses.append(posted.status_code)
+
+    def run(self, count: int | None, stop: threading.Event | None = None) -> None:
+        with httpx.Client(timeout=60) as http:
+            n = 0
+            while (count is None or n < count) and not (stop and stop.is_set()):
+                self.one(http, n)
+                n += 1
+
+    def server_errors(self) -> list[int]:
+        return [s for s in self.statuses if s >= 500]
+
+
+def test_two_apis_on_two_nodes_then_a_node_is_killed_and_nothing_is_lost(
+        cluster: GaleraCluster, tmp_path: Path) -> None:
+    database = f"sav_load_{uuid.uuid4().hex[:8]}"
+    first, second, third = cluster.nodes
+    # The first API starts alone (it creates the schema and takes the worker leases,
+    # so the projector runs on the node that survives); the second joins it.
+    apis = [start_api(first, database, tmp_path)]
+    apis.append(start_api(second, database, tmp_path))
+    try:
+        # A bounded load through both nodes at once: certification conflicts retried.
+        loads = [Load(api) for api in apis]
+        with ThreadPoolExecutor(4) as pool:
+            for future in [pool.submit(load.run, 20) for load in loads for _ in range(2)]:
+                future.result()
+        assert [load.server_errors() for load in loads] == [[], []]
+        assert [len(load.acknowledged) for load in loads] == [40, 40], [
+            sorted(set(load.statuses)) for load in loads]
+
+        # kill -9 of the second API's node while both keep writing.
+        survivor, orphan = Load(apis[0]), Load(apis[1])
+        stop = threading.Event()
+        threads = [threading.Thread(target=load.run, args=(None, stop))
+                   for load in (survivor, orphan)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        killed_at = time.monotonic()
+        cluster.kill(second)
+        down = [apis[1].health() for _ in range(1)]
+        deadline = time.monotonic() + 20
+        while down[-1] != 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            down.append(apis[1].health())
+        assert down[-1] == 503, f"/health of the API on the killed node answered {down}"
+        assert apis[0].health() == 200
+        time.sleep(max(0.0, killed_at + 9 - time.monotonic()))  # past the stall
+        position = cluster.restart(second)
+        assert cluster.transfer_kinds(second) == {"IST"}, position
+        deadline = time.monotonic() + 30
+        while apis[1].health() != 200:
+            assert time.monotonic() < deadline, "the API did not recover with its node"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=90)
+
+        stall = max(seconds for started, seconds in survivor.durations
+                    if started + seconds >= killed_at)
+        print(f"\nGalera node loss: the surviving API's longest create took {stall:.2f} s; "
+              f"{len(survivor.acknowledged)} creates acknowledged there during the loss, "
+              f"{len(orphan.acknowledged)} on the killed node's API; its answers: "
+              f"{sorted(set(orphan.statuses))}")
+        # Stored writes are not answered as errors, and nothing is a 500.
+        assert survivor.server_errors() == []
+        assert set(orphan.statuses) <= {0, 201, 503}, orphan.statuses
+        assert survivor.acknowledged, "no write went through during the node loss"
+
+        acknowledged = {i for load in [*loads, survivor, orphan] for i in load.acknowledged}
+        marks = ", ".join(["%s"] * len(acknowledged))
+        for node in (first, second, third):
+            found = query(node, f"SELECT COUNT(DISTINCT originator_id) FROM `{database}`."
+                                f"stored_events WHERE originator_id IN ({marks})",
+                          *acknowledged)
+            assert found == [(len(acknowledged),)], f"acknowledged creates lost on {node.name}"
+        positions = [query(node, f"SELECT COUNT(*), MIN(notification_id), "
+                                 f"MAX(notification_id) FROM `{database}`.stored_events")
+                     for node in (first, second, third)]
+        count, low, high = positions[0][0]
+        assert (low, high) == (1, count), "positions have a gap"
+        assert positions == [positions[0]] * 3, positions
+    finally:
+        for api in apis:
+            if api.process.poll() is None:
+                api.process.terminate()
+                try:
+                    api.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    api.process.kill()
