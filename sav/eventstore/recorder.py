@@ -105,6 +105,8 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         self._listeners: list[AppendListener] = []
         self._inline: InlineHook | None = None
         self._local = threading.local()
+        self._writers = 0  # threads of this process in a write transaction or waiting
+        self._writers_lock = threading.Lock()
         self._take_positions = _TAKE_POSITIONS["sqlite" if is_sqlite(engine) else "mysql"]
 
     def on_append(self, listener: AppendListener) -> None:
@@ -114,8 +116,22 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
     def project_inline(self, hook: InlineHook | None) -> None:
         """Run `hook(conn, events, positions)` in each append's transaction, while it
         holds the sequence row (every lower position is committed, no higher one can
-        be); what it returns runs after the commit, before the append listeners."""
+        be); what it returns runs after the commit, before the append listeners.
+
+        Only while no other thread of this process waits to write: the hook's work
+        holds the sequence row longer, and under contention the projector, batching
+        many appends in one transaction, keeps appends flowing (issue 21's figures)."""
         self._inline = hook
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self._writers_lock:
+            self._writers += 1
+        try:
+            yield
+        finally:
+            with self._writers_lock:
+                self._writers -= 1
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -128,7 +144,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         self._local.last = None
         self._local.committed = []
         try:
-            with write_transaction(self.engine) as conn:
+            with self._writing(), write_transaction(self.engine) as conn:
                 self._local.conn = conn
                 yield conn
         except sa_exc.SQLAlchemyError as error:
@@ -152,7 +168,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
                 if (then := self._project(joined, stored_events, ids)) is not None:
                     self._local.committed.append(then)
                 return ids
-            with write_transaction(self.engine) as conn:
+            with self._writing(), write_transaction(self.engine) as conn:
                 ids = self._append(conn, stored_events)
                 then = self._project(conn, stored_events, ids)
         except sa_exc.SQLAlchemyError as error:
@@ -166,7 +182,9 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
 
     def _project(self, conn: Connection, events: Sequence[StoredEvent],
                  ids: Sequence[int]) -> Callable[[], None] | None:
-        return None if self._inline is None else self._inline(conn, events, ids)
+        if self._inline is None or self._writers > 1:
+            return None  # left to the projector (woken by the append listeners)
+        return self._inline(conn, events, ids)
 
     def _notify(self, position: int, committed: Sequence[Callable[[], None]] = ()) -> None:
         for then in committed:
