@@ -23,6 +23,7 @@ from sav.api import (
     tickets,
 )
 from sav.api import events as events_api
+from sav.api import live as live_api
 from sav.api import metrics as metrics_api
 from sav.api import privacy as privacy_api
 from sav.api.connections import ConnectionCounts
@@ -41,6 +42,7 @@ BLUEPRINTS = [health.bp, tickets.bp, messages.bp, public.bp, satisfaction.bp, at
               files.bp, agents_api.bp, metrics_api.bp, events_api.bp, history.bp]
 BLUEPRINTS.append(docs.bp)  # /docs, /asyncapi.json (sav.api.docs)
 BLUEPRINTS.append(privacy_api.bp)  # /privacy/erasures (sav.api.privacy, issue 12)
+BLUEPRINTS.append(live_api.bp)  # live streams, viewing (sav.api.live, issue 27)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Sanic:

@@ -65,7 +65,8 @@ RESPONSES: dict[str, Any] = {
     schemas.TicketDetails.__name__: {
         **TICKET, "internal_notes": None, "messages": [MESSAGE], "messages_truncated": False,
         "attachments": [ATTACHMENT],
-        "links": {"messages": f"/tickets/{TICKET_ID}/messages"}},
+        "links": {"messages": f"/tickets/{TICKET_ID}/messages"},
+        "viewers": [{"id": "agent-2", "since": ANSWERED}]},
     schemas.TicketPage.__name__: {"data": [TICKET], "pagination": PAGINATION},
     schemas.Message.__name__: MESSAGE,
     schemas.MessagePage.__name__: {"data": [MESSAGE], "pagination": PAGINATION},

@@ -112,10 +112,13 @@ OPERATION_IDS: dict[str, str] = {
         "getAttachmentDownloadLink",
     "POST /tickets/{ticket_ref}/satisfaction": "rateTicket",
     "GET /tickets/{ticket_ref}/history": "listTicketHistory",
+    "GET /tickets/{ticket_ref}/events": "listTicketEvents",
+    "POST /tickets/{ticket_ref}/viewing": "markTicketViewing",
     "POST /public/tickets": "createPublicTicket",
     "GET /public/tickets/{ticket_ref}": "getPublicTicket",
     "POST /public/tickets/{ticket_ref}/messages": "createPublicTicketMessage",
     "POST /public/tickets/{ticket_ref}/satisfaction": "ratePublicTicket",
+    "GET /public/tickets/{ticket_ref}/events": "listPublicTicketEvents",
     "GET /agents": "listAgents",
     "PUT /agents/{agent_id}": "upsertAgent",
     "GET /events": "listEvents",
@@ -142,6 +145,8 @@ TAGS: dict[str, str] = {
     "attachments": "Files of a ticket, checked by content, downloaded by presigned URL.",
     "satisfaction": "The customer's rating of a resolved ticket.",
     "history": "What happened to a ticket, event by event.",
+    "live": "A ticket's conversation as it happens (Server-Sent Events) and who of the "
+            "staff is looking at it.",
     "public": "Anonymous support by e-mail and access token; rate limited per client "
               "(`RateLimit` and `RateLimit-Policy` headers).",
     "agents": "The roster of support agents.",

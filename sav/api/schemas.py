@@ -121,6 +121,11 @@ class Links(Shape):
     messages: str | None = Field(description="the paginated conversation (null: none)")
 
 
+class Viewer(Shape):
+    id: str = Field(description="a staff member looking at the ticket")
+    since: datetime = Field(description="since when (marks less than 30 s apart)")
+
+
 class TicketDetails(Ticket):
     """`GET /tickets/{id}`: the ticket with its latest visible messages and attachments."""
 
@@ -128,6 +133,8 @@ class TicketDetails(Ticket):
     messages_truncated: bool = Field(description="earlier messages exist: see links")
     attachments: list[Attachment]
     links: Links
+    viewers: list[Viewer] | None = Field(None, description="staff views only: who else "
+                                         "looked at it in the last 30 s (`POST .../viewing`)")
 
 
 class PublicTicket(Shape):

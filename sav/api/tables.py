@@ -1,5 +1,6 @@
-"""Tables the API owns: the answers kept for `Idempotency-Key` (`sav.api.idempotency`)
-and the public rate limit's windows (`sav.api.ratelimit`).
+"""Tables the API owns: the answers kept for `Idempotency-Key` (`sav.api.idempotency`),
+the public rate limit's windows (`sav.api.ratelimit`) and who views a ticket
+(`sav.api.presence`).
 
 Declared on the store's MetaData (`sav.eventstore.schema.metadata`): one schema, one
 migration history (`sav/migrations/`), created with the event store's tables.
@@ -7,7 +8,7 @@ migration history (`sav/migrations/`), created with the event store's tables.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, Double, Integer, String, Table, Text
 from sqlalchemy.dialects import mysql
 
 from sav.eventstore.schema import Identifier, metadata
@@ -32,3 +33,11 @@ rate_limit_windows = Table("rate_limit_windows", metadata,
                            Column("bucket", Identifier(40), primary_key=True),
                            Column("slot", BigInteger, primary_key=True, autoincrement=False),
                            Column("hits", Integer, nullable=False), mysql_engine="InnoDB")
+
+# Who of the staff looks at which ticket (`sav.api.presence`), in epoch seconds: shared by
+# the API replicas, never an event.
+ticket_viewers = Table("ticket_viewers", metadata,
+                       Column("ticket_id", Identifier(36), primary_key=True),
+                       Column("viewer_id", Identifier(255), primary_key=True),
+                       Column("since", Double, nullable=False),
+                       Column("seen_at", Double, nullable=False), mysql_engine="InnoDB")

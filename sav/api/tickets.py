@@ -16,6 +16,7 @@ from sav.api.body import body
 from sav.api.errors import ApiError
 from sav.api.history import PastQuery, past_response
 from sav.api.openapi import documents_query, responds
+from sav.api.presence import with_viewers
 from sav.api.query import query
 from sav.api.views import TicketView
 from sav.commands import tickets as commands
@@ -65,7 +66,8 @@ async def ticket_response(request: Request, ticket_id: UUID, actor: Actor,
     `after_write`: the command already authorized the caller, who gets the new state
     even when it leaves their view (an agent resolving an unassigned ticket)."""
     view = await render_ticket(request, str(ticket_id), actor, created)
-    return view_response(view if after_write else visible(view, actor), status)
+    response = view_response(view if after_write else visible(view, actor), status)
+    return await with_viewers(request, response, str(ticket_id), actor)
 
 
 @bp.get("/tickets")
@@ -140,7 +142,7 @@ async def get_route(request: Request, ticket_ref: str, query: PastQuery) -> HTTP
         generation = views.generation
         view = await render_ticket(request, ticket_id, actor)
         views.put(ticket_id, actor.sees_internal, view, generation)
-    return view_response(visible(view, actor))
+    return await with_viewers(request, view_response(visible(view, actor)), ticket_id, actor)
 
 
 @bp.put("/tickets/<ticket_ref:str>")
