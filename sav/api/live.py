@@ -94,7 +94,8 @@ class PublicHistoryQuery(HistoryQuery):
 
 
 def wants_stream(request: Request) -> bool:
-    return STREAM in request.headers.get("accept", "").lower()
+    """HEAD answers the page's head: a stream has no end to measure."""
+    return request.method != "HEAD" and STREAM in request.headers.get("accept", "").lower()
 
 
 def last_event_id(request: Request) -> int | None:
