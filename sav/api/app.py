@@ -91,6 +91,10 @@ def started_services(settings: Settings) -> Services:
         from sav.workers.inprocess import start_inprocess_workers
 
         start_inprocess_workers(services)
+    else:  # the workers run elsewhere; this process's commands still project themselves
+        from sav.workers.inprocess import project_inline
+
+        project_inline(services)
     return services
 
 

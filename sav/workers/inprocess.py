@@ -34,18 +34,10 @@ def start_projector(services: Services) -> Projector:
     app, engine, read_model = services.app, services.engine, services.read_model
     projector = Projector(app.recorder, app.mapper, engine)
     lead = {"now": False}
-    # Commands of this process project their own events in their transaction when the
-    # read model is caught up (issue 21): the projector follows without a query and
-    # wakes only for the appends left to it.
-    inline = InlineProjection(app.mapper)
-    inline.on_projected(lambda _first, _last, streams: services.views.invalidate(streams))
-    inline.on_projected(lambda first, last, _streams: projector.projected_inline(first, last)
-                        if lead["now"] else None)
-    if isinstance(app.recorder, SqlApplicationRecorder):
-        recorder = app.recorder
-        recorder.project_inline(inline)
-        # Part of this process's projector: it stops with the other workers.
-        services.background.on_stop(lambda: recorder.project_inline(None))
+    # The projector follows what this process's commands projected, without a query,
+    # and wakes only for the appends left to it.
+    project_inline(services, lambda first, last, _streams: projector.projected_inline(
+        first, last) if lead["now"] else None)
     polling = Backoff(projector.run_once, POLL_S, IDLE_POLL_S)
 
     def appended(position: int) -> None:
@@ -77,6 +69,24 @@ def start_projector(services: Services) -> Projector:
     services.background.spawn("sav-projector", run)
     services.background.on_stop(projector.wake)
     return projector
+
+
+def project_inline(services: Services,
+                   follow: Callable[[int, int, set[str]], None] | None = None) -> None:
+    """Commands of this process project their own events in their transaction while the
+    read model is caught up and no other write waits (issue 21, decision 0130); until
+    the process's background workers stop. `follow(first, last, streams)` hears of
+    each projected append once it committed."""
+    app = services.app
+    if not isinstance(app.recorder, SqlApplicationRecorder):
+        return
+    inline = InlineProjection(app.mapper)
+    inline.on_projected(lambda _first, _last, streams: services.views.invalidate(streams))
+    if follow is not None:
+        inline.on_projected(follow)
+    recorder = app.recorder
+    recorder.project_inline(inline)
+    services.background.on_stop(lambda: recorder.project_inline(None))
 
 
 KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log", "webhooks")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import threading
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
+from sav.api.app import started_services
 from sav.bootstrap import Services, bootstrap
 from sav.commands import tickets as commands
 from sav.config import Settings
@@ -20,6 +22,7 @@ from sav.projections.position import READ_MODEL
 from sav.projections.runner import InlineProjection, Projector
 from sav.workers import projections as projection_worker
 from tests.integration.test_projections import CUSTOMER, make_history, snapshot
+from tests.support.settings import drop_mysql_database, make_settings
 
 
 def inline_on(services: Services) -> InlineProjection:
@@ -152,3 +155,20 @@ def test_with_another_process_projecting_each_event_applies_once(settings: Setti
         assert replayed(services) == together
     finally:
         services.close()
+
+
+def test_an_api_process_without_workers_still_projects_its_commands(
+        profile: str, tmp_path: Path) -> None:
+    """`SAV_INPROCESS_WORKERS=false` (the workers run in their own pods): the API
+    process's commands still project themselves, so their answers need no projector."""
+    settings = make_settings(profile, tmp_path, SAV_INPROCESS_WORKERS="false")
+    services = started_services(settings)
+    try:
+        assert services.background.threads == []
+        created = commands.create_ticket(services.app, CUSTOMER, commands.CreateTicket(
+            subject="API pod", description="no workers here"))
+        assert read_position(services.engine, READ_MODEL) == created.position
+    finally:
+        services.close()
+        if settings.is_mysql:
+            drop_mysql_database(settings.db_database)
