@@ -56,11 +56,14 @@ def handler_for(host: str, port: int) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             synced, said = node_state(host, port)
             body = f"{'synced' if synced else 'not synced'}: {said}\n".encode()
-            self.send_response(200 if synced else 503)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(200 if synced else 503)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass  # HAProxy reads the status line and may close before the body
 
         do_OPTIONS = do_GET  # HAProxy checks with OPTIONS unless told
 
