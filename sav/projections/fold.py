@@ -10,8 +10,8 @@ before the event. The same steps are driven three ways:
   asks, the changes run as SQL in the projector's transaction;
 - time travel and history (`sav.history.past`): state and changes in memory
   (`MemoryTables`), from one ticket's own events;
-- bulk replay can fold many tickets into `MemoryTables` the same way and write the
-  final rows once (`MemoryTables.rows`), instead of one statement per event.
+- the bulk load of `sav replay` (`sav.replay.bulk`): a batch of events folded in
+  memory over the staging tables, each row written once with its final values.
 """
 
 from __future__ import annotations
