@@ -3,17 +3,21 @@ name theirs with `sav.api.openapi.responds`) and the fuzz test checks every answ
 against them. Routes build plain dicts; these models only describe them.
 
 Personal fields are nullable (an erased subject's tickets keep `null` there) and every
-object may gain fields: a client must ignore what it does not know.
+object may gain fields: a client must ignore what it does not know. A ticket's shapes
+derive from its declared fields (`sav.events.fields`): the full one from the fields the
+staff see, the public one as a view of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from sav.events.rules import Priority, Status
+from sav.events.fields import Seen, TicketField, seen_by
+from sav.projections.ticket_queries import PUBLIC_VIEW
 
 
 class Shape(BaseModel):
@@ -55,34 +59,33 @@ class Actor(Shape):
     role: str | None
 
 
-class Ticket(Shape):
-    """A ticket as the caller's side sees it (`internal_notes` for staff only)."""
+def response_field(f: TicketField) -> tuple[Any, Any]:
+    """A declared ticket field in a response model: nullable when it may be null, and
+    left out for callers who do not see it (staff-only) or when it has a default."""
+    info: dict[str, Any] = {}
+    if f.doc is not None:
+        info["description"] = f.doc
+    if f.example is not None:
+        info["examples"] = [f.example]
+    optional = f.seen == Seen.STAFF or f.default is not None
+    return (f.type | None if f.nullable else f.type), Field(
+        f.default if optional else ..., **info)
 
-    id: str = Field(description="UUID")
-    ticket_number: str = Field(examples=["TICKET-20261129-001"])
-    user_id: str | None
-    assigned_to: str | None
-    subject: str | None
-    description: str | None
-    status: Status
-    priority: Priority
-    category: str | None
-    source: str | None
-    contact_email: str | None
-    contact_name: str | None
-    first_response_at: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    resolution_notes: str | None
-    satisfaction_rating: int | None
-    satisfaction_comment: str | None
-    tags: list[str]
-    metadata: dict[str, Any]
-    escalated_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    version: int = Field(description="the ticket's version, also its ETag")
-    internal_notes: str | None = Field(None, description="agents, admins, analysts only")
+
+def view_of(model: type[BaseModel], names: Iterable[str]) -> dict[str, Any]:
+    """Fields of `model`, as `create_model` takes them: a view is a projection of the
+    full shape, never a copy of it."""
+    return {name: (model.model_fields[name].annotation, model.model_fields[name])
+            for name in names}
+
+
+if TYPE_CHECKING:
+    Ticket = Shape
+else:
+    Ticket = create_model(
+        "Ticket", __base__=Shape,
+        __doc__="A ticket as the caller's side sees it (`internal_notes` for staff only).",
+        **{f.name: response_field(f) for f in seen_by(Seen.STAFF)})
 
 
 class Message(Shape):
@@ -137,32 +140,18 @@ class TicketDetails(Ticket):
                                          "looked at it in the last 30 s (`POST .../viewing`)")
 
 
-class PublicTicket(Shape):
-    """What an access-token holder sees: no assignee, tags, metadata or internal notes."""
-
-    id: str
-    ticket_number: str
-    subject: str | None
-    description: str | None
-    status: Status
-    priority: Priority
-    category: str | None
-    source: str | None
-    contact_email: str | None
-    contact_name: str | None
-    resolution_notes: str | None
-    satisfaction_rating: int | None
-    satisfaction_comment: str | None
-    first_response_at: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    messages: list[Message]
-    messages_truncated: bool
-    attachments: list[Attachment]
-    access_token: str | None = Field(
-        None, description="only in the answer to the creation: keep it, it is shown once")
+if TYPE_CHECKING:
+    PublicTicket = Shape
+else:
+    PublicTicket = create_model(
+        "PublicTicket", __base__=Shape,
+        __doc__="What an access-token holder sees: no assignee, tags, metadata or "
+                "internal notes.",
+        **view_of(Ticket, (f.name for f in PUBLIC_VIEW)),
+        messages=(list[Message], ...), messages_truncated=(bool, ...),
+        attachments=(list[Attachment], ...),
+        access_token=(str | None, Field(None, description="only in the answer to the "
+                                        "creation: keep it, it is shown once")))
 
 
 class CursorPagination(Shape):

@@ -24,6 +24,7 @@ from sav.events.errors import (
     RuleViolationError,
     TicketClosedError,
 )
+from sav.events.fields import LATER, REQUIRED_SETTABLE
 from sav.events.rules import (
     ALLOWED_FROM,
     DONE,
@@ -112,6 +113,8 @@ class Ticket(Aggregate):
                 value = ticket.__dict__.get(name)
                 if isinstance(value, str):
                     ticket.__dict__[name] = datetime.fromisoformat(value)
+            for later in LATER:  # declared after this snapshot was taken
+                ticket.__dict__.setdefault(later.name, None)
             return ticket
 
     class Created(Event, Aggregate.Created):
@@ -275,6 +278,8 @@ class Ticket(Aggregate):
         self.tags = list(tags)
         self.metadata = dict(metadata)
         self.internal_notes: str | None = None
+        for later in LATER:  # fields set by updates only (`sav.events.fields`)
+            setattr(self, later.name, None)
         self.access_token_hash = access_token_hash
         self.status = Status.OPEN
         self.assigned_to: str | None = None
@@ -327,8 +332,7 @@ class Ticket(Aggregate):
         self._require_not_closed()
         changes = dict(changes)
         status = changes.pop("status", None)
-        nulled = [k for k in ("subject", "description", "priority", "tags", "metadata")
-                  if k in changes and changes[k] is None]
+        nulled = [k for k in REQUIRED_SETTABLE if k in changes and changes[k] is None]
         if nulled:
             raise RuleViolationError(f"{', '.join(nulled)} cannot be null")
         changed = {k: v for k, v in changes.items() if getattr(self, k) != v}
