@@ -27,7 +27,7 @@ from sav.api.errors import ApiError
 from sav.api.events import MAX_POSITION, RECONNECT_MILLISECONDS
 from sav.api.history import HistoryQuery, cursor_version
 from sav.api.openapi import responds
-from sav.api.presence import PresenceStore, build_presence, viewers_json
+from sav.api.presence import PresenceStore, RecentViewers, build_presence, viewers_json
 from sav.api.public import ticket_with_token
 from sav.api.query import query
 from sav.api.ratelimit import add_rate_limit_headers, enforce_public_rate_limit
@@ -58,6 +58,7 @@ class Live:
     services: Any
     tailer: TicketTailer
     presence: PresenceStore
+    recent: RecentViewers
 
 
 def live_of(request: Request) -> Live:
@@ -69,7 +70,7 @@ def live_of(request: Request) -> Live:
         presence = build_presence(ctx.settings.redis_url, ctx.reads)
         live = Live(ctx.services, TicketTailer(pool.app, pool.call, ctx.store_head, presence,
                                                PRESENCE_SECONDS, HEARTBEAT_SECONDS),
-                    presence)
+                    presence, RecentViewers(presence))
         ctx.live = live
     return live
 
@@ -171,6 +172,7 @@ async def viewing_route(request: Request, ticket_ref: str) -> HTTPResponse:
     row = await http.visible_ticket(request, ticket_ref, actor)
     live = live_of(request)
     await live.presence.mark(row.id, str(actor.user_id))
+    live.recent.forget(row.id)
     live.tailer.nudge_presence()
     return HTTPResponse(status=204)
 

@@ -153,6 +153,35 @@ class RedisPresence:
         await self.redis.aclose()
 
 
+class RecentViewers:
+    """Who views a ticket, read for staff views at most once per `ttl` seconds per
+    process and ticket (`GET /tickets/{id}` answers from memory: a query each time would
+    double its cost). A mark made in this process is seen at once; one made on another
+    replica within `ttl`."""
+
+    def __init__(self, store: PresenceStore, ttl: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic, kept: int = 10_000) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.clock = clock
+        self.kept = kept
+        self._read: dict[str, tuple[float, list[tuple[str, float]]]] = {}
+
+    async def of(self, ticket_id: str) -> list[tuple[str, float]]:
+        now = self.clock()
+        cached = self._read.get(ticket_id)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        found = (await self.store.viewers([ticket_id])).get(ticket_id, [])
+        if len(self._read) >= self.kept:
+            self._read.clear()
+        self._read[ticket_id] = (now, found)
+        return found
+
+    def forget(self, ticket_id: str) -> None:
+        self._read.pop(ticket_id, None)
+
+
 def build_presence(redis_url: str, engine: AsyncEngine) -> PresenceStore:
     return RedisPresence(redis_url) if redis_url else SqlPresence(engine)
 
@@ -164,10 +193,10 @@ def viewers_json(found: list[tuple[str, float]] | list[tuple[str, str]], exclude
             for viewer, since in found if viewer != exclude]
 
 
-def presence_of(request: Request) -> PresenceStore:
+def recent_viewers(request: Request) -> RecentViewers:
     from sav.api.live import live_of  # the live streams own the store (one per app)
 
-    return live_of(request).presence
+    return live_of(request).recent
 
 
 async def with_viewers(request: Request, response: HTTPResponse, ticket_id: str,
@@ -177,7 +206,7 @@ async def with_viewers(request: Request, response: HTTPResponse, ticket_id: str,
     if not actor.sees_internal or response.status != 200 or not response.body:
         return response
     try:
-        found = (await presence_of(request).viewers([ticket_id])).get(ticket_id, [])
+        found = await recent_viewers(request).of(ticket_id)
     except Exception:
         log.warning("cannot read who views ticket %s", ticket_id, exc_info=True)
         found = []

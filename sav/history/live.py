@@ -169,8 +169,10 @@ class Subscription:
     async def wait(self, timeout: float) -> list[LiveItem | PresenceItem]:
         """What arrived, waiting up to `timeout` seconds for something."""
         if not self.items and not self.closed:
+            # `asyncio.timeout`, not `wait_for`: no task per wait (thousands of streams).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
         self._ready.clear()
         taken = list(self.items)
         self.items.clear()
