@@ -39,7 +39,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from sav.api.auth import issue_token  # noqa: E402
-from tests.support.galera import GaleraCluster, GaleraNode, start_cluster  # noqa: E402
+from tests.support.galera import (  # noqa: E402
+    RUN_AS,
+    GaleraCluster,
+    GaleraNode,
+    owned_by_server,
+    start_cluster,
+)
 from tests.support.services import free_port  # noqa: E402
 
 SAV = str(Path(sys.executable).with_name("sav"))
@@ -209,6 +215,36 @@ def creates_per_second(db_port: int, folder: Path, seconds: float, clients: int,
             cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
 
 
+def start_plain(folder: Path) -> GaleraNode:
+    """A standalone mariadbd with a cluster node's settings but wsrep off: the same
+    server, buffer pool and flush policy, without replication."""
+    base = folder / "plain"
+    base.mkdir()
+    folder.chmod(0o755)  # the server's user reaches its datadir
+    single = GaleraCluster(folder / "plain-cluster")
+    node = GaleraNode(0, base, free_port(), free_port(), free_port(), free_port())
+    single.nodes.append(node)
+    owned_by_server(base)
+    user = [f"--user={RUN_AS}"] if os.geteuid() == 0 else []
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={node.datadir}",
+                    "--skip-test-db", "--auth-root-authentication-method=normal", *user],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    command = [arg for arg in single.command(node) if not arg.startswith("--wsrep")]
+    node.process = subprocess.Popen([*command, "--wsrep-on=OFF"], start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with node.connect(unix_socket=str(node.socket), host=None) as conn, \
+                    conn.cursor() as cursor:
+                cursor.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''")
+                cursor.execute("GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+            return node
+        except pymysql.MySQLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
 def writer_node(cluster: GaleraCluster, proxy: Proxy) -> GaleraNode:
     with pymysql.connect(host="127.0.0.1", port=proxy.port, user="root") as conn, \
             conn.cursor() as cursor:
@@ -279,10 +315,18 @@ def main() -> None:
     proxy = start_proxy(cluster, folder)
     try:
         galera = creates_per_second(proxy.port, folder, args.seconds, args.clients, True)
-        plain = creates_per_second(3306, folder, args.seconds, args.clients, False)
-        print(f"creates/s, {args.clients} clients, {args.seconds:.0f} s: Galera through "
-              f"HAProxy {galera:.1f}, plain MariaDB {plain:.1f} "
-              f"(ratio {galera / plain:.2f})", flush=True)
+        plain = start_plain(folder)
+        try:
+            same = creates_per_second(plain.port, folder, args.seconds, args.clients, False)
+        finally:
+            GaleraCluster(folder).shutdown(plain)
+        machine = creates_per_second(3306, folder, args.seconds, args.clients, False)
+        print(f"creates/s, {args.clients} clients, {args.seconds:.0f} s each:\n"
+              f"  Galera, 3 nodes, through HAProxy: {galera:.1f}\n"
+              f"  plain MariaDB, the nodes' settings, no wsrep: {same:.1f} "
+              f"(Galera/plain {galera / same:.2f})\n"
+              f"  the machine's MariaDB (127.0.0.1:3306, its own settings): {machine:.1f}",
+              flush=True)
         loss = node_loss(cluster, proxy, folder, max(2, args.clients // 2))
         print("kill -9 of the writer node under load:", flush=True)
         for key, value in loss.items():
