@@ -28,10 +28,11 @@ from sqlalchemy import Engine, select
 
 from sav.commands.app import SavApplication
 from sav.config import Settings
+from sav.events.errors import NotFoundError
 from sav.events.webhook import FAILING, GONE
 from sav.history.feed import EventFeed, feed_entry
 from sav.webhooks import deliveries, signing
-from sav.webhooks.commands import EVERY_EVENT, disable_webhook, secret_of
+from sav.webhooks.commands import EVERY_EVENT, disable_webhook, load, secret_of
 from sav.webhooks.deliveries import DELIVERED, FAILED, PENDING, NewDelivery, Outcome
 from sav.webhooks.guard import TargetRefusedError, connect_address, literal_address, parse_target
 from sav.webhooks.schedule import retry_delay
@@ -139,7 +140,9 @@ class WebhookSender:
                         tasks.pop(webhook_id).cancel()
                         self._wakes.pop(webhook_id, None)
                         self._secrets.pop(webhook_id, None)
-                        await asyncio.to_thread(deliveries.forget, self.engine, webhook_id)
+                        if await asyncio.to_thread(self._deleted, webhook_id):
+                            await asyncio.to_thread(deliveries.forget, self.engine,
+                                                    webhook_id)
                     for webhook_id in set(current) - set(tasks):
                         self._wakes[webhook_id] = asyncio.Event()
                         tasks[webhook_id] = asyncio.create_task(
@@ -162,6 +165,14 @@ class WebhookSender:
             with contextlib.suppress(BaseException):
                 await task
         tasks.clear()
+
+    def _deleted(self, webhook_id: str) -> bool:
+        """Gone from the read model because deleted (not a read model being rebuilt)."""
+        try:
+            load(self.app, webhook_id)
+        except NotFoundError:
+            return True
+        return False
 
     def _is_active(self, webhook_id: str) -> bool:
         with self.engine.connect() as conn:
