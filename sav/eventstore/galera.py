@@ -39,7 +39,10 @@ LOCK_POLL_S = 0.2
 _CREATE = text(
     f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (name VARCHAR(64) NOT NULL PRIMARY KEY, "
     "owner VARCHAR(128) NOT NULL, expires_at DOUBLE NOT NULL) ENGINE=InnoDB")
-_READ = text(f"SELECT owner, expires_at FROM {LOCK_TABLE} WHERE name = :name")
+# Reads wait until this node applied what the cluster committed before (the latest holder);
+# for this statement only: the connection goes back to a pool.
+_READ = text(f"SET STATEMENT wsrep_sync_wait = 1 FOR SELECT owner, expires_at FROM "
+             f"{LOCK_TABLE} WHERE name = :name")
 _TAKE = text(
     f"INSERT INTO {LOCK_TABLE} (name, owner, expires_at) VALUES (:name, :owner, :until) "
     "ON DUPLICATE KEY UPDATE owner = VALUES(owner), expires_at = VALUES(expires_at)")
@@ -89,7 +92,6 @@ class ClusterLock:
 
     def _try_take(self) -> bool:
         with self.engine.connect() as conn:
-            conn.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")  # see the latest holder
             row = conn.execute(_READ, {"name": self.name}).first()
             conn.rollback()
         if row is not None and row.owner != self.owner and row.expires_at > time.time():
