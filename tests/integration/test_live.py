@@ -59,6 +59,9 @@ async def test_without_the_stream_header_the_route_answers_the_history_page(
         history = await client.get(f"{path}/history?limit=3", as_=caller)
         assert events.status == history.status == 200
         assert events.json == history.json, caller
+    head = await client.request("HEAD", f"{path}/events", as_=CUSTOMER,
+                                headers={"Accept": "text/event-stream"})
+    assert head.status == 200 and head.headers["content-type"] == "application/json"
     staff = (await client.get(f"{path}/events?limit=100", as_=AGENT)).json["data"]
     customer = (await client.get(f"{path}/events?limit=100", as_=CUSTOMER)).json["data"]
     assert any(e["changes"].get("content") == "Refund if late" for e in staff)
