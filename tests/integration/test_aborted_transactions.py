@@ -9,18 +9,20 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from sav.commands.actor import Actor
 from sav.commands.policy import ABORTED_ATTEMPTS, command_handler
 from sav.eventstore.db import build_engine
 from sav.eventstore.errors import TransactionAbortedError, persistence_error
 from sav.eventstore.galera import ClusterLock, ClusterLockTimeoutError
-from tests.support.settings import drop_mysql_database, mysql_env
+from tests.support.settings import drop_mysql_database, make_settings, mysql_env
 
 pytestmark = pytest.mark.mysql
 
@@ -115,3 +117,21 @@ def test_the_cluster_lock_row_excludes_a_second_holder_until_freed(engine: Engin
         assert owner == second.owner
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM sav_cluster_locks")).scalar_one() == 0
+
+
+async def test_db_wsrep_sync_wait_is_set_on_every_session_sync_and_async(
+        tmp_path: Path) -> None:
+    settings = make_settings("mysql", tmp_path, DB_WSREP_SYNC_WAIT="1")
+    engine = build_engine(settings.database_url)
+    reads = create_async_engine(settings.async_database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT @@wsrep_sync_wait")).scalar_one() == 1
+        async with reads.connect() as conn:
+            assert (await conn.execute(text("SELECT @@wsrep_sync_wait"))).scalar_one() == 1
+    finally:
+        await reads.dispose()
+        engine.dispose()
+        drop_mysql_database(settings.db_database)
+    # Off by default: nothing is sent (MySQL itself has no such variable).
+    assert "wsrep" not in make_settings("mysql", tmp_path).database_url
