@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from sav.eventstore.schema import stored_events as stored_events_table
 from sav.eventstore.subscription import PollingSubscription
 from sav.eventstore.tracking import SqlTrackingRecorder
 
+log = logging.getLogger("sav.eventstore")
 AppendListener = Callable[[int], None]
 # Called inside an append's transaction, after the events got their positions; returns
 # what to run once that transaction has committed (or None). See `project_inline`.
@@ -188,7 +190,10 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
 
     def _notify(self, position: int, committed: Sequence[Callable[[], None]] = ()) -> None:
         for then in committed:
-            then()
+            try:
+                then()
+            except Exception:  # the append is committed: its command must not fail now
+                log.exception("after projecting position %s inline", position)
         for listener in tuple(self._listeners):  # a subscription may stop meanwhile
             listener(position)
 
