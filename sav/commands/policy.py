@@ -69,7 +69,9 @@ def command_handler(
 ) -> Callable[Concatenate[Any, Actor, P], T]:
     """Marks `handler(app, actor, ...)` as a command: read-only roles are refused (403)
     before it loads anything, so no rule in its body (staff rights, an owner's rights)
-    can ever apply to them. A unit test checks that every handler carries the mark."""
+    can ever apply to them. A unit test checks that every handler carries the mark.
+    The outermost command the database aborted (`TransactionAbortedError`: nothing of it
+    was stored) runs again as a whole, up to ABORTED_ATTEMPTS times."""
 
     @functools.wraps(handler)
     def run(app: Any, actor: Actor, /, *args: P.args, **kwargs: P.kwargs) -> T:
