@@ -143,6 +143,8 @@ async def download_route(request: Request, ticket_ref: str, attachment_id: str) 
     """A presigned download URL for the attachment, valid for one hour."""
     actor = current_actor(request)
     row = await visible_attachment(request, ticket_ref, attachment_id, actor)
+    if not row.file_path:  # erased with its subject (issue 12): the file is deleted too
+        raise ApiError(404, "not_found", "the attachment's file was erased")
     blobs = await http.storage(request).get()
     # Taken before signing, so the URL never expires earlier than announced.
     expires_at = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(

@@ -26,6 +26,7 @@ STATUS_BY_DOMAIN_ERROR: list[tuple[type[domain.DomainError], int]] = [
     (domain.NotFoundError, 404),
     (domain.PermissionDeniedError, 403),
     (domain.PreconditionFailedError, 412),
+    (domain.TicketErasedError, 409),  # before its base: the code says why
     (domain.InvalidTransitionError, 409),
     (domain.ConflictError, 409),
     (AttachmentTooLargeError, 413),

@@ -33,12 +33,14 @@ def message_uuid(raw: str) -> str:
 
 
 async def message_response(request: Request, ticket_id: str, message_id: str,
-                           actor: Actor | None, status: int = 200,
-                           headers: dict[str, str] | None = None) -> HTTPResponse:
+                           actor: Actor | None, status: int = 200) -> HTTPResponse:
+    """The message with its ETag: the ticket version that last set its content, what
+    `If-Match` on PUT/DELETE compares (docs/decisions/0160-careful-client-domain.md)."""
     async with http.reads(request).connect() as conn:
         row = await find_message(conn, ticket_id, message_id, actor)
     if row is None:
         raise ApiError(404, "not_found", "message not found")
+    headers = http.etag(row.revision) if row.revision is not None else None
     return http.json(message_json(row), status=status, headers=headers)
 
 
@@ -60,15 +62,18 @@ async def list_route(request: Request, ticket_ref: str) -> HTTPResponse:
 @body(commands.PostMessage)
 async def add_route(request: Request, ticket_ref: str,
                     cmd: commands.PostMessage) -> HTTPResponse:
-    """Add a message (`is_internal` notes: agents and admins only)."""
+    """Add a message (`is_internal` notes: agents and admins only). With `If-Match` (the
+    ticket's ETag) a reply to the state the writer saw: 412 when the ticket changed since."""
     actor = current_actor(request)
     ticket_id = await http.resolve_ticket_id(request, ticket_ref)
+    expected = http.if_match(request)
 
     async def produce() -> HTTPResponse:
         outcome = await http.run_command(request, commands.post_message, actor, ticket_id,
-                                         cmd, message_id=http.idempotent_id(request))
+                                         cmd, message_id=http.idempotent_id(request),
+                                         expected_version=expected)
         return await message_response(request, str(ticket_id), outcome.message_id,
-                                      actor, status=201, headers=http.etag(outcome.version))
+                                      actor, status=201)
 
     return await http.idempotent(request, produce)
 
@@ -94,7 +99,7 @@ async def mark_all_read_route(request: Request, ticket_ref: str) -> HTTPResponse
 
 
 @bp.get(f"{BASE}/<message_ref:str>")
-@responds(200, schemas.Message)
+@responds(200, schemas.Message, etag=True)
 async def get_route(request: Request, ticket_ref: str, message_ref: str) -> HTTPResponse:
     """One message (internal notes are not found for customers)."""
     actor = current_actor(request)
@@ -107,19 +112,20 @@ async def get_route(request: Request, ticket_ref: str, message_ref: str) -> HTTP
 @body(commands.EditMessage)
 async def update_route(request: Request, ticket_ref: str, message_ref: str,
                        cmd: commands.EditMessage) -> HTTPResponse:
-    """Edit a message's content (its author, or an admin)."""
+    """Edit a message's content (its author, or an admin); `If-Match`: its ETag."""
     message_id, outcome = await change_message(request, ticket_ref, message_ref,
-                                               commands.edit_message, cmd)
+                                               commands.edit_message, cmd,
+                                               http.if_match(request))
     return await message_response(request, str(outcome.ticket_id), message_id,
-                                  current_actor(request), headers=http.etag(outcome.version))
+                                  current_actor(request))
 
 
 @bp.delete(f"{BASE}/<message_ref:str>")
 @responds(200, schemas.Deleted, etag=True)
 async def delete_route(request: Request, ticket_ref: str, message_ref: str) -> HTTPResponse:
-    """Delete a message (its author, or an admin)."""
+    """Delete a message (its author, or an admin); `If-Match`: its ETag."""
     message_id, outcome = await change_message(request, ticket_ref, message_ref,
-                                               commands.remove_message)
+                                               commands.remove_message, http.if_match(request))
     return http.json({"success": True, "message": "message deleted", "id": message_id},
                      headers=http.etag(outcome.version))
 

@@ -71,8 +71,12 @@ def require_author_or_admin(message: MessageState, actor: Actor, action: str) ->
 def post_message(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: PostMessage | PublicPostMessage,
     *, message_id: UUID | None = None, access_token: str | None = None,
+    expected_version: int | None = None,
 ) -> PostedMessage:
-    """Add a message. A customer reply wakes a waiting ticket or reopens a resolved one."""
+    """Add a message. A customer reply wakes a waiting ticket or reopens a resolved one.
+
+    `expected_version` (If-Match: the ticket's ETag): a reply to the state the writer
+    saw, 412 when the ticket changed since (the customer may have just written again)."""
     new_id = str(message_id or uuid4())
     is_internal = isinstance(cmd, PostMessage) and cmd.is_internal
 
@@ -94,32 +98,38 @@ def post_message(
             is_internal=is_internal,
         )
 
-    ticket, _, position = app.change_ticket(ticket_id, change)
+    ticket, _, position = app.change_ticket(
+        ticket_id, change, expected_version,
+        check=lambda ticket: require_access(ticket, actor, access_token))
     return PostedMessage(ticket.id, ticket.version, position, new_id)
 
 
 @command_handler
 def edit_message(
-    app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str, cmd: EditMessage
+    app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str, cmd: EditMessage,
+    expected: int | None = None,
 ) -> Outcome:
-    return _by_author(app, actor, ticket_id, message_id, "edit",
+    """`expected`: the message's ETag the editor saw (If-Match), 412 when it changed."""
+    return _by_author(app, actor, ticket_id, message_id, "edit", expected,
                       lambda ticket: ticket.edit_message(message_id, cmd.content, by=actor.who))
 
 
 @command_handler
-def remove_message(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str
-                   ) -> Outcome:
-    return _by_author(app, actor, ticket_id, message_id, "delete",
+def remove_message(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str,
+                   expected: int | None = None) -> Outcome:
+    return _by_author(app, actor, ticket_id, message_id, "delete", expected,
                       lambda ticket: ticket.remove_message(message_id, by=actor.who))
 
 
 def _by_author(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str,
-               action: str, apply: Callable[[Ticket], None]) -> Outcome:
-    """A change only the message's author (or an admin) may make."""
+               action: str, expected: int | None, apply: Callable[[Ticket], None]) -> Outcome:
+    """A change only the message's author (or an admin) may make; a stale `expected`
+    revision is a 412 once the caller is known to be allowed (a stranger learns nothing)."""
 
     def change(ticket: Ticket) -> None:
         require_visible(ticket, actor)
         require_author_or_admin(ticket.visible_message(message_id, actor.role), actor, action)
+        ticket.require_message_revision(message_id, expected)
         apply(ticket)
 
     return _run(app, ticket_id, change)

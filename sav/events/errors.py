@@ -32,6 +32,12 @@ class TicketClosedError(InvalidTransitionError):
     code = "ticket_closed"
 
 
+class TicketErasedError(InvalidTransitionError):
+    """A write to a ticket whose subject was erased: it is read-only (409)."""
+
+    code = "ticket_erased"
+
+
 class ConflictError(DomainError):
     code = "conflict"
 

@@ -136,8 +136,9 @@ TICKET_FIELDS: tuple[TicketField, ...] = (
       doc="the ticket's version, also its ETag"),
     F("internal_notes", str, S.TEXT, Seen.STAFF, personal=True, set_by=SetBy.STAFF,
       limits={"max_length": 50_000}, doc="agents, admins, analysts only"),
-    # The subject's personal data was erased (issue 12): those fields read as empty.
-    F("erased", bool, S.BOOL, Seen.CUSTOMER, required=True, default=False),
+    # The subject's personal data was erased (issue 12): those fields read as empty,
+    # in every view (the public one too), and the ticket is read-only (issue 19).
+    F("erased", bool, S.BOOL, Seen.PUBLIC, required=True, default=False),
 )
 del F, S
 

@@ -21,8 +21,10 @@ from sav.events.errors import (
     InvalidTransitionError,
     NotFoundError,
     PermissionDeniedError,
+    PreconditionFailedError,
     RuleViolationError,
     TicketClosedError,
+    TicketErasedError,
 )
 from sav.events.fields import LATER, REQUIRED_SETTABLE
 from sav.events.rules import (
@@ -51,6 +53,10 @@ class MessageState:
     side: Side
     is_internal: bool
     read: bool = False
+    # The ticket version that last set its content (posted or edited): the message's
+    # ETag, so a write's ETag (the ticket's new version) is also the message's. None
+    # only from a snapshot taken before messages kept it.
+    revision: int | None = None
 
 
 # The datetimes of a ticket's state (snapshots carry them as ISO strings).
@@ -91,7 +97,8 @@ class Ticket(Aggregate):
             snapshot: Ticket.Snapshot = super().take(aggregate)
             state = snapshot.state
             state["status"] = str(state["status"])
-            state["messages"] = {key: [m.user_id, m.side.value, m.is_internal, m.read]
+            state["messages"] = {key: [m.user_id, m.side.value, m.is_internal, m.read,
+                                       m.revision]
                                  for key, m in state["messages"].items()}
             state["attachments"] = {key: [a.user_id, a.file_path]
                                     for key, a in state["attachments"].items()}
@@ -105,8 +112,8 @@ class Ticket(Aggregate):
             assert isinstance(ticket, Ticket)
             plain: dict[str, Any] = ticket.__dict__
             ticket.status = Status(ticket.status)
-            ticket.messages = {key: MessageState(user, Side(side), internal, read)
-                               for key, (user, side, internal, read) in plain["messages"].items()}
+            ticket.messages = {key: _message_state(*values)
+                               for key, values in plain["messages"].items()}
             ticket.attachments = {key: AttachmentState(user, path)
                                   for key, (user, path) in plain["attachments"].items()}
             for name in SNAPSHOT_TIMES:
@@ -184,10 +191,20 @@ class Ticket(Aggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["actor"] = Who(state["user_id"], state["author_role"]).ref()
 
+        def mutate(self, aggregate: Any) -> Any:
+            ticket = super().mutate(aggregate)
+            aggregate.stamp_message(self.message_id, self.originator_version)
+            return ticket
+
     class MessageEdited(Event):
         message_id: str
         content: str
         by: str
+
+        def mutate(self, aggregate: Any) -> Any:
+            ticket = super().mutate(aggregate)
+            aggregate.stamp_message(self.message_id, self.originator_version)
+            return ticket
 
     class MessageRemoved(Event):
         message_id: str
@@ -317,7 +334,19 @@ class Ticket(Aggregate):
                 {"status": self.status, "command": command},
             )
 
+    @property
+    def erased(self) -> bool:
+        """The subject's personal data was erased: the subject (never empty otherwise)
+        reads back as None, and every write is refused (it would store text that the
+        erasure already made unreadable, or change a record nobody owns any more)."""
+        return self.subject is None
+
+    def _require_not_erased(self) -> None:
+        if self.erased:
+            raise TicketErasedError("the ticket's personal data was erased: it is read-only")
+
     def _require_not_closed(self) -> None:
+        self._require_not_erased()
         if self.status == Status.CLOSED:
             raise TicketClosedError("the ticket is closed")
 
@@ -407,6 +436,7 @@ class Ticket(Aggregate):
         self.closed_at = self.modified_on
 
     def delete(self, by: Who | str) -> None:
+        self._require_not_erased()
         self._deleted(by=as_who(by).label, actor=as_who(by).ref())
 
     @event(Deleted)
@@ -478,6 +508,21 @@ class Ticket(Aggregate):
             raise NotFoundError("message not found")
         return found
 
+    def stamp_message(self, message_id: str, version: int) -> None:
+        """Its content was just set by the event of this ticket version (its revision)."""
+        found = self.messages.get(message_id)
+        if found is not None:
+            self.messages[message_id] = replace(found, revision=version)
+
+    def require_message_revision(self, message_id: str, expected: int | None) -> None:
+        """If-Match on a message: 412 with its current version when it changed since."""
+        found = self.message(message_id)
+        if expected is None or found.revision is None:
+            return  # no condition, or a revision this store never recorded
+        if expected != found.revision:
+            raise PreconditionFailedError("the message has changed",
+                                          {"current_version": found.revision})
+
     def visible_message(self, message_id: str, role: str) -> MessageState:
         """An internal note does not exist for anyone who is not staff."""
         found = self.messages.get(message_id)
@@ -512,6 +557,7 @@ class Ticket(Aggregate):
     def mark_read(self, message_ids: list[str], reader_id: str | None, role: str) -> int:
         """Mark the other side's unread messages among `message_ids` as read; returns
         how many changed."""
+        self._require_not_erased()
         reader_side = side_of(role)
         unread = [
             mid
@@ -579,6 +625,7 @@ class Ticket(Aggregate):
     # -- satisfaction and automations ----------------------------------------------
 
     def rate(self, rating: int, comment: str | None, by: Who | str | None) -> None:
+        self._require_not_erased()
         if self.status not in DONE:
             raise InvalidTransitionError("a ticket can be rated once resolved or closed")
         if self.satisfaction_rating is not None:
@@ -595,7 +642,7 @@ class Ticket(Aggregate):
 
     def escalate(self, reason: str) -> bool:
         """Escalate once; returns False when already escalated or no longer needed."""
-        if self.escalated or self.status in DONE or self.first_response_at:
+        if self.escalated or self.erased or self.status in DONE or self.first_response_at:
             return False
         self._escalated(reason=reason, actor=SYSTEM.ref())
         return True
@@ -609,7 +656,8 @@ class Ticket(Aggregate):
 
     def request_survey(self) -> bool:
         """Ask the customer for a rating once, after closure."""
-        if self.survey_requested or self.status != Status.CLOSED or self.satisfaction_rating:
+        if (self.survey_requested or self.erased or self.status != Status.CLOSED
+                or self.satisfaction_rating):
             return False
         self._survey_requested(
             ticket_number=self.ticket_number, subject=self.subject, user_id=self.user_id,
@@ -623,6 +671,12 @@ class Ticket(Aggregate):
         name: str | None, actor: dict[str, Any],
     ) -> None:
         self.survey_requested = True
+
+
+def _message_state(user: str | None, side: str, internal: bool, read: bool,
+                   revision: int | None = None) -> MessageState:
+    """A message's state from a snapshot (older ones have no revision)."""
+    return MessageState(user, Side(side), internal, read, revision)
 
 
 # The status an event puts the ticket in, when the event alone says so.

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Integer,
     String,
     bindparam,
     false,
@@ -42,6 +43,9 @@ ticket_messages = ticket_rows(
     Column("is_internal", Boolean, nullable=False),
     Column("is_read", Boolean, nullable=False),
     Column("read_at", Timestamp),
+    # The ticket version that last set the content: the message's ETag (NULL: projected
+    # before it was kept).
+    Column("revision", Integer),
 )
 
 m = ticket_messages.c
@@ -60,13 +64,14 @@ def posted(state: State, event: Ticket.MessagePosted, position: int) -> Changes:
         # Text sealed with an erased subject's key reads back as None (issue 12).
         "author_email": event.author_email, "content": event.content or "",
         "is_internal": bool(event.is_internal), "is_read": False, "read_at": None,
-        "created_at": at, "updated_at": at,
+        "revision": event.originator_version, "created_at": at, "updated_at": at,
     })]
 
 
 def edited(state: State, event: Ticket.MessageEdited, position: int) -> Changes:
     return [Update(MESSAGES, (event.message_id,),
-                   {"content": event.content or "", "updated_at": naive_utc(event.timestamp)})]
+                   {"content": event.content or "", "revision": event.originator_version,
+                    "updated_at": naive_utc(event.timestamp)})]
 
 
 def removed(state: State, event: Ticket.MessageRemoved, position: int) -> Changes:

@@ -143,5 +143,9 @@ PUBLIC_VIEW = tuple(sorted(seen_by(Seen.PUBLIC), key=lambda f: f.store == Store.
 
 
 def public_ticket_json(row: Any) -> dict[str, Any]:
-    """The public (access-token) shape of a ticket row, as stored."""
-    return {f.name: _shown(f, getattr(row, f.name)) for f in PUBLIC_VIEW}
+    """The public (access-token) shape of a ticket row, as stored; an erased subject's
+    personal fields empty, as in every other view."""
+    data = {f.name: _shown(f, getattr(row, f.name)) for f in PUBLIC_VIEW}
+    if data["erased"]:
+        data.update({f.name: f.empty for f in PUBLIC_VIEW if f.personal})
+    return data

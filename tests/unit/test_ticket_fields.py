@@ -82,7 +82,7 @@ def test_the_public_view_is_the_public_fields_times_last() -> None:
     assert names(PUBLIC_VIEW) == [
         "id", "ticket_number", "subject", "description", "status", "priority", "category",
         "source", "contact_email", "contact_name", "resolution_notes", "satisfaction_rating",
-        "satisfaction_comment", "first_response_at", "resolved_at", "closed_at",
+        "satisfaction_comment", "erased", "first_response_at", "resolved_at", "closed_at",
         "created_at", "updated_at"]
 
 
