@@ -199,3 +199,16 @@ def test_the_stream_ends_when_the_token_expires(server: Server) -> None:
             # Ended at expiry: before the first heartbeat (15 s), after the greeting only.
             assert [m.get("comment", "") for m in EventStream(response).rest()] == [
                 f"ticket {ticket['id']} after now"]
+
+
+@pytest.mark.parametrize("profile", ["sqlite"])  # a wait of 15 s: one profile is enough
+def test_an_idle_stream_gets_a_heartbeat_comment(server: Server) -> None:
+    agent = server.token("agent-1", "agent")
+    with httpx.Client(base_url=server.base, timeout=30) as http:
+        ticket = post(http, "/tickets", agent, subject="Quiet", description="d")
+        with http.stream("GET", f"/tickets/{ticket['id']}/events",
+                         headers={**agent, **SSE}) as response:
+            stream = EventStream(response)
+            assert stream.next()["comment"].endswith("after now")
+            assert stream.next_message()["event"] == "presence"  # nobody else, at first
+            assert stream.next() == {"comment": "heartbeat"}
