@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, false, or_, select, text, true
+import sqlalchemy as sa
+from sqlalchemy import and_, bindparam, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -17,15 +19,18 @@ from sav.events.fields import Seen, Store, TicketField, seen_by
 from sav.events.rules import Priority, Status
 from sav.projections.cursors import keyset_page
 from sav.projections.schema import iso
+from sav.projections.search import searched
+from sav.projections.sla_queries import sla_due_page, sla_filter
 from sav.projections.tickets import support_tickets
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}$")
 
 
-def visible_to(actor: Actor) -> ColumnElement[bool]:
-    """SQL form of `sav.commands.policy.can_see`, plus soft-delete."""
+def visible_to(actor: Actor, deleted: bool = False) -> ColumnElement[bool]:
+    """SQL form of `sav.commands.policy.can_see`, plus soft-delete (`deleted`: only the
+    soft-deleted ones instead)."""
     t = support_tickets.c
-    alive = t.is_deleted == false()
+    alive = t.is_deleted == (sa.true() if deleted else false())
     if actor.sees_every_ticket:
         return alive
     if actor.role == "agent":
@@ -43,12 +48,21 @@ _BY_NUMBER = select(support_tickets).where(
     support_tickets.c.ticket_number == bindparam("ref"), _LIVE)
 
 
-async def find_ticket(conn: AsyncConnection, id_or_number: str) -> Any:
-    """A live ticket row by UUID or ticket number, or None."""
+_ANY_BY_ID = select(support_tickets).where(support_tickets.c.id == bindparam("ref"))
+_ANY_BY_NUMBER = select(support_tickets).where(
+    support_tickets.c.ticket_number == bindparam("ref"))
+
+
+async def find_ticket(conn: AsyncConnection, id_or_number: str,
+                      include_deleted: bool = False) -> Any:
+    """A live ticket row by UUID or ticket number (soft-deleted ones too with
+    `include_deleted`), or None."""
     if UUID_RE.match(id_or_number):
-        result = await conn.execute(_BY_ID, {"ref": str(UUID(id_or_number))})
+        by_id = _ANY_BY_ID if include_deleted else _BY_ID
+        result = await conn.execute(by_id, {"ref": str(UUID(id_or_number))})
     else:
-        result = await conn.execute(_BY_NUMBER, {"ref": id_or_number})
+        by_number = _ANY_BY_NUMBER if include_deleted else _BY_NUMBER
+        result = await conn.execute(by_number, {"ref": id_or_number})
     return result.first()
 
 
@@ -62,40 +76,25 @@ def _split(value: str | None, allowed: set[str], name: str) -> list[str] | None:
     return items
 
 
-# InnoDB does not index words shorter than innodb_ft_min_token_size (3 by default).
-MIN_INDEXED_WORD = 3
-
-
-def fulltext_clause(dialect: str, q: str) -> ColumnElement[bool]:
-    """Every word of `q` must match, by the same rule on both profiles: words of 3+
-    characters as word prefixes through the full-text index (FTS5 / InnoDB FULLTEXT),
-    shorter ones as substrings of the subject or description."""
-    words = re.findall(r"\w+", q)
-    t = support_tickets.c
-    clauses: list[ColumnElement[bool]] = [
-        or_(t.subject.contains(w, autoescape=True), t.description.contains(w, autoescape=True))
-        for w in words if len(w) < MIN_INDEXED_WORD
-    ]
-    indexed = [w for w in words if len(w) >= MIN_INDEXED_WORD]
-    if indexed and dialect == "sqlite":
-        match = " ".join('"' + w.replace('"', '""') + '"*' for w in indexed)
-        clauses.append(t.id.in_(
-            select(text("ticket_id")).select_from(text("support_tickets_fts")).where(
-                text("support_tickets_fts MATCH :fts_q").bindparams(fts_q=match))))
-    elif indexed:
-        boolean = " ".join(f"+{w}*" for w in indexed)
-        against = text("MATCH (support_tickets.subject, support_tickets.description) "
-                       "AGAINST (:ft_q IN BOOLEAN MODE)").bindparams(ft_q=boolean)
-        clauses.append(against)  # type: ignore[arg-type]
-    return and_(*clauses) if clauses else true()
+def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
+    """The ticket's `tags` (a JSON array) holds `tag`, exactly."""
+    if dialect == "sqlite":
+        return sa.exists(select(sa.literal_column("1")).select_from(
+            sa.func.json_each(support_tickets.c.tags).table_valued("value").alias("tag")
+        ).where(sa.literal_column("tag.value") == tag))
+    return sa.func.json_contains(support_tickets.c.tags, sa.func.json_quote(tag)) == 1
 
 
 async def list_tickets(
     conn: AsyncConnection, actor: Actor, filters: dict[str, str | None], limit: int,
-    cursor: str | None,
+    cursor: str | None, *, tags: tuple[str, ...] = (), created_after: datetime | None = None,
+    created_before: datetime | None = None, deleted: bool = False,
+    sla: str | None = None, sort: str | None = None, now: datetime | None = None,
 ) -> tuple[list[Any], str | None]:
+    """A page of the tickets the caller may see; `tags` must all be on a ticket;
+    `created_after`/`created_before` are exclusive bounds (naive UTC)."""
     t = support_tickets.c
-    query = select(support_tickets).where(visible_to(actor))
+    query = select(support_tickets).where(visible_to(actor, deleted))
     statuses = _split(filters.get("status"), set(Status), "status")
     priorities = _split(filters.get("priority"), set(Priority), "priority")
     if statuses:
@@ -106,13 +105,24 @@ async def list_tickets(
         assignee = filters["assigned_to"]
         query = query.where(t.assigned_to.is_(None) if assignee == "none" else
                             t.assigned_to == assignee)
+    for tag in tags:
+        query = query.where(has_tag(conn.dialect.name, tag))
+    if created_after is not None:
+        query = query.where(t.created_at > created_after)
+    if created_before is not None:
+        query = query.where(t.created_at < created_before)
     if filters.get("category"):
         query = query.where(t.category == filters["category"])
     if filters.get("user_id") and actor.sees_internal:
         query = query.where(t.user_id == filters["user_id"])
-    if filters.get("q"):
-        query = query.where(fulltext_clause(conn.dialect.name, filters["q"] or ""))
-    return await keyset_page(conn, query, t.seq, limit, cursor, descending=True)
+    if sla is not None:  # service levels (staff): sav.projections.sla_queries
+        query = query.where(sla_filter(sla, now or datetime.now(UTC)))
+    key: ColumnElement[Any] = t.seq
+    if filters.get("q"):  # newest matches first, a page at a time (sav.projections.search)
+        query, key = searched(query, conn.dialect.name, filters["q"] or "")
+    if sort == "sla_due":
+        return await sla_due_page(conn, query, limit, cursor)
+    return await keyset_page(conn, query, key, limit, cursor, descending=True)
 
 
 def _shown(f: TicketField, value: Any) -> Any:

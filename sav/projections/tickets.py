@@ -28,11 +28,13 @@ from sav.events.agent import Agent
 from sav.events.fields import FIELDS, PERSONAL, TICKET_FIELDS, Store, TicketField
 from sav.events.privacy import Erasure
 from sav.events.rules import is_first_response, status_after_assign, status_after_reopen
+from sav.events.sla import CONFIG_EVENTS
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
 from sav.projections.fold import Changes, Fold, Insert, State, Update, skipped, sql_handlers
 from sav.projections.schema import Handlers, Json, LongText, Timestamp, naive_utc, read_metadata
+from sav.projections.sla_tickets import SLA_FOLD
 
 _TYPES: dict[Store, Callable[[TicketField], Any]] = {
     Store.ID: lambda f: Identifier(f.length or 64),
@@ -57,15 +59,25 @@ def column(f: TicketField) -> Column[Any]:
     return Column(f.name, _TYPES[f.store](f), **options)
 
 
+# The filters of a list that get an index ending in `seq` (a customer's list, an agent's
+# queue, the status and category filters).
+LIST_KEYS = ("user_id", "assigned_to", "status", "category")
+
 support_tickets = Table(
     "support_tickets",
     read_metadata,
     *(column(f) for f in TICKET_FIELDS),
     Index("ix_tickets_status_priority", "status", "priority"),
     Index("ix_tickets_assignee_status", "assigned_to", "status"),
+    # Lists are read newest first (`seq` descending, a keyset on `seq`): each filter a
+    # list is commonly narrowed by, followed by `seq`, so a page reads its 20 rows in
+    # order and stops, however many match (docs/decisions/0170-scale.md).
+    *(Index(f"ix_tickets_{name}_seq", name, "seq") for name in LIST_KEYS),
     mysql_engine="InnoDB",
 )
 
+# SQLite's full-text rows have the ticket's `seq` as their rowid: a search reads them in
+# rowid order, newest first, and stops after a page; an edit replaces one by its rowid.
 FTS_DDL = {
     "sqlite": [
         "CREATE VIRTUAL TABLE IF NOT EXISTS support_tickets_fts USING fts5("
@@ -165,6 +177,14 @@ def deleted(state: State, event: Ticket.Deleted, position: int) -> Changes:
     return _touch(event, is_deleted=True, deleted_at=naive_utc(event.timestamp))
 
 
+def unassigned(state: State, event: Ticket.Unassigned, position: int) -> Changes:
+    return _touch(event, assigned_to=None, status=STATUS_AFTER[Ticket.Unassigned].value)
+
+
+def restored(state: State, event: Ticket.Restored, position: int) -> Changes:
+    return _touch(event, is_deleted=False, deleted_at=None)
+
+
 def linked(state: State, event: Ticket.LinkedToUser, position: int) -> Changes:
     return _touch(event, user_id=event.user_id)
 
@@ -215,6 +235,8 @@ FOLD: Fold = {
     Ticket.Reopened: reopened,
     Ticket.Closed: closed,
     Ticket.Deleted: deleted,
+    Ticket.Unassigned: unassigned,
+    Ticket.Restored: restored,
     Ticket.LinkedToUser: linked,
     Ticket.MessagePosted: message_posted,
     Ticket.MessageEdited: other,
@@ -226,24 +248,31 @@ FOLD: Fold = {
     Ticket.Escalated: escalated,
     Ticket.SurveyRequested: survey_requested,
     Erasure.SubjectErased: subject_erased,
+    **SLA_FOLD,  # service levels (sav.projections.sla_tickets)
     # The roster and webhook subscriptions have read models of their own.
     **skipped(Agent.Registered, Agent.Changed, Webhook.Created, Webhook.Updated,
-              Webhook.Paused, Webhook.Resumed, Webhook.Disabled, Webhook.Deleted),
+              Webhook.Paused, Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
+              *CONFIG_EVENTS),
 }
 
 # -- the live projector: the fold as SQL, plus SQLite's full-text table ----------------
 
 
-def _index_text(conn: Connection, ticket_id: str, subject: str, description: str,
-                replace: bool = True) -> None:
-    if replace:  # `ticket_id` is UNINDEXED in FTS5: this delete scans the whole table
-        conn.execute(text("DELETE FROM support_tickets_fts WHERE ticket_id = :id"),
-                     {"id": ticket_id})
+def _index_text(conn: Connection, seq: int, ticket_id: str, subject: str,
+                description: str, replace: bool = True) -> None:
+    """Write a ticket's full-text row, keyed by its `seq` (the rowid): replacing it is a
+    delete by rowid, whatever the table's size."""
+    if replace:
+        conn.execute(text("DELETE FROM support_tickets_fts WHERE rowid = :seq"), {"seq": seq})
     conn.execute(
-        text("INSERT INTO support_tickets_fts (ticket_id, subject, description) "
-             "VALUES (:id, :s, :d)"),
-        {"id": ticket_id, "s": subject, "d": description},
+        text("INSERT INTO support_tickets_fts (rowid, ticket_id, subject, description) "
+             "VALUES (:seq, :id, :s, :d)"),
+        {"seq": seq, "id": ticket_id, "s": subject, "d": description},
     )
+
+
+_TEXT_OF = select(support_tickets.c.seq, support_tickets.c.subject,
+                  support_tickets.c.description)
 
 
 def index_full_text(conn: Connection, changes: Changes) -> None:
@@ -254,20 +283,22 @@ def index_full_text(conn: Connection, changes: Changes) -> None:
     for change in changes:
         if isinstance(change, Insert):
             new = change.row
-            _index_text(conn, new["id"], new["subject"], new["description"], replace=False)
+            _index_text(conn, new["seq"], new["id"], new["subject"], new["description"],
+                        replace=False)
         elif isinstance(change, Update) and change.values.get("erased"):
             _index_erased(conn, change.keys)
         elif isinstance(change, Update) and not set(INDEXED_TEXT).isdisjoint(change.values):
             (ticket_id,) = change.keys
-            row = conn.execute(
-                select(support_tickets.c.subject, support_tickets.c.description).where(
-                    support_tickets.c.id == ticket_id)).one()
-            _index_text(conn, ticket_id, row.subject, row.description)
+            row = conn.execute(_TEXT_OF.where(support_tickets.c.id == ticket_id)).one()
+            _index_text(conn, row.seq, ticket_id, row.subject, row.description)
 
 
 def _index_erased(conn: Connection, ticket_ids: tuple[str, ...]) -> None:
     for ticket_id in ticket_ids:
-        _index_text(conn, ticket_id, "", "")
+        seq = conn.execute(select(support_tickets.c.seq).where(
+            support_tickets.c.id == ticket_id)).scalar()
+        if seq is not None:
+            _index_text(conn, seq, ticket_id, "", "")
     if "fts5" in str(conn.execute(text(
             "SELECT sql FROM sqlite_master WHERE name = 'support_tickets_fts'")).scalar()):
         # Merge FTS5's segments, so the deleted terms are dropped (a rebuild's stand-in

@@ -44,8 +44,8 @@ def rebuilt_tables() -> list[Table]:
     return [t for t in read_metadata.sorted_tables if t is not ticket_metrics_hourly]
 
 
-# tickets.py's SQLite FTS5 table, as a plain table while loading: the handlers delete a
-# ticket's row by `ticket_id`, an UNINDEXED FTS5 column, which scans the whole table.
+# tickets.py's SQLite FTS5 table, as a plain table while loading (its rows keyed by the
+# ticket's `seq`, the rowid the copy keeps): FTS5 would index every text as it comes.
 FULL_TEXT = "support_tickets_fts"
 FULL_TEXT_STAND_IN = (
     f"CREATE TABLE {FULL_TEXT} (ticket_id TEXT, subject TEXT, description TEXT)",
@@ -180,8 +180,9 @@ class SqliteSwitch:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS main.{FULL_TEXT}")
         for create in registry.schema_hooks():
             create(conn)
-        conn.exec_driver_sql(f"INSERT INTO main.{FULL_TEXT} (ticket_id, subject, description) "
-                             f"SELECT ticket_id, subject, description FROM rebuild.{FULL_TEXT}")
+        conn.exec_driver_sql(
+            f"INSERT INTO main.{FULL_TEXT} (rowid, ticket_id, subject, description) "
+            f"SELECT rowid, ticket_id, subject, description FROM rebuild.{FULL_TEXT}")
         if shadow_position != self.live_position:
             move_position(self.conn, shadow_position)
 
