@@ -1,7 +1,7 @@
 """The bridge from async callers to the synchronous command handlers.
 
-eventsourcing is synchronous (DESIGN.md): every command runs on a bounded thread pool,
-never on the event loop.
+eventsourcing is synchronous (docs/decisions/0002-event-store-and-global-ordering.md):
+every command runs on a bounded thread pool, never on the event loop.
 """
 
 from __future__ import annotations

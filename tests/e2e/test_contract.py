@@ -1,4 +1,4 @@
-"""Black-box contract audit: DESIGN.md + spec/sav-service.md, over HTTP, against a real `sav serve`.
+"""Black-box contract audit: docs/contract.md, over HTTP, against a real `sav serve`.
 
 One SQLite server per module (embedded default profile). Tokens come from the `sav token`
 console command. Every test states the contract line it checks; a failing test documents a
@@ -154,7 +154,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 
 def assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
-    """DESIGN: errors are {"error": {"code": "snake_case", "message": "…", "details": …}}."""
+    """Contract: errors are {"error": {"code": "snake_case", "message": "…", "details": …}}."""
     assert response.status_code == status, (response.status_code, response.text)
     body = response.json()
     assert set(body) == {"error"}, body
@@ -344,7 +344,7 @@ def test_etag_and_if_match(api: Api) -> None:
 
 
 def test_attachment_upload_returns_an_etag(api: Api) -> None:
-    """DESIGN: "Writes return the new state and an ETag (the ticket version)"."""
+    """Contract: "Writes return the new state and an ETag (the ticket version)"."""
     tid = api.ticket()["id"]
     uploaded = api.http.post(f"/tickets/{tid}/attachments", headers=api.customer,
                              files={"file": ("shot.png", PNG, "image/png")})
@@ -716,7 +716,7 @@ def test_metrics_prometheus_text(api: Api) -> None:
 
 
 def test_metrics_say_publishing_is_paused_without_a_broker(api: Api) -> None:
-    """DESIGN: /metrics has "publisher lag"; issue 13: with no broker (publishing paused
+    """Contract: /metrics has "publisher lag"; issue 13: with no broker (publishing paused
     by design, events wait) a `sav_publisher_paused 1` gauge instead of a growing lag."""
     text = api.http.get("/metrics").text
     assert "sav_publisher_paused 1.0" in text and "sav_publisher_lag" not in text
@@ -752,7 +752,7 @@ def test_events_export_formats(api: Api) -> None:
 
 
 def test_sav_worker_kind_is_optional(api: Api, tmp_path: Path) -> None:
-    """DESIGN: `sav worker [projections|publisher|consumer|scheduler|all]` (brackets = optional,
+    """Contract: `sav worker [projections|publisher|consumer|scheduler|all]` (brackets = optional,
     as in `sav serve [--host H]`). A bare `sav worker` must not be a usage error."""
     process = subprocess.Popen([*SAV, "worker"], env=base_env(tmp_path),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

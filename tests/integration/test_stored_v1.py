@@ -1,5 +1,5 @@
 """Events stored by an earlier version of SAV still load, project and replay (stored
-events are permanent: DESIGN.md "Events")."""
+events are permanent: docs/decisions/0010-snapshots-and-event-versioning.md)."""
 
 from __future__ import annotations
 

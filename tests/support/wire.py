@@ -1,7 +1,7 @@
 """The publisher's wire-format functions (`sav.workers.routing`) called with an event
 type name such as "Ticket.Created", whichever way routing is keyed: by the event's
-qualname string, or by its class (STYLE.md: dispatch on classes). Only this module
-knows which; tests speak in type names.
+qualname string, or by its class (docs/decisions/0020-code-layout.md: dispatch on
+classes). Only this module knows which; tests speak in type names.
 """
 
 from __future__ import annotations

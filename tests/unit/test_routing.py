@@ -17,7 +17,7 @@ from sav.workers import routing
 from tests.support import wire
 from tests.support.domain import ADMIN, AGENT, CUSTOMER, move, ticket_number_of
 
-# DESIGN.md "Events": the routing keys downstream services bind to.
+# docs/contract.md, "Events": the routing keys downstream services bind to.
 KEYS = [
     ("Ticket.Created", "ticket.created"),
     ("Ticket.Updated", "ticket.updated"),

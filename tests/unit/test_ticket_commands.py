@@ -1,4 +1,4 @@
-"""Ticket command handlers on the in-memory store: every cell of DESIGN.md's lifecycle
+"""Ticket command handlers on the in-memory store: every cell of docs/contract.md's lifecycle
 table, who may issue which command, creation, deletion, and visibility."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from tests.support.domain import (
     ticket_in,
 )
 
-# DESIGN.md: from -> {command: resulting status}; anything missing answers 409.
+# docs/contract.md: from -> {command: resulting status}; anything missing answers 409.
 LIFECYCLE = {
     "open": {"assign": "assigned", "start": "in_progress", "resolve": "resolved",
              "close": "closed"},

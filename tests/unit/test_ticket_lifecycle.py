@@ -1,4 +1,5 @@
-"""The lifecycle table of DESIGN.md, enforced by the aggregate, on the in-memory event store."""
+"""The lifecycle table of docs/contract.md, enforced by the aggregate, on the in-memory
+event store."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ COMMANDS: dict[str, Any] = {
     "reopen": lambda t: t.reopen(by="x"),
 }
 
-# DESIGN.md: from -> {command: resulting status}
+# docs/contract.md: from -> {command: resulting status}
 TABLE = {
     "open": {"assign": "assigned", "start": "in_progress", "resolve": "resolved",
              "close": "closed"},
