@@ -163,7 +163,7 @@ class Load:
     url: str
     clients: int
     acknowledged: list[str] = field(default_factory=list)
-    answers: dict[int, int] = field(default_factory=dict)
+    answers: dict[str, int] = field(default_factory=dict)
     requests: list[tuple[float, float, int]] = field(default_factory=list)  # start, end, status
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -179,11 +179,15 @@ class Load:
                     response = http.post(f"{self.url}/tickets", headers=headers, json={
                         "subject": f"bench {n}-{i}", "description": "Galera benchmark"})
                     status = response.status_code
-                except httpx.HTTPError:
-                    status = 0
+                    # A 503 says why: `dependency_unavailable` (the write's node went
+                    # away: not stored, or not known) or `read_model_lagging` (stored).
+                    said = (f"{status} {response.json()['error']['code']}"
+                            if status >= 500 else str(status))
+                except (httpx.HTTPError, ValueError, KeyError):
+                    status, said = 0, "no answer"
                 with self.lock:
                     self.requests.append((started, time.monotonic(), status))
-                    self.answers[status] = self.answers.get(status, 0) + 1
+                    self.answers[said] = self.answers.get(said, 0) + 1
                     if status == 201:
                         self.acknowledged.append(response.json()["id"])
                 i += 1
