@@ -26,6 +26,7 @@ from sav.api import events as events_api
 from sav.api import live as live_api
 from sav.api import metrics as metrics_api
 from sav.api import privacy as privacy_api
+from sav.api import webhooks as webhooks_api
 from sav.api.connections import ConnectionCounts
 from sav.api.errors import SavErrorHandler
 from sav.api.idempotency import idempotent_posts
@@ -42,6 +43,7 @@ BLUEPRINTS = [health.bp, tickets.bp, messages.bp, public.bp, satisfaction.bp, at
               files.bp, agents_api.bp, metrics_api.bp, events_api.bp, history.bp]
 BLUEPRINTS.append(docs.bp)  # /docs, /asyncapi.json (sav.api.docs)
 BLUEPRINTS.append(privacy_api.bp)  # /privacy/erasures (sav.api.privacy, issue 12)
+BLUEPRINTS.append(webhooks_api.bp)  # /webhooks (sav.api.webhooks, issue 25)
 BLUEPRINTS.append(live_api.bp)  # live streams, viewing (sav.api.live, issue 27)
 
 

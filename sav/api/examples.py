@@ -56,6 +56,16 @@ PUBLIC_TICKET: dict[str, Any] = {
 AGENT: dict[str, Any] = {"agent_id": "agent-1", "name": "Ada", "email": "ada@example.com",
                          "active": True, "open_tickets": 3, "created_at": CREATED,
                          "updated_at": CREATED}
+WEBHOOK: dict[str, Any] = {
+    "id": "3e9a7c51-0d2b-4f6e-a8c4-5b1d2e3f4a60", "url": "https://crm.example.com/hooks/sav",
+    "events": ["ticket.created", "ticket.resolved"], "description": "CRM sync",
+    "active": True, "disabled_reason": None, "created_at": CREATED, "updated_at": CREATED}
+WEBHOOK_DELIVERY: dict[str, Any] = {
+    "id": "8b2d4f6a-1c3e-5a7b-9d0f-2e4a6c8b0d1f", "webhook_id": WEBHOOK["id"],
+    "event": "ticket.created", "position": 1842,
+    "message_id": "c0a8e5f2-7b1d-5e3c-9a4f-6d2b8e0c1a3f", "status": "pending", "attempts": 1,
+    "last_status_code": 500, "next_attempt_at": "2026-11-29T09:14:09.200000+00:00",
+    "last_error": "answered 500", "created_at": CREATED, "updated_at": CREATED}
 PROJECTION = {"position": 1842, "head": 1842, "lag_events": 0, "stalled_seconds": 0.0,
               "stalled": False}
 
@@ -105,6 +115,11 @@ RESPONSES: dict[str, Any] = {
         "projection_position": 1842, "projection": PROJECTION},
     "PodReadiness": {"status": "ready", "database": "connected"},
     "ErasureStatus": {"id": "5c7d9e1f-2a3b-4c5d-8e6f-7a8b9c0d1e2f", "status": "completed"},
+    "Webhook": WEBHOOK,
+    "WebhookCreated": {**WEBHOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    "WebhookList": {"data": [WEBHOOK]},
+    "WebhookDelivery": WEBHOOK_DELIVERY,
+    "WebhookDeliveryList": {"data": [WEBHOOK_DELIVERY]},
     "OpenApiDocument": {"openapi": "3.1.0", "info": {"title": "SAV ticket service",
                                                       "version": "0.1.0"}, "paths": {}},
     "AsyncApiDocument": {"asyncapi": "3.0.0", "info": {"title": "SAV events",

@@ -25,6 +25,8 @@ PATH_PARAMETERS = {
     "raw_key": "the stored file's key, as in a signed download URL",
     "asset": "a file of the bundled documentation viewer",
     "erasure_id": "the id `POST /privacy/erasures` answered",
+    "webhook_id": "the subscription's id (UUID)",
+    "delivery_id": "the delivery's id, as its log lists it",
 }
 HEADERS = {
     "If-Match": "make the write conditional on the ticket's ETag (412 otherwise)",
@@ -53,6 +55,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                            "description": "The lid of my kettle arrived broken"},
     "UpsertAgent": {"name": "Ada", "email": "ada@example.com", "active": True},
     "EraseSubject": {"user_id": "cust-1"},
+    "CreateWebhook": {"url": "https://crm.example.com/hooks/sav",
+                      "events": ["ticket.created", "ticket.resolved"],
+                      "description": "CRM sync"},
+    "UpdateWebhook": {"active": False},
 }
 
 # The request bodies' names in `components/schemas`, by body model: noun first, so a
@@ -71,6 +77,8 @@ REQUEST_BODY_NAMES: dict[str, str] = {
     "CreatePublicTicket": "PublicTicketCreate",
     "UpsertAgent": "AgentUpsert",
     "EraseSubject": "ErasureRequest",
+    "CreateWebhook": "WebhookCreate",
+    "UpdateWebhook": "WebhookUpdate",
 }
 # Upload forms, by the operation that reads them.
 UPLOAD_BODY_NAMES: dict[str, str] = {
@@ -125,6 +133,13 @@ OPERATION_IDS: dict[str, str] = {
     "GET /events/export": "exportEvents",
     "POST /privacy/erasures": "createErasure",
     "GET /privacy/erasures/{erasure_id}": "getErasure",
+    "POST /webhooks": "createWebhook",
+    "GET /webhooks": "listWebhooks",
+    "GET /webhooks/{webhook_id}": "getWebhook",
+    "PATCH /webhooks/{webhook_id}": "updateWebhook",
+    "DELETE /webhooks/{webhook_id}": "deleteWebhook",
+    "GET /webhooks/{webhook_id}/deliveries": "listWebhookDeliveries",
+    "POST /webhooks/{webhook_id}/deliveries/{delivery_id}/retry": "retryWebhookDelivery",
     "GET /health": "getHealth",
     "GET /ready": "getReadiness",
     "GET /status": "getStatus",
@@ -152,6 +167,7 @@ TAGS: dict[str, str] = {
     "agents": "The roster of support agents.",
     "events": "The published events, as a feed or an export.",
     "privacy": "Erasure of a person's data (crypto-shredding).",
+    "webhooks": "Signed deliveries of the events to other services' URLs (admins).",
     "health": "Liveness, readiness, status and this document.",
     "metrics": "Prometheus metrics.",
     "docs": "The rendered references.",
