@@ -1,10 +1,11 @@
 """SAV on a 3-node MariaDB Galera cluster started by the suite (Debian's `galera-4`):
 two `sav db upgrade` at once through two nodes both succeed; two APIs on two different
-nodes under a bounded load answer no 5xx (certification conflicts are retried); `kill -9`
-of one node: the API on it answers 503 on /health, the other keeps writing (the stall is
-measured and printed), the node comes back by IST, no acknowledged write is lost and
-the event positions are gapless and identical on every node; `sav replay` switches its
-tables in and `--check` through another node agrees. One cluster for the module.
+nodes under a bounded load answer no 5xx (certification conflicts are retried); a node
+desynced, then `kill -9` of it: the API on it answers 503 on /health, the other keeps
+writing (the stall is measured and printed), the node comes back by IST, no
+acknowledged write is lost and the event positions are gapless and identical on every
+node; `sav replay` switches its tables in and `--check` through another node agrees.
+One cluster for the module.
 See docs/decisions/0150-galera.md.
 """
 
@@ -117,6 +118,15 @@ def start_api(node: GaleraNode, database: str, data_dir: Path) -> Api:
     return api
 
 
+def until_health(api: Api, status: int, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while api.health() != status:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 @dataclass
 class Load:
     """Creates (and a message on each) through one API; what each answered, and when."""
@@ -178,6 +188,16 @@ def test_two_apis_on_two_nodes_then_a_node_is_killed_and_nothing_is_lost(
         assert [len(load.acknowledged) for load in loads] == [40, 40], [
             sorted(set(load.statuses)) for load in loads]
 
+        # A node that is up but not Synced (desynced, as a donor is): /health says 503.
+        with second.connect() as admin, admin.cursor() as cursor:
+            cursor.execute("SET GLOBAL wsrep_desync = ON")
+            try:
+                assert until_health(apis[1], 503), "a desynced node's API kept /health 200"
+                assert apis[0].health() == 200
+            finally:
+                cursor.execute("SET GLOBAL wsrep_desync = OFF")
+        assert until_health(apis[1], 200)
+
         # kill -9 of the second API's node while both keep writing.
         survivor, orphan = Load(apis[0]), Load(apis[1])
         stop = threading.Event()
@@ -188,20 +208,12 @@ def test_two_apis_on_two_nodes_then_a_node_is_killed_and_nothing_is_lost(
         time.sleep(1.5)
         killed_at = time.monotonic()
         cluster.kill(second)
-        down = [apis[1].health() for _ in range(1)]
-        deadline = time.monotonic() + 20
-        while down[-1] != 503 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            down.append(apis[1].health())
-        assert down[-1] == 503, f"/health of the API on the killed node answered {down}"
+        assert until_health(apis[1], 503), "/health of the API on the killed node kept 200"
         assert apis[0].health() == 200
         time.sleep(max(0.0, killed_at + 9 - time.monotonic()))  # past the stall
         position = cluster.restart(second)
         assert cluster.transfer_kinds(second) == {"IST"}, position
-        deadline = time.monotonic() + 30
-        while apis[1].health() != 200:
-            assert time.monotonic() < deadline, "the API did not recover with its node"
-            time.sleep(0.2)
+        assert until_health(apis[1], 200, 30), "the API did not recover with its node"
         time.sleep(1.0)
         stop.set()
         for thread in threads:
