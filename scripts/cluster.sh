@@ -9,6 +9,8 @@
 # Where and what (environment, with their defaults):
 #   CLUSTER_DIR=./var/cluster      state: cluster.env (ports, pids), logs, shared data
 #   DB_HOST=127.0.0.1 DB_PORT=3306 DB_USERNAME=root DB_PASSWORD= DB_DATABASE=sav_cluster
+#                                  (or the HAProxy of a Galera cluster started by
+#                                  scripts/cluster/galera.sh: its PROXY_PORT)
 #   RABBITMQ_HOST=127.0.0.1 RABBITMQ_PORT=5672 (RABBITMQ_EXCHANGE, RABBITMQ_QUEUE, ...)
 #   SAV_WORKER_LEASE_TTL=3         seconds; a dead worker's jobs move after at most
 #                                  TTL + TTL/3 (every worker honours it)
