@@ -99,6 +99,19 @@ def start_proxy(cluster: GaleraCluster, folder: Path) -> Proxy:
         [sys.executable, str(ROOT / "scripts" / "cluster" / "galera_check.py"),
          *(f"127.0.0.1:{c}=127.0.0.1:{n.port}" for c, n in zip(checks, cluster.nodes,
                                                                strict=True))])
+    # HAProxy's first checks must find the responder up (a node marked down at start
+    # needs 3 good checks to come back, and would not be the first writer).
+    for check in checks:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{check}/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                sys.exit(f"the check responder on {check} does not answer 200")
+            time.sleep(0.2)
     port = free_port()
     config = folder / "haproxy.cfg"
     config.write_text(haproxy_config(cluster, port, checks))

@@ -37,6 +37,21 @@ status_of() {  # port: wsrep_local_state_comment, or "down"
     -e "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'" 2>/dev/null | cut -f2 || true
 }
 
+until_ok() {  # url: until it answers 200 (30 s at most)
+  "$(python_bin)" - "$1" <<'PY'
+import sys, time, urllib.request
+deadline = time.monotonic() + 30
+while True:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=2):
+            break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit(f"{sys.argv[1]} does not answer 200")
+        time.sleep(0.2)
+PY
+}
+
 wait_synced() {  # node
   local port; port=$(state "NODE_$1_PORT")
   local deadline=$((SECONDS + 120))
@@ -107,8 +122,17 @@ start() {
   nohup "$(python_bin)" scripts/cluster/galera_check.py "${pairs[@]}" \
     > "$GALERA_DIR/check.log" 2>&1 &
   echo "CHECK_PID=$!" >> "$STATE"
+  # HAProxy's first checks must find the responder up: a node it marks down at start
+  # needs 3 good checks to come back, and node 1 would not be the first writer.
+  for n in $(seq 1 $NODES); do until_ok "http://127.0.0.1:$(state "NODE_${n}_CHECK")/"; done
   haproxy_config > "$GALERA_DIR/haproxy.cfg"
   haproxy -f "$GALERA_DIR/haproxy.cfg" -D -p "$GALERA_DIR/haproxy.pid"
+  local deadline=$((SECONDS + 30))
+  until mariadb -h127.0.0.1 -P"$(state PROXY_PORT)" -uroot --connect-timeout=2 \
+      -e 'SELECT 1' >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || { log "HAProxy does not reach a node"; exit 1; }
+    sleep 0.3
+  done
   log "running; SAV's DB_HOST=127.0.0.1 DB_PORT=$(state PROXY_PORT) (HAProxy):"
   cat "$STATE"
 }
