@@ -17,7 +17,7 @@ from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.errors import RuleViolationError
 from sav.events.fields import Seen, Store, TicketField, seen_by
 from sav.events.rules import Priority, Status
-from sav.projections.cursors import keyset_page
+from sav.projections.cursors import keyset_page, keyset_union_page
 from sav.projections.schema import iso
 from sav.projections.search import searched
 from sav.projections.sla_queries import sla_due_page, sla_filter
@@ -34,11 +34,17 @@ def visible_to(actor: Actor, deleted: bool = False) -> ColumnElement[bool]:
     if actor.sees_every_ticket:
         return alive
     if actor.role == "agent":
-        pool = and_(t.assigned_to.is_(None), t.status.notin_(AGENT_POOL_EXCLUDES))
-        return and_(alive, or_(t.assigned_to == actor.user_id, pool))
+        return and_(alive, or_(*queue_halves(actor)))
     if actor.user_id is None:
         return and_(alive, false())
     return and_(alive, t.user_id == actor.user_id)
+
+
+def queue_halves(actor: Actor) -> list[ColumnElement[bool]]:
+    """An agent's queue, in two disjoint halves: their tickets and the unassigned pool."""
+    t = support_tickets.c
+    return [t.assigned_to == actor.user_id,
+            and_(t.assigned_to.is_(None), t.status.notin_(AGENT_POOL_EXCLUDES))]
 
 
 # Hot-path statements built once: SQLAlchemy then reuses their cache key and SQL.
@@ -122,6 +128,11 @@ async def list_tickets(
         query, key = searched(query, conn.dialect.name, filters["q"] or "")
     if sort == "sla_due":
         return await sla_due_page(conn, query, limit, cursor)
+    if actor.role == "agent" and key is t.seq:
+        # Each half read through its own (assigned_to, seq) index and merged: the OR as
+        # one condition makes MariaDB read and sort the agent's every ticket.
+        return await keyset_union_page(conn, [query.where(half) for half in queue_halves(
+            actor)], key, limit, cursor, descending=True)
     return await keyset_page(conn, query, key, limit, cursor, descending=True)
 
 
