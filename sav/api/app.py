@@ -26,6 +26,7 @@ from sav.api import events as events_api
 from sav.api import live as live_api
 from sav.api import metrics as metrics_api
 from sav.api import privacy as privacy_api
+from sav.api import sla as sla_api
 from sav.api import webhooks as webhooks_api
 from sav.api.connections import ConnectionCounts
 from sav.api.errors import SavErrorHandler
@@ -45,6 +46,7 @@ BLUEPRINTS.append(docs.bp)  # /docs, /asyncapi.json (sav.api.docs)
 BLUEPRINTS.append(privacy_api.bp)  # /privacy/erasures (sav.api.privacy, issue 12)
 BLUEPRINTS.append(webhooks_api.bp)  # /webhooks (sav.api.webhooks, issue 25)
 BLUEPRINTS.append(live_api.bp)  # live streams, viewing (sav.api.live, issue 27)
+BLUEPRINTS.append(sla_api.bp)  # /sla/calendar, /sla/policies (sav.api.sla, issue 23)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Sanic:

@@ -40,6 +40,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "tickets/<ticket_ref:str>/resolve"): STAFF_ROLES,
     ("DELETE", "tickets/<ticket_ref:str>"): frozenset({Role.ADMIN, Role.CUSTOMER}),
     ("POST", "tickets/<ticket_ref:str>/satisfaction"): frozenset({Role.CUSTOMER}),
+    ("PUT", "sla/calendar"): ADMIN_ONLY,
+    ("PUT", "sla/policies/<name:str>"): ADMIN_ONLY,
+    ("DELETE", "sla/policies/<name:str>"): ADMIN_ONLY,
 }
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 

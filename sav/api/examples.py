@@ -66,6 +66,16 @@ WEBHOOK_DELIVERY: dict[str, Any] = {
     "message_id": "c0a8e5f2-7b1d-5e3c-9a4f-6d2b8e0c1a3f", "status": "pending", "attempts": 1,
     "last_status_code": 500, "next_attempt_at": "2026-11-29T09:14:09.200000+00:00",
     "last_error": "answered 500", "created_at": CREATED, "updated_at": CREATED}
+SLA_CALENDAR: dict[str, Any] = {
+    "timezone": "Europe/Paris",
+    "hours": {"mon": [["09:00", "18:00"]], "tue": [["09:00", "18:00"]],
+              "wed": [["09:00", "18:00"]], "thu": [["09:00", "18:00"]],
+              "fri": [["09:00", "17:00"]], "sat": [], "sun": []},
+    "holidays": ["2026-12-25", "2027-01-01"]}
+SLA_POLICY: dict[str, Any] = {
+    "name": "priority", "priority": ["urgent", "high"], "category": None, "position": 0,
+    "first_response_minutes": 30, "next_response_minutes": 60, "resolution_minutes": 480,
+    "business_hours": True}
 PROJECTION = {"position": 1842, "head": 1842, "lag_events": 0, "stalled_seconds": 0.0,
               "stalled": False}
 
@@ -101,7 +111,9 @@ RESPONSES: dict[str, Any] = {
         "by_priority": {"normal": 80, "high": 30, "urgent": 10},
         "avg_first_response_seconds": 1624.5, "avg_resolution_seconds": 86400.0,
         "satisfaction": {"average": 4.6, "count": 41}, "escalation_rate": 0.05,
-        "agent_workload": [{"agent_id": "agent-1", "open": 3}]},
+        "agent_workload": [{"agent_id": "agent-1", "open": 3}],
+        "sla": {"first_response": {"met": 95, "breached": 5, "compliance": 0.95},
+                "resolution": {"met": 40, "breached": 10, "compliance": 0.8}}},
     schemas.Agent.__name__: AGENT,
     schemas.AgentPage.__name__: {"data": [AGENT], "pagination": PAGINATION},
     schemas.FeedPage.__name__: {"data": [{
@@ -120,6 +132,9 @@ RESPONSES: dict[str, Any] = {
     "WebhookList": {"data": [WEBHOOK]},
     "WebhookDelivery": WEBHOOK_DELIVERY,
     "WebhookDeliveryList": {"data": [WEBHOOK_DELIVERY]},
+    "SlaCalendar": SLA_CALENDAR,
+    "SlaPolicy": SLA_POLICY,
+    "SlaPolicyList": {"data": [SLA_POLICY]},
     "OpenApiDocument": {"openapi": "3.1.0", "info": {"title": "SAV ticket service",
                                                       "version": "0.1.0"}, "paths": {}},
     "AsyncApiDocument": {"asyncapi": "3.0.0", "info": {"title": "SAV events",

@@ -27,6 +27,7 @@ PATH_PARAMETERS = {
     "erasure_id": "the id `POST /privacy/erasures` answered",
     "webhook_id": "the subscription's id (UUID)",
     "delivery_id": "the delivery's id, as its log lists it",
+    "name": "the SLA policy's name (1-64 of `A-Z a-z 0-9 . _ -`)",
 }
 HEADERS = {
     "If-Match": "make the write conditional on the ticket's ETag (412 otherwise)",
@@ -59,6 +60,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                       "events": ["ticket.created", "ticket.resolved"],
                       "description": "CRM sync"},
     "UpdateWebhook": {"active": False},
+    "CalendarBody": {"timezone": "Europe/Paris",
+                     "hours": {"mon": [["09:00", "18:00"]], "tue": [["09:00", "18:00"]],
+                               "wed": [["09:00", "18:00"]], "thu": [["09:00", "18:00"]],
+                               "fri": [["09:00", "17:00"]], "sat": [], "sun": []},
+                     "holidays": ["2026-12-25", "2027-01-01"]},
+    "PolicyBody": {"priority": ["urgent", "high"], "position": 0,
+                   "first_response_minutes": 30, "next_response_minutes": 60,
+                   "resolution_minutes": 480, "business_hours": True},
 }
 
 # The request bodies' names in `components/schemas`, by body model: noun first, so a
@@ -79,6 +88,8 @@ REQUEST_BODY_NAMES: dict[str, str] = {
     "EraseSubject": "ErasureRequest",
     "CreateWebhook": "WebhookCreate",
     "UpdateWebhook": "WebhookUpdate",
+    "CalendarBody": "SlaCalendarUpdate",
+    "PolicyBody": "SlaPolicyUpsert",
 }
 # Upload forms, by the operation that reads them.
 UPLOAD_BODY_NAMES: dict[str, str] = {
@@ -140,6 +151,12 @@ OPERATION_IDS: dict[str, str] = {
     "DELETE /webhooks/{webhook_id}": "deleteWebhook",
     "GET /webhooks/{webhook_id}/deliveries": "listWebhookDeliveries",
     "POST /webhooks/{webhook_id}/deliveries/{delivery_id}/retry": "retryWebhookDelivery",
+    "GET /sla/calendar": "getSlaCalendar",
+    "PUT /sla/calendar": "updateSlaCalendar",
+    "GET /sla/policies": "listSlaPolicies",
+    "GET /sla/policies/{name}": "getSlaPolicy",
+    "PUT /sla/policies/{name}": "upsertSlaPolicy",
+    "DELETE /sla/policies/{name}": "deleteSlaPolicy",
     "GET /health": "getHealth",
     "GET /ready": "getReadiness",
     "GET /status": "getStatus",
@@ -168,6 +185,8 @@ TAGS: dict[str, str] = {
     "events": "The published events, as a feed or an export.",
     "privacy": "Erasure of a person's data (crypto-shredding).",
     "webhooks": "Signed deliveries of the events to other services' URLs (admins).",
+    "sla": "Service levels: the business calendar and the policies (staff read, admins "
+           "change).",
     "health": "Liveness, readiness, status and this document.",
     "metrics": "Prometheus metrics.",
     "docs": "The rendered references.",

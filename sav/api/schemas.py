@@ -237,6 +237,18 @@ class Period(Shape):
     avg_resolution_seconds: float | None
 
 
+class SlaCompliance(Shape):
+    met: int
+    breached: int
+    compliance: float | None = Field(description="met / (met + breached), 0-1; null "
+                                     "before any was decided")
+
+
+class SlaFigures(Shape):
+    first_response: SlaCompliance
+    resolution: SlaCompliance
+
+
 class Statistics(Shape):
     total: int
     by_status: dict[str, int]
@@ -248,6 +260,8 @@ class Statistics(Shape):
     agent_workload: list[Workload]
     group_by: Literal["day", "week"] | None = None
     series: list[Period] | None = Field(None, description="with `group_by` only")
+    sla: SlaFigures | None = Field(None, description="service levels, service-wide (staff "
+                                   "only): met and breached per metric")
 
 
 class Agent(Shape):
@@ -326,6 +340,12 @@ class TicketListQuery(PageQuery):
     category: str | None = None
     q: str | None = Field(None, description="full-text search in subject and description")
     user_id: str | None = Field(None, description="the customer's user id (staff)")
+    sla: Literal["breached", "at_risk"] | None = Field(
+        None, description="staff: tickets with a broken service level, or whose next due "
+        "time is within the hour")
+    sort: Literal["sla_due"] | None = Field(
+        None, description="staff: `sla_due` lists the earliest running due time first "
+        "(tickets without one last); newest first otherwise")
 
 
 class AgentListQuery(PageQuery):

@@ -23,7 +23,9 @@ from sav.commands import tickets as commands
 from sav.commands.actor import Actor
 from sav.commands.app import Outcome
 from sav.commands.policy import can_see
+from sav.events import clock
 from sav.projections import statistics
+from sav.projections.sla_queries import SLA_FILTERS, SORTS
 from sav.projections.ticket_queries import find_ticket, list_tickets, ticket_json
 
 bp = Blueprint("tickets")
@@ -78,9 +80,24 @@ async def list_route(request: Request) -> HTTPResponse:
     actor = current_actor(request)
     limit, cursor = http.pagination(request)
     filters = {name: request.args.get(name) for name in FILTERS}
+    sla, sort = sla_list_args(request, actor)
     async with http.reads(request).connect() as conn:
-        rows, next_cursor = await list_tickets(conn, actor, filters, limit, cursor)
+        rows, next_cursor = await list_tickets(conn, actor, filters, limit, cursor, sla=sla,
+                                               sort=sort, now=clock.now())
     return http.json(http.page([ticket_json(row, actor) for row in rows], limit, next_cursor))
+
+
+def sla_list_args(request: Request, actor: Actor) -> tuple[str | None, str | None]:
+    """`sla=breached|at_risk` and `sort=sla_due`: service levels are staff-only."""
+    sla, sort = request.args.get("sla"), request.args.get("sort")
+    for name, value, allowed in (("sla", sla, SLA_FILTERS), ("sort", sort, SORTS)):
+        if value is not None and value not in allowed:
+            raise ApiError(422, "validation_failed", f"{name} must be {' or '.join(allowed)}",
+                           [{"field": name, "message": f"not {' or '.join(allowed)}"}])
+    if (sla or sort) and not actor.sees_internal:
+        raise ApiError(403, "forbidden", "only staff list tickets by service level",
+                       {"role": actor.role})
+    return sla, sort
 
 
 @bp.post("/tickets")

@@ -58,6 +58,8 @@ JOBS = {
               "contact (every 5 minutes)",
     "metrics": "recompute the hourly ticket metrics from 24 hours before the last run "
                "(every hour)",
+    "sla": "record a breach (SlaBreached, ticket.sla.breached) for each SLA metric whose "
+           "due time has passed; reads only those tickets (every minute)",
 }
 EXIT_TRY_AGAIN = 75  # sysexits' EX_TEMPFAIL: another replay is running, or the switch gave up
 EXIT_INTERRUPTED = 130  # the shells' code for a command ended by Ctrl-C (128 + SIGINT)

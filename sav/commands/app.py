@@ -18,6 +18,8 @@ from sav.commands.numbers import MemoryTicketNumbers, SqlTicketNumbers, TicketNu
 from sav.events.errors import ConflictError, NotFoundError, PreconditionFailedError
 from sav.events.ticket import Ticket
 from sav.eventstore.recorder import SqlApplicationRecorder
+from sav.sla.config import follow_sla
+from sav.sla.rules import key_of as sla_key
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 16
@@ -156,7 +158,10 @@ class SavApplication(Application[UUID]):
                 raise PreconditionFailedError(
                     "the ticket has changed", {"current_version": ticket.version}
                 )
+            matched_on = sla_key(ticket)
             result = change(ticket)
+            # Service levels follow the change, in the same append (sav.sla.rules).
+            follow_sla(self, ticket, rematch=sla_key(ticket) != matched_on)
             try:
                 position = self.record(ticket)
             except IntegrityError:

@@ -35,6 +35,7 @@ from sav.events.errors import PermissionDeniedError
 from sav.events.fields import CUSTOMER_SETTABLE, REQUIRED_SETTABLE, SETTABLE
 from sav.events.rules import Priority, Role, Source, Status
 from sav.events.ticket import Ticket
+from sav.sla.config import follow_sla
 
 # Who may set which field, and which `null` cannot clear: declared in sav.events.fields.
 CUSTOMER_EDITABLE = CUSTOMER_SETTABLE
@@ -191,6 +192,7 @@ def create_ticket(
             actor=actor.who.ref(),
         )
         assign_on_create(app, ticket)  # AUTO_ASSIGN: recorded in the same append.
+        follow_sla(app, ticket, rematch=True)  # its service levels (sav.sla.rules)
         position = app.record(ticket)
     return CreatedTicket(ticket.id, ticket.version, position, number, token)
 

@@ -7,6 +7,7 @@ from eventsourcing.domain import Aggregate
 
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
+from sav.events.sla import SlaCalendar, SlaPolicies
 from sav.events.ticket import Ticket
 from sav.events.webhook import Webhook
 
@@ -28,6 +29,8 @@ TICKET_EVENTS = event_classes(Ticket)
 AGENT_EVENTS = event_classes(Agent)
 ERASURE_EVENTS = event_classes(Erasure)
 WEBHOOK_EVENTS = event_classes(Webhook)
-ALL_EVENTS = TICKET_EVENTS + AGENT_EVENTS + ERASURE_EVENTS + WEBHOOK_EVENTS
+SLA_CONFIG_EVENTS = event_classes(SlaCalendar) + event_classes(SlaPolicies)
+ALL_EVENTS = (TICKET_EVENTS + AGENT_EVENTS + ERASURE_EVENTS + WEBHOOK_EVENTS
+              + SLA_CONFIG_EVENTS)
 # Every aggregate whose events are stored (a test checks none in sav.events is missing).
-AGGREGATES = (Ticket, Agent, Erasure, Webhook)
+AGGREGATES = (Ticket, Agent, Erasure, Webhook, SlaCalendar, SlaPolicies)

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any, get_origin
 
 from sav.events.rules import Priority, Status
+from sav.sla.state import SlaView
 
 
 class Seen(StrEnum):
@@ -139,6 +140,15 @@ TICKET_FIELDS: tuple[TicketField, ...] = (
     # The subject's personal data was erased (issue 12): those fields read as empty,
     # in every view (the public one too), and the ticket is read-only (issue 19).
     F("erased", bool, S.BOOL, Seen.PUBLIC, required=True, default=False),
+    # Service levels (issue 23): the policy, due times, breaches and pause (staff only),
+    # kept from the ticket's SLA events (sav.sla.state); the state behind it, the next
+    # due time (what the scheduler's `sla` job looks up) and whether one broke.
+    F("sla", SlaView, S.JSON, Seen.STAFF,
+      doc="service levels (agents, admins, analysts): policy, first_response_due_at, "
+          "next_response_due_at, resolution_due_at, breaches, paused; null without a policy"),
+    F("sla_state", dict[str, Any], S.JSON, Seen.NEVER),
+    F("sla_next_due_at", datetime, S.TIME, Seen.NEVER, index=True),
+    F("sla_breached", bool, S.BOOL, Seen.NEVER, required=True, default=False, index=True),
 )
 del F, S
 

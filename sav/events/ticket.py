@@ -42,6 +42,7 @@ from sav.events.rules import (
     status_after_assign,
     status_after_reopen,
 )
+from sav.sla import state as sla
 
 
 @dataclass(frozen=True, slots=True)
@@ -672,11 +673,86 @@ class Ticket(Aggregate):
     ) -> None:
         self.survey_requested = True
 
+    # -- service levels (issue 23): decided by sav.sla.rules, state in sav.sla.state --
+
+    class SlaApplied(Event):
+        """A policy matched (at creation, or a priority or category change), with the
+        due times computed then; `policy` None: none matches any more."""
+
+        policy: str | None
+        business_hours: bool
+        calendar: dict[str, Any] | None
+        targets: dict[str, Any]
+        matched_on: list[Any]
+        due: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.sla_state = sla.applied(getattr(aggregate, "sla_state", None), {
+                "policy": self.policy, "business_hours": self.business_hours,
+                "calendar": self.calendar, "targets": self.targets,
+                "matched_on": self.matched_on, "due": self.due})
+
+    class SlaPaused(Event):
+        """Waiting on the customer: the resolution clock stops, `remaining` left."""
+
+        remaining: float | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.sla_state = sla.paused(aggregate.sla_state, self.remaining,
+                                             sla.text(self.timestamp))
+
+    class SlaResumed(Event):
+        resolution_due_at: str | None
+        paused_seconds: float
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.sla_state = sla.resumed(aggregate.sla_state, self.resolution_due_at,
+                                              self.paused_seconds)
+
+    class SlaClockStarted(Event):
+        """A customer message after a reply starts the next-response clock."""
+
+        metric: str
+        due_at: str
+        since: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.sla_state = sla.clock_started(aggregate.sla_state, self.metric,
+                                                    self.due_at, self.since)
+
+    class SlaMet(Event):
+        metric: str
+        due_at: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.sla_state = sla.met(aggregate.sla_state, self.metric)
+
+    class SlaStopped(Event):
+        """Resolved or closed: the clocks still running stop, neither met nor breached."""
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.sla_state = sla.stopped(aggregate.sla_state)
+
+    class SlaBreached(Event):
+        """A metric's due time passed before it was met (once per metric)."""
+
+        metric: str
+        due_at: str | None
+        policy: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.sla_state = sla.breached(aggregate.sla_state, self.metric)
+
 
 def _message_state(user: str | None, side: str, internal: bool, read: bool,
                    revision: int | None = None) -> MessageState:
     """A message's state from a snapshot (older ones have no revision)."""
     return MessageState(user, Side(side), internal, read, revision)
+
+
+SLA_EVENTS: tuple[type[Ticket.Event], ...] = (
+    Ticket.SlaApplied, Ticket.SlaPaused, Ticket.SlaResumed, Ticket.SlaClockStarted,
+    Ticket.SlaMet, Ticket.SlaBreached, Ticket.SlaStopped)
 
 
 # The status an event puts the ticket in, when the event alone says so.

@@ -19,7 +19,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from sav.events.fields import TICKET_FIELDS, Seen
-from sav.events.ticket import Ticket
+from sav.events.ticket import SLA_EVENTS, Ticket
 from sav.eventstore.recorder import SqlApplicationRecorder
 from sav.history.past import PastTicket, fold
 from sav.projections.fold import Changes, Insert, Update
@@ -122,6 +122,8 @@ CHANGES: dict[type, Describe] = {
     Ticket.SatisfactionRated: _row,
     Ticket.Escalated: _with_reason,
     Ticket.SurveyRequested: _row,
+    # Service levels: the staff view after the event (staff-only: customers never see it).
+    **dict.fromkeys(SLA_EVENTS, lambda e, row: {"sla": row.get("sla")}),
 }
 
 

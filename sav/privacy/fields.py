@@ -18,7 +18,8 @@ from eventsourcing.utils import get_topic
 from sav.events.agent import Agent
 from sav.events.fields import PERSONAL as TICKET_PERSONAL
 from sav.events.privacy import Erasure
-from sav.events.ticket import Ticket
+from sav.events.sla import CONFIG_EVENTS, SlaCalendar, SlaPolicies
+from sav.events.ticket import SLA_EVENTS, Ticket
 from sav.events.webhook import Webhook
 
 Path = tuple[str, ...]
@@ -65,6 +66,9 @@ PERSONAL: dict[type, dict[Path, Any]] = {
     Webhook.Resumed: NO_PERSONAL_FIELDS,
     Webhook.Disabled: NO_PERSONAL_FIELDS,
     Webhook.Deleted: NO_PERSONAL_FIELDS,
+    # Service levels: policy names, due times and metrics; the configuration is the
+    # platform's, managed by admins (issue 23).
+    **dict.fromkeys((*SLA_EVENTS, *CONFIG_EVENTS), NO_PERSONAL_FIELDS),
     # A snapshot holds the state those events built: its text and attachment paths.
     Ticket.Snapshot: {**{("state", f.name): f.empty for f in TICKET_PERSONAL
                          if f.on_create or f.settable}, ("state", "attachments"): {}},
@@ -72,7 +76,8 @@ PERSONAL: dict[type, dict[Path, Any]] = {
 
 
 # The aggregates whose events this service stores: each of their classes must be decided.
-OWN_EVENTS = (Ticket.Event, Agent.Event, Erasure.Event, Webhook.Event)
+OWN_EVENTS = (Ticket.Event, Agent.Event, Erasure.Event, Webhook.Event, SlaCalendar.Event,
+              SlaPolicies.Event)
 
 
 class UndecidedPrivacyError(LookupError):

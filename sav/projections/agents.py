@@ -29,7 +29,8 @@ from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.agent import Agent
 from sav.events.errors import RuleViolationError
 from sav.events.privacy import Erasure
-from sav.events.ticket import Ticket
+from sav.events.sla import CONFIG_EVENTS
+from sav.events.ticket import SLA_EVENTS, Ticket
 from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import keyset_page
@@ -85,7 +86,8 @@ FOLD: Fold = {
               Ticket.AttachmentAdded, Ticket.AttachmentRemoved, Ticket.SatisfactionRated,
               Ticket.Escalated, Ticket.SurveyRequested, Erasure.SubjectErased,
               Webhook.Created, Webhook.Updated, Webhook.Paused,
-              Webhook.Resumed, Webhook.Disabled, Webhook.Deleted),
+              Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
+              *SLA_EVENTS, *CONFIG_EVENTS),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [support_agents])
 

@@ -27,7 +27,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sav.commands.actor import Actor
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
-from sav.events.ticket import Ticket
+from sav.events.sla import CONFIG_EVENTS
+from sav.events.ticket import SLA_EVENTS, Ticket
 from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import keyset_page
@@ -110,7 +111,8 @@ FOLD: Fold = {
               Ticket.MessageRemoved, Ticket.MessagesRead, Ticket.SatisfactionRated,
               Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
               Webhook.Created, Webhook.Updated, Webhook.Paused,
-              Webhook.Resumed, Webhook.Disabled, Webhook.Deleted),
+              Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
+              *SLA_EVENTS, *CONFIG_EVENTS),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [ticket_attachments, attachment_internal_messages])
 

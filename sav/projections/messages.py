@@ -25,7 +25,8 @@ from sav.commands.actor import Actor
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.rules import Side, side_of
-from sav.events.ticket import Ticket
+from sav.events.sla import CONFIG_EVENTS
+from sav.events.ticket import SLA_EVENTS, Ticket
 from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
 from sav.projections.cursors import keyset_page
@@ -103,7 +104,7 @@ FOLD: Fold = {
               Ticket.AttachmentRemoved, Ticket.SatisfactionRated, Ticket.Escalated,
               Ticket.SurveyRequested, Agent.Registered, Agent.Changed, Webhook.Created,
               Webhook.Updated, Webhook.Paused, Webhook.Resumed, Webhook.Disabled,
-              Webhook.Deleted),
+              Webhook.Deleted, *SLA_EVENTS, *CONFIG_EVENTS),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [ticket_messages])
 

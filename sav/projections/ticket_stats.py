@@ -60,10 +60,11 @@ from sqlalchemy.dialects import mysql, sqlite
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
 from sav.events.rules import is_first_response
+from sav.events.sla import CONFIG_EVENTS
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
-from sav.projections import batch
+from sav.projections import batch, sla_stats
 from sav.projections.schema import Handlers, ignored, naive_utc, read_metadata
 from sav.projections.tickets import support_tickets
 
@@ -311,7 +312,9 @@ HANDLERS: Handlers = {
               Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
               Erasure.SubjectErased,  # an erasure leaves ids, statuses and counts
               Webhook.Created, Webhook.Updated, Webhook.Paused,
-              Webhook.Resumed, Webhook.Disabled, Webhook.Deleted),
+              Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
+              *sla_stats.IGNORED, *CONFIG_EVENTS),
+    **sla_stats.HANDLERS,  # met and breached service levels (sav.projections.sla_stats)
 }
 # The handlers read the ticket's row as the `tickets` handler just left it.
 DEPENDS_ON = ("tickets",)
@@ -360,3 +363,4 @@ def rebuild(conn: Connection) -> None:
         keys = [c[column.name] for column in table.primary_key]
         conn.execute(table.insert().from_select(
             [col.name for col in table.c], select(*keys, *measures).where(live).group_by(*keys)))
+    sla_stats.rebuild(conn)

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
-from sav.events.ticket import Ticket
+from sav.events.sla import CONFIG_EVENTS
+from sav.events.ticket import SLA_EVENTS, Ticket
 from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
 from sav.projections.fold import Changes, Delete, Fold, Insert, State, Update, skipped, sql_handlers
@@ -92,7 +93,7 @@ FOLD: Fold = {
               Ticket.MessageEdited, Ticket.MessageRemoved, Ticket.MessagesRead,
               Ticket.AttachmentAdded, Ticket.AttachmentRemoved, Ticket.SatisfactionRated,
               Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
-              Erasure.SubjectErased),
+              Erasure.SubjectErased, *SLA_EVENTS, *CONFIG_EVENTS),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [webhook_subscriptions])
 

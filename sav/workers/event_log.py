@@ -19,6 +19,7 @@ from sav.commands.app import SavApplication
 from sav.commands.automations import AUTO_CLOSE_REASON
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
+from sav.events.sla import CONFIG_EVENTS
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.events.webhook import Webhook
 from sav.eventstore.tracking import start_tracking
@@ -91,6 +92,13 @@ def _escalated(conn: Any, event: Ticket.Escalated, position: int) -> None:
         "position": position, "reason": event.reason})
 
 
+def _sla_breached(conn: Any, event: Ticket.SlaBreached, position: int) -> None:
+    events_log.warning("ticket.sla_breached", extra={
+        "ticket_id": str(event.originator_id), "version": event.originator_version,
+        "position": position, "metric": event.metric, "due_at": event.due_at,
+        "policy": event.policy})
+
+
 LOG_HANDLERS: Handlers = {
     Ticket.Created: _created,
     Ticket.Started: _status,
@@ -108,7 +116,10 @@ LOG_HANDLERS: Handlers = {
               Ticket.MessageRemoved, Ticket.MessagesRead, Ticket.AttachmentRemoved,
               Ticket.SatisfactionRated, Ticket.SurveyRequested, Agent.Registered,
               Agent.Changed, Erasure.SubjectErased, Webhook.Created, Webhook.Updated,
-              Webhook.Paused, Webhook.Resumed, Webhook.Disabled, Webhook.Deleted),
+              Webhook.Paused, Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
+              Ticket.SlaApplied, Ticket.SlaPaused, Ticket.SlaResumed, Ticket.SlaClockStarted,
+              Ticket.SlaMet, Ticket.SlaStopped, *CONFIG_EVENTS),
+    Ticket.SlaBreached: _sla_breached,
 }
 
 

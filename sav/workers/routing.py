@@ -22,6 +22,7 @@ import orjson
 
 from sav.events.agent import Agent
 from sav.events.privacy import Erasure
+from sav.events.sla import SlaCalendar, SlaPolicies
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.events.webhook import Webhook
 
@@ -56,6 +57,19 @@ ROUTES: dict[type, str] = {
     Webhook.Resumed: "webhook.resumed",
     Webhook.Disabled: "webhook.disabled",
     Webhook.Deleted: "webhook.deleted",
+    # Service levels (issue 23): a ticket's clocks, and the configuration's changes.
+    Ticket.SlaApplied: "ticket.sla.applied",
+    Ticket.SlaPaused: "ticket.sla.paused",
+    Ticket.SlaResumed: "ticket.sla.resumed",
+    Ticket.SlaClockStarted: "ticket.sla.clock_started",
+    Ticket.SlaMet: "ticket.sla.met",
+    Ticket.SlaBreached: "ticket.sla.breached",
+    Ticket.SlaStopped: "ticket.sla.stopped",
+    SlaCalendar.Created: "sla.calendar.updated",
+    SlaCalendar.Changed: "sla.calendar.updated",
+    SlaPolicies.Created: "sla.policy.updated",
+    SlaPolicies.PolicyPut: "sla.policy.updated",
+    SlaPolicies.PolicyDeleted: "sla.policy.deleted",
 }
 TRANSITIONS = {Ticket.Started: "started", Ticket.MarkedWaitingOnCustomer: "waiting"}
 
@@ -103,7 +117,9 @@ def message_data(event_class: type, record: dict[str, Any], identity: dict[str, 
                  ) -> dict[str, Any]:
     key = ("agent_aggregate_id" if issubclass(event_class, Agent.Event)
            else "erasure_id" if issubclass(event_class, Erasure.Event)
-           else "webhook_id" if issubclass(event_class, Webhook.Event) else "ticket_id")
+           else "webhook_id" if issubclass(event_class, Webhook.Event)
+           else "sla_id" if issubclass(event_class, SlaCalendar.Event | SlaPolicies.Event)
+           else "ticket_id")
     data: dict[str, Any] = {key: record["stream_id"], **identity}
     data.update({k: v for k, v in record["data"].items() if k not in NEVER_PUBLISHED})
     if isinstance(data.get("changes"), dict) and NEVER_PUBLISHED & set(data["changes"]):

@@ -33,6 +33,7 @@ from sav.projections.metrics import aggregate_hours, has_hourly_rows
 from sav.projections.position import ReadModelPosition
 from sav.projections.schema import Timestamp, naive_utc
 from sav.projections.tickets import support_tickets
+from sav.sla import job as sla_job
 from sav.workers.lease import Lease, default_owner, run_while_leader
 
 log = logging.getLogger("sav.scheduler")
@@ -157,12 +158,22 @@ def metrics(jobs: Jobs, now: datetime, last: datetime | None) -> Summary:
     return {"job": "metrics", "hours": hours}
 
 
+def sla(jobs: Jobs, now: datetime, last: datetime | None) -> Summary:
+    """Record a breach for each metric whose due time has passed (sav.sla.job)."""
+    with jobs.engine.connect() as conn:
+        ids = [UUID(row.id) for row in conn.execute(sla_job.due_query(now))]
+    breached = jobs.run_each(ids, lambda ticket_id: sla_job.check_ticket(
+        jobs.app, ticket_id, now))
+    return {"job": "sla", "due": len(ids), "breached": breached}
+
+
 JOBS: dict[str, Job] = {job.name: job for job in (
     Job("auto-close", timedelta(days=1), auto_close),
     Job("escalate", timedelta(minutes=30), escalate),
     Job("auto-assign", timedelta(minutes=1), auto_assign),
     Job("survey", timedelta(minutes=5), survey),
     Job("metrics", timedelta(hours=1), metrics),
+    Job("sla", timedelta(minutes=1), sla),
 )}
 
 

@@ -53,6 +53,10 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/tickets/{ticket_ref}/attachments/multiple"): {"files": FILES},
     ("DELETE", "/tickets/{ticket_ref}/attachments/{attachment_id}"): {},
     ("PUT", "/agents/{agent_id}"): {"json": {"name": "Nine", "active": True}},
+    ("PUT", "/sla/calendar"): {"json": {"timezone": "Europe/Paris"}},
+    ("PUT", "/sla/policies/{name}"): {"json": {"first_response_minutes": 30,
+                                                "resolution_minutes": 480}},
+    ("DELETE", "/sla/policies/{name}"): {},
 }
 
 
@@ -82,7 +86,7 @@ async def busy_desk(client: Client) -> dict[str, Any]:
     await create_ticket(client, as_=OTHER_CUSTOMER, priority="urgent")
     assert (note.status, said.status, attached.status) == (201, 201, 201)
     return {"ticket_ref": ticket["id"], "message_ref": said.json["id"],
-            "attachment_id": attached.json["id"], "agent_id": "agent-9"}
+            "attachment_id": attached.json["id"], "agent_id": "agent-9", "name": "standard"}
 
 
 async def test_analysts_read_everything_admins_read(client: Client) -> None:

@@ -21,10 +21,11 @@ from sav.commands.automations import escalate_ticket, request_survey
 from sav.commands.platform import UserRegistered, link_registered_user, parse_message
 from sav.config import Settings, load_settings
 from sav.events import clock
+from sav.workers.scheduler import run_job
 from tests.support.broker import Tap, body, delete_names, headers, rabbit_env, unique_names
 from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
 from tests.support.story import tell_story
-from tests.support.workers import publisher_of
+from tests.support.workers import jobs_of, publisher_of
 
 ASYNCAPI_SCHEMA = (Path(__file__).parents[1] / "fixtures" / "asyncapi"
                    / "asyncapi-3.0.0.schema.json")
@@ -141,6 +142,35 @@ async def every_event_kind(client: Client, services: Services) -> None:
         assert erased.status == 202, erased
     if any(key.startswith("webhook.") for key in published_keys()):
         every_webhook_event(app)
+    if any(key.startswith("sla.") for key in published_keys()):
+        await every_sla_event(client, services)
+
+
+async def every_sla_event(client: Client, services: Services) -> None:
+    """The configuration's changes and a ticket's clocks: applied, paused, resumed,
+    started, met, breached (by the `sla` job), stopped."""
+    calendar = {"timezone": "Europe/Paris", "holidays": ["2026-12-25"]}
+    assert (await client.put("/sla/calendar", as_=ADMIN, json=calendar)).status == 200
+    assert (await client.put("/sla/calendar", as_=ADMIN, json={})).status == 200
+    policy = {"first_response_minutes": 60, "next_response_minutes": 0.5,
+              "resolution_minutes": 600}
+    for name in ("gone", "all"):
+        assert (await client.put(f"/sla/policies/{name}", as_=ADMIN, json=policy)).status == 201
+    assert (await client.put("/sla/policies/all", as_=ADMIN,
+                             json={**policy, "position": -1})).status == 200
+    assert (await client.delete("/sla/policies/gone", as_=ADMIN)).status == 200
+    ticket = await create_ticket(client)
+    path = f"/tickets/{ticket['id']}"
+    await client.post(f"{path}/assign", as_=AGENT, json={"agent_id": "agent-1"})
+    await client.post(f"{path}/messages", as_=AGENT, json={"content": "On it"})
+    await client.post(f"{path}/wait", as_=AGENT)
+    await client.post(f"{path}/messages", as_=CUSTOMER, json={"content": "Still broken"})
+    clock.freeze(clock.now() + timedelta(minutes=1))  # the next response is late
+    assert run_job(jobs_of(services), "sla")["breached"] == 1
+    assert (await client.post(f"{path}/resolve", as_=AGENT, json={})).status == 200
+    unanswered = await create_ticket(client)  # resolved unanswered: its clock stops
+    assert (await client.post(f"/tickets/{unanswered['id']}/resolve", as_=AGENT,
+                              json={})).status == 200
 
 
 def every_webhook_event(app: Any) -> None:

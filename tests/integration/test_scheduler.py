@@ -262,9 +262,10 @@ async def test_intervals_survive_a_restart(services: Services) -> None:
     Scheduler(jobs_of(services), owner="before-restart").tick()
     restarted = Scheduler(jobs_of(services), owner="after-restart")
     at(minutes=10)
-    assert sorted(r["job"] for r in restarted.tick()) == ["auto-assign", "survey"]
+    assert sorted(r["job"] for r in restarted.tick()) == ["auto-assign", "sla", "survey"]
     at(minutes=30)
-    assert sorted(r["job"] for r in restarted.tick()) == ["auto-assign", "escalate", "survey"]
+    assert sorted(r["job"] for r in restarted.tick()) == ["auto-assign", "escalate", "sla",
+                                                          "survey"]
     at(hours=1)
     assert "metrics" in [r["job"] for r in restarted.tick()]
     at(days=1)

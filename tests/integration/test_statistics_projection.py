@@ -29,13 +29,14 @@ from sav.events import clock
 from sav.events.errors import DomainError
 from sav.events.rules import Priority, Status
 from sav.eventstore.db import write_transaction
-from sav.projections import ticket_stats
+from sav.projections import sla_stats, ticket_stats
 from sav.projections.agents import support_agents
 from sav.projections.runner import Projector
 from sav.projections.schema import read_metadata
 from sav.projections.statistics import ticket_statistics
 from sav.projections.tickets import support_tickets
 from sav.replay.shadow import move_position
+from sav.sla import commands as sla_commands
 from sav.workers import projections as projection_worker
 
 T0 = datetime(2024, 2, 26, 8, 0, tzinfo=UTC)  # a Monday
@@ -51,7 +52,7 @@ QUERIES: list[dict[str, str]] = [
     {"from": D1, "to": D2, "group_by": "week"}, {"from": f"{D1}T10:30:00Z"},
     {"to": f"{D2}T12:00:00", "group_by": "day"}, {"from": D1, "to": f"{D2}T23:00:00+02:00"},
 ]
-STATS_TABLES = (ticket_stats.contributions, *ticket_stats.CELL_TABLES)
+STATS_TABLES = (ticket_stats.contributions, *ticket_stats.CELL_TABLES, sla_stats.sla_counts)
 
 Action = Callable[[Any, random.Random, UUID, Actor | None], object]
 
@@ -83,7 +84,20 @@ ACTIONS: list[tuple[Action, int]] = [
         priority=rng.choice(list(Priority)))), 2),
     (lambda app, rng, i, owner: owner is None and app.change_ticket(
         i, lambda t: t.link_user(LINKED.user_id, None)), 3),
+    # What the scheduler's `sla` job does for a ticket: record the breaches due by now.
+    (lambda app, rng, i, owner: app.change_ticket(i, lambda t: None), 4),
 ]
+
+
+def sla_policies(app: Any) -> None:
+    """Service levels over the history: met, breached, paused, re-matched."""
+    sla_commands.put_calendar(app, ADMIN, {"timezone": "Europe/Paris", "holidays": [
+        "2024-03-01"], "hours": {day: [["09:00", "18:00"]] for day in ("mon", "tue", "wed")}})
+    sla_commands.put_policy(app, ADMIN, "hot", sla_commands.PolicyBody(
+        priority=["urgent", "high"], first_response_minutes=1440, resolution_minutes=2880))
+    sla_commands.put_policy(app, ADMIN, "rest", sla_commands.PolicyBody(
+        position=1, first_response_minutes=2400, next_response_minutes=120,
+        resolution_minutes=6000, business_hours=True))
 
 
 def make_history(services: Services, seed: int, steps: int = 240) -> None:
@@ -91,6 +105,7 @@ def make_history(services: Services, seed: int, steps: int = 240) -> None:
     agents.upsert_agent(app, SYSTEM, "agent-3", agents.UpsertAgent(name="Cy"))
     agents.upsert_agent(app, SYSTEM, "agent-4", agents.UpsertAgent(name="Idle"))
     agents.upsert_agent(app, SYSTEM, "agent-5", agents.UpsertAgent(name="Gone", active=False))
+    sla_policies(app)
     tickets: list[tuple[UUID, Actor | None]] = []
     for _ in range(steps):
         micros = timedelta(microseconds=rng.randrange(1, 10**6))
@@ -167,6 +182,8 @@ def recount(rows: list[Any], roster: list[str], actor: Actor, args: dict[str, st
         "escalation_rate": round(escalated / len(seen), 4) if seen else 0.0,
         "agent_workload": [{"agent_id": a, "open": n} for a, n in sorted(workload.items())],
     }
+    if actor.sees_internal:  # service levels: staff only, every ticket's decided metrics
+        result["sla"] = sla_stats.section(sla_stats.tally_states(r.sla_state for r in rows))
     if "group_by" in args:
         result["group_by"] = args["group_by"]
         result["series"] = _series(seen, args["group_by"])
@@ -222,6 +239,9 @@ async def test_statistics_equal_a_recount_of_the_tickets(services: Services, see
     assert admin["total"] > 20 and admin["satisfaction"]["count"] > 0, "a rich history"
     assert admin["avg_first_response_seconds"] and admin["escalation_rate"] > 0
     assert expected[(LINKED.user_id, 0)]["total"] > 0, "some tickets were linked"
+    levels = admin["sla"]
+    assert all(levels[metric][outcome] > 0 for metric in ("first_response", "resolution")
+               for outcome in ("met", "breached")), levels
 
 
 async def test_counters_equal_their_rebuild_from_the_tickets(services: Services) -> None:

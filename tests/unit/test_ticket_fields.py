@@ -74,7 +74,7 @@ def test_each_side_sees_its_declared_fields_in_order(app: SavApplication) -> Non
     assert list(public_ticket_json(row)) == names(PUBLIC_VIEW)
     never = {f.name for f in TICKET_FIELDS if f.seen == Seen.NEVER}
     assert never == {"seq", "access_token_hash", "survey_requested_at", "is_deleted",
-                     "deleted_at"}
+                     "deleted_at", "sla_state", "sla_next_due_at", "sla_breached"}
     assert not never & set(ticket_json(row, ADMIN))
 
 
