@@ -31,6 +31,7 @@ from sav.api import webhooks as webhooks_api
 from sav.api.connections import ConnectionCounts
 from sav.api.errors import SavErrorHandler
 from sav.api.idempotency import idempotent_posts
+from sav.api.query import strict_lists
 from sav.api.ratelimit import build_public_limiter, trusted_networks
 from sav.bootstrap import Services, bootstrap
 from sav.config import Settings
@@ -63,7 +64,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic:
     app.config.REQUEST_MAX_SIZE = settings.max_json_body
     app.config.KEEP_ALIVE_TIMEOUT = 75
     for blueprint in BLUEPRINTS:
-        app.blueprint(idempotent_posts(conventions.add_head(blueprint)))
+        app.blueprint(strict_lists(idempotent_posts(conventions.add_head(blueprint))))
     app.register_middleware(conventions.begin, "request", priority=200)
     app.register_middleware(conventions.finish, "response", priority=200)
     app.register_middleware(auth.authenticate, "request")

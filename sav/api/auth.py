@@ -22,7 +22,8 @@ NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 # Routes anyone may call; everything else needs a bearer token.
 PUBLIC_PREFIXES = ("/public/", "/files/", "/docs/")
 PUBLIC_PATHS = {"/health", "/ready", "/status", "/openapi.json", "/metrics", "/docs",
-                "/asyncapi.json"}
+                "/asyncapi.json",
+                "/inbound/email"}  # its own token, checked by the route (sav.api.inbound)
 
 
 # Who may use a write route at all, whatever the body says (a route not listed: every role
@@ -34,6 +35,8 @@ ADMIN_ONLY = frozenset({Role.ADMIN})
 ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "agents/<agent_id:str>"): ADMIN_ONLY,
     ("POST", "privacy/erasures"): ADMIN_ONLY,
+    ("POST", "tickets/<ticket_ref:str>/unassign"): STAFF_ROLES,
+    ("POST", "tickets/<ticket_ref:str>/restore"): ADMIN_ONLY,
     ("POST", "tickets/<ticket_ref:str>/assign"): STAFF_ROLES,
     ("POST", "tickets/<ticket_ref:str>/start"): STAFF_ROLES,
     ("POST", "tickets/<ticket_ref:str>/wait"): STAFF_ROLES,

@@ -22,7 +22,7 @@ from sav.api.openapi import responds
 from sav.api.query import query
 from sav.commands.actor import Actor
 from sav.events.errors import RuleViolationError
-from sav.history.entries import history_page, past_state
+from sav.history.entries import history_page, past_state, present_messages
 from sav.history.past import past_ticket_json
 from sav.projections.cursors import decode_cursor, encode_cursor
 
@@ -124,4 +124,6 @@ async def past_response(request: Request, ticket_ref: str, actor: Actor, past: P
     if state is None:
         what = "version" if past.version is not None else "moment"
         raise ApiError(404, "not_found", f"the ticket did not exist at that {what}")
-    return http.json(past_ticket_json(state, actor), headers=http.etag(state.version))
+    present = (None if actor.sees_internal
+               else await pool.call(present_messages, pool.app, UUID(row.id)))
+    return http.json(past_ticket_json(state, actor, present), headers=http.etag(state.version))

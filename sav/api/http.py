@@ -95,14 +95,15 @@ def etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
 
 
-async def resolve_ticket_id(request: Request, id_or_number: str) -> UUID:
+async def resolve_ticket_id(request: Request, id_or_number: str,
+                            include_deleted: bool = False) -> UUID:
     """`/tickets/{id}` takes a UUID or a ticket number; unknown ones are 404."""
     try:
         return UUID(id_or_number)
     except ValueError:
         pass
     async with reads(request).connect() as conn:
-        row = await find_ticket(conn, id_or_number)
+        row = await find_ticket(conn, id_or_number, include_deleted)
     if row is None:
         raise ApiError(404, "not_found", "ticket not found")
     return UUID(row.id)

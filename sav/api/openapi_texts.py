@@ -113,6 +113,8 @@ OPERATION_IDS: dict[str, str] = {
     "POST /tickets/{ticket_ref}/resolve": "resolveTicket",
     "POST /tickets/{ticket_ref}/close": "closeTicket",
     "POST /tickets/{ticket_ref}/reopen": "reopenTicket",
+    "POST /tickets/{ticket_ref}/unassign": "unassignTicket",
+    "POST /tickets/{ticket_ref}/restore": "restoreTicket",
     "GET /tickets/{ticket_ref}/messages": "listTicketMessages",
     "POST /tickets/{ticket_ref}/messages": "createTicketMessage",
     "GET /tickets/{ticket_ref}/messages/unread-count": "countUnreadTicketMessages",

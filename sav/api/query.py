@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sanic import HTTPResponse, Request
+from sanic import Blueprint, HTTPResponse, Request
+
+from sav.api.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., Awaitable[HTTPResponse | None]]
@@ -33,6 +35,53 @@ def query(model: type[M]) -> Callable[[Handler], Handler]:
         return route
 
     return decorate
+
+
+def declared_query(handler: Any) -> type[BaseModel] | None:
+    """The query model a route declared (validated by `query`, or read by hand and
+    documented by `sav.api.openapi.documents_query`)."""
+    return getattr(handler, "sav_query", None) or getattr(handler, "sav_documented_query", None)
+
+
+def is_list(handler: Any) -> bool:
+    """A list route: its declared query pages (`limit`)."""
+    model = declared_query(handler)
+    return model is not None and "limit" in model.model_fields
+
+
+def strict_lists(blueprint: Blueprint) -> Blueprint:
+    """Every list route of the blueprint refuses a query parameter it does not declare
+    (422 naming it): a misspelt filter must not silently return everything. Applied once
+    at registration, like `sav.api.idempotency.idempotent_posts` (idempotent itself)."""
+    futures: set[Any] = blueprint._future_routes
+    blueprint._future_routes = {
+        future._replace(handler=strict(future.handler))
+        if "GET" in (future.methods or ()) and is_list(future.handler)
+        and not getattr(future.handler, "sav_strict", False)
+        else future
+        for future in futures
+    }
+    return blueprint
+
+
+def strict(handler: Handler) -> Handler:
+    model = declared_query(handler)
+    assert model is not None
+    known = frozenset(field.alias or name for name, field in model.model_fields.items())
+
+    @functools.wraps(handler)
+    async def route(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
+        given = {name for name, _ in request.get_query_args(keep_blank_values=True)}
+        unknown = sorted(given - known)
+        if unknown:
+            raise ApiError(422, "validation_failed",
+                           f"unknown query parameter: {', '.join(unknown)}",
+                           [{"field": name, "message": "unknown query parameter"}
+                            for name in unknown])
+        return await handler(request, *args, **kwargs)
+
+    route.sav_strict = True  # type: ignore[attr-defined]
+    return route
 
 
 def parse_query(model: type[M], request: Request) -> M:

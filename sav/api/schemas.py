@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 from sav.events.fields import Seen, TicketField, seen_by
 from sav.projections.ticket_queries import PUBLIC_VIEW
@@ -340,6 +340,17 @@ class TicketListQuery(PageQuery):
     category: str | None = None
     q: str | None = Field(None, description="full-text search in subject and description")
     user_id: str | None = Field(None, description="the customer's user id (staff)")
+    tag: list[str] | None = Field(None, description="tickets carrying this tag; repeat it "
+                                  "(`tag=a&tag=b`): every one must be there",
+                                  examples=[["lamp"]])
+    created_after: AwareDatetime | None = Field(
+        None, description="created strictly after this RFC 3339 date-time (with offset)",
+        examples=["2026-12-01T00:00:00Z"])
+    created_before: AwareDatetime | None = Field(
+        None, description="created strictly before this RFC 3339 date-time (with offset)",
+        examples=["2026-12-31T00:00:00Z"])
+    deleted: Literal["true", "false"] | None = Field(
+        None, description="`true`: the soft-deleted tickets instead (admins only)")
     sla: Literal["breached", "at_risk"] | None = Field(
         None, description="staff: tickets with a broken service level, or whose next due "
         "time is within the hour")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +26,7 @@ from sav.commands.app import Outcome
 from sav.commands.policy import can_see
 from sav.events import clock
 from sav.projections import statistics
+from sav.projections.schema import naive_utc
 from sav.projections.sla_queries import SLA_FILTERS, SORTS
 from sav.projections.ticket_queries import find_ticket, list_tickets, ticket_json
 
@@ -76,14 +78,29 @@ async def ticket_response(request: Request, ticket_id: UUID, actor: Actor,
 @responds(200, schemas.TicketPage)
 @documents_query(schemas.TicketListQuery)
 async def list_route(request: Request) -> HTTPResponse:
-    """List the tickets the caller may see (filters: status, priority, assigned_to, category, q)."""
+    """List the tickets the caller may see (filters: status, priority, assigned_to,
+    category, q, tag, created_after, created_before; admins: deleted)."""
     actor = current_actor(request)
     limit, cursor = http.pagination(request)
     filters = {name: request.args.get(name) for name in FILTERS}
+    deleted = request.args.get("deleted")
+    if deleted not in (None, "true", "false"):
+        raise ApiError(422, "validation_failed", "deleted must be true or false",
+                       [{"field": "deleted", "message": "not true or false"}])
+    if deleted == "true" and not actor.is_admin:
+        raise ApiError(403, "forbidden", "only admins list deleted tickets",
+                       {"role": actor.role})
+    tags = tuple(given(request, "tag"))
+    if any(not tag.strip() for tag in tags):
+        raise ApiError(422, "validation_failed", "tag must not be empty",
+                       [{"field": "tag", "message": "empty"}])
     sla, sort = sla_list_args(request, actor)
     async with http.reads(request).connect() as conn:
-        rows, next_cursor = await list_tickets(conn, actor, filters, limit, cursor, sla=sla,
-                                               sort=sort, now=clock.now())
+        rows, next_cursor = await list_tickets(
+            conn, actor, filters, limit, cursor, tags=tags, deleted=deleted == "true",
+            created_after=rfc3339(request, "created_after"),
+            created_before=rfc3339(request, "created_before"), sla=sla, sort=sort,
+            now=clock.now())
     return http.json(http.page([ticket_json(row, actor) for row in rows], limit, next_cursor))
 
 
@@ -98,6 +115,30 @@ def sla_list_args(request: Request, actor: Actor) -> tuple[str | None, str | Non
         raise ApiError(403, "forbidden", "only staff list tickets by service level",
                        {"role": actor.role})
     return sla, sort
+
+
+def given(request: Request, name: str) -> list[str]:
+    """Every value of a query parameter, blank ones too (`tag=` is a mistake to report,
+    not a filter to drop)."""
+    return [value for key, value in request.get_query_args(keep_blank_values=True)
+            if key == name]
+
+
+def rfc3339(request: Request, name: str) -> datetime | None:
+    """An RFC 3339 date-time query parameter (with its offset), as naive UTC."""
+    values = given(request, name)
+    if not values:
+        return None
+    raw = values[0]
+    try:
+        moment = datetime.fromisoformat(raw) if "T" in raw.upper() else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ApiError(422, "validation_failed", f"{name} must be an RFC 3339 date-time "
+                       "with its offset (e.g. 2026-12-01T00:00:00Z)",
+                       [{"field": name, "message": "not an RFC 3339 date-time"}])
+    return naive_utc(moment)
 
 
 @bp.post("/tickets")
@@ -187,7 +228,7 @@ async def delete_route(request: Request, ticket_ref: str) -> HTTPResponse:
                      headers=http.etag(outcome.version))
 
 
-# The lifecycle commands (DESIGN.md's table): which transitions are allowed is the
+# The lifecycle commands (docs/contract.md's table): which transitions are allowed is the
 # aggregate's rule, each route only names its command. Route names keep the
 # operationIds that /openapi.json has always published.
 async def lifecycle(request: Request, ticket_ref: str, command: Callable[..., Outcome],
@@ -210,6 +251,25 @@ async def assign_route(request: Request, ticket_ref: str,
                        cmd: commands.AssignTicket) -> HTTPResponse:
     """Assign a ticket."""
     return await lifecycle(request, ticket_ref, commands.assign_ticket, cmd)
+
+
+@bp.post("/tickets/<ticket_ref:str>/unassign", name="ticket_unassign")
+@responds(200, schemas.TicketDetails, etag=True)
+async def unassign_route(request: Request, ticket_ref: str) -> HTTPResponse:
+    """Take a ticket back from its agent (staff): `assigned_to` null, status `open`
+    (from assigned, in_progress or waiting_customer)."""
+    return await lifecycle(request, ticket_ref, commands.unassign_ticket)
+
+
+@bp.post("/tickets/<ticket_ref:str>/restore", name="ticket_restore")
+@responds(200, schemas.TicketDetails, etag=True)
+async def restore_route(request: Request, ticket_ref: str) -> HTTPResponse:
+    """Restore a soft-deleted ticket (admins; by id or number, `?deleted=true` lists them)."""
+    actor = current_actor(request)
+    ticket_id = await http.resolve_ticket_id(request, ticket_ref, include_deleted=True)
+    await http.run_command(request, commands.restore_ticket, actor, ticket_id,
+                           http.if_match(request))
+    return await ticket_response(request, ticket_id, actor, after_write=True)
 
 
 @bp.post("/tickets/<ticket_ref:str>/start", name="ticket_start")

@@ -116,13 +116,13 @@ class SavApplication(Application[UUID]):
         if isinstance(self.recorder, SqlApplicationRecorder):
             self.recorder.on_append(listener)
 
-    def get_ticket(self, ticket_id: UUID) -> Ticket:
+    def get_ticket(self, ticket_id: UUID, include_deleted: bool = False) -> Ticket:
         try:
             with self._load_locks[hash(ticket_id) % LOAD_LOCK_STRIPES]:
                 ticket: Any = self.repository.get(ticket_id)
         except AggregateNotFoundError:
             raise NotFoundError("ticket not found") from None
-        if not isinstance(ticket, Ticket) or ticket.deleted:
+        if not isinstance(ticket, Ticket) or (ticket.deleted and not include_deleted):
             raise NotFoundError("ticket not found")
         return ticket
 
@@ -144,6 +144,7 @@ class SavApplication(Application[UUID]):
         change: Callable[[Ticket], T],
         expected_version: int | None = None,
         check: Callable[[Ticket], None] | None = None,
+        include_deleted: bool = False,
     ) -> tuple[Ticket, T, int | None]:
         """Load, apply `change`, append; retry on a concurrent append (no lost update).
 
@@ -151,7 +152,7 @@ class SavApplication(Application[UUID]):
         (the caller may see the ticket) runs first, so a stranger learns nothing from it.
         """
         for attempt in range(MAX_ATTEMPTS):
-            ticket = self.get_ticket(ticket_id)
+            ticket = self.get_ticket(ticket_id, include_deleted)
             if check is not None:
                 check(ticket)
             if expected_version is not None and ticket.version != expected_version:

@@ -84,6 +84,11 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# What only staff may set when opening a ticket, as with PUT (issue 19): a customer's
+# ticket is routed and labelled by the support team.
+STAFF_ONLY_AT_CREATION = frozenset({"tags", "source"})
+
+
 class CreateTicket(Command):
     subject: str = Field(min_length=1, max_length=255)
     description: str = Field(min_length=1, max_length=50_000)
@@ -166,6 +171,10 @@ def create_ticket(
     """
     if not actor.is_staff and cmd.user_id not in (None, actor.user_id):
         raise PermissionDeniedError("customers open tickets for themselves only")
+    staff_only = sorted(STAFF_ONLY_AT_CREATION & cmd.model_fields_set)
+    if staff_only and not actor.is_staff:
+        raise PermissionDeniedError(f"only agents and admins set {_listed(staff_only)}",
+                                    {"fields": staff_only})
     user_id = cmd.user_id if actor.is_staff else actor.user_id
     now = clock.now()
     token = secrets.token_urlsafe(32) if with_access_token else None
@@ -313,6 +322,33 @@ def delete_ticket(
         ticket.delete(by=actor.who)
 
     return _run(app, actor, ticket_id, change, expected_version)
+
+
+@command_handler
+def unassign_ticket(
+    app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
+) -> Outcome:
+    """Take a ticket back from its agent (staff): nobody has it, it is open again."""
+
+    def change(ticket: Ticket) -> None:
+        require_visible(ticket, actor)
+        require_staff(actor, "unassign tickets")
+        ticket.unassign(by=actor.who)
+
+    return _run(app, actor, ticket_id, change, expected_version)
+
+
+@command_handler
+def restore_ticket(
+    app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
+) -> Outcome:
+    """Undo a soft delete (admins only: a deleted ticket is nobody else's to see)."""
+    if not actor.is_admin:
+        raise PermissionDeniedError("only admins may restore tickets")
+    ticket, _, position = app.change_ticket(
+        ticket_id, lambda ticket: ticket.restore(by=actor.who), expected_version,
+        include_deleted=True)
+    return Outcome(ticket.id, ticket.version, position)
 
 
 def _run(

@@ -50,7 +50,7 @@ class Side(StrEnum):
 
 STAFF_ROLES = frozenset({Role.AGENT, Role.ADMIN})
 
-# DESIGN.md lifecycle table: command -> statuses it is allowed from.
+# The lifecycle table (docs/contract.md): command -> statuses it is allowed from.
 ALLOWED_FROM: dict[str, tuple[Status, ...]] = {
     "assign": (Status.OPEN, Status.ASSIGNED, Status.IN_PROGRESS),
     "start": (Status.OPEN, Status.ASSIGNED, Status.WAITING),
@@ -59,6 +59,10 @@ ALLOWED_FROM: dict[str, tuple[Status, ...]] = {
     "close": (Status.OPEN, Status.ASSIGNED, Status.IN_PROGRESS, Status.WAITING,
               Status.RESOLVED),
     "reopen": (Status.RESOLVED,),
+    # Taking a ticket back from its agent (issue 19) while work on it is not done: it
+    # goes back to `open`. An open ticket has nobody; resolved and closed ones keep who
+    # handled them (reopen first).
+    "unassign": (Status.ASSIGNED, Status.IN_PROGRESS, Status.WAITING),
 }
 
 # "Agents see tickets assigned to them plus all unassigned open ones": unassigned

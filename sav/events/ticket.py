@@ -175,6 +175,17 @@ class Ticket(Aggregate):
     class Deleted(Event):
         by: str
 
+    class Unassigned(Event):
+        """Taken back from its agent: nobody has it, the ticket is open again."""
+
+        previous: str
+        by: str
+
+    class Restored(Event):
+        """A soft-deleted ticket is back (admins)."""
+
+        by: str
+
     class LinkedToUser(Event):
         user_id: str
         email: str | None
@@ -393,6 +404,20 @@ class Ticket(Aggregate):
         self.assigned_to = agent_id
         self.status = status_after_assign(self.status)
 
+    def unassign(self, by: Who | str) -> None:
+        """Take the ticket back from its agent: open again, for anyone to pick up."""
+        self._require("unassign")
+        if self.assigned_to is None:
+            raise InvalidTransitionError("the ticket is not assigned",
+                                         {"status": self.status, "command": "unassign"})
+        who = as_who(by)
+        self._unassigned(previous=self.assigned_to, by=who.label, actor=who.ref())
+
+    @event(Unassigned)
+    def _unassigned(self, previous: str, by: str, actor: dict[str, Any]) -> None:
+        self.assigned_to = None
+        self.status = Status.OPEN
+
     def start(self, by: Who | str) -> None:
         self._require("start")
         self._started(by=as_who(by).label, actor=as_who(by).ref())
@@ -443,6 +468,17 @@ class Ticket(Aggregate):
     @event(Deleted)
     def _deleted(self, by: str, actor: dict[str, Any]) -> None:
         self.deleted = True
+
+    def restore(self, by: Who | str) -> None:
+        """Undo a soft delete; a ticket that is not deleted has nothing to restore."""
+        self._require_not_erased()
+        if not self.deleted:
+            raise InvalidTransitionError("the ticket is not deleted")
+        self._restored(by=as_who(by).label, actor=as_who(by).ref())
+
+    @event(Restored)
+    def _restored(self, by: str, actor: dict[str, Any]) -> None:
+        self.deleted = False
 
     def link_user(self, user_id: str, email: str | None) -> None:
         if self.user_id is None:
@@ -754,10 +790,10 @@ SLA_EVENTS: tuple[type[Ticket.Event], ...] = (
     Ticket.SlaApplied, Ticket.SlaPaused, Ticket.SlaResumed, Ticket.SlaClockStarted,
     Ticket.SlaMet, Ticket.SlaBreached, Ticket.SlaStopped)
 
-
 # The status an event puts the ticket in, when the event alone says so.
 STATUS_AFTER: dict[type[Ticket.Event], Status] = {
     Ticket.Created: Status.OPEN,
+    Ticket.Unassigned: Status.OPEN,
     Ticket.Started: Status.IN_PROGRESS,
     Ticket.MarkedWaitingOnCustomer: Status.WAITING,
     Ticket.Resolved: Status.RESOLVED,

@@ -10,7 +10,7 @@ definition of staff-only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -45,14 +45,19 @@ _MESSAGE_EVENTS = (Ticket.MessagePosted, Ticket.MessageEdited, Ticket.MessageRem
 _ATTACHMENT_EVENTS = (Ticket.AttachmentAdded, Ticket.AttachmentRemoved)
 
 
-def customer_changes(past: PastTicket, event: Any, changes: dict[str, Any]
-                     ) -> dict[str, Any] | None:
+def customer_changes(past: PastTicket, event: Any, changes: dict[str, Any],
+                     present: Container[str] | None = None) -> dict[str, Any] | None:
     """What a customer sees of one entry, None when the whole entry is staff-only: any
     event of an internal message (posted, edited, removed, read) or of an attachment
     of one, and any staff-only field; an entry left with no visible change is hidden.
-    `past` is the state after the event (internal ids are never forgotten)."""
+    `past` is the state after the event (internal ids are never forgotten). `present`:
+    the ticket's messages now; one removed since shows no content in any of its entries
+    (only staff keep the audit trail, issue 19)."""
     if isinstance(event, _MESSAGE_EVENTS) and event.message_id in past.internal_messages:
         return None
+    if (present is not None and isinstance(event, _MESSAGE_EVENTS)
+            and event.message_id not in present):
+        return {"message_id": event.message_id, "removed": True}
     if isinstance(event, _ATTACHMENT_EVENTS) and event.attachment_id in past.internal_attachments:
         return None
     visible = {name: value for name, value in changes.items() if name not in STAFF_ONLY_FIELDS}
@@ -111,6 +116,8 @@ CHANGES: dict[type, Describe] = {
     Ticket.Reopened: _with_reason,
     Ticket.Closed: _with_reason,
     Ticket.Deleted: lambda e, row: {"deleted": True},
+    Ticket.Unassigned: _row,
+    Ticket.Restored: lambda e, row: {"deleted": False},
     Ticket.LinkedToUser: _row,
     Ticket.MessagePosted: _message,
     Ticket.MessageEdited: lambda e, row: {"message_id": e.message_id, "content": e.content},
@@ -168,18 +175,26 @@ def history_page(app: Application[UUID], ticket_id: UUID, staff: bool, after_ver
     event changed, and whether it is staff-only, depends on the events before it."""
     past = PastTicket()
     entries: list[dict[str, Any]] = []
+    present = None if staff else present_messages(app, ticket_id)
     # Staff see every event: the page's end is known, read exactly up to it first.
     for record, event in _stream(app, ticket_id, after_version + limit + 1):
         changes = event_changes(event, past.apply(event, record.id))
         if record.originator_version <= after_version:
             continue
-        shown = changes if staff else customer_changes(past, event, changes)
+        shown = changes if staff else customer_changes(past, event, changes, present)
         if shown is None:
             continue
         if len(entries) == limit:
             return entries, entries[-1]["version"]
         entries.append(entry(record, event, shown))
     return entries, None
+
+
+def present_messages(app: Application[UUID], ticket_id: UUID) -> frozenset[str]:
+    """The ids of the ticket's messages now (removed ones are not): what customers may
+    still read of its conversation's past."""
+    ticket: Any = app.repository.get(ticket_id)
+    return frozenset(ticket.messages)
 
 
 def past_state(app: Application[UUID], ticket_id: UUID, version: int | None = None,

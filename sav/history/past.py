@@ -10,7 +10,7 @@ in-memory tables, never a read of the live ones. `GET /tickets/{id}?version=` an
 
 from __future__ import annotations
 
-from collections.abc import Iterable, KeysView
+from collections.abc import Container, Iterable, KeysView
 from typing import Any
 
 from sav.commands.actor import Actor
@@ -87,13 +87,17 @@ def fold(events: Iterable[Any]) -> PastTicket:
     return past
 
 
-def past_ticket_json(past: PastTicket, actor: Actor) -> dict[str, Any]:
+def past_ticket_json(past: PastTicket, actor: Actor,
+                     present: Container[str] | None = None) -> dict[str, Any]:
     """The normal `GET /tickets/{id}` shape for a past state, the whole conversation of
-    that moment embedded (`links.messages` is null: the list route shows the present)."""
+    that moment embedded (`links.messages` is null: the list route shows the present).
+    `present`: the messages that exist now; for customers a message removed since is not
+    shown (only staff keep the audit trail)."""
     staff = actor.sees_internal
     data = ticket_json(past.row, actor)
     data["messages"] = [message_json(m) for m in past.messages.values()
-                        if staff or not m.is_internal]
+                        if staff or (not m.is_internal
+                                     and (present is None or m.id in present))]
     data["messages_truncated"] = False
     data["attachments"] = [attachment_json(a) for a in past.attachments.values()
                            if staff or not a.is_internal]

@@ -41,6 +41,8 @@ PERSONAL: dict[type, dict[Path, Any]] = {
     Ticket.Reopened: {("reason",): None},
     Ticket.Closed: {("reason",): None},
     Ticket.Deleted: NO_PERSONAL_FIELDS,
+    Ticket.Unassigned: NO_PERSONAL_FIELDS,
+    Ticket.Restored: NO_PERSONAL_FIELDS,
     Ticket.LinkedToUser: {("email",): None},
     Ticket.MessagePosted: {("author_name",): None, ("author_email",): None, ("content",): None},
     Ticket.MessageEdited: {("content",): None},

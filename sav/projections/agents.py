@@ -81,7 +81,8 @@ FOLD: Fold = {
     # The roster: tickets and erasures never change it (workload is counted on demand).
     **skipped(Ticket.Created, Ticket.Updated, Ticket.Assigned, Ticket.Started,
               Ticket.MarkedWaitingOnCustomer, Ticket.Resolved, Ticket.Reopened,
-              Ticket.Closed, Ticket.Deleted, Ticket.LinkedToUser, Ticket.MessagePosted,
+              Ticket.Closed, Ticket.Deleted, Ticket.Unassigned, Ticket.Restored,
+              Ticket.LinkedToUser, Ticket.MessagePosted,
               Ticket.MessageEdited, Ticket.MessageRemoved, Ticket.MessagesRead,
               Ticket.AttachmentAdded, Ticket.AttachmentRemoved, Ticket.SatisfactionRated,
               Ticket.Escalated, Ticket.SurveyRequested, Erasure.SubjectErased,

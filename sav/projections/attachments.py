@@ -107,7 +107,8 @@ FOLD: Fold = {
     # id is never forgotten); nothing else about a ticket changes its files.
     **skipped(Ticket.Created, Ticket.Updated, Ticket.Assigned, Ticket.Started,
               Ticket.MarkedWaitingOnCustomer, Ticket.Resolved, Ticket.Reopened,
-              Ticket.Closed, Ticket.Deleted, Ticket.LinkedToUser, Ticket.MessageEdited,
+              Ticket.Closed, Ticket.Deleted, Ticket.Unassigned, Ticket.Restored,
+              Ticket.LinkedToUser, Ticket.MessageEdited,
               Ticket.MessageRemoved, Ticket.MessagesRead, Ticket.SatisfactionRated,
               Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
               Webhook.Created, Webhook.Updated, Webhook.Paused,

@@ -100,7 +100,8 @@ FOLD: Fold = {
     # other read models' (an attachment's message is referenced by id, never changed).
     **skipped(Ticket.Created, Ticket.Updated, Ticket.Assigned, Ticket.Started,
               Ticket.MarkedWaitingOnCustomer, Ticket.Resolved, Ticket.Reopened,
-              Ticket.Closed, Ticket.Deleted, Ticket.LinkedToUser, Ticket.AttachmentAdded,
+              Ticket.Closed, Ticket.Deleted, Ticket.Unassigned, Ticket.Restored,
+              Ticket.LinkedToUser, Ticket.AttachmentAdded,
               Ticket.AttachmentRemoved, Ticket.SatisfactionRated, Ticket.Escalated,
               Ticket.SurveyRequested, Agent.Registered, Agent.Changed, Webhook.Created,
               Webhook.Updated, Webhook.Paused, Webhook.Resumed, Webhook.Disabled,

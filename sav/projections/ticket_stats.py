@@ -303,6 +303,8 @@ HANDLERS: Handlers = {
     Ticket.Reopened: on_changed,
     Ticket.Closed: on_changed,
     Ticket.Deleted: on_changed,
+    Ticket.Unassigned: on_changed,
+    Ticket.Restored: on_changed,
     Ticket.MessagePosted: on_message_posted,
     Ticket.SatisfactionRated: on_changed,
     Ticket.Escalated: on_changed,

@@ -89,7 +89,8 @@ FOLD: Fold = {
     # never change one (what they are sent is the sender's business).
     **skipped(Ticket.Created, Ticket.Updated, Ticket.Assigned, Ticket.Started,
               Ticket.MarkedWaitingOnCustomer, Ticket.Resolved, Ticket.Reopened,
-              Ticket.Closed, Ticket.Deleted, Ticket.LinkedToUser, Ticket.MessagePosted,
+              Ticket.Closed, Ticket.Deleted, Ticket.Unassigned, Ticket.Restored,
+              Ticket.LinkedToUser, Ticket.MessagePosted,
               Ticket.MessageEdited, Ticket.MessageRemoved, Ticket.MessagesRead,
               Ticket.AttachmentAdded, Ticket.AttachmentRemoved, Ticket.SatisfactionRated,
               Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,

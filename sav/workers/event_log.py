@@ -75,6 +75,12 @@ def _assigned(conn: Any, event: Ticket.Assigned, position: int) -> None:
           previous_agent_id=event.previous, by=event.by)
 
 
+def _unassigned(conn: Any, event: Ticket.Unassigned, position: int) -> None:
+    _emit("ticket.status_changed", event, position,
+          status=STATUS_AFTER[Ticket.Unassigned].value, by=event.by)
+    _emit("ticket.unassigned", event, position, previous_agent_id=event.previous, by=event.by)
+
+
 def _message(conn: Any, event: Ticket.MessagePosted, position: int) -> None:
     _emit("ticket.message_added", event, position, message_id=event.message_id,
           user_id=event.user_id, author_role=event.author_role, is_internal=event.is_internal)
@@ -107,12 +113,14 @@ LOG_HANDLERS: Handlers = {
     Ticket.Closed: _closed,
     Ticket.Reopened: _reopened,
     Ticket.Assigned: _assigned,
+    Ticket.Unassigned: _unassigned,
     Ticket.MessagePosted: _message,
     Ticket.AttachmentAdded: _attachment,
     Ticket.Escalated: _escalated,
     # The log records the lifecycle and the conversation's shape, one line per step a
     # person would look for; edits, reads, ratings and the roster are in the event store.
-    **ignored(Ticket.Updated, Ticket.Deleted, Ticket.LinkedToUser, Ticket.MessageEdited,
+    **ignored(Ticket.Updated, Ticket.Deleted, Ticket.Restored, Ticket.LinkedToUser,
+              Ticket.MessageEdited,
               Ticket.MessageRemoved, Ticket.MessagesRead, Ticket.AttachmentRemoved,
               Ticket.SatisfactionRated, Ticket.SurveyRequested, Agent.Registered,
               Agent.Changed, Erasure.SubjectErased, Webhook.Created, Webhook.Updated,

@@ -36,6 +36,8 @@ ROUTES: dict[type, str] = {
     Ticket.Reopened: "ticket.reopened",
     Ticket.Closed: "ticket.closed",
     Ticket.Deleted: "ticket.deleted",
+    Ticket.Unassigned: "ticket.unassigned",
+    Ticket.Restored: "ticket.restored",
     Ticket.LinkedToUser: "ticket.user_linked",
     Ticket.MessagePosted: "ticket.message.new",
     Ticket.MessageEdited: "ticket.message.updated",

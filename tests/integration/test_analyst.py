@@ -39,6 +39,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/tickets/{ticket_ref}/assign"): {"json": {"agent_id": "agent-2"}},
     ("POST", "/tickets/{ticket_ref}/start"): {},
     ("POST", "/tickets/{ticket_ref}/wait"): {},
+    ("POST", "/tickets/{ticket_ref}/unassign"): {},
+    ("POST", "/tickets/{ticket_ref}/restore"): {},
     ("POST", "/tickets/{ticket_ref}/viewing"): {},
     ("POST", "/tickets/{ticket_ref}/resolve"): {"json": {"resolution": "done"}},
     ("POST", "/tickets/{ticket_ref}/close"): {"json": {}},

@@ -123,6 +123,11 @@ async def every_event_kind(client: Client, services: Services) -> None:
     assert (await client.delete(f"{path}/attachments/{attachment}", as_=AGENT)).status == 200
     assert (await client.post(f"{path}/close", as_=CUSTOMER)).status == 200
     assert (await client.delete(path, as_=ADMIN)).status == 200
+    assert (await client.post(f"{path}/restore", as_=ADMIN)).status == 200
+    taken = f"/tickets/{(await create_ticket(client))['id']}"
+    assert (await client.post(f"{taken}/assign", as_=ADMIN,
+                              json={"agent_id": "agent-1"})).status == 200
+    assert (await client.post(f"{taken}/unassign", as_=ADMIN)).status == 200
 
     public = await client.post("/public/tickets", json={
         "email": "new@example.com", "subject": "Lid", "description": "Broken lid"})

@@ -6,13 +6,19 @@ from customers' views, unassign, staff-only fields at creation, strict lists, re
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
+from uuid import UUID
 
 import pytest
 
+from sav.api.query import is_list
+from sav.bootstrap import Services
+from sav.events.ticket import Ticket
 from sav.privacy import erasure
+from sav.workers.routing import ROUTES
 from tests.support.attachments import upload
-from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
+from tests.support.http import ADMIN, AGENT, ANALYST, CUSTOMER, Client, create_ticket
 
 
 async def message(client: Client, ticket_id: str, content: str,
@@ -142,3 +148,187 @@ async def test_the_public_view_of_an_erased_ticket_says_so(
     reply = await client.post(f"/public/tickets/{number}/messages",
                               headers={"X-Access-Token": token}, json={"content": "hi"})
     assert reply.status == 409 and reply.json["error"]["code"] == "ticket_erased", reply
+
+
+# -- 5. unassign -----------------------------------------------------------------------
+
+
+async def test_staff_unassign_a_ticket_back_to_open(client: Client, services: Services
+                                                     ) -> None:
+    ticket = await create_ticket(client)
+    base = f"/tickets/{ticket['id']}"
+    not_assigned = await client.post(f"{base}/unassign", as_=AGENT)
+    assert not_assigned.status == 409, not_assigned
+    assert (await client.post(f"{base}/assign", as_=ADMIN,
+                              json={"agent_id": AGENT[0]})).status == 200
+    assert (await client.post(f"{base}/start", as_=AGENT)).status == 200
+    refused = await client.post(f"{base}/unassign", as_=CUSTOMER)
+    assert refused.status == 403, refused
+    taken_back = await client.post(f"{base}/unassign", as_=AGENT)
+    assert taken_back.status == 200, taken_back
+    assert taken_back.json["assigned_to"] is None and taken_back.json["status"] == "open"
+    assert taken_back.headers["etag"] == f'"{taken_back.json["version"]}"'
+    history = (await client.get(f"{base}/history", as_=ADMIN)).json["data"]
+    assert history[-1]["type"] == "ticket.unassigned", history[-1]
+    listed = (await client.get("/tickets?assigned_to=none", as_=AGENT)).json["data"]
+    assert ticket["id"] in [t["id"] for t in listed]
+    event = Ticket.Unassigned
+    assert ROUTES[event] == "ticket.unassigned"
+    assert topic_of(services, ticket["id"])[-1] == f"sav.events.ticket:Ticket.{event.__name__}"
+    assert (await client.post(f"{base}/resolve", as_=ADMIN)).status == 200
+    done = await client.post(f"{base}/unassign", as_=ADMIN)
+    assert done.status == 409, done  # resolved and closed tickets keep who handled them
+
+
+def topic_of(services: Services, ticket_id: str) -> list[str]:
+    """The stored topics of a ticket's events, oldest first."""
+    events = services.app.recorder.select_events(UUID(ticket_id))
+    return [stored.topic for stored in events]
+
+
+# -- 6. staff-only fields at creation ------------------------------------------------
+
+
+async def test_customers_may_not_set_staff_fields_at_creation(client: Client) -> None:
+    body = {"subject": "Lamp", "description": "It flickers"}
+    for extra, named in (({"tags": ["vip"]}, ["tags"]), ({"source": "phone"}, ["source"]),
+                         ({"tags": [], "source": "web"}, ["source", "tags"])):
+        refused = await client.post("/tickets", as_=CUSTOMER, json={**body, **extra})
+        assert refused.status == 403, refused
+        assert [d["field"] for d in refused.json["error"]["details"]] == named
+    kept = {**body, "priority": "high", "category": "lighting", "metadata": {"order": "7"}}
+    created = await client.post("/tickets", as_=CUSTOMER, json=kept)
+    assert created.status == 201, created
+    staff = await client.post("/tickets", as_=AGENT,
+                              json={**body, "tags": ["vip"], "source": "phone"})
+    assert staff.status == 201 and staff.json["tags"] == ["vip"], staff
+
+
+# -- 9. soft-deleted tickets can be found and restored ---------------------------------
+
+
+async def test_admins_find_and_restore_deleted_tickets(client: Client, services: Services
+                                                       ) -> None:
+    ticket = await create_ticket(client)
+    kept = await create_ticket(client)
+    base = f"/tickets/{ticket['id']}"
+    assert (await client.delete(base, as_=CUSTOMER)).status == 200
+    for who in (CUSTOMER, AGENT, ANALYST):
+        refused = await client.get("/tickets?deleted=true", as_=who)
+        assert refused.status == 403, (who, refused)
+        assert (await client.post(f"{base}/restore", as_=who)).status == 403
+    found = await client.get("/tickets?deleted=true", as_=ADMIN)
+    assert found.status == 200, found
+    ids = [t["id"] for t in found.json["data"]]
+    assert ticket["id"] in ids and kept["id"] not in ids
+    assert ticket["id"] not in [t["id"] for t in
+                                (await client.get("/tickets", as_=ADMIN)).json["data"]]
+    restored = await client.post(f"/tickets/{ticket['ticket_number']}/restore", as_=ADMIN)
+    assert restored.status == 200, restored
+    assert restored.json["id"] == ticket["id"]
+    assert (await client.get(base, as_=CUSTOMER)).status == 200
+    assert ROUTES[Ticket.Restored] == "ticket.restored"
+    assert topic_of(services, ticket["id"])[-1] == "sav.events.ticket:Ticket.Restored"
+    again = await client.post(f"{base}/restore", as_=ADMIN)
+    assert again.status == 409, again
+    unknown = await client.post(f"/tickets/{UUID(int=7)}/restore", as_=ADMIN)
+    assert unknown.status == 404, unknown
+
+
+# -- 7. lists say what they do -------------------------------------------------------
+
+
+async def test_tickets_filter_by_tags_and_creation_time(client: Client) -> None:
+    lamp = await client.post("/tickets", as_=AGENT, json={
+        "subject": "Lamp", "description": "flickers", "tags": ["lamp", "vip"],
+        "user_id": CUSTOMER[0]})
+    only_lamp = await client.post("/tickets", as_=AGENT, json={
+        "subject": "Lamp", "description": "dark", "tags": ["lamp"], "user_id": CUSTOMER[0]})
+    plain = await create_ticket(client)
+    assert lamp.status == 201 and only_lamp.status == 201
+
+    async def ids(query: str, as_: tuple[str, str] = ADMIN) -> list[str]:
+        listed = await client.get(f"/tickets?{query}", as_=as_)
+        assert listed.status == 200, (query, listed)
+        return [t["id"] for t in listed.json["data"]]
+
+    assert await ids("tag=lamp") == [only_lamp.json["id"], lamp.json["id"]]
+    assert await ids("tag=lamp&tag=vip") == [lamp.json["id"]]
+    assert await ids("tag=vip", CUSTOMER) == [lamp.json["id"]]
+    assert await ids("tag=lam") == []  # a whole tag, not a substring
+    created = lamp.json["created_at"]  # "...Z"
+    after = await ids(f"created_after={created.replace('Z', '%2B00:00')}")
+    assert lamp.json["id"] not in after and plain["id"] in after
+    assert only_lamp.json["id"] in after
+    assert await ids(f"created_before={created}") == []
+    assert set(await ids("created_before=2999-01-01T00:00:00Z")) >= {
+        lamp.json["id"], plain["id"]}
+    for bad in ("created_after=yesterday", "created_after=2026-12-01",
+                "created_before=2026-12-01T00:00:00", "tag="):
+        refused = await client.get(f"/tickets?{bad}", as_=ADMIN)
+        assert refused.status == 422, (bad, refused)
+        assert refused.json["error"]["details"][0]["field"] == bad.split("=")[0]
+
+
+async def test_every_list_route_refuses_an_unknown_parameter(client: Client) -> None:
+    ticket = await create_ticket(client)
+    await client.get("/tickets", as_=ADMIN)  # starts the app: its routes are final
+    lists = [route for route in client.app.router.routes
+             if "GET" in route.methods and is_list(route.handler)]
+    assert len(lists) >= 6, [route.path for route in lists]
+    values = {"ticket_ref": ticket["id"], "webhook_id": str(UUID(int=1)),
+              "message_id": str(UUID(int=2)), "name": "standard",
+              "agent_id": AGENT[0]}
+    for route in lists:
+        assert getattr(route.handler, "sav_strict", False), route.path
+        path = "/" + re.sub(r"<(\w+)(:[^>]*)?>", lambda m: values[m.group(1)], route.path)
+        fine = await client.get(f"{path}?limit=5", as_=ADMIN, headers=ACCEPT_JSON)
+        assert fine.status != 422, (path, fine)
+        for query in ("tags=lamp", "limit=5&Status=open", "bogus="):
+            refused = await client.get(f"{path}?{query}", as_=ADMIN, headers=ACCEPT_JSON)
+            assert refused.status == 422, (path, query, refused)
+            named = query.rsplit("&", 1)[-1].split("=")[0]
+            assert refused.json["error"]["details"] == [
+                {"field": named, "message": "unknown query parameter"}], (path, refused)
+
+
+ACCEPT_JSON = {"Accept": "application/json"}
+
+
+# -- 4. removed messages leave customers' views ----------------------------------------
+
+
+async def test_a_removed_message_leaves_customers_history_and_time_travel(
+        client: Client) -> None:
+    ticket = await create_ticket(client)
+    base = f"/tickets/{ticket['id']}"
+    assert (await client.post(f"{base}/assign", as_=ADMIN,
+                              json={"agent_id": AGENT[0]})).status == 200
+    posted = await message(client, ticket["id"], "card 4111-1111", as_=AGENT)
+    path = f"{base}/messages/{posted.json['id']}"
+    assert (await client.put(path, as_=AGENT, json={"content": "card 4111-2222"})).status == 200
+    kept = await message(client, ticket["id"], "thanks")
+    removed = await client.delete(path, as_=AGENT)
+    assert removed.status == 200, removed
+    head = int(removed.headers["etag"].strip('"'))
+
+    async def text(as_: tuple[str, str], query: str) -> bytes:
+        response = await client.get(f"{base}{query}", as_=as_)
+        assert response.status == 200, (query, response)
+        return response.body
+
+    for version in range(1, head + 1):
+        shown = await text(CUSTOMER, f"?version={version}")
+        assert b"4111" not in shown, version
+    assert b"4111" not in await text(CUSTOMER, f"?as_of={kept.json['created_at']}")
+    history = await client.get(f"{base}/history", as_=CUSTOMER)
+    assert b"4111" not in history.body
+    gone = [e for e in history.json["data"]
+            if e["changes"].get("message_id") == posted.json["id"]]
+    assert gone and all(e["changes"] == {"message_id": posted.json["id"], "removed": True}
+                        for e in gone)
+    assert b"thanks" in history.body  # the rest of the conversation stays
+    # Staff and analysts keep the full audit trail.
+    for who in (ADMIN, ANALYST):
+        assert b"4111-1111" in await text(who, "/history")
+        assert b"4111-2222" in await text(who, f"?version={head - 2}")

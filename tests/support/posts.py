@@ -64,6 +64,12 @@ async def example_post(client: Client, route: str) -> Post | None:
         case "tickets/<ticket_ref:str>/resolve" | "tickets/<ticket_ref:str>/close":
             name = "reason" if route.endswith("close") else "resolution"
             return Post(f"{base}/{route.rsplit('/', 1)[1]}", ADMIN, {}, {"json": {name: "x"}})
+        case "tickets/<ticket_ref:str>/unassign":
+            await client.post(f"{base}/assign", as_=ADMIN, json={"agent_id": "agent-1"})
+            return Post(f"{base}/unassign", AGENT, {}, {"json": {}})
+        case "tickets/<ticket_ref:str>/restore":
+            assert (await client.delete(base, as_=ADMIN)).status == 200
+            return Post(f"{base}/restore", ADMIN, {}, {"json": {}})
         case "tickets/<ticket_ref:str>/reopen":
             await resolved(client, ticket["id"])
             return Post(f"{base}/reopen", CUSTOMER, {"json": {"reason": "not fixed"}},

@@ -38,7 +38,7 @@ HANDLERS = [
 def test_the_handlers_are_found() -> None:
     names = {handler.__name__ for handler in HANDLERS}
     assert {"create_ticket", "post_message", "check_upload", "upsert_agent"} <= names
-    assert len(HANDLERS) == 19
+    assert len(HANDLERS) == 21
 
 
 @pytest.mark.parametrize("handler", HANDLERS, ids=lambda handler: handler.__name__)

@@ -167,11 +167,21 @@ def test_anonymous_customer_sees_no_ticket_without_its_token(app: SavApplication
 
 def test_new_ticket_is_open_unassigned_and_owned_by_its_customer(app: SavApplication) -> None:
     outcome = tickets.create_ticket(app, CUSTOMER, tickets.CreateTicket.model_validate(
-        {"subject": "Broken", "description": "It broke", "priority": "high", "tags": ["x"]}))
+        {"subject": "Broken", "description": "It broke", "priority": "high"}))
     ticket = app.get_ticket(outcome.ticket_id)
     assert (str(ticket.status), ticket.assigned_to, ticket.user_id) == ("open", None, "cust-1")
-    assert (ticket.subject, str(ticket.priority), ticket.tags) == ("Broken", "high", ["x"])
+    assert (ticket.subject, str(ticket.priority), ticket.tags) == ("Broken", "high", [])
     assert outcome.version == ticket.version and outcome.position is not None
+
+
+def test_only_staff_set_tags_and_source_at_creation(app: SavApplication) -> None:
+    body = {"subject": "Broken", "description": "It broke", "tags": ["x"], "source": "phone"}
+    with pytest.raises(PermissionDeniedError) as refused:
+        tickets.create_ticket(app, CUSTOMER, tickets.CreateTicket.model_validate(body))
+    assert refused.value.details == {"fields": ["source", "tags"]}
+    outcome = tickets.create_ticket(app, AGENT, tickets.CreateTicket.model_validate(
+        {**body, "user_id": "cust-1"}))
+    assert app.get_ticket(outcome.ticket_id).tags == ["x"]
 
 
 def test_customer_ticket_takes_the_customers_contact_details(app: SavApplication) -> None:

@@ -144,7 +144,7 @@ def test_escalation_and_survey_happen_once() -> None:
 def test_events_are_replayed_into_the_same_state() -> None:
     app = SavApplication()
     outcome = commands.create_ticket(
-        app, CUSTOMER, commands.CreateTicket(subject="A", description="B", tags=["x"]))
+        app, AGENT, commands.CreateTicket(subject="A", description="B", tags=["x"]))
     commands.assign_ticket(app, AGENT, outcome.ticket_id, commands.AssignTicket(agent_id="agent-1"))
     commands.resolve_ticket(app, AGENT, outcome.ticket_id, commands.ResolveTicket(resolution="r"))
     replayed = app.repository.get(outcome.ticket_id)
