@@ -12,7 +12,7 @@ from sav.api import http, schemas
 from sav.api.auth import current_actor
 from sav.api.body import body
 from sav.api.errors import ApiError
-from sav.api.openapi import documents_query, responds
+from sav.api.openapi import conditional, documents_query, responds
 from sav.commands import messages as commands
 from sav.commands.actor import Actor
 from sav.commands.app import MarkedRead, Outcome
@@ -59,6 +59,7 @@ async def list_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 @bp.post(BASE)
 @responds(201, schemas.Message, etag=True)
+@conditional
 @body(commands.PostMessage)
 async def add_route(request: Request, ticket_ref: str,
                     cmd: commands.PostMessage) -> HTTPResponse:
@@ -109,6 +110,7 @@ async def get_route(request: Request, ticket_ref: str, message_ref: str) -> HTTP
 
 @bp.put(f"{BASE}/<message_ref:str>")
 @responds(200, schemas.Message, etag=True)
+@conditional
 @body(commands.EditMessage)
 async def update_route(request: Request, ticket_ref: str, message_ref: str,
                        cmd: commands.EditMessage) -> HTTPResponse:
@@ -122,6 +124,7 @@ async def update_route(request: Request, ticket_ref: str, message_ref: str,
 
 @bp.delete(f"{BASE}/<message_ref:str>")
 @responds(200, schemas.Deleted, etag=True)
+@conditional
 async def delete_route(request: Request, ticket_ref: str, message_ref: str) -> HTTPResponse:
     """Delete a message (its author, or an admin); `If-Match`: its ETag."""
     message_id, outcome = await change_message(request, ticket_ref, message_ref,

@@ -53,7 +53,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     403: ("Forbidden", "the caller's role may not do this"),
     404: ("NotFound", "not found, or not visible to the caller"),
     409: ("Conflict", "not allowed in the ticket's status, or a concurrent change"),
-    412: ("PreconditionFailed", "`If-Match` does not match the ticket's ETag"),
+    412: ("PreconditionFailed", "`If-Match` does not match the current ETag"),
     413: ("PayloadTooLarge", "the body or a file is over its limit"),
     415: ("UnsupportedMediaType", "the file type is not allowed (checked by content)"),
     422: ("ValidationFailed", "a value is not valid; `details` name each field"),
@@ -113,6 +113,17 @@ def responds(status: int, model: type[BaseModel] | None = None, *, description: 
         return handler
 
     return declare
+
+
+def conditional(handler: F) -> F:
+    """The route honours `If-Match` (412 when it is stale): only such routes document the
+    header and the 412 (a test sends a stale one to each)."""
+    handler.sav_if_match = True  # type: ignore[attr-defined]
+    return handler
+
+
+def honours_if_match(handler: Any) -> bool:
+    return bool(getattr(handler, "sav_if_match", False))
 
 
 def documents_query(model: type[BaseModel]) -> Callable[[F], F]:
@@ -269,9 +280,9 @@ def parameters(route: Any, handler: Any, method: str, secured: bool, path: str
         if model is not None:
             found += query_parameters(model)
     headers: list[str] = []
-    if secured and method in WRITES and path.startswith("/tickets/"):
+    if method in WRITES and honours_if_match(handler):
         headers.append("If-Match")
-    if method == "POST" and secured and path.startswith("/tickets"):
+    if method == "POST":  # every POST replays (sav.api.idempotency)
         headers.append("Idempotency-Key")
     if path.startswith("/public/tickets/") and method == "GET":
         headers.append("X-Access-Token")
@@ -347,7 +358,9 @@ def error_statuses(handler: Any, path: str, method: str, secured: bool, declared
             or path in QUERY_BY_PATH):
         statuses |= {422}
     if method in WRITES and path.startswith(("/tickets/", "/public/tickets/")):
-        statuses |= {404, 409, 412, 422}
+        statuses |= {404, 409, 422}
+    if method in WRITES and honours_if_match(handler):
+        statuses |= {412}
     return statuses
 
 

@@ -30,7 +30,9 @@ PATH_PARAMETERS = {
     "name": "the SLA policy's name (1-64 of `A-Z a-z 0-9 . _ -`)",
 }
 HEADERS = {
-    "If-Match": "make the write conditional on the ticket's ETag (412 otherwise)",
+    "If-Match": "make the write conditional on the current ETag of what it changes (the "
+                "ticket's; a message's on `/messages/{message_ref}`; the ticket's on a "
+                "reply): 412 with the current version otherwise",
     "If-None-Match": "an ETag this caller was given: 304, no body, while it still holds",
     "Idempotency-Key": "a retried POST with the same key answers the first result",
     "X-Access-Token": "the public ticket's access token (or `?token=`)",

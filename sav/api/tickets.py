@@ -16,7 +16,7 @@ from sav.api.auth import current_actor
 from sav.api.body import body
 from sav.api.errors import ApiError
 from sav.api.history import PastQuery, past_response
-from sav.api.openapi import documents_query, responds
+from sav.api.openapi import conditional, documents_query, responds
 from sav.api.presence import with_viewers
 from sav.api.query import query
 from sav.api.views import TicketView
@@ -205,6 +205,7 @@ async def get_route(request: Request, ticket_ref: str, query: PastQuery) -> HTTP
 
 @bp.put("/tickets/<ticket_ref:str>")
 @responds(200, schemas.TicketDetails, etag=True)
+@conditional
 @body(commands.UpdateTicket)
 async def update_route(request: Request, ticket_ref: str,
                        cmd: commands.UpdateTicket) -> HTTPResponse:
@@ -218,6 +219,7 @@ async def update_route(request: Request, ticket_ref: str,
 
 @bp.delete("/tickets/<ticket_ref:str>")
 @responds(200, schemas.Deleted, etag=True)
+@conditional
 async def delete_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Soft-delete a ticket (admins, or the customer who owns it)."""
     actor = current_actor(request)
@@ -246,6 +248,7 @@ async def lifecycle(request: Request, ticket_ref: str, command: Callable[..., Ou
 
 @bp.post("/tickets/<ticket_ref:str>/assign", name="ticket_assign")
 @responds(200, schemas.TicketDetails, etag=True)
+@conditional
 @body(commands.AssignTicket)
 async def assign_route(request: Request, ticket_ref: str,
                        cmd: commands.AssignTicket) -> HTTPResponse:
@@ -255,6 +258,7 @@ async def assign_route(request: Request, ticket_ref: str,
 
 @bp.post("/tickets/<ticket_ref:str>/unassign", name="ticket_unassign")
 @responds(200, schemas.TicketDetails, etag=True)
+@conditional
 async def unassign_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Take a ticket back from its agent (staff): `assigned_to` null, status `open`
     (from assigned, in_progress or waiting_customer)."""
@@ -263,6 +267,7 @@ async def unassign_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 @bp.post("/tickets/<ticket_ref:str>/restore", name="ticket_restore")
 @responds(200, schemas.TicketDetails, etag=True)
+@conditional
 async def restore_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Restore a soft-deleted ticket (admins; by id or number, `?deleted=true` lists them)."""
     actor = current_actor(request)
@@ -274,6 +279,7 @@ async def restore_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 @bp.post("/tickets/<ticket_ref:str>/start", name="ticket_start")
 @responds(200, schemas.TicketDetails, etag=True)
+@conditional
 async def start_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Start a ticket."""
     return await lifecycle(request, ticket_ref, commands.start_ticket)
@@ -281,6 +287,7 @@ async def start_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 @bp.post("/tickets/<ticket_ref:str>/wait", name="ticket_wait")
 @responds(200, schemas.TicketDetails, etag=True)
+@conditional
 async def wait_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """Put a ticket on hold, waiting for the customer."""
     return await lifecycle(request, ticket_ref, commands.wait_on_customer)
@@ -288,6 +295,7 @@ async def wait_route(request: Request, ticket_ref: str) -> HTTPResponse:
 
 @bp.post("/tickets/<ticket_ref:str>/resolve", name="ticket_resolve")
 @responds(200, schemas.TicketDetails, etag=True)
+@conditional
 @body(commands.ResolveTicket, allow_empty=True)
 async def resolve_route(request: Request, ticket_ref: str,
                         cmd: commands.ResolveTicket) -> HTTPResponse:
@@ -297,6 +305,7 @@ async def resolve_route(request: Request, ticket_ref: str,
 
 @bp.post("/tickets/<ticket_ref:str>/close", name="ticket_close")
 @responds(200, schemas.TicketDetails, etag=True)
+@conditional
 @body(commands.ReasonBody, allow_empty=True)
 async def close_route(request: Request, ticket_ref: str,
                       cmd: commands.ReasonBody) -> HTTPResponse:
@@ -306,6 +315,7 @@ async def close_route(request: Request, ticket_ref: str,
 
 @bp.post("/tickets/<ticket_ref:str>/reopen", name="ticket_reopen")
 @responds(200, schemas.TicketDetails, etag=True)
+@conditional
 @body(commands.ReasonBody, allow_empty=True)
 async def reopen_route(request: Request, ticket_ref: str,
                        cmd: commands.ReasonBody) -> HTTPResponse:

@@ -332,3 +332,48 @@ async def test_a_removed_message_leaves_customers_history_and_time_travel(
     for who in (ADMIN, ANALYST):
         assert b"4111-1111" in await text(who, "/history")
         assert b"4111-2222" in await text(who, f"?version={head - 2}")
+
+
+# -- 15. the document says which routes honour If-Match and Idempotency-Key -----------
+
+# Every route documented with `If-Match`, and a body it would otherwise accept.
+CONDITIONAL: dict[tuple[str, str], dict[str, Any] | None] = {
+    ("PUT", "/tickets/{ticket_ref}"): {"subject": "New"},
+    ("DELETE", "/tickets/{ticket_ref}"): None,
+    ("POST", "/tickets/{ticket_ref}/assign"): {"agent_id": AGENT[0]},
+    ("POST", "/tickets/{ticket_ref}/unassign"): None,
+    ("POST", "/tickets/{ticket_ref}/restore"): None,
+    ("POST", "/tickets/{ticket_ref}/start"): None,
+    ("POST", "/tickets/{ticket_ref}/wait"): None,
+    ("POST", "/tickets/{ticket_ref}/resolve"): {},
+    ("POST", "/tickets/{ticket_ref}/close"): {},
+    ("POST", "/tickets/{ticket_ref}/reopen"): {},
+    ("POST", "/tickets/{ticket_ref}/messages"): {"content": "hello"},
+    ("PUT", "/tickets/{ticket_ref}/messages/{message_ref}"): {"content": "edited"},
+    ("DELETE", "/tickets/{ticket_ref}/messages/{message_ref}"): None,
+}
+
+
+def documented(spec: dict[str, Any], header: str) -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, item in spec["paths"].items()
+            for method, operation in item.items()
+            if any(p["in"] == "header" and p["name"] == header
+                   for p in operation.get("parameters", ()))}
+
+
+async def test_every_documented_if_match_is_honoured(client: Client) -> None:
+    spec = (await client.get("/openapi.json")).json
+    assert documented(spec, "If-Match") == set(CONDITIONAL)
+    posts = {("POST", path) for path, item in spec["paths"].items() if "post" in item}
+    assert documented(spec, "Idempotency-Key") == posts  # each replays (test_idempotency)
+    for (method, template), body in CONDITIONAL.items():
+        ticket = await create_ticket(client)
+        said = await message(client, ticket["id"], "hi", as_=ADMIN)
+        path = template.format(ticket_ref=ticket["id"], message_ref=said.json["id"])
+        stale = await client.request(method, path, as_=ADMIN, json=body,
+                                     headers={"If-Match": '"99"'})
+        assert stale.status == 412, (method, template, stale)
+        operation = spec["paths"][template][method.lower()]
+        assert "412" in operation["responses"], (method, template)
+    ignored = spec["paths"]["/tickets/{ticket_ref}/messages/mark-all-read"]["post"]
+    assert "412" not in ignored["responses"]
