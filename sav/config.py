@@ -301,6 +301,24 @@ class Settings(BaseSettings):
         "SAV_WEBHOOK_RETRY_HOURS", 72.0, "how long a delivery is retried before it fails "
         "and its endpoint is disabled")
 
+    # The e-mail channel (`sav worker mail`, docs/decisions/0190-email.md)
+    mail_address: str = setting(
+        "SAV_MAIL_ADDRESS", "support@localhost", "the support address: `From` of SAV's "
+        "mail; its `+<ticket>` variants are each ticket's reply address")
+    inbound_smtp_host: str = setting(
+        "SAV_INBOUND_SMTP_HOST", "127.0.0.1", "address the inbound SMTP listener binds")
+    inbound_smtp_port: Annotated[int, between(0, 65535)] = setting(
+        "SAV_INBOUND_SMTP_PORT", 0, "inbound SMTP listener's port (0: no listener)")
+    inbound_email_token: str = setting(
+        "SAV_INBOUND_EMAIL_TOKEN", "", "Bearer token of `POST /inbound/email` (unset: the "
+        "route answers 401)", secret=True)
+    smtp_host: OptionalHost = setting(
+        "SMTP_HOST", None, "outbound relay (unset: outgoing mail waits in its outbox)")
+    smtp_port: Port = setting("SMTP_PORT", 587, "outbound relay's port")
+    smtp_username: str = setting("SMTP_USERNAME", "", "outbound relay user (unset: no AUTH)")
+    smtp_password: str = setting("SMTP_PASSWORD", "", "outbound relay password", secret=True)
+    smtp_starttls: Flag = setting("SMTP_STARTTLS", True, "STARTTLS to the outbound relay")
+
     # Tickets and automations
     ticket_number_prefix: str = setting(
         "TICKET_NUMBER_PREFIX", "TICKET", "ticket numbers `PREFIX-YYYYMMDD-NNN`")

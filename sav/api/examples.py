@@ -135,6 +135,7 @@ RESPONSES: dict[str, Any] = {
     "SlaCalendar": SLA_CALENDAR,
     "SlaPolicy": SLA_POLICY,
     "SlaPolicyList": {"data": [SLA_POLICY]},
+    "InboundEmailResult": {"ticket_id": TICKET_ID, "outcome": "created", "reason": None},
     "OpenApiDocument": {"openapi": "3.1.0", "info": {"title": "SAV ticket service",
                                                       "version": "0.1.0"}, "paths": {}},
     "AsyncApiDocument": {"asyncapi": "3.0.0", "info": {"title": "SAV events",

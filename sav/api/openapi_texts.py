@@ -161,6 +161,7 @@ OPERATION_IDS: dict[str, str] = {
     "GET /sla/policies/{name}": "getSlaPolicy",
     "PUT /sla/policies/{name}": "upsertSlaPolicy",
     "DELETE /sla/policies/{name}": "deleteSlaPolicy",
+    "POST /inbound/email": "receiveInboundEmail",
     "GET /health": "getHealth",
     "GET /ready": "getReadiness",
     "GET /status": "getStatus",
@@ -191,6 +192,7 @@ TAGS: dict[str, str] = {
     "webhooks": "Signed deliveries of the events to other services' URLs (admins).",
     "sla": "Service levels: the business calendar and the policies (staff read, admins "
            "change).",
+    "inbound": "Mail handed over by a mail provider's inbound webhook (its own token).",
     "health": "Liveness, readiness, status and this document.",
     "metrics": "Prometheus metrics.",
     "docs": "The rendered references.",

@@ -18,6 +18,7 @@ WITHOUT_EXAMPLE = {
     "webhooks": "the webhook read model is not registered yet",
     "webhooks/<webhook_id:str>/deliveries/<delivery_id:str>/retry":
         "a delivery needs the webhook sender and a receiver (tests/integration/test_webhooks.py)",
+    "inbound/email": "needs SAV_INBOUND_EMAIL_TOKEN (tests/integration/test_mail_inbound.py)",
 }
 
 

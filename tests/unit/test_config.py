@@ -166,7 +166,8 @@ def test_each_setting_is_declared_once_with_a_contract_name() -> None:
 def test_the_secrets_are_the_credentials() -> None:
     assert {row.variable for row in declared() if row.secret} == {
         "DB_PASSWORD", "AUTH_JWT_SECRET", "SAV_MASTER_KEY", "SAV_KEYS_DB_PASSWORD",
-        "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "RABBITMQ_PASSWORD"}
+        "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "RABBITMQ_PASSWORD", "SMTP_PASSWORD",
+        "SAV_INBOUND_EMAIL_TOKEN"}
 
 
 def test_a_secret_stays_out_of_the_settings_repr() -> None:

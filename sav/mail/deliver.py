@@ -1,0 +1,27 @@
+"""One raw mail through the whole inbound path: parse, open or thread, attachments.
+
+Shared by the SMTP listener (sav.mail.listener) and `POST /inbound/email`
+(sav.api.inbound), so both doors apply the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sav.commands.app import SavApplication
+from sav.mail.inbound import IGNORED, Received, receive
+from sav.mail.parse import MailError, parse
+
+# Runs a blocking function off the event loop (a command pool's `call`).
+Call = Callable[..., Awaitable[Any]]
+
+
+async def deliver(call: Call, app: SavApplication, raw: bytes, support_address: str
+                  ) -> Received:
+    try:
+        mail = parse(raw)
+    except MailError:
+        return Received(IGNORED, None, "no_sender")
+    received: Received = await call(receive, app, mail, support_address)
+    return received
