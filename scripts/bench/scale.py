@@ -1,35 +1,85 @@
-"""Benchmark at scale: a store of --tickets tickets (default 1,000,000; about 5 events
-each) built through the bulk path (Ticket aggregates appended many per transaction, no
-HTTP), projected by `sav replay`, then served by a real `sav serve` and measured with
-wrk: p50/p99 of a ticket, a page of the admin list and of a customer's list, a full-text
-search, and the admin statistics; the replay time next to a raw scan of the events table;
-the server's resident memory. Not a test: it prints figures.
+"""Benchmark at scale: how the costs grow with the store (issue 22,
+docs/decisions/0170-scale.md).
 
-    python scripts/bench/scale.py [--profile sqlite|mysql] [--tickets 1000000] [--seconds 10]
+A store of --tickets tickets (about 4.6 events each) is built through the bulk path:
+Ticket aggregates and their lifecycles appended 500 per transaction by the real
+application (mapper, cipher, recorder: the events `sav` itself writes), then folded by
+`sav replay`'s bulk load. A real `sav serve` is then measured with wrk: searches (a word
+in every ticket, in one ticket of a thousand, in none), lists (admin, an agent's queue,
+a customer with half the tickets, one with a hundredth; first page and a deep cursor),
+the statistics, and sequential subject edits (each a new text: the full-text row is
+replaced). With --double the store then grows to twice its size, is folded again and
+measured again, and the ratios of the two are printed: a cost that does not grow with
+the store stays near 1. Not a test: it prints figures.
+
+    python scripts/bench/scale.py [--profile sqlite|mysql] [--tickets 100000] [--double]
+        [--seconds 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from replay import build, mysql_env, scan_rate
+from replay import AGENTS, START, lifecycle, mysql_env, raw_connection
 from sav_process import SavServer, Store, issue_token
 from wrk_client import Wrk
 
-from sav.bootstrap import bootstrap
+from sav.bootstrap import Services, bootstrap
 from sav.config import load_settings
+from sav.events import clock
+from sav.events.agent import Agent
+from sav.events.ticket import Ticket
+from sav.projections.cursors import encode_cursor
 from sav.workers.projections import replay
 
-EVENTS_PER_TICKET = 4.6  # the replay benchmark's ticket shapes, on average
+TICKETS_PER_SAVE = 500
+BIG, SMALL = "cust-big", "cust-small"  # half of the tickets; one in a hundred
+RARE_EVERY = 1000  # one ticket in a thousand has the rare word
+
+
+def owner(index: int) -> str:
+    if index % 2 == 0:
+        return BIG
+    return SMALL if index % 100 == 1 else f"cust-{index % 997}"
+
+
+def build(services: Services, first: int, count: int) -> int:
+    """Append tickets `first` .. `first + count - 1` (with the agents on the first call);
+    returns the head position."""
+    app = services.app
+    clock.freeze(START + timedelta(hours=first // 2000))
+    if first == 0:
+        for i, agent_id in enumerate(AGENTS):
+            app.save(Agent(agent_id=agent_id, name=f"Agent {i}", email=None, active=True))
+    for start in range(first, first + count, TICKETS_PER_SAVE):
+        tickets = []
+        for index in range(start, min(first + count, start + TICKETS_PER_SAVE)):
+            rare = " zeppelin" if index % RARE_EVERY == 0 else ""
+            ticket = Ticket(id=uuid.uuid4(), ticket_number=f"BENCH-{index:07d}",
+                            subject=f"Order {index} not received{rare}",
+                            description="Parcel lost", priority=("low", "normal", "high")[
+                                index % 3], category="delivery", source="web",
+                            user_id=owner(index), contact_email=None, contact_name=None,
+                            tags=["bench"], metadata={"i": index}, created_by=None,
+                            access_token_hash=None, origin=None)
+            lifecycle(ticket, index)
+            tickets.append(ticket)
+        app.save(*tickets)
+        clock.freeze(START + timedelta(hours=(start + TICKETS_PER_SAVE) // 2000))
+    clock.reset()
+    return app.recorder.max_notification_id() or 0
 
 
 def rss_mib(pid: int) -> float:
@@ -39,10 +89,94 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def deep_cursor(services: Services) -> str:
+    """A cursor a tenth of the way up the store: nine tenths of it newer."""
+    with raw_connection(services) as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT MIN(seq), MAX(seq) FROM support_tickets")
+        low, high = cursor.fetchone()
+        return encode_cursor(low + (high - low) // 10)
+
+
+def call(base: str, path: str, headers: dict[str, str], method: str = "GET",
+         body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method, headers={
+        **headers, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def edit_times(base: str, admin: dict[str, str], edits: int) -> list[float]:
+    """Milliseconds of `edits` sequential subject changes, each a new text, on the
+    newest tickets."""
+    ids = []
+    cursor = None
+    while len(ids) < edits:  # closed tickets are read-only: open ones only
+        page = call(base, "/tickets?limit=100&status=open,in_progress" + (
+            f"&cursor={cursor}" if cursor else ""), admin)
+        ids += [t["id"] for t in page["data"]]
+        cursor = page["pagination"]["next_cursor"]
+    times = []
+    for i, ticket_id in enumerate(ids[:edits]):
+        started = time.perf_counter()
+        call(base, f"/tickets/{ticket_id}", admin, "PUT", {"subject": f"Renamed {i} parcel"})
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def measure(profile: str, tmp: Path, env: dict[str, str], services: Services,
+            seconds: float) -> dict[str, tuple[float, float, float]]:
+    """name -> (req/s, p50 ms, p99 ms)."""
+    deep = deep_cursor(services)
+    store = Store(profile, tmp, env)
+    tokens = {who: {"Authorization": f"Bearer {issue_token(env, who, role)}"}
+              for who, role in (("admin-1", "admin"), (AGENTS[0], "agent"), (BIG, "customer"),
+                                (SMALL, "customer"))}
+    admin, agent, big, small = tokens.values()
+    cases = [
+        ("list, admin, first page", "/tickets?limit=20", admin),
+        ("list, admin, deep cursor", f"/tickets?limit=20&cursor={deep}", admin),
+        ("list, agent queue, first page", "/tickets?limit=20", agent),
+        ("list, agent queue, deep cursor", f"/tickets?limit=20&cursor={deep}", agent),
+        ("list, customer (1/2), first page", "/tickets?limit=20", big),
+        ("list, customer (1/2), deep cursor", f"/tickets?limit=20&cursor={deep}", big),
+        ("list, customer (1/100), first page", "/tickets?limit=20", small),
+        ("list, admin, status=closed", "/tickets?limit=20&status=closed", admin),
+        ("statistics, admin", "/tickets/statistics", admin),
+        ("search, word in every ticket", "/tickets?q=parcel&limit=20", admin),
+        ("search, word in every ticket, deep", f"/tickets?q=parcel&limit=20&cursor={deep}",
+         admin),
+        ("search, word in 1/1000", "/tickets?q=zeppelin&limit=20", admin),
+        ("search, absent word", "/tickets?q=nowhere&limit=20", admin),
+        ("search, every ticket, customer (1/100)", "/tickets?q=parcel&limit=20", small),
+    ]
+    figures: dict[str, tuple[float, float, float]] = {}
+    wrk = Wrk()
+    with SavServer(store) as server:
+        for name, path, headers in cases:
+            result = wrk.run(server.base + path, connections=4, seconds=seconds,
+                             headers=headers)
+            failed = sum(result.other_codes.values())
+            if failed:
+                print(f"  {name}: {failed} non-2xx", file=sys.stderr)
+            figures[name] = (result.rate, result.p50_ms, result.p99_ms)
+            print(f"  {name}: {result.rate:,.0f} req/s p50 {result.p50_ms:.1f} p99 "
+                  f"{result.p99_ms:.1f}", file=sys.stderr)
+        times = sorted(edit_times(server.base, admin, 200))
+        figures["subject edit (sequential)"] = (
+            1000 / statistics.mean(times), times[len(times) // 2], times[len(times) * 99 // 100])
+        assert server.process is not None
+        figures["server RSS MiB"] = (rss_mib(server.process.pid), 0.0, 0.0)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="sqlite", choices=["sqlite", "mysql"])
-    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--double", action="store_true",
+                        help="measure again at twice the size, and print the ratios")
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sav-scale-") as tmp:
@@ -50,44 +184,42 @@ def main() -> None:
         if args.profile == "mysql":
             env.update(mysql_env(), DB_CONNECTION="mysql",
                        DB_DATABASE=f"sav_bench_scale_{uuid.uuid4().hex[:8]}")
-        services = bootstrap(load_settings(env))
-        started = time.perf_counter()
-        head = build(services, int(args.tickets * EVENTS_PER_TICKET))
-        print(f"built {head:,} events in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        scan = scan_rate(services)
-        started = time.perf_counter()
-        replay(services.app, services.engine)
-        replay_s = time.perf_counter() - started
-        services.close()
-        rows = [f"| replay | {head / replay_s:,.0f} events/s ({replay_s:.0f} s) | raw scan "
-                f"{scan:,.0f} rows/s | ratio {head / replay_s / scan:.3f} |"]
-        store = Store(args.profile, Path(tmp), env)
-        admin = {"Authorization": f"Bearer {issue_token(env, 'admin-1', 'admin')}"}
-        customer = {"Authorization": f"Bearer {issue_token(env, 'cust-7', 'customer')}"}
-        wrk = Wrk()
-        with SavServer(store) as server:
-            request = urllib.request.Request(f"{server.base}/tickets?limit=1", headers=admin)
-            with urllib.request.urlopen(request) as response:
-                ticket_id = json.loads(response.read())["data"][0]["id"]
-            cases = [
-                ("GET /tickets/{id} (admin)", f"/tickets/{ticket_id}", admin),
-                ("list, admin, first page", "/tickets?limit=20", admin),
-                ("list, a customer's", "/tickets?limit=20", customer),
-                ("statistics, admin", "/tickets/statistics", admin),
-                # Last: requests wrk gave up on keep the server busy after the run.
-                ("full-text search", "/tickets?q=order%20parcel&limit=20", admin),
-            ]
-            for name, path, headers in cases:
-                result = wrk.run(server.base + path, connections=8, seconds=args.seconds,
-                                 headers=headers)
-                failed = sum(result.other_codes.values())
-                rows.append(f"| {name} | {result.rate:,.0f} req/s | p50 {result.p50_ms:.1f} ms "
-                            f"| p99 {result.p99_ms:.1f} ms | non-2xx {failed} |")
-            assert server.process is not None
-            rows.append(f"| server RSS | {rss_mib(server.process.pid):,.0f} MiB | | | |")
-        print(f"## {args.profile}, {args.tickets:,} tickets, {head:,} events")
-        print("| measure | rate | | | |\n|---|---|---|---|---|")
-        print("\n".join(rows))
+        runs: list[tuple[int, int, dict[str, tuple[float, float, float]]]] = []
+        sizes = [args.tickets, args.tickets] if args.double else [args.tickets]
+        made = 0
+        for count in sizes:
+            services = bootstrap(load_settings(env))
+            started = time.perf_counter()
+            head = build(services, made, count)
+            made += count
+            built = time.perf_counter() - started
+            started = time.perf_counter()
+            replay(services.app, services.engine)
+            folded = time.perf_counter() - started
+            print(f"[{args.profile}] {made:,} tickets, {head:,} events: +{count:,} built in "
+                  f"{built:.0f} s ({count / built:,.0f} tickets/s), folded in {folded:.0f} s "
+                  f"({head / folded:,.0f} events/s)", file=sys.stderr)
+            runs.append((made, head, measure(args.profile, Path(tmp), env, services,
+                                             args.seconds)))
+            services.close()
+        if args.profile == "mysql":
+            with raw_connection(services) as conn:
+                conn.cursor().execute(f"DROP DATABASE IF EXISTS `{env['DB_DATABASE']}`")
+    print(f"## {args.profile}: " + " vs ".join(f"{n:,} tickets ({h:,} events)"
+                                               for n, h, _ in runs))
+    header = " | ".join(f"{n:,}: req/s, p50, p99 ms" for n, _, _ in runs)
+    print(f"| measure | {header} |" + (" growth of p50 |" if len(runs) > 1 else ""))
+    print("|---" * (len(runs) + 1 + (len(runs) > 1)) + "|")
+    for name in runs[0][2]:
+        cells = [runs_figures[name] for _, _, runs_figures in runs]
+        row = " | ".join(f"{r:,.0f}, {p50:.1f}, {p99:.1f}" for r, p50, p99 in cells)
+        growth = ""
+        if len(cells) > 1:
+            first, last = cells[0], cells[-1]
+            ratio = last[0] / first[0] if name.startswith("server") else (
+                last[1] / first[1] if first[1] else 0.0)
+            growth = f" x{ratio:.2f} |"
+        print(f"| {name} | {row} |{growth}")
 
 
 if __name__ == "__main__":
