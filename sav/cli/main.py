@@ -37,7 +37,7 @@ ROLES = [role.value for role in Role]
 # Kept in step with sav.workers.inprocess.KINDS and sav.workers.scheduler.JOBS (a unit
 # test checks); repeated here so `sav --help` does not import the whole service.
 WORKER_KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log",
-                "webhooks")
+                "webhooks", "mail")
 WORKER_TEXTS = {
     "projections": "apply new events to the read tables (what GET /tickets answers from)",
     "publisher": "publish each event once to RABBITMQ_EXCHANGE (at-least-once, in order)",
@@ -45,6 +45,7 @@ WORKER_TEXTS = {
     "scheduler": "run the automations on their intervals (see `sav jobs run --help`)",
     "event-log": "log one JSON line (ids only) per ticket happening (logger sav.events)",
     "webhooks": "POST each event to the webhook subscriptions that name it (signed, retried)",
+    "mail": "receive mail on SAV_INBOUND_SMTP_PORT, send acknowledgements and replies by SMTP",
 }
 # Job name → what it does (the scheduler's functions; a unit test keeps the names in step).
 JOBS = {

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from sav.bootstrap import Services
 from sav.eventstore.recorder import SqlApplicationRecorder
+from sav.mail import worker as mail_worker
 from sav.projections.runner import InlineProjection, Projector
 from sav.webhooks import sender
 from sav.workers import consumer, event_log, projections, publisher, scheduler
@@ -89,7 +90,7 @@ def project_inline(services: Services,
     services.background.on_stop(lambda: recorder.project_inline(None))
 
 
-KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log", "webhooks")
+KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log", "webhooks", "mail")
 BROKER_KINDS = ("publisher", "consumer")
 
 
@@ -115,4 +116,5 @@ def workers(services: Services) -> dict[str, WorkerFn]:
         "scheduler": lambda stop: scheduler.run(jobs, stop),
         "event-log": lambda stop: event_log.run(app, engine, ttl, stop, poll=IDLE_POLL_S),
         "webhooks": lambda stop: sender.run(app, engine, settings, stop),
+        "mail": lambda stop: mail_worker.run(app, engine, settings, stop),
     }

@@ -1,0 +1,71 @@
+"""Which events are mailed, and the mail each one is (pure: an event and its ticket in,
+an `EmailMessage` or None out).
+
+Mailed: the acknowledgement of a ticket opened by mail or by the public form, every
+public staff reply, the resolution. Never an internal note, never a customer's own
+message, never anything to an erased contact or a ticket without a contact address.
+"""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from sav.events.rules import Side, Source, side_of
+from sav.events.ticket import Ticket
+from sav.mail import addresses, templates
+
+DEFAULT_LOCALE = "en"
+
+
+def locale_of(ticket: Ticket, origin: dict[str, Any]) -> str:
+    locale = getattr(ticket, "locale", None) or origin.get("locale")
+    return locale if locale in templates.TEXTS else DEFAULT_LOCALE
+
+
+def kind_of(event: Any) -> tuple[str, str | None] | None:
+    """What an event is to the customer by mail: (kind, text), or None (not mailed)."""
+    if isinstance(event, Ticket.Created):
+        by_mail = event.source == Source.EMAIL and (event.origin or {}).get("channel") == "email"
+        by_form = event.access_token_hash is not None
+        return (templates.ACK, None) if by_mail or by_form else None
+    if isinstance(event, Ticket.MessagePosted):
+        if event.is_internal or side_of(event.author_role) != Side.STAFF:
+            return None
+        return templates.REPLY, event.content
+    if isinstance(event, Ticket.Resolved):
+        return templates.RESOLVED, event.resolution
+    return None
+
+
+def compose(event: Any, ticket: Ticket, origin: dict[str, Any] | None,
+            support_address: str) -> EmailMessage | None:
+    """The mail `event` is, `origin` being what the ticket's Created event recorded of
+    where it came from (the customer's first mail)."""
+    origin = origin or {}
+    found = kind_of(event)
+    if found is None or ticket.erased or not ticket.contact_email:
+        return None
+    kind, text = found
+    locale = locale_of(ticket, origin)
+    message = EmailMessage()
+    message["From"] = Address(addr_spec=support_address)
+    message["To"] = Address(display_name=ticket.contact_name or "",
+                            addr_spec=ticket.contact_email)
+    message["Reply-To"] = addresses.reply_address(support_address, ticket.id)
+    message["Subject"] = f"[{ticket.ticket_number}] {ticket.subject}"
+    message["Message-ID"] = "<{}>".format(addresses.message_id(
+        support_address, ticket.id, event.originator_version))
+    message["Date"] = format_datetime(event.timestamp)
+    customer_mail = origin.get("message_id")
+    if customer_mail:
+        message["In-Reply-To"] = f"<{customer_mail}>"
+        message["References"] = f"<{customer_mail}>"
+    if kind == templates.ACK:
+        message["Auto-Submitted"] = "auto-generated"
+    message.set_content(templates.body(kind, locale, ticket.ticket_number,
+                                       ticket.contact_name, text))
+    message["Content-Language"] = locale  # after set_content, which clears Content-*
+    return message

@@ -1,0 +1,139 @@
+"""The e-mail channel over real SMTP on both sides, on both profiles: mail sent with
+smtplib to SAV's listener (`sav worker mail`), SAV's mail caught by an aiosmtpd relay."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from sav.bootstrap import Services
+from sav.mail import worker
+from tests.support.http import ADMIN, Client
+from tests.support.services import free_port
+from tests.support.smtp import Sink, smtp_sink
+
+SUPPORT = "support@help.example.com"
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    with smtp_sink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def settings_env(sink: Sink) -> dict[str, str]:
+    return {"SAV_MAIL_ADDRESS": SUPPORT, "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(sink.port), "SMTP_STARTTLS": "false",
+            "SAV_INBOUND_SMTP_PORT": str(free_port())}
+
+
+@pytest.fixture
+def mail_worker(services: Services) -> Iterator[int]:
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(
+        services.app, services.engine, services.settings, stop), daemon=True)
+    thread.start()
+    port = services.settings.inbound_smtp_port
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    yield port
+    stop.set()
+    thread.join(timeout=10)
+
+
+def send(port: int, sender: str, body: str, message_id: str, **headers: str) -> None:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = headers.pop("To", SUPPORT)
+    message["Subject"] = headers.pop("Subject", "Lampe cassée")
+    message["Message-ID"] = message_id
+    message.set_content(body)
+    for name, value in headers.items():  # after set_content, which clears Content-*
+        message[name.replace("_", "-")] = value
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        smtp.send_message(message)
+
+
+async def eventually(read: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await read()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+async def tickets(client: Client) -> list[dict[str, Any]]:
+    return (await client.get("/tickets", as_=ADMIN)).json["data"]  # type: ignore[no-any-return]
+
+
+async def test_a_conversation_by_mail(client: Client, sink: Sink, mail_worker: int) -> None:
+    send(mail_worker, "Zoé <zoe@example.com>", "Elle clignote.", "<first@example.com>",
+         Content_Language="fr-FR")
+    [ack] = await asyncio.to_thread(sink.wait_for, 1)
+    [ticket] = await eventually(lambda: tickets(client))
+    assert ticket["source"] == "email" and ticket["contact_email"] == "zoe@example.com"
+    hex_id = ticket["id"].replace("-", "")
+    assert ack["To"].addresses[0].addr_spec == "zoe@example.com"
+    assert ack["From"].addresses[0].addr_spec == SUPPORT
+    assert ack["Reply-To"] == f"support+{hex_id}@help.example.com"
+    assert ack["Subject"] == f"[{ticket['ticket_number']}] Lampe cassée"
+    assert ack["Content-Language"] == "fr" and ack["Auto-Submitted"] == "auto-generated"
+    assert ack["In-Reply-To"] == "<first@example.com>"
+    assert "Bonjour Zoé" in ack.get_content() and ticket["ticket_number"] in ack.get_content()
+
+    base = f"/tickets/{ticket['id']}"
+    note = await client.post(f"{base}/messages", as_=ADMIN,
+                             json={"content": "internal: check stock", "is_internal": True})
+    assert note.status == 201, note
+    said = await client.post(f"{base}/messages", as_=ADMIN, json={"content": "Try a new bulb"})
+    assert said.status == 201, said
+    assert (await client.post(f"{base}/resolve", as_=ADMIN,
+                              json={"resolution": "Bulb replaced"})).status == 200
+    _, reply, resolved = await asyncio.to_thread(sink.wait_for, 3)
+    # In order: the internal note between the two was never mailed.
+    assert "Try a new bulb" in reply.get_content() and "Auto-Submitted" not in reply
+    assert "Bulb replaced" in resolved.get_content()
+    assert reply["Message-ID"] != resolved["Message-ID"]
+
+    quoted = "Still broken.\n\nOn Mon, Dec 7, 2026 SAV wrote:\n> Try a new bulb\n"
+    for _ in range(2):  # delivered twice: stored once
+        send(mail_worker, "ZOE@Example.com", quoted, "<second@example.com>",
+             In_Reply_To=reply["Message-ID"])
+    send(mail_worker, "zoe@example.com", "I am away", "<away@example.com>",
+         Auto_Submitted="auto-replied", In_Reply_To=reply["Message-ID"])
+    send(mail_worker, "eve@evil.example", "Let me in", "<eve@example.com>",
+         To=f"support+{hex_id}@help.example.com")
+
+    async def customer_messages() -> list[str]:
+        found = (await client.get(f"{base}/messages", as_=ADMIN)).json
+        items = found["data"] if isinstance(found, dict) else found
+        return [m["content"] for m in items if m["author_email"] == "zoe@example.com"]
+
+    assert await eventually(customer_messages) == ["Still broken."]
+    everyone = await eventually(lambda: _two(client))
+    assert {t["contact_email"] for t in everyone} == {"zoe@example.com", "eve@evil.example"}
+    reopened = (await client.get(base, as_=ADMIN)).json
+    assert reopened["status"] != "resolved"  # the customer's reply reopened it
+    # The intruder got an acknowledgement of their own ticket, nobody else's mail.
+    mails = await asyncio.to_thread(sink.wait_for, 4)
+    assert mails[3]["To"].addresses[0].addr_spec == "eve@evil.example"
+    assert mails[3]["Content-Language"] == "en"
+
+
+async def _two(client: Client) -> list[dict[str, Any]]:
+    found = await tickets(client)
+    return found if len(found) == 2 else []
