@@ -411,3 +411,30 @@ async def test_sav_serve_sends_webhooks_from_its_in_process_workers(settings: Se
             (got,) = await received(receiver, 1)
             verify_standard_webhook(hook.json()["secret"], got.headers, got.body)
             assert got.json()["data"]["ticket_id"] == ticket.json()["id"]
+
+
+async def test_the_guard_runs_again_before_every_delivery(
+        settings: Settings, services: Services, client: Client, receiver: Receiver) -> None:
+    """Made while private targets were allowed (or a name that pointed elsewhere then):
+    a sender that does not allow them refuses to connect, and says so in the log."""
+    hook = await subscribe(client, receiver.url, ["ticket.created"])
+    strict = settings.model_copy(update={"webhook_allow_private": False})
+    running = RunningSender.__new__(RunningSender)
+    running.stop = threading.Event()
+    running.sender = WebhookSender(services.app, services.engine, strict, poll_interval=0.05)
+    running.thread = threading.Thread(target=running.sender.run, args=(running.stop,),
+                                      daemon=True)
+    running.thread.start()
+    try:
+        await create_ticket(client)
+
+        async def attempted() -> Any:
+            log = await deliveries_of(client, hook["id"])
+            return log if log and log[0]["attempts"] >= 1 else None
+
+        (delivery,) = await until(attempted)
+        assert delivery["status"] == "pending" and delivery["last_status_code"] is None
+        assert "not a public address" in delivery["last_error"]
+        assert receiver.requests() == []
+    finally:
+        running.close()
