@@ -59,8 +59,9 @@ async def receive_route(request: Request) -> HTTPResponse:
     if not request.body:
         raise ApiError(422, "validation_failed", "the body is empty")
     pool = http.command_pool(request)
-    received = await deliver(pool.call, pool.app, bytes(request.body),
-                             request.app.ctx.settings.mail_address)
+    settings = request.app.ctx.settings
+    received = await deliver(pool.call, pool.app, bytes(request.body), settings.mail_address,
+                             http.storage(request), settings.max_attachment_bytes)
     result = InboundEmailResult(
         ticket_id=str(received.ticket_id) if received.ticket_id else None,
         outcome=received.outcome, reason=received.reason)  # type: ignore[arg-type]

@@ -10,18 +10,24 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sav.commands.app import SavApplication
-from sav.mail.inbound import IGNORED, Received, receive
+from sav.mail.attachments import attach
+from sav.mail.inbound import CREATED, IGNORED, THREADED, Received, receive
 from sav.mail.parse import MailError, parse
+from sav.storage.lifecycle import Storage
 
 # Runs a blocking function off the event loop (a command pool's `call`).
 Call = Callable[..., Awaitable[Any]]
 
 
-async def deliver(call: Call, app: SavApplication, raw: bytes, support_address: str
-                  ) -> Received:
+async def deliver(call: Call, app: SavApplication, raw: bytes, support_address: str,
+                  storage: Storage | None = None, max_bytes: int = 0) -> Received:
     try:
         mail = parse(raw)
     except MailError:
         return Received(IGNORED, None, "no_sender")
     received: Received = await call(receive, app, mail, support_address)
+    if received.outcome in (CREATED, THREADED) and mail.attachments:
+        assert received.ticket_id is not None
+        await attach(call, app, storage, max_bytes, received.ticket_id, received.message_id,
+                     mail.attachments)
     return received

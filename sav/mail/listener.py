@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -19,6 +19,7 @@ from sav.commands.app import SavApplication
 from sav.config import Settings
 from sav.mail import addresses
 from sav.mail.deliver import deliver
+from sav.storage.lifecycle import Storage
 
 log = logging.getLogger("sav.mail")
 
@@ -28,8 +29,10 @@ MAX_MAIL_BYTES = 32 * 1024 * 1024
 class Handler:
     """aiosmtpd's handler hooks (`handle_RCPT`, `handle_DATA`)."""
 
-    def __init__(self, app: SavApplication, support_address: str) -> None:
+    def __init__(self, app: SavApplication, support_address: str,
+                 storage: Storage | None = None, max_bytes: int = 0) -> None:
         self.app = app
+        self.storage, self.max_bytes = storage, max_bytes
         self.support = support_address.lower()
         self.local, self.domain = addresses.split(self.support)
         self.received = 0
@@ -53,7 +56,7 @@ class Handler:
         try:
             # The envelope's recipients count as addressed (a Bcc to a reply address).
             received = await deliver(asyncio.to_thread, self.app, _with_recipients(
-                raw, envelope.rcpt_tos), self.support)
+                raw, envelope.rcpt_tos), self.support, self.storage, self.max_bytes)
         except Exception:
             log.exception("mail: could not store a mail from %s", envelope.mail_from)
             return "451 4.3.0 temporary failure, try again later"
@@ -72,24 +75,31 @@ def _with_recipients(raw: bytes, recipients: list[str]) -> bytes:
 
 
 async def serve(app: SavApplication, settings: Settings, stop: threading.Event,
-                ready: Any = None) -> None:
+                storage: Storage | None = None) -> None:
+    """Until `stop`. `storage`: this loop's own blob store and scanner (their clients
+    belong to one event loop; the API's are the API's)."""
     loop = asyncio.get_running_loop()
-    handler = Handler(app, settings.mail_address)
+    handler = Handler(app, settings.mail_address, storage, settings.max_attachment_bytes)
     server = await loop.create_server(
         lambda: SMTP(handler, data_size_limit=MAX_MAIL_BYTES, hostname="sav",
                      enable_SMTPUTF8=True),
         host=settings.inbound_smtp_host, port=settings.inbound_smtp_port)
     log.info("mail: listening on %s:%d", settings.inbound_smtp_host,
              settings.inbound_smtp_port)
-    if ready is not None:
-        ready.set()
     try:
         while not stop.is_set():
             await asyncio.sleep(0.2)
     finally:
         server.close()
         await server.wait_closed()
+        if storage is not None:
+            await storage.close()
 
 
-def run(app: SavApplication, settings: Settings, stop: threading.Event) -> None:
-    asyncio.run(serve(app, settings, stop))
+def run(app: SavApplication, settings: Settings, stop: threading.Event,
+        storage: Callable[[], Storage] | None = None) -> None:
+    """`storage()` builds the listener's own storage, inside its event loop."""
+    async def main() -> None:
+        await serve(app, settings, stop, storage() if storage is not None else None)
+
+    asyncio.run(main())

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.attachments import EXE, PDF
 from tests.support.http import ADMIN, Client
 
 TOKEN = "inbound-token-for-tests-0123456789"
@@ -85,3 +86,20 @@ async def test_a_reply_threads_only_from_the_contact(client: Client) -> None:
     assert (await post_mail(client, mail(sender="zoe@example.com", message_id="<r1@x>",
                                          body=quoted, To=reply_to))).json["outcome"] \
         == "duplicate"
+
+
+async def test_an_attachment_refused_by_content_is_noted(client: Client) -> None:
+    message = EmailMessage()
+    message["From"] = "zoe@example.com"
+    message["To"] = SUPPORT
+    message["Subject"] = "Invoice"
+    message["Message-ID"] = "<att@example.com>"
+    message.set_content("Both files attached.")
+    message.add_attachment(PDF, maintype="application", subtype="pdf", filename="real.pdf")
+    message.add_attachment(EXE, maintype="application", subtype="pdf", filename="invoice.pdf")
+    answer = await post_mail(client, bytes(message))
+    assert answer.status == 202 and answer.json["outcome"] == "created"
+    ticket = (await client.get(f"/tickets/{answer.json['ticket_id']}", as_=ADMIN)).json
+    assert [a["file_name"] for a in ticket["attachments"]] == ["real.pdf"]
+    [note] = ticket["messages"]
+    assert note["is_internal"] and "invoice.pdf" in note["content"]
