@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -181,6 +182,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sav-scale-") as tmp:
         env = {"SAV_DATA_DIR": str(Path(tmp) / "data"), "AUTH_JWT_SECRET": "bench-" + tmp}
+        if os.environ.get("PYTHONPATH"):  # the server runs the code that built the store
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         if args.profile == "mysql":
             env.update(mysql_env(), DB_CONNECTION="mysql",
                        DB_DATABASE=f"sav_bench_scale_{uuid.uuid4().hex[:8]}")
