@@ -14,6 +14,7 @@ from uuid import UUID
 from sav.bootstrap import Services
 from sav.events import clock
 from sav.projections import sla_stats
+from sav.replay.rebuild import check as replay_check
 from sav.workers.scheduler import run_job
 from tests.support.http import ADMIN, AGENT, ANALYST, CUSTOMER, Client, create_ticket
 from tests.support.workers import jobs_of
@@ -259,3 +260,23 @@ async def test_a_priority_change_matches_again_and_lists_follow(
     assert (await client.get("/tickets?sort=sla_due", as_=CUSTOMER)).status == 403
     assert (await client.get("/tickets?sla=late", as_=ADMIN)).status == 422
     assert (await client.get("/tickets?sort=due", as_=ADMIN)).status == 422
+
+
+async def test_replay_rebuilds_the_service_levels_as_projected(
+        client: Client, services: Services) -> None:
+    """`sav replay --check`: the bulk fold of every SLA event gives the live rows and
+    counters (due times, pause, breaches, next due time, met and breached counts)."""
+    at()
+    await put_policy(client, first_response_minutes=0.5, next_response_minutes=0.5,
+                     resolution_minutes=3)
+    first, second = await create_ticket(client), await create_ticket(client, priority="high")
+    await client.post(f"/tickets/{second['id']}/assign", as_=AGENT, json={"agent_id": "agent-1"})
+    await reply(client, second)
+    await client.post(f"/tickets/{second['id']}/wait", as_=AGENT)
+    at(seconds=40)
+    await sla_job(services)
+    await reply(client, second, as_=CUSTOMER)
+    await client.put(f"/tickets/{first['id']}", as_=AGENT, json={"priority": "low"})
+    comparison = await asyncio.to_thread(
+        replay_check, services.app.recorder, services.app.mapper, services.engine)
+    assert comparison.differences == []
