@@ -46,6 +46,10 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "sla/calendar"): ADMIN_ONLY,
     ("PUT", "sla/policies/<name:str>"): ADMIN_ONLY,
     ("DELETE", "sla/policies/<name:str>"): ADMIN_ONLY,
+    ("POST", "macros"): ADMIN_ONLY,
+    ("PUT", "macros/<macro_id:str>"): ADMIN_ONLY,
+    ("DELETE", "macros/<macro_id:str>"): ADMIN_ONLY,
+    ("POST", "tickets/<ticket_ref:str>/macros/<macro_id:str>"): STAFF_ROLES,
 }
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -76,6 +76,14 @@ SLA_POLICY: dict[str, Any] = {
     "name": "priority", "priority": ["urgent", "high"], "category": None, "position": 0,
     "first_response_minutes": 30, "next_response_minutes": 60, "resolution_minutes": 480,
     "business_hours": True}
+MACRO: dict[str, Any] = {
+    "id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b", "title": "Parcel replaced",
+    "content": "Hello {{customer.name}}, a replacement for {{ticket.number}} ships today.",
+    "is_internal": False,
+    "actions": {"status": "waiting_customer", "add_tags": ["replacement"],
+                "assign_to_me": True},
+    "created_at": CREATED, "updated_at": CREATED, "created_by": "admin-1",
+    "updated_by": "admin-1"}
 PROJECTION = {"position": 1842, "head": 1842, "lag_events": 0, "stalled_seconds": 0.0,
               "stalled": False}
 
@@ -113,7 +121,10 @@ RESPONSES: dict[str, Any] = {
         "satisfaction": {"average": 4.6, "count": 41}, "escalation_rate": 0.05,
         "agent_workload": [{"agent_id": "agent-1", "open": 3}],
         "sla": {"first_response": {"met": 95, "breached": 5, "compliance": 0.95},
-                "resolution": {"met": 40, "breached": 10, "compliance": 0.8}}},
+                "resolution": {"met": 40, "breached": 10, "compliance": 0.8}},
+        "macros": {"applied": 12, "by_macro": [{
+            "macro_id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b", "title": "Parcel replaced",
+            "uses": 12}]}},
     schemas.Agent.__name__: AGENT,
     schemas.AgentPage.__name__: {"data": [AGENT], "pagination": PAGINATION},
     schemas.FeedPage.__name__: {"data": [{
@@ -135,6 +146,8 @@ RESPONSES: dict[str, Any] = {
     "SlaCalendar": SLA_CALENDAR,
     "SlaPolicy": SLA_POLICY,
     "SlaPolicyList": {"data": [SLA_POLICY]},
+    "Macro": MACRO,
+    "MacroList": {"data": [MACRO]},
     "InboundEmailResult": {"ticket_id": TICKET_ID, "outcome": "created", "reason": None},
     "OpenApiDocument": {"openapi": "3.1.0", "info": {"title": "SAV ticket service",
                                                       "version": "0.1.0"}, "paths": {}},

@@ -28,6 +28,7 @@ PATH_PARAMETERS = {
     "webhook_id": "the subscription's id (UUID)",
     "delivery_id": "the delivery's id, as its log lists it",
     "name": "the SLA policy's name (1-64 of `A-Z a-z 0-9 . _ -`)",
+    "macro_id": "the macro's id (UUID)",
 }
 HEADERS = {
     "If-Match": "make the write conditional on the current ETag of what it changes (the "
@@ -70,6 +71,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "PolicyBody": {"priority": ["urgent", "high"], "position": 0,
                    "first_response_minutes": 30, "next_response_minutes": 60,
                    "resolution_minutes": 480, "business_hours": True},
+    "MacroBody": {"title": "Parcel replaced",
+                  "content": "Hello {{customer.name}}, a replacement for {{ticket.number}} "
+                             "ships today. {{agent.name}}",
+                  "is_internal": False,
+                  "actions": {"status": "waiting_customer", "priority": "high",
+                              "add_tags": ["replacement"], "assign_to_me": True}},
 }
 
 # The request bodies' names in `components/schemas`, by body model: noun first, so a
@@ -92,6 +99,7 @@ REQUEST_BODY_NAMES: dict[str, str] = {
     "UpdateWebhook": "WebhookUpdate",
     "CalendarBody": "SlaCalendarUpdate",
     "PolicyBody": "SlaPolicyUpsert",
+    "MacroBody": "MacroUpsert",
 }
 # Upload forms, by the operation that reads them.
 UPLOAD_BODY_NAMES: dict[str, str] = {
@@ -161,6 +169,12 @@ OPERATION_IDS: dict[str, str] = {
     "GET /sla/policies/{name}": "getSlaPolicy",
     "PUT /sla/policies/{name}": "upsertSlaPolicy",
     "DELETE /sla/policies/{name}": "deleteSlaPolicy",
+    "GET /macros": "listMacros",
+    "POST /macros": "createMacro",
+    "GET /macros/{macro_id}": "getMacro",
+    "PUT /macros/{macro_id}": "updateMacro",
+    "DELETE /macros/{macro_id}": "deleteMacro",
+    "POST /tickets/{ticket_ref}/macros/{macro_id}": "applyTicketMacro",
     "POST /inbound/email": "receiveInboundEmail",
     "GET /health": "getHealth",
     "GET /ready": "getReadiness",
@@ -192,6 +206,7 @@ TAGS: dict[str, str] = {
     "webhooks": "Signed deliveries of the events to other services' URLs (admins).",
     "sla": "Service levels: the business calendar and the policies (staff read, admins "
            "change).",
+    "macros": "Canned responses with actions: admins keep them, staff apply them.",
     "inbound": "Mail handed over by a mail provider's inbound webhook (its own token).",
     "health": "Liveness, readiness, status and this document.",
     "metrics": "Prometheus metrics.",

@@ -249,6 +249,17 @@ class SlaFigures(Shape):
     resolution: SlaCompliance
 
 
+class MacroUses(Shape):
+    macro_id: str
+    title: str
+    uses: int
+
+
+class MacroFigures(Shape):
+    applied: int
+    by_macro: list[MacroUses]
+
+
 class Statistics(Shape):
     total: int
     by_status: dict[str, int]
@@ -262,6 +273,8 @@ class Statistics(Shape):
     series: list[Period] | None = Field(None, description="with `group_by` only")
     sla: SlaFigures | None = Field(None, description="service levels, service-wide (staff "
                                    "only): met and breached per metric")
+    macros: MacroFigures | None = Field(None, description="macro uses, service-wide (staff "
+                                        "only), most used first")
 
 
 class Agent(Shape):

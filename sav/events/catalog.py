@@ -6,6 +6,7 @@ from __future__ import annotations
 from eventsourcing.domain import Aggregate
 
 from sav.events.agent import Agent
+from sav.events.macro import Macros
 from sav.events.privacy import Erasure
 from sav.events.sla import SlaCalendar, SlaPolicies
 from sav.events.ticket import Ticket
@@ -30,7 +31,8 @@ AGENT_EVENTS = event_classes(Agent)
 ERASURE_EVENTS = event_classes(Erasure)
 WEBHOOK_EVENTS = event_classes(Webhook)
 SLA_CONFIG_EVENTS = event_classes(SlaCalendar) + event_classes(SlaPolicies)
+MACRO_CONFIG_EVENTS = event_classes(Macros)
 ALL_EVENTS = (TICKET_EVENTS + AGENT_EVENTS + ERASURE_EVENTS + WEBHOOK_EVENTS
-              + SLA_CONFIG_EVENTS)
+              + SLA_CONFIG_EVENTS + MACRO_CONFIG_EVENTS)
 # Every aggregate whose events are stored (a test checks none in sav.events is missing).
-AGGREGATES = (Ticket, Agent, Erasure, Webhook, SlaCalendar, SlaPolicies)
+AGGREGATES = (Ticket, Agent, Erasure, Webhook, SlaCalendar, SlaPolicies, Macros)

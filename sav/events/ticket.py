@@ -779,6 +779,18 @@ class Ticket(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.sla_state = sla.breached(aggregate.sla_state, self.metric)
 
+    # -- agent productivity (issue 26) --------------------------------------------
+
+    class MacroApplied(Event):
+        """An agent applied a macro: its message and actions are the events appended
+        with this one, in the same append (statistics count the uses)."""
+
+        macro_id: str
+        title: str
+
+        def apply(self, aggregate: Any) -> None:
+            pass  # the message and the actions carry the changes
+
 
 def _message_state(user: str | None, side: str, internal: bool, read: bool,
                    revision: int | None = None) -> MessageState:

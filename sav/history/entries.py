@@ -34,7 +34,7 @@ BATCH = 500
 # customer's own view of the ticket does not show them either) and what the events
 # alone say: where a ticket came from, and the reasons people typed.
 STAFF_ONLY_FIELDS = frozenset({*(f.name for f in TICKET_FIELDS if f.seen == Seen.STAFF),
-                               "origin", "reason"})
+                               "origin", "reason", "macro"})
 
 # What a ticket's creation records, as the fields of its history entry: all but who
 # created it (the entry's actor) and the access token's hash (never shown).
@@ -131,6 +131,8 @@ CHANGES: dict[type, Describe] = {
     Ticket.SurveyRequested: _row,
     # Service levels: the staff view after the event (staff-only: customers never see it).
     **dict.fromkeys(SLA_EVENTS, lambda e, row: {"sla": row.get("sla")}),
+    # Which macro an agent used is the team's business (staff only, like the reasons).
+    Ticket.MacroApplied: lambda e, row: {"macro": {"id": e.macro_id, "title": e.title}},
 }
 
 

@@ -17,6 +17,7 @@ from eventsourcing.utils import get_topic
 
 from sav.events.agent import Agent
 from sav.events.fields import PERSONAL as TICKET_PERSONAL
+from sav.events.macro import MACRO_EVENTS, Macros
 from sav.events.privacy import Erasure
 from sav.events.sla import CONFIG_EVENTS, SlaCalendar, SlaPolicies
 from sav.events.ticket import SLA_EVENTS, Ticket
@@ -71,6 +72,9 @@ PERSONAL: dict[type, dict[Path, Any]] = {
     # Service levels: policy names, due times and metrics; the configuration is the
     # platform's, managed by admins (issue 23).
     **dict.fromkeys((*SLA_EVENTS, *CONFIG_EVENTS), NO_PERSONAL_FIELDS),
+    # Macros (issue 26): the support team's canned text, not anyone's personal data; the
+    # message a macro renders on a ticket is a MessagePosted, sealed like any other.
+    **dict.fromkeys((*MACRO_EVENTS, Ticket.MacroApplied), NO_PERSONAL_FIELDS),
     # A snapshot holds the state those events built: its text and attachment paths.
     Ticket.Snapshot: {**{("state", f.name): f.empty for f in TICKET_PERSONAL
                          if f.on_create or f.settable}, ("state", "attachments"): {}},
@@ -79,7 +83,7 @@ PERSONAL: dict[type, dict[Path, Any]] = {
 
 # The aggregates whose events this service stores: each of their classes must be decided.
 OWN_EVENTS = (Ticket.Event, Agent.Event, Erasure.Event, Webhook.Event, SlaCalendar.Event,
-              SlaPolicies.Event)
+              SlaPolicies.Event, Macros.Event)
 
 
 class UndecidedPrivacyError(LookupError):

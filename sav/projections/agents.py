@@ -28,6 +28,7 @@ from sqlalchemy.sql import Select, Subquery
 from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.agent import Agent
 from sav.events.errors import RuleViolationError
+from sav.events.macro import MACRO_EVENTS
 from sav.events.privacy import Erasure
 from sav.events.sla import CONFIG_EVENTS
 from sav.events.ticket import SLA_EVENTS, Ticket
@@ -88,7 +89,8 @@ FOLD: Fold = {
               Ticket.Escalated, Ticket.SurveyRequested, Erasure.SubjectErased,
               Webhook.Created, Webhook.Updated, Webhook.Paused,
               Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
-              *SLA_EVENTS, *CONFIG_EVENTS),
+              *SLA_EVENTS, *CONFIG_EVENTS,
+              *MACRO_EVENTS, Ticket.MacroApplied),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [support_agents])
 

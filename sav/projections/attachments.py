@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
 from sav.events.agent import Agent
+from sav.events.macro import MACRO_EVENTS
 from sav.events.privacy import Erasure
 from sav.events.sla import CONFIG_EVENTS
 from sav.events.ticket import SLA_EVENTS, Ticket
@@ -113,7 +114,8 @@ FOLD: Fold = {
               Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
               Webhook.Created, Webhook.Updated, Webhook.Paused,
               Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
-              *SLA_EVENTS, *CONFIG_EVENTS),
+              *SLA_EVENTS, *CONFIG_EVENTS,
+              *MACRO_EVENTS, Ticket.MacroApplied),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [ticket_attachments, attachment_internal_messages])
 

@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from sav.commands.actor import Actor
 from sav.events.agent import Agent
+from sav.events.macro import MACRO_EVENTS
 from sav.events.privacy import Erasure
 from sav.events.rules import Side, side_of
 from sav.events.sla import CONFIG_EVENTS
@@ -105,7 +106,8 @@ FOLD: Fold = {
               Ticket.AttachmentRemoved, Ticket.SatisfactionRated, Ticket.Escalated,
               Ticket.SurveyRequested, Agent.Registered, Agent.Changed, Webhook.Created,
               Webhook.Updated, Webhook.Paused, Webhook.Resumed, Webhook.Disabled,
-              Webhook.Deleted, *SLA_EVENTS, *CONFIG_EVENTS),
+              Webhook.Deleted, *SLA_EVENTS, *CONFIG_EVENTS,
+              *MACRO_EVENTS, Ticket.MacroApplied),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [ticket_messages])
 

@@ -13,7 +13,15 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-from sav.projections import agents, attachments, messages, metrics, ticket_stats, tickets
+from sav.projections import (
+    agents,
+    attachments,
+    macro_uses,
+    messages,
+    metrics,
+    ticket_stats,
+    tickets,
+)
 from sav.projections.schema import Handlers
 from sav.webhooks import subscriptions
 
@@ -43,7 +51,7 @@ def in_dependency_order(modules: Sequence[ModuleType]) -> tuple[ModuleType, ...]
 
 # Fed by events, in the order their handlers run for each event.
 READ_MODELS: tuple[ModuleType, ...] = in_dependency_order(
-    (tickets, messages, attachments, agents, ticket_stats, subscriptions))
+    (tickets, messages, attachments, agents, ticket_stats, subscriptions, macro_uses))
 # Read tables computed from other read tables (by the scheduler), not from events.
 DERIVED: tuple[ModuleType, ...] = (metrics,)
 

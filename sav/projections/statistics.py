@@ -29,7 +29,7 @@ from sav.commands.actor import Actor
 from sav.commands.policy import AGENT_POOL_EXCLUDES
 from sav.events.errors import RuleViolationError
 from sav.events.rules import Priority, Role, Status
-from sav.projections import sla_stats
+from sav.projections import macro_uses, sla_stats
 from sav.projections.agents import support_agents
 from sav.projections.schema import naive_utc
 from sav.projections.ticket_queries import visible_to
@@ -139,6 +139,7 @@ async def ticket_statistics(
     result = summary(figures)
     if actor.sees_internal:  # service levels are staff-only, and service-wide
         result["sla"] = sla_stats.section(await sla_stats.read_counts(conn))
+        result["macros"] = await macro_uses.section(conn)  # uses per macro (issue 26)
     if grouping is not None:
         result["group_by"] = grouping
         result["series"] = periods(figures.days, grouping)

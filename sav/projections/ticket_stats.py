@@ -58,6 +58,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, sqlite
 
 from sav.events.agent import Agent
+from sav.events.macro import MACRO_EVENTS
 from sav.events.privacy import Erasure
 from sav.events.rules import is_first_response
 from sav.events.sla import CONFIG_EVENTS
@@ -315,7 +316,8 @@ HANDLERS: Handlers = {
               Erasure.SubjectErased,  # an erasure leaves ids, statuses and counts
               Webhook.Created, Webhook.Updated, Webhook.Paused,
               Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
-              *sla_stats.IGNORED, *CONFIG_EVENTS),
+              *sla_stats.IGNORED, *CONFIG_EVENTS,
+              *MACRO_EVENTS, Ticket.MacroApplied),  # uses: sav.projections.macro_uses
     **sla_stats.HANDLERS,  # met and breached service levels (sav.projections.sla_stats)
 }
 # The handlers read the ticket's row as the `tickets` handler just left it.

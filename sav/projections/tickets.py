@@ -26,6 +26,7 @@ from sqlalchemy import (
 
 from sav.events.agent import Agent
 from sav.events.fields import FIELDS, PERSONAL, TICKET_FIELDS, Store, TicketField
+from sav.events.macro import MACRO_EVENTS
 from sav.events.privacy import Erasure
 from sav.events.rules import is_first_response, status_after_assign, status_after_reopen
 from sav.events.sla import CONFIG_EVENTS
@@ -252,7 +253,8 @@ FOLD: Fold = {
     # The roster and webhook subscriptions have read models of their own.
     **skipped(Agent.Registered, Agent.Changed, Webhook.Created, Webhook.Updated,
               Webhook.Paused, Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
-              *CONFIG_EVENTS),
+              *CONFIG_EVENTS,
+              *MACRO_EVENTS, Ticket.MacroApplied),
 }
 
 # -- the live projector: the fold as SQL, plus SQLite's full-text table ----------------

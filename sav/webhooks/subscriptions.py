@@ -11,6 +11,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Column, Connection, String, Ta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sav.events.agent import Agent
+from sav.events.macro import MACRO_EVENTS
 from sav.events.privacy import Erasure
 from sav.events.sla import CONFIG_EVENTS
 from sav.events.ticket import SLA_EVENTS, Ticket
@@ -94,7 +95,8 @@ FOLD: Fold = {
               Ticket.MessageEdited, Ticket.MessageRemoved, Ticket.MessagesRead,
               Ticket.AttachmentAdded, Ticket.AttachmentRemoved, Ticket.SatisfactionRated,
               Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
-              Erasure.SubjectErased, *SLA_EVENTS, *CONFIG_EVENTS),
+              Erasure.SubjectErased, *SLA_EVENTS, *CONFIG_EVENTS,
+              *MACRO_EVENTS, Ticket.MacroApplied),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [webhook_subscriptions])
 

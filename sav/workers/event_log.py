@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sav.commands.app import SavApplication
 from sav.commands.automations import AUTO_CLOSE_REASON
 from sav.events.agent import Agent
+from sav.events.macro import MACRO_EVENTS
 from sav.events.privacy import Erasure
 from sav.events.sla import CONFIG_EVENTS
 from sav.events.ticket import STATUS_AFTER, Ticket
@@ -126,7 +127,8 @@ LOG_HANDLERS: Handlers = {
               Agent.Changed, Erasure.SubjectErased, Webhook.Created, Webhook.Updated,
               Webhook.Paused, Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
               Ticket.SlaApplied, Ticket.SlaPaused, Ticket.SlaResumed, Ticket.SlaClockStarted,
-              Ticket.SlaMet, Ticket.SlaStopped, *CONFIG_EVENTS),
+              Ticket.SlaMet, Ticket.SlaStopped, *CONFIG_EVENTS,
+              *MACRO_EVENTS, Ticket.MacroApplied),
     Ticket.SlaBreached: _sla_breached,
 }
 

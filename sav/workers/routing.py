@@ -21,6 +21,7 @@ from uuid import NAMESPACE_URL, uuid5
 import orjson
 
 from sav.events.agent import Agent
+from sav.events.macro import Macros
 from sav.events.privacy import Erasure
 from sav.events.sla import SlaCalendar, SlaPolicies
 from sav.events.ticket import STATUS_AFTER, Ticket
@@ -72,6 +73,12 @@ ROUTES: dict[type, str] = {
     SlaPolicies.Created: "sla.policy.updated",
     SlaPolicies.PolicyPut: "sla.policy.updated",
     SlaPolicies.PolicyDeleted: "sla.policy.deleted",
+    # Agent productivity (issue 26): the macros' changes, and a macro used on a ticket.
+    Macros.Created: "macro.created",
+    Macros.MacroCreated: "macro.created",
+    Macros.MacroChanged: "macro.updated",
+    Macros.MacroDeleted: "macro.deleted",
+    Ticket.MacroApplied: "ticket.macro_applied",
 }
 TRANSITIONS = {Ticket.Started: "started", Ticket.MarkedWaitingOnCustomer: "waiting"}
 
@@ -121,6 +128,7 @@ def message_data(event_class: type, record: dict[str, Any], identity: dict[str, 
            else "erasure_id" if issubclass(event_class, Erasure.Event)
            else "webhook_id" if issubclass(event_class, Webhook.Event)
            else "sla_id" if issubclass(event_class, SlaCalendar.Event | SlaPolicies.Event)
+           else "macros_id" if issubclass(event_class, Macros.Event)
            else "ticket_id")
     data: dict[str, Any] = {key: record["stream_id"], **identity}
     data.update({k: v for k, v in record["data"].items() if k not in NEVER_PUBLISHED})

@@ -59,6 +59,10 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/sla/policies/{name}"): {"json": {"first_response_minutes": 30,
                                                 "resolution_minutes": 480}},
     ("DELETE", "/sla/policies/{name}"): {},
+    ("POST", "/macros"): {"json": {"title": "Hi", "content": "Hello"}},
+    ("PUT", "/macros/{macro_id}"): {"json": {"title": "Hi", "content": "Hello"}},
+    ("DELETE", "/macros/{macro_id}"): {},
+    ("POST", "/tickets/{ticket_ref}/macros/{macro_id}"): {},
 }
 
 
@@ -88,7 +92,8 @@ async def busy_desk(client: Client) -> dict[str, Any]:
     await create_ticket(client, as_=OTHER_CUSTOMER, priority="urgent")
     assert (note.status, said.status, attached.status) == (201, 201, 201)
     return {"ticket_ref": ticket["id"], "message_ref": said.json["id"],
-            "attachment_id": attached.json["id"], "agent_id": "agent-9", "name": "standard"}
+            "attachment_id": attached.json["id"], "agent_id": "agent-9", "name": "standard",
+            "macro_id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"}
 
 
 async def test_analysts_read_everything_admins_read(client: Client) -> None:

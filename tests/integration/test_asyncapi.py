@@ -149,6 +149,21 @@ async def every_event_kind(client: Client, services: Services) -> None:
         every_webhook_event(app)
     if any(key.startswith("sla.") for key in published_keys()):
         await every_sla_event(client, services)
+    if any(key.startswith("macro.") for key in published_keys()):
+        await every_macro_event(client)
+
+
+async def every_macro_event(client: Client) -> None:
+    """A macro created, changed, applied to a ticket and deleted (issue 26)."""
+    body = {"title": "Hi", "content": "Hello {{customer.name}}",
+            "actions": {"priority": "high"}}
+    macro = await client.post("/macros", as_=ADMIN, json=body)
+    assert macro.status == 201
+    path = f"/macros/{macro.json['id']}"
+    assert (await client.put(path, as_=ADMIN, json={**body, "title": "Hello"})).status == 200
+    ticket = await create_ticket(client)
+    assert (await client.post(f"/tickets/{ticket['id']}{path}", as_=AGENT)).status == 200
+    assert (await client.delete(path, as_=ADMIN)).status == 200
 
 
 async def every_sla_event(client: Client, services: Services) -> None:

@@ -108,6 +108,13 @@ async def example_post(client: Client, route: str) -> Post | None:
             await resolved(client, number)
             return Post(f"/public/tickets/{number}/satisfaction", None,
                         {"json": {"rating": 5}}, {"json": {"rating": 3}}, headers=token)
+        case "macros":
+            return Post("/macros", ADMIN, {"json": {"title": "Thanks", "content": "Thank you"}},
+                        {"json": {"title": "Sorry", "content": "Sorry"}})
+        case "tickets/<ticket_ref:str>/macros/<macro_id:str>":
+            macro = await client.post("/macros", as_=ADMIN, json={
+                "title": "Hi", "content": "Hello {{customer.name}}"})
+            return Post(f"{base}/macros/{macro.json['id']}", ADMIN, {}, {"json": {}})
         case "privacy/erasures":
             return Post("/privacy/erasures", ADMIN, {"json": {"user_id": "gone-1"}},
                         {"json": {"user_id": "gone-2"}})
