@@ -24,6 +24,13 @@ from sav.events.rules import Priority, Status
 from sav.sla.state import SlaView
 
 
+class Locale(StrEnum):
+    """The languages SAV's mail is written in (sav.mail.templates)."""
+
+    EN = "en"
+    FR = "fr"
+
+
 class Seen(StrEnum):
     PUBLIC = "public"  # anyone who may read the ticket, access-token holders included
     CUSTOMER = "customer"  # the ticket's owner and staff (the ticket API)
@@ -149,6 +156,10 @@ TICKET_FIELDS: tuple[TicketField, ...] = (
     F("sla_state", dict[str, Any], S.JSON, Seen.NEVER),
     F("sla_next_due_at", datetime, S.TIME, Seen.NEVER, index=True),
     F("sla_breached", bool, S.BOOL, Seen.NEVER, required=True, default=False, index=True),
+    # The e-mail channel (issue 24): the language of the ticket's mail, from the first
+    # mail's Content-Language or the creating request's Accept-Language; staff change it.
+    F("locale", Locale, S.STRING, Seen.PUBLIC, set_by=SetBy.STAFF, required=True, length=8,
+      default=Locale.EN.value, doc="the language of the ticket's mail: en (default) or fr"),
 )
 del F, S
 

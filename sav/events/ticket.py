@@ -122,7 +122,7 @@ class Ticket(Aggregate):
                 if isinstance(value, str):
                     ticket.__dict__[name] = datetime.fromisoformat(value)
             for later in LATER:  # declared after this snapshot was taken
-                ticket.__dict__.setdefault(later.name, None)
+                ticket.__dict__.setdefault(later.name, later.default)
             return ticket
 
     class Created(Event, Aggregate.Created):
@@ -308,7 +308,7 @@ class Ticket(Aggregate):
         self.metadata = dict(metadata)
         self.internal_notes: str | None = None
         for later in LATER:  # fields set by updates only (`sav.events.fields`)
-            setattr(self, later.name, None)
+            setattr(self, later.name, later.default)
         self.access_token_hash = access_token_hash
         self.status = Status.OPEN
         self.assigned_to: str | None = None

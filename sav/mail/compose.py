@@ -21,7 +21,10 @@ DEFAULT_LOCALE = "en"
 
 
 def locale_of(ticket: Ticket, origin: dict[str, Any]) -> str:
-    locale = getattr(ticket, "locale", None) or origin.get("locale")
+    """The ticket's `locale` once set (by staff, or from the first mail), else what the
+    first mail said (the acknowledgement may be composed before the locale lands)."""
+    own = getattr(ticket, "locale", None)  # a LATER field (sav.events.fields)
+    locale = own if own not in (None, DEFAULT_LOCALE) else origin.get("locale")
     return locale if locale in templates.TEXTS else DEFAULT_LOCALE
 
 

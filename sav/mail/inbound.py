@@ -70,8 +70,8 @@ def receive(app: SavApplication, mail: InboundMail, support_address: str) -> Rec
 
 def _open(app: SavApplication, mail: InboundMail) -> Received:
     ticket_id = _derived("ticket", mail.message_id)
-    origin = {"channel": "email", "message_id": mail.message_id,
-              "locale": locale_of(mail.language)}
+    locale = locale_of(mail.language)
+    origin = {"channel": "email", "message_id": mail.message_id, "locale": locale}
     try:
         cmd = CreateTicket(subject=mail.subject, description=mail.text or EMPTY_BODY,
                            source=Source.EMAIL, contact_email=mail.sender,
@@ -83,6 +83,10 @@ def _open(app: SavApplication, mail: InboundMail) -> Received:
         create_ticket(app, MAIL_ACTOR, cmd, ticket_id=ticket_id, origin=origin)
     except IntegrityError:
         return Received(DUPLICATE, ticket_id)
+    if locale != DEFAULT_LOCALE:
+        # The mail's language, as staff would set it (the acknowledgement reads the
+        # origin's until this lands).
+        set_locale(app, MAIL_ACTOR, ticket_id, locale)
     return Received(CREATED, ticket_id)
 
 
@@ -102,6 +106,12 @@ def _thread(app: SavApplication, ticket_id: UUID, mail: InboundMail) -> Received
 
 class _NotTheContactError(Exception):
     pass
+
+
+@command_handler
+def set_locale(app: SavApplication, actor: Actor, ticket_id: UUID, locale: str) -> None:
+    app.change_ticket(ticket_id, lambda ticket: ticket.update({"locale": locale},
+                                                              by=actor.who))
 
 
 @command_handler

@@ -50,6 +50,9 @@ async def test_a_mail_opens_a_ticket_and_a_wrong_token_is_refused(client: Client
     assert ticket["contact_email"] == "zoe@example.com"
     assert ticket["contact_name"] == "Zoé Martin"
     assert ticket["description"] == "Elle clignote."
+    assert ticket["locale"] == "en"  # no Content-Language: the default
+    changed = await client.put(f"/tickets/{ticket['id']}", as_=ADMIN, json={"locale": "fr"})
+    assert changed.status == 200 and changed.json["locale"] == "fr"
     again = await post_mail(client, mail(subject="=?utf-8?q?Lampe_cass=C3=A9e?="))
     assert again.json == {**answer.json, "outcome": "duplicate"}
     listed = (await client.get("/tickets", as_=ADMIN)).json["data"]

@@ -86,6 +86,8 @@ async def test_a_conversation_by_mail(client: Client, sink: Sink, mail_worker: i
     [ack] = await asyncio.to_thread(sink.wait_for, 1)
     [ticket] = await eventually(lambda: tickets(client))
     assert ticket["source"] == "email" and ticket["contact_email"] == "zoe@example.com"
+    french = await eventually(lambda: _with_locale(client, ticket["id"], "fr"))
+    assert french["locale"] == "fr"
     hex_id = ticket["id"].replace("-", "")
     assert ack["To"].addresses[0].addr_spec == "zoe@example.com"
     assert ack["From"].addresses[0].addr_spec == SUPPORT
@@ -137,3 +139,8 @@ async def test_a_conversation_by_mail(client: Client, sink: Sink, mail_worker: i
 async def _two(client: Client) -> list[dict[str, Any]]:
     found = await tickets(client)
     return found if len(found) == 2 else []
+
+
+async def _with_locale(client: Client, ticket_id: str, locale: str) -> dict[str, Any] | None:
+    ticket = (await client.get(f"/tickets/{ticket_id}", as_=ADMIN)).json
+    return ticket if ticket["locale"] == locale else None

@@ -47,7 +47,7 @@ def test_creation_fields_are_the_stored_schema_of_ticket_created() -> None:
 
 def test_fields_set_later_start_empty_on_a_new_ticket(app: SavApplication) -> None:
     ticket = app.repository.get(open_ticket(app))
-    assert LATER and all(getattr(ticket, f.name) is None for f in LATER)
+    assert LATER and all(getattr(ticket, f.name) == f.default for f in LATER)
 
 
 def test_the_update_request_takes_the_settable_fields_and_a_transition() -> None:
@@ -61,7 +61,8 @@ def test_customers_set_only_their_fields(app: SavApplication) -> None:
     staff_only = [f.name for f in SETTABLE if f.name not in CUSTOMER_SETTABLE]
     for name in staff_only:
         body = tickets.UpdateTicket.model_validate(
-            {name: {"a": 1} if name == "metadata" else ["x"] if name == "tags" else "x"})
+            {name: {"a": 1} if name == "metadata" else ["x"] if name == "tags"
+             else "fr" if name == "locale" else "x"})
         with pytest.raises(PermissionDeniedError, match="customers may only edit subject"):
             tickets.update_ticket(app, CUSTOMER, ticket_id, body)
 
@@ -82,7 +83,8 @@ def test_the_public_view_is_the_public_fields_times_last() -> None:
     assert names(PUBLIC_VIEW) == [
         "id", "ticket_number", "subject", "description", "status", "priority", "category",
         "source", "contact_email", "contact_name", "resolution_notes", "satisfaction_rating",
-        "satisfaction_comment", "erased", "first_response_at", "resolved_at", "closed_at",
+        "satisfaction_comment", "erased", "locale", "first_response_at", "resolved_at",
+        "closed_at",
         "created_at", "updated_at"]
 
 
