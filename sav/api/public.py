@@ -22,7 +22,7 @@ from sav.api.ratelimit import add_rate_limit_headers, enforce_public_rate_limit
 from sav.commands import messages as message_commands
 from sav.commands.actor import public_actor
 from sav.commands.app import Outcome
-from sav.commands.tickets import Command, CreateTicket, create_ticket
+from sav.commands.tickets import NOT_BLANK, Command, CreateTicket, create_ticket
 from sav.events.rules import Priority
 from sav.projections.ticket_queries import find_ticket, public_ticket_json
 
@@ -38,8 +38,8 @@ MAX_TOKEN_LENGTH = 256
 class CreatePublicTicket(Command):
     email: EmailStr
     name: str | None = Field(default=None, min_length=1, max_length=255)
-    subject: str = Field(min_length=1, max_length=255)
-    description: str = Field(min_length=1, max_length=50_000)
+    subject: str = Field(min_length=1, max_length=255, pattern=NOT_BLANK)
+    description: str = Field(min_length=1, max_length=50_000, pattern=NOT_BLANK)
     priority: Priority = Priority.NORMAL
     category: str | None = Field(default=None, max_length=64)
 

@@ -24,7 +24,8 @@ Handler = Callable[..., Awaitable[HTTPResponse | None]]
 
 def query(model: type[M]) -> Callable[[Handler], Handler]:
     """The query string, validated into `model` before the handler runs; the handler
-    gets it as `query`. Unknown parameters are ignored; a repeated one counts once."""
+    gets it as `query`. A repeated parameter counts once; unknown ones are refused on list
+    routes (`strict_lists`)."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -87,7 +88,12 @@ def strict(handler: Handler) -> Handler:
 def parse_query(model: type[M], request: Request) -> M:
     if not request.query_string and model.model_config.get("frozen"):
         return _defaults(model)  # no query string: nothing to validate (hot paths)
-    return model.model_validate({name: values[0] for name, values in request.args.items()})
+    # Blank values count (`ticket_id=` is not "every ticket", `format=` not the default):
+    # validated like any other, as the document describes them.
+    given: dict[str, str] = {}
+    for name, value in request.get_query_args(keep_blank_values=True):
+        given.setdefault(name, value)
+    return model.model_validate(given)
 
 
 @functools.cache

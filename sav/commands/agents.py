@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sav.commands.actor import Actor
 from sav.commands.app import MAX_ATTEMPTS, SavApplication
 from sav.commands.policy import command_handler
+from sav.commands.tickets import NOT_BLANK
 from sav.events.agent import Agent, agent_aggregate_id
 from sav.events.errors import ConflictError, PermissionDeniedError, RuleViolationError
 
@@ -20,9 +21,9 @@ MAX_AGENT_ID = 64
 class UpsertAgent(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=255, pattern=NOT_BLANK)
     email: EmailStr | None = None
-    active: bool = True
+    active: bool = Field(default=True, strict=True)  # `0` is not `false`
 
 
 @dataclass(frozen=True)

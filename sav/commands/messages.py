@@ -16,7 +16,7 @@ from pydantic import Field
 from sav.commands.actor import Actor
 from sav.commands.app import MarkedRead, Outcome, PostedMessage, SavApplication
 from sav.commands.policy import command_handler, require_visible
-from sav.commands.tickets import Command, hash_access_token
+from sav.commands.tickets import NOT_BLANK, Command, hash_access_token
 from sav.events.errors import ConflictError, NotFoundError, PermissionDeniedError
 from sav.events.ticket import MessageState, Ticket
 
@@ -24,18 +24,18 @@ MAX_CONTENT = 50_000
 
 
 class PostMessage(Command):
-    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    content: str = Field(min_length=1, max_length=MAX_CONTENT, pattern=NOT_BLANK)
     is_internal: bool = Field(default=False, strict=True)
 
 
 class PublicPostMessage(Command):
     """Anonymous callers cannot ask for an internal note: the field does not exist."""
 
-    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    content: str = Field(min_length=1, max_length=MAX_CONTENT, pattern=NOT_BLANK)
 
 
 class EditMessage(Command):
-    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    content: str = Field(min_length=1, max_length=MAX_CONTENT, pattern=NOT_BLANK)
 
 
 class RateTicket(Command):

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID, uuid4
 
 import orjson
@@ -40,6 +40,11 @@ from sav.sla.config import follow_sla
 # Who may set which field, and which `null` cannot clear: declared in sav.events.fields.
 CUSTOMER_EDITABLE = CUSTOMER_SETTABLE
 NOT_NULLABLE = {*REQUIRED_SETTABLE, "status"}
+# Text that must say something: white space alone is refused (it is stripped first).
+# A pattern, so that /openapi.json says it too (JSON Schema patterns search, like this).
+NOT_BLANK = r"\S"
+# One tag, as `short_tags` checks it (documented per item).
+Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]
 METADATA_MAX_DEPTH = 16
 METADATA_MAX_BYTES = 64 * 1024
 
@@ -90,12 +95,12 @@ STAFF_ONLY_AT_CREATION = frozenset({"tags", "source"})
 
 
 class CreateTicket(Command):
-    subject: str = Field(min_length=1, max_length=255)
-    description: str = Field(min_length=1, max_length=50_000)
+    subject: str = Field(min_length=1, max_length=255, pattern=NOT_BLANK)
+    description: str = Field(min_length=1, max_length=50_000, pattern=NOT_BLANK)
     priority: Priority = Priority.NORMAL
     category: str | None = Field(default=None, max_length=64)
     source: Source = Source.WEB
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     metadata: dict[str, Any] = Field(default_factory=dict)
     user_id: str | None = Field(default=None, max_length=64)
     contact_email: EmailStr | None = None
@@ -121,14 +126,31 @@ class UpdateChecks(Command):
         return self
 
 
+def not_null_schema(schema: dict[str, Any]) -> None:
+    """A field's JSON schema without its `null` option (and so without a null default)."""
+    options = schema.pop("anyOf", None) or []
+    kept = [option for option in options if option != {"type": "null"}]
+    if len(kept) == 1:
+        schema.update(kept[0])
+    elif kept:
+        schema["anyOf"] = kept
+    schema.pop("default", None)
+
+
 if TYPE_CHECKING:
     UpdateTicket = UpdateChecks
 else:
     # `PUT /tickets/{id}`: every settable field (sav.events.fields), then a transition.
     UpdateTicket = create_model(
         "UpdateTicket", __base__=UpdateChecks,
-        **{f.name: (f.type | None, Field(default=None, **f.limits)) for f in SETTABLE},
-        status=(Settable | None, None))
+        # `null` only where it clears something: the document says the others are not
+        # nullable (the validator above names them all when they are).
+        **{f.name: ((list[Tag] if f.name == "tags" else f.type) | None, Field(
+            default=None, **f.limits,
+            **({"pattern": NOT_BLANK} if f.limits.get("min_length") else {}),
+            json_schema_extra=not_null_schema if f.name in NOT_NULLABLE else None))
+           for f in SETTABLE},
+        status=(Settable | None, Field(None, json_schema_extra=not_null_schema)))
 
 
 def _listed(names: list[str]) -> str:
