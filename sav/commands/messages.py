@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from sav.commands.actor import Actor
 from sav.commands.app import MarkedRead, Outcome, PostedMessage, SavApplication
@@ -38,8 +39,15 @@ class EditMessage(Command):
     content: str = Field(min_length=1, max_length=MAX_CONTENT, pattern=NOT_BLANK)
 
 
+def integral(value: Any) -> Any:
+    """A float with no fractional part is the integer it equals (JSON Schema's rule)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class RateTicket(Command):
-    rating: int = Field(ge=1, le=5, strict=True)
+    # A JSON integer, as the document says: `4` or `4.0` (JSON Schema's integers), never
+    # `"4"`, `true` or `4.5`.
+    rating: Annotated[int, BeforeValidator(integral)] = Field(ge=1, le=5, strict=True)
     comment: str | None = Field(default=None, max_length=5_000)
 
 

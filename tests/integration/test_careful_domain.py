@@ -413,3 +413,16 @@ async def test_the_document_and_the_validators_agree(client: Client) -> None:
     for path in ("/events?ticket_id=", "/events/export?format=", f"{base}?version="):
         refused = await client.get(path, as_=ADMIN)
         assert refused.status == 422, (path, refused)
+
+
+async def test_a_rating_is_a_json_integer(client: Client) -> None:
+    """JSON Schema's `integer` includes `4.0`: accepted as 4; `"4"`, `true`, `4.5` are not."""
+    ticket = await create_ticket(client)
+    base = f"/tickets/{ticket['id']}"
+    assert (await client.post(f"{base}/resolve", as_=ADMIN)).status == 200
+    for wrong in ("4", True, 4.5):
+        refused = await client.post(f"{base}/satisfaction", as_=CUSTOMER,
+                                    json={"rating": wrong})
+        assert refused.status == 422, (wrong, refused)
+    rated = await client.post(f"{base}/satisfaction", as_=CUSTOMER, json={"rating": 4.0})
+    assert rated.status == 200 and rated.json["satisfaction_rating"] == 4, rated
