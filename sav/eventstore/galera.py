@@ -27,6 +27,8 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy import exc as sa_exc
 
+from sav.eventstore.errors import DEADLOCK, error_code
+
 log = logging.getLogger("sav.galera")
 
 SYNCED = 4  # wsrep_local_state: 1 Joining, 2 Donor/Desynced, 3 Joined, 4 Synced
@@ -35,17 +37,20 @@ LOCK_TABLE = "sav_cluster_locks"
 LOCK_TTL_S = 30.0
 LOCK_WAIT_S = 300.0
 LOCK_POLL_S = 0.2
+FREE_ATTEMPTS = 10
 
 _CREATE = text(
     f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (name VARCHAR(64) NOT NULL PRIMARY KEY, "
     "owner VARCHAR(128) NOT NULL, expires_at DOUBLE NOT NULL) ENGINE=InnoDB")
-# Reads wait until this node applied what the cluster committed before (the latest holder);
-# for this statement only: the connection goes back to a pool.
-_READ = text(f"SET STATEMENT wsrep_sync_wait = 1 FOR SELECT owner, expires_at FROM "
-             f"{LOCK_TABLE} WHERE name = :name")
-_TAKE = text(
-    f"INSERT INTO {LOCK_TABLE} (name, owner, expires_at) VALUES (:name, :owner, :until) "
-    "ON DUPLICATE KEY UPDATE owner = VALUES(owner), expires_at = VALUES(expires_at)")
+# Taking is one conditional write, judged on the row as this node has it; if another
+# node's take of the same row is ordered first, certification fails this commit (1213).
+# (A read, then a write in another transaction, would overwrite a take that arrived in
+# between: that is how two `sav db upgrade` both got in.)
+_TAKE_FREE = text(f"UPDATE {LOCK_TABLE} SET owner = :owner, expires_at = :until "
+                  "WHERE name = :name AND (expires_at < :now OR owner = :owner)")
+_EXISTS = text(f"SELECT 1 FROM {LOCK_TABLE} WHERE name = :name")
+_INSERT = text(f"INSERT INTO {LOCK_TABLE} (name, owner, expires_at) "
+               "VALUES (:name, :owner, :until)")
 _RENEW = text(f"UPDATE {LOCK_TABLE} SET expires_at = :until WHERE name = :name "
               "AND owner = :owner")
 _FREE = text(f"DELETE FROM {LOCK_TABLE} WHERE name = :name AND owner = :owner")
@@ -76,7 +81,8 @@ def sync_wait_option(level: int) -> dict[str, str]:
 
 
 class ClusterLock:
-    """A named lock row, taken by a committed write (see the module docstring)."""
+    """A named lock row, taken by a committed conditional write (see the module
+    docstring)."""
 
     def __init__(self, engine: Engine, name: str, ttl: float = LOCK_TTL_S) -> None:
         self.engine = engine
@@ -91,19 +97,21 @@ class ClusterLock:
             return int(result.rowcount)
 
     def _try_take(self) -> bool:
-        with self.engine.connect() as conn:
-            row = conn.execute(_READ, {"name": self.name}).first()
-            conn.rollback()
-        if row is not None and row.owner != self.owner and row.expires_at > time.time():
-            return False
+        now = time.time()
+        values = {"name": self.name, "owner": self.owner, "now": now, "until": now + self.ttl}
         try:
-            self._write(_TAKE, time.time() + self.ttl)
+            with self.engine.connect() as conn, conn.begin():  # the commit decides
+                if conn.execute(_TAKE_FREE, values).rowcount == 1:
+                    return True
+                if conn.execute(_EXISTS, values).first() is not None:
+                    return False  # held by a live owner
+                conn.execute(_INSERT, values)
+                return True
         except (sa_exc.OperationalError, sa_exc.IntegrityError) as error:
             # 1213: another node's take was certified first; 1062: it was applied here
             # before ours. Either way, someone else holds it now.
             log.info("cluster lock %s: another node took it first (%s)", self.name, error.orig)
             return False
-        return True
 
     @contextmanager
     def held(self, wait: float = LOCK_WAIT_S) -> Iterator[None]:
@@ -127,11 +135,23 @@ class ClusterLock:
         finally:
             stop.set()
             renewer.join()
+            self._free()
+
+    def _free(self) -> None:
+        """Delete the row; a commit that lost a certification conflict (another node's
+        take attempt touched the row) is tried again, else the lock waits out its TTL."""
+        for attempt in range(FREE_ATTEMPTS):
             try:
                 self._write(_FREE)
+                return
+            except sa_exc.OperationalError as error:
+                if error_code(error) != DEADLOCK or attempt == FREE_ATTEMPTS - 1:
+                    break
+                time.sleep(LOCK_POLL_S / 4)
             except sa_exc.SQLAlchemyError:
-                log.warning("could not free cluster lock %s (it expires in %.0f s)",
-                            self.name, self.ttl, exc_info=True)
+                break
+        log.warning("could not free cluster lock %s (it expires in %.0f s)", self.name,
+                    self.ttl, exc_info=True)
 
     def _renew(self, stop: threading.Event) -> None:
         while not stop.wait(self.ttl / 3):
