@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sav.api import http
 from sav.commands.app import SavApplication
 from sav.events import clock
+from sav.mail.metrics import MAIL_COUNTS
 from sav.projections.metrics import StoreSnapshot, store_snapshot
 from sav.storage.scanner import Scanner
 from sav.webhooks.metrics import WebhookCollector, WebhookSnapshot, webhook_snapshot
@@ -99,6 +100,7 @@ class ApiMetrics:
         self.registry.register(self.store)
         self.webhooks = WebhookCollector()
         self.registry.register(self.webhooks)
+        self.registry.register(MAIL_COUNTS)  # this process's mail channel (sav.mail)
         self.source: tuple[SavApplication, Engine] | None = None
 
     def watch(self, app: SavApplication, engine: Engine, publishing_paused: bool) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from sav.commands.app import SavApplication
 from sav.mail.attachments import attach
 from sav.mail.inbound import CREATED, IGNORED, THREADED, Received, receive
+from sav.mail.metrics import MAIL_COUNTS
 from sav.mail.parse import MailError, parse
 from sav.storage.lifecycle import Storage
 
@@ -24,8 +25,10 @@ async def deliver(call: Call, app: SavApplication, raw: bytes, support_address: 
     try:
         mail = parse(raw)
     except MailError:
+        MAIL_COUNTS.received(IGNORED, "no_sender")
         return Received(IGNORED, None, "no_sender")
     received: Received = await call(receive, app, mail, support_address)
+    MAIL_COUNTS.received(received.outcome, received.reason)
     if received.outcome in (CREATED, THREADED) and mail.attachments:
         assert received.ticket_id is not None
         await attach(call, app, storage, max_bytes, received.ticket_id, received.message_id,

@@ -30,6 +30,7 @@ from sav.events.errors import NotFoundError
 from sav.events.ticket import Ticket
 from sav.eventstore import tracking
 from sav.mail.compose import compose
+from sav.mail.metrics import MAIL_COUNTS
 from sav.workers.lease import run_while_leader
 
 log = logging.getLogger("sav.mail")
@@ -123,6 +124,7 @@ class MailSender:
             return False
         self.delay = FIRST_RETRY_S
         self.sent += 1
+        MAIL_COUNTS.sent()
         return True
 
     def lost_lead(self, leading: bool) -> None:

@@ -68,6 +68,8 @@ async def test_automatic_mail_opens_nothing(client: Client, headers: dict[str, s
     bounce = await post_mail(client, mail(sender="MAILER-DAEMON@example.com",
                                           message_id="<b@x>"))
     assert bounce.json["outcome"] == "ignored"
+    metrics = (await client.get("/metrics")).body.decode()
+    assert 'sav_mail_inbound_total{outcome="ignored",reason="mailer_daemon"}' in metrics
 
 
 async def test_a_reply_threads_only_from_the_contact(client: Client) -> None:
