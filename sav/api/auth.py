@@ -50,6 +50,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "macros/<macro_id:str>"): ADMIN_ONLY,
     ("DELETE", "macros/<macro_id:str>"): ADMIN_ONLY,
     ("POST", "tickets/<ticket_ref:str>/macros/<macro_id:str>"): STAFF_ROLES,
+    ("POST", "tickets/bulk"): STAFF_ROLES,
 }
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 

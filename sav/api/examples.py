@@ -148,6 +148,10 @@ RESPONSES: dict[str, Any] = {
     "SlaPolicyList": {"data": [SLA_POLICY]},
     "Macro": MACRO,
     "MacroList": {"data": [MACRO]},
+    "BulkResults": {"results": [
+        {"id": TICKET_ID, "status": 200},
+        {"id": "TICKET-20261129-002", "status": 409, "error": {
+            "code": "invalid_transition", "message": "cannot assign a ticket that is resolved"}}]},
     "InboundEmailResult": {"ticket_id": TICKET_ID, "outcome": "created", "reason": None},
     "OpenApiDocument": {"openapi": "3.1.0", "info": {"title": "SAV ticket service",
                                                       "version": "0.1.0"}, "paths": {}},

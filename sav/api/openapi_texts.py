@@ -77,6 +77,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                   "is_internal": False,
                   "actions": {"status": "waiting_customer", "priority": "high",
                               "add_tags": ["replacement"], "assign_to_me": True}},
+    "BulkBody": {"ids": ["6f1c2a4e-8d3b-4b7e-9a51-2c0d9e7f3a10", "TICKET-20261129-002"],
+                 "action": "assign", "agent_id": "agent-1"},
 }
 
 # The request bodies' names in `components/schemas`, by body model: noun first, so a
@@ -100,6 +102,7 @@ REQUEST_BODY_NAMES: dict[str, str] = {
     "CalendarBody": "SlaCalendarUpdate",
     "PolicyBody": "SlaPolicyUpsert",
     "MacroBody": "MacroUpsert",
+    "BulkBody": "TicketBulkAction",
 }
 # Upload forms, by the operation that reads them.
 UPLOAD_BODY_NAMES: dict[str, str] = {
@@ -175,6 +178,7 @@ OPERATION_IDS: dict[str, str] = {
     "PUT /macros/{macro_id}": "updateMacro",
     "DELETE /macros/{macro_id}": "deleteMacro",
     "POST /tickets/{ticket_ref}/macros/{macro_id}": "applyTicketMacro",
+    "POST /tickets/bulk": "updateTicketsInBulk",
     "POST /inbound/email": "receiveInboundEmail",
     "GET /health": "getHealth",
     "GET /ready": "getReadiness",
@@ -207,6 +211,7 @@ TAGS: dict[str, str] = {
     "sla": "Service levels: the business calendar and the policies (staff read, admins "
            "change).",
     "macros": "Canned responses with actions: admins keep them, staff apply them.",
+    "bulk": "One action on many tickets (staff), each ticket answering for itself.",
     "inbound": "Mail handed over by a mail provider's inbound webhook (its own token).",
     "health": "Liveness, readiness, status and this document.",
     "metrics": "Prometheus metrics.",

@@ -63,6 +63,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/macros/{macro_id}"): {"json": {"title": "Hi", "content": "Hello"}},
     ("DELETE", "/macros/{macro_id}"): {},
     ("POST", "/tickets/{ticket_ref}/macros/{macro_id}"): {},
+    ("POST", "/tickets/bulk"): {"json": {"ids": ["x"], "action": "unassign"}},
 }
 
 

@@ -115,6 +115,10 @@ async def example_post(client: Client, route: str) -> Post | None:
             macro = await client.post("/macros", as_=ADMIN, json={
                 "title": "Hi", "content": "Hello {{customer.name}}"})
             return Post(f"{base}/macros/{macro.json['id']}", ADMIN, {}, {"json": {}})
+        case "tickets/bulk":
+            return Post("/tickets/bulk", ADMIN, {"json": {"ids": [ticket["id"]],
+                                                          "action": "add_tags", "tags": ["a"]}},
+                        {"json": {"ids": [ticket["id"]], "action": "add_tags", "tags": ["b"]}})
         case "privacy/erasures":
             return Post("/privacy/erasures", ADMIN, {"json": {"user_id": "gone-1"}},
                         {"json": {"user_id": "gone-2"}})
