@@ -24,6 +24,7 @@ from sav.commands.actor import public_actor
 from sav.commands.app import Outcome
 from sav.commands.tickets import NOT_BLANK, Command, CreateTicket, create_ticket
 from sav.events.rules import Priority
+from sav.mail.templates import preferred_locale
 from sav.projections.ticket_queries import find_ticket, public_ticket_json
 
 bp = Blueprint("public")
@@ -92,7 +93,9 @@ async def create_route(request: Request, cmd: CreatePublicTicket) -> HTTPRespons
                           contact_email=cmd.email, contact_name=cmd.name)
     # No Idempotency-Key here: a stored replay would keep the token in clear text.
     outcome = await http.run_command(request, create_ticket, actor, create,
-                                     with_access_token=True)
+                                     with_access_token=True,
+                                     locale=preferred_locale(
+                                         request.headers.get("accept-language")))
     return await public_ticket_response(request, str(outcome.ticket_id), status=201,
                                         extra={"access_token": outcome.access_token})
 

@@ -25,6 +25,7 @@ from sav.commands.actor import Actor
 from sav.commands.app import Outcome
 from sav.commands.policy import can_see
 from sav.events import clock
+from sav.mail.templates import preferred_locale
 from sav.projections import statistics
 from sav.projections.schema import naive_utc
 from sav.projections.sla_queries import SLA_FILTERS, SORTS
@@ -151,8 +152,9 @@ async def create_route(request: Request, cmd: commands.CreateTicket) -> HTTPResp
     async def produce() -> HTTPResponse:
         ticket_id = http.idempotent_id(request)
         try:
-            outcome = await http.run_command(request, commands.create_ticket, actor, cmd,
-                                             ticket_id=ticket_id)
+            outcome = await http.run_command(
+                request, commands.create_ticket, actor, cmd, ticket_id=ticket_id,
+                locale=preferred_locale(request.headers.get("accept-language")))
         except IntegrityError:
             assert ticket_id is not None  # only a key-derived id can exist already
             return await first_creation(request, ticket_id, actor)

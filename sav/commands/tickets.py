@@ -185,11 +185,13 @@ def create_ticket(
     ticket_id: UUID | None = None,
     with_access_token: bool = False,
     origin: dict[str, Any] | None = None,
+    locale: str | None = None,
 ) -> CreatedTicket:
     """Open a ticket. Customers open their own; staff may open one for a user or contact.
 
     With `with_access_token` (public tickets) an unguessable token is returned once and
-    only its hash is stored.
+    only its hash is stored. `locale`: the language of the ticket's mail, when the
+    request said one (Accept-Language, a mail's Content-Language), in the same append.
     """
     if not actor.is_staff and cmd.user_id not in (None, actor.user_id):
         raise PermissionDeniedError("customers open tickets for themselves only")
@@ -222,6 +224,8 @@ def create_ticket(
             origin=origin,
             actor=actor.who.ref(),
         )
+        if locale is not None and locale != getattr(ticket, "locale", None):
+            ticket.update({"locale": locale}, by=actor.who)
         assign_on_create(app, ticket)  # AUTO_ASSIGN: recorded in the same append.
         follow_sla(app, ticket, rematch=True)  # its service levels (sav.sla.rules)
         position = app.record(ticket)

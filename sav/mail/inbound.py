@@ -27,12 +27,12 @@ from sav.events.rules import Role, Source, Status
 from sav.events.ticket import Ticket
 from sav.mail import addresses
 from sav.mail.parse import InboundMail, strip_quoted
+from sav.mail.templates import preferred_locale
 
 log = logging.getLogger("sav.mail")
 
 # Commands of the mail channel act as the platform (recorded as the system).
 MAIL_ACTOR = Actor(user_id="platform:mail", role=Role.ADMIN, name="SAV mail")
-LOCALES = ("en", "fr")
 DEFAULT_LOCALE = "en"
 EMPTY_BODY = "(empty message)"
 
@@ -48,7 +48,7 @@ class Received:
 
 
 def locale_of(language: str | None) -> str:
-    return language if language in LOCALES else DEFAULT_LOCALE
+    return preferred_locale(language) or DEFAULT_LOCALE
 
 
 def _derived(kind: str, message_id: str | None) -> UUID:
@@ -80,13 +80,9 @@ def _open(app: SavApplication, mail: InboundMail) -> Received:
         log.info("mail: from %s refused: %s", mail.sender, error.errors()[0]["msg"])
         return Received(IGNORED, None, "invalid")
     try:
-        create_ticket(app, MAIL_ACTOR, cmd, ticket_id=ticket_id, origin=origin)
+        create_ticket(app, MAIL_ACTOR, cmd, ticket_id=ticket_id, origin=origin, locale=locale)
     except IntegrityError:
         return Received(DUPLICATE, ticket_id)
-    if locale != DEFAULT_LOCALE:
-        # The mail's language, as staff would set it (the acknowledgement reads the
-        # origin's until this lands).
-        set_locale(app, MAIL_ACTOR, ticket_id, locale)
     return Received(CREATED, ticket_id)
 
 
@@ -106,12 +102,6 @@ def _thread(app: SavApplication, ticket_id: UUID, mail: InboundMail) -> Received
 
 class _NotTheContactError(Exception):
     pass
-
-
-@command_handler
-def set_locale(app: SavApplication, actor: Actor, ticket_id: UUID, locale: str) -> None:
-    app.change_ticket(ticket_id, lambda ticket: ticket.update({"locale": locale},
-                                                              by=actor.who))
 
 
 @command_handler

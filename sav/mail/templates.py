@@ -42,6 +42,24 @@ TEXTS = {
 }
 
 
+def preferred_locale(accept_language: str | None) -> str | None:
+    """The first language of an Accept-Language (or Content-Language) header that SAV
+    writes mail in, by quality; None when none is (the ticket keeps its default)."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "").split(",")[:32]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        primary = tag.strip().lower().split("-")[0]
+        if primary in TEXTS and quality > 0:
+            ranked.append((-quality, index, primary))
+    return min(ranked)[2] if ranked else None
+
+
 def body(kind: str, locale: str, number: str, name: str | None, text: str | None) -> str:
     texts = TEXTS.get(locale, TEXTS["en"])
     lines = [texts.greeting.format(name=f" {name}" if name else ""), ""]

@@ -108,3 +108,13 @@ async def test_an_attachment_refused_by_content_is_noted(client: Client) -> None
     assert [a["file_name"] for a in ticket["attachments"]] == ["real.pdf"]
     [note] = ticket["messages"]
     assert note["is_internal"] and "invoice.pdf" in note["content"]
+
+
+async def test_the_creating_request_s_language_is_the_ticket_s(client: Client) -> None:
+    created = await client.post("/public/tickets", headers={
+        "Accept-Language": "de-DE, fr-CH;q=0.8, en;q=0.5"}, json={
+        "email": "ann@example.com", "subject": "Lamp", "description": "It flickers"})
+    assert created.status == 201 and created.json["locale"] == "fr"
+    plain = await client.post("/tickets", as_=ADMIN, json={
+        "subject": "Lamp", "description": "It flickers"}, headers={"Accept-Language": "de"})
+    assert plain.status == 201 and plain.json["locale"] == "en"
