@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from sav.bootstrap import Services
-from sav.mail import worker
+from sav.eventstore import tracking
+from sav.mail import outbound, worker
 from tests.support.http import ADMIN, Client
 from tests.support.services import free_port
 from tests.support.smtp import Sink, smtp_sink
@@ -144,3 +145,27 @@ async def _two(client: Client) -> list[dict[str, Any]]:
 async def _with_locale(client: Client, ticket_id: str, locale: str) -> dict[str, Any] | None:
     ticket = (await client.get(f"/tickets/{ticket_id}", as_=ADMIN)).json
     return ticket if ticket["locale"] == locale else None
+
+
+async def test_mail_waits_without_a_relay_and_goes_out_once_there_is_one(
+        client: Client, services: Services, sink: Sink) -> None:
+    waiting = outbound.MailSender(services.app, services.engine,
+                                  services.settings.model_copy(update={"smtp_host": None}))
+    waiting.start()  # the outbox starts at the store's head
+    created = await client.post("/public/tickets", headers={"Accept-Language": "fr"}, json={
+        "email": "ann@example.com", "subject": "Lamp", "description": "It flickers"})
+    assert created.status == 201, created
+    start = tracking.read_position(services.engine, outbound.TRACKING_NAME)
+    await asyncio.to_thread(waiting.step)
+    down = outbound.MailSender(services.app, services.engine, services.settings.model_copy(
+        update={"smtp_port": free_port()}))  # nothing listens there: the relay is down
+    await asyncio.to_thread(down.step)
+    assert down.retry_at > 0 and sink.mails == []
+    assert tracking.read_position(services.engine, outbound.TRACKING_NAME) == start
+    sender = outbound.MailSender(services.app, services.engine, services.settings)
+    await asyncio.to_thread(sender.step)
+    [ack] = sink.mails  # the public form's acknowledgement, once
+    assert ack["To"].addresses[0].addr_spec == "ann@example.com"
+    assert ack["Content-Language"] == "fr" and ack["Auto-Submitted"] == "auto-generated"
+    await asyncio.to_thread(sender.step)
+    assert len(sink.mails) == 1
