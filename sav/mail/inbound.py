@@ -58,7 +58,7 @@ def _derived(kind: str, message_id: str | None) -> UUID:
 def receive(app: SavApplication, mail: InboundMail, support_address: str) -> Received:
     """Take one parsed mail (blocking: runs the commands in the caller's thread)."""
     if mail.loop_reason is not None:
-        log.info("mail: automatic mail from %s ignored (%s)", mail.sender, mail.loop_reason)
+        log.info("mail: automatic mail ignored (%s)", mail.loop_reason)
         return Received(IGNORED, None, mail.loop_reason)
     ticket_id = addresses.ticket_of(support_address, mail.references, mail.recipients)
     if ticket_id is not None:
@@ -77,7 +77,7 @@ def _open(app: SavApplication, mail: InboundMail) -> Received:
                            source=Source.EMAIL, contact_email=mail.sender,
                            contact_name=(mail.sender_name or None) and mail.sender_name[:255])
     except ValidationError as error:
-        log.info("mail: from %s refused: %s", mail.sender, error.errors()[0]["msg"])
+        log.info("mail: refused: %s", error.errors()[0]["msg"])
         return Received(IGNORED, None, "invalid")
     try:
         create_ticket(app, MAIL_ACTOR, cmd, ticket_id=ticket_id, origin=origin, locale=locale)
