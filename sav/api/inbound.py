@@ -43,6 +43,8 @@ def _authorized(request: Request) -> bool:
 @responds(202, InboundEmailResult, description="taken: a ticket opened or continued, a "
           "duplicate, or an automatic mail ignored")
 @responds(401, description="missing or wrong `SAV_INBOUND_EMAIL_TOKEN`")
+@responds(413, description="the mail is larger than `SAV_MAX_JSON_BODY` (the SMTP "
+          "listener takes up to 32 MiB)")
 @responds(415, description="the body is not `message/rfc822`")
 @responds(422, description="the body is empty")
 async def receive_route(request: Request) -> HTTPResponse:

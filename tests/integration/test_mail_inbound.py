@@ -42,6 +42,9 @@ async def post_mail(client: Client, raw: bytes, token: str = TOKEN) -> Any:
 async def test_a_mail_opens_a_ticket_and_a_wrong_token_is_refused(client: Client) -> None:
     refused = await post_mail(client, mail(), token="not-the-token")
     assert refused.status == 401, refused
+    not_mail = await client.post("/inbound/email", content=mail(), headers={
+        "Content-Type": "text/plain", "Authorization": f"Bearer {TOKEN}"})
+    assert not_mail.status == 415 and not_mail.json["error"]["code"] == "unsupported_media_type"
     answer = await post_mail(client, mail(subject="=?utf-8?q?Lampe_cass=C3=A9e?="))
     assert answer.status == 202, answer
     assert answer.json["outcome"] == "created"
