@@ -25,6 +25,7 @@ from sav.api import (
 from sav.api import bulk as bulk_api
 from sav.api import events as events_api
 from sav.api import inbound as inbound_api
+from sav.api import links as links_api
 from sav.api import live as live_api
 from sav.api import macros as macros_api
 from sav.api import metrics as metrics_api
@@ -53,6 +54,7 @@ BLUEPRINTS.append(live_api.bp)  # live streams, viewing (sav.api.live, issue 27)
 BLUEPRINTS.append(sla_api.bp)  # /sla/calendar, /sla/policies (sav.api.sla, issue 23)
 BLUEPRINTS.append(macros_api.bp)  # /macros, applying one (sav.api.macros, issue 26)
 BLUEPRINTS.append(bulk_api.bp)  # POST /tickets/bulk (sav.api.bulk, issue 26)
+BLUEPRINTS.append(links_api.bp)  # /tickets/{id}/links (sav.api.links, issue 26)
 BLUEPRINTS.append(inbound_api.bp)  # /inbound/email (sav.api.inbound, issue 24)
 
 

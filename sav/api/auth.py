@@ -51,6 +51,8 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "macros/<macro_id:str>"): ADMIN_ONLY,
     ("POST", "tickets/<ticket_ref:str>/macros/<macro_id:str>"): STAFF_ROLES,
     ("POST", "tickets/bulk"): STAFF_ROLES,
+    ("POST", "tickets/<ticket_ref:str>/links"): STAFF_ROLES,
+    ("DELETE", "tickets/<ticket_ref:str>/links/<other_id:str>"): STAFF_ROLES,
 }
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 

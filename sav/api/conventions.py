@@ -66,6 +66,7 @@ CREATED_AT: dict[str, Callable[[dict[str, Any]], str]] = {
     "webhooks": lambda body: f"/webhooks/{body['id']}",
     "sla/policies/<name:str>": lambda body: f"/sla/policies/{quote(body['name'], safe='')}",
     "macros": lambda body: f"/macros/{body['id']}",
+    "tickets/<ticket_ref:str>/links": lambda body: f"/tickets/{body['id']}/links",
 }
 CORS_REQUEST_HEADERS = ("Authorization, Content-Type, If-Match, If-None-Match, "
                         "Idempotency-Key, Last-Event-ID, X-Access-Token, X-Request-ID")

@@ -148,6 +148,9 @@ RESPONSES: dict[str, Any] = {
     "SlaPolicyList": {"data": [SLA_POLICY]},
     "Macro": MACRO,
     "MacroList": {"data": [MACRO]},
+    "TicketLinks": {"id": TICKET_ID, "links": [{
+        "ticket_id": "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d", "kind": "duplicate_of",
+        "ticket_number": "TICKET-20261128-004", "status": "open", "created_at": ANSWERED}]},
     "BulkResults": {"results": [
         {"id": TICKET_ID, "status": 200},
         {"id": "TICKET-20261129-002", "status": 409, "error": {

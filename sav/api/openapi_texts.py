@@ -29,6 +29,7 @@ PATH_PARAMETERS = {
     "delivery_id": "the delivery's id, as its log lists it",
     "name": "the SLA policy's name (1-64 of `A-Z a-z 0-9 . _ -`)",
     "macro_id": "the macro's id (UUID)",
+    "other_id": "the linked ticket's id (UUID) or number",
 }
 HEADERS = {
     "If-Match": "make the write conditional on the current ETag of what it changes (the "
@@ -79,6 +80,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                               "add_tags": ["replacement"], "assign_to_me": True}},
     "BulkBody": {"ids": ["6f1c2a4e-8d3b-4b7e-9a51-2c0d9e7f3a10", "TICKET-20261129-002"],
                  "action": "assign", "agent_id": "agent-1"},
+    "LinkBody": {"ticket_id": "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d", "kind": "duplicate"},
 }
 
 # The request bodies' names in `components/schemas`, by body model: noun first, so a
@@ -103,6 +105,7 @@ REQUEST_BODY_NAMES: dict[str, str] = {
     "PolicyBody": "SlaPolicyUpsert",
     "MacroBody": "MacroUpsert",
     "BulkBody": "TicketBulkAction",
+    "LinkBody": "TicketLinkCreate",
 }
 # Upload forms, by the operation that reads them.
 UPLOAD_BODY_NAMES: dict[str, str] = {
@@ -179,6 +182,9 @@ OPERATION_IDS: dict[str, str] = {
     "DELETE /macros/{macro_id}": "deleteMacro",
     "POST /tickets/{ticket_ref}/macros/{macro_id}": "applyTicketMacro",
     "POST /tickets/bulk": "updateTicketsInBulk",
+    "GET /tickets/{ticket_ref}/links": "listTicketLinks",
+    "POST /tickets/{ticket_ref}/links": "createTicketLink",
+    "DELETE /tickets/{ticket_ref}/links/{other_id}": "deleteTicketLink",
     "POST /inbound/email": "receiveInboundEmail",
     "GET /health": "getHealth",
     "GET /ready": "getReadiness",
@@ -211,6 +217,7 @@ TAGS: dict[str, str] = {
     "sla": "Service levels: the business calendar and the policies (staff read, admins "
            "change).",
     "macros": "Canned responses with actions: admins keep them, staff apply them.",
+    "links": "Links between tickets: related, parent and child, duplicates (staff link).",
     "bulk": "One action on many tickets (staff), each ticket answering for itself.",
     "inbound": "Mail handed over by a mail provider's inbound webhook (its own token).",
     "health": "Liveness, readiness, status and this document.",

@@ -791,6 +791,24 @@ class Ticket(Aggregate):
         def apply(self, aggregate: Any) -> None:
             pass  # the message and the actions carry the changes
 
+    class Linked(Event):
+        """Another ticket linked to this one; `kind` is what it is to this ticket:
+        related, parent, child, duplicate_of, duplicated_by (each side records its own)."""
+
+        other_id: str
+        kind: str
+
+        def apply(self, aggregate: Any) -> None:
+            # A new dict: the repository's copies share this one (see __deepcopy__).
+            aggregate.links = {**getattr(aggregate, "links", {}), self.other_id: self.kind}
+
+    class Unlinked(Event):
+        other_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.links = {key: kind for key, kind in getattr(aggregate, "links", {}).items()
+                               if key != self.other_id}
+
 
 def _message_state(user: str | None, side: str, internal: bool, read: bool,
                    revision: int | None = None) -> MessageState:

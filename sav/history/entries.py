@@ -133,6 +133,8 @@ CHANGES: dict[type, Describe] = {
     **dict.fromkeys(SLA_EVENTS, lambda e, row: {"sla": row.get("sla")}),
     # Which macro an agent used is the team's business (staff only, like the reasons).
     Ticket.MacroApplied: lambda e, row: {"macro": {"id": e.macro_id, "title": e.title}},
+    Ticket.Linked: lambda e, row: {"link": {"ticket_id": e.other_id, "kind": e.kind}},
+    Ticket.Unlinked: lambda e, row: {"unlinked": e.other_id},
 }
 
 

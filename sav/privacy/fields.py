@@ -74,7 +74,8 @@ PERSONAL: dict[type, dict[Path, Any]] = {
     **dict.fromkeys((*SLA_EVENTS, *CONFIG_EVENTS), NO_PERSONAL_FIELDS),
     # Macros (issue 26): the support team's canned text, not anyone's personal data; the
     # message a macro renders on a ticket is a MessagePosted, sealed like any other.
-    **dict.fromkeys((*MACRO_EVENTS, Ticket.MacroApplied), NO_PERSONAL_FIELDS),
+    **dict.fromkeys((*MACRO_EVENTS, Ticket.MacroApplied, Ticket.Linked, Ticket.Unlinked),
+                   NO_PERSONAL_FIELDS),
     # A snapshot holds the state those events built: its text and attachment paths.
     Ticket.Snapshot: {**{("state", f.name): f.empty for f in TICKET_PERSONAL
                          if f.on_create or f.settable}, ("state", "attachments"): {}},

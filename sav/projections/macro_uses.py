@@ -56,7 +56,7 @@ FOLD: Fold = {
               Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
               Erasure.SubjectErased, Webhook.Created, Webhook.Updated, Webhook.Paused,
               Webhook.Resumed, Webhook.Disabled, Webhook.Deleted, *SLA_EVENTS,
-              *CONFIG_EVENTS, *MACRO_EVENTS),
+              *CONFIG_EVENTS, *MACRO_EVENTS, Ticket.Linked, Ticket.Unlinked),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [macro_uses])
 

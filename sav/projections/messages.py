@@ -107,7 +107,8 @@ FOLD: Fold = {
               Ticket.SurveyRequested, Agent.Registered, Agent.Changed, Webhook.Created,
               Webhook.Updated, Webhook.Paused, Webhook.Resumed, Webhook.Disabled,
               Webhook.Deleted, *SLA_EVENTS, *CONFIG_EVENTS,
-              *MACRO_EVENTS, Ticket.MacroApplied),
+              *MACRO_EVENTS, Ticket.MacroApplied,
+              Ticket.Linked, Ticket.Unlinked),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [ticket_messages])
 

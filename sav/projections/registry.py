@@ -16,6 +16,7 @@ from typing import Any
 from sav.projections import (
     agents,
     attachments,
+    links,
     macro_uses,
     messages,
     metrics,
@@ -51,7 +52,8 @@ def in_dependency_order(modules: Sequence[ModuleType]) -> tuple[ModuleType, ...]
 
 # Fed by events, in the order their handlers run for each event.
 READ_MODELS: tuple[ModuleType, ...] = in_dependency_order(
-    (tickets, messages, attachments, agents, ticket_stats, subscriptions, macro_uses))
+    (tickets, messages, attachments, agents, ticket_stats, subscriptions, macro_uses,
+     links))
 # Read tables computed from other read tables (by the scheduler), not from events.
 DERIVED: tuple[ModuleType, ...] = (metrics,)
 

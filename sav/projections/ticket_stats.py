@@ -317,7 +317,8 @@ HANDLERS: Handlers = {
               Webhook.Created, Webhook.Updated, Webhook.Paused,
               Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
               *sla_stats.IGNORED, *CONFIG_EVENTS,
-              *MACRO_EVENTS, Ticket.MacroApplied),  # uses: sav.projections.macro_uses
+              *MACRO_EVENTS, Ticket.MacroApplied,  # uses: sav.projections.macro_uses
+              Ticket.Linked, Ticket.Unlinked),
     **sla_stats.HANDLERS,  # met and breached service levels (sav.projections.sla_stats)
 }
 # The handlers read the ticket's row as the `tickets` handler just left it.

@@ -249,12 +249,16 @@ FOLD: Fold = {
     Ticket.Escalated: escalated,
     Ticket.SurveyRequested: survey_requested,
     Erasure.SubjectErased: subject_erased,
+    # Agent productivity (issue 26): the events a macro made carry its changes; links
+    # have a read model of their own (sav.projections.links). The version still moves.
+    Ticket.MacroApplied: other,
+    Ticket.Linked: other,
+    Ticket.Unlinked: other,
     **SLA_FOLD,  # service levels (sav.projections.sla_tickets)
     # The roster and webhook subscriptions have read models of their own.
     **skipped(Agent.Registered, Agent.Changed, Webhook.Created, Webhook.Updated,
               Webhook.Paused, Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
-              *CONFIG_EVENTS,
-              *MACRO_EVENTS, Ticket.MacroApplied),
+              *CONFIG_EVENTS, *MACRO_EVENTS),
 }
 
 # -- the live projector: the fold as SQL, plus SQLite's full-text table ----------------

@@ -96,7 +96,8 @@ FOLD: Fold = {
               Ticket.AttachmentAdded, Ticket.AttachmentRemoved, Ticket.SatisfactionRated,
               Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
               Erasure.SubjectErased, *SLA_EVENTS, *CONFIG_EVENTS,
-              *MACRO_EVENTS, Ticket.MacroApplied),
+              *MACRO_EVENTS, Ticket.MacroApplied,
+              Ticket.Linked, Ticket.Unlinked),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [webhook_subscriptions])
 

@@ -128,7 +128,8 @@ LOG_HANDLERS: Handlers = {
               Webhook.Paused, Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
               Ticket.SlaApplied, Ticket.SlaPaused, Ticket.SlaResumed, Ticket.SlaClockStarted,
               Ticket.SlaMet, Ticket.SlaStopped, *CONFIG_EVENTS,
-              *MACRO_EVENTS, Ticket.MacroApplied),
+              *MACRO_EVENTS, Ticket.MacroApplied,
+              Ticket.Linked, Ticket.Unlinked),
     Ticket.SlaBreached: _sla_breached,
 }
 

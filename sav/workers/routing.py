@@ -79,6 +79,8 @@ ROUTES: dict[type, str] = {
     Macros.MacroChanged: "macro.updated",
     Macros.MacroDeleted: "macro.deleted",
     Ticket.MacroApplied: "ticket.macro_applied",
+    Ticket.Linked: "ticket.linked",
+    Ticket.Unlinked: "ticket.unlinked",
 }
 TRANSITIONS = {Ticket.Started: "started", Ticket.MarkedWaitingOnCustomer: "waiting"}
 

@@ -64,6 +64,9 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/macros/{macro_id}"): {},
     ("POST", "/tickets/{ticket_ref}/macros/{macro_id}"): {},
     ("POST", "/tickets/bulk"): {"json": {"ids": ["x"], "action": "unassign"}},
+    ("POST", "/tickets/{ticket_ref}/links"): {"json": {
+        "ticket_id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b", "kind": "related"}},
+    ("DELETE", "/tickets/{ticket_ref}/links/{other_id}"): {},
 }
 
 
@@ -94,7 +97,8 @@ async def busy_desk(client: Client) -> dict[str, Any]:
     assert (note.status, said.status, attached.status) == (201, 201, 201)
     return {"ticket_ref": ticket["id"], "message_ref": said.json["id"],
             "attachment_id": attached.json["id"], "agent_id": "agent-9", "name": "standard",
-            "macro_id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"}
+            "macro_id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b",
+            "other_id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"}
 
 
 async def test_analysts_read_everything_admins_read(client: Client) -> None:

@@ -164,6 +164,11 @@ async def every_macro_event(client: Client) -> None:
     ticket = await create_ticket(client)
     assert (await client.post(f"/tickets/{ticket['id']}{path}", as_=AGENT)).status == 200
     assert (await client.delete(path, as_=ADMIN)).status == 200
+    other = await create_ticket(client)
+    links = f"/tickets/{ticket['id']}/links"
+    assert (await client.post(links, as_=AGENT, json={"ticket_id": other["id"],
+                                                      "kind": "related"})).status == 201
+    assert (await client.delete(f"{links}/{other['id']}", as_=AGENT)).status == 200
 
 
 async def every_sla_event(client: Client, services: Services) -> None:

@@ -92,6 +92,7 @@ async def test_a_macro_is_applied_in_one_append(client: Client) -> None:
     entries = [e for e in events.json["data"] if e["version"] > before]
     assert [e["changes"].get("macro") for e in entries][-1] == {
         "id": macro["id"], "title": "Parcel replaced"}
+    assert view["version"] == entries[-1]["version"]  # the read model's ETag is current
     customer_history = await client.get(f"/tickets/{ticket['id']}/history?limit=100",
                                         as_=CUSTOMER)
     assert all("macro" not in e["changes"] for e in customer_history.json["data"])

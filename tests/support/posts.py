@@ -115,6 +115,11 @@ async def example_post(client: Client, route: str) -> Post | None:
             macro = await client.post("/macros", as_=ADMIN, json={
                 "title": "Hi", "content": "Hello {{customer.name}}"})
             return Post(f"{base}/macros/{macro.json['id']}", ADMIN, {}, {"json": {}})
+        case "tickets/<ticket_ref:str>/links":
+            others = [await create_ticket(client) for _ in range(2)]
+            return Post(f"{base}/links", ADMIN,
+                        {"json": {"ticket_id": others[0]["id"], "kind": "related"}},
+                        {"json": {"ticket_id": others[1]["id"], "kind": "parent"}})
         case "tickets/bulk":
             return Post("/tickets/bulk", ADMIN, {"json": {"ids": [ticket["id"]],
                                                           "action": "add_tags", "tags": ["a"]}},

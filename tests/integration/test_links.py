@@ -1,0 +1,61 @@
+"""Links between tickets (issue 26) on both profiles: shown on both tickets (related on
+both sides, parent/child mirrored, duplicate_of/duplicated_by) with the other ticket's
+number and status as it is now, removed on both sides, staff only, in the history."""
+
+from __future__ import annotations
+
+from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
+
+
+async def links(client: Client, ticket_id: str, as_: tuple[str, str] = ADMIN
+                ) -> list[tuple[str, str]]:
+    response = await client.get(f"/tickets/{ticket_id}/links", as_=as_)
+    assert response.status == 200, response
+    return [(link["ticket_id"], link["kind"]) for link in response.json["links"]]
+
+
+async def test_links_on_both_tickets(client: Client) -> None:
+    a, b, c, d = [await create_ticket(client) for _ in range(4)]
+    assert await links(client, a["id"]) == []
+    body = {"ticket_id": b["id"], "kind": "duplicate"}
+    assert (await client.post(f"/tickets/{a['id']}/links", as_=CUSTOMER, json=body)
+            ).status == 403
+    created = await client.post(f"/tickets/{a['id']}/links", as_=AGENT, json=body)
+    assert created.status == 201, created
+    assert created.headers["location"] == f"/tickets/{a['id']}/links"
+    assert created.json["links"][0] == {
+        "ticket_id": b["id"], "kind": "duplicate_of", "ticket_number": b["ticket_number"],
+        "status": "open", "created_at": created.json["links"][0]["created_at"]}
+    assert (await client.post(f"/tickets/{a['id']}/links", as_=AGENT, json=body)).status == 409
+    assert (await client.post(f"/tickets/{a['id']}/links", as_=AGENT, json={
+        "ticket_id": a["id"], "kind": "related"})).status == 422
+    assert (await client.post(f"/tickets/{a['id']}/links", as_=AGENT, json={
+        "ticket_id": c["id"], "kind": "sibling"})).status == 422
+    for other, kind in ((c, "parent"), (d, "related")):
+        assert (await client.post(f"/tickets/{a['id']}/links", as_=ADMIN, json={
+            "ticket_id": other["id"], "kind": kind})).status == 201
+    assert await links(client, a["id"]) == [
+        (b["id"], "duplicate_of"), (c["id"], "parent"), (d["id"], "related")]
+    assert await links(client, b["id"]) == [(a["id"], "duplicated_by")]
+    assert await links(client, c["id"]) == [(a["id"], "child")]
+    assert await links(client, d["id"]) == [(a["id"], "related")]
+    assert await links(client, a["id"], as_=CUSTOMER) == await links(client, a["id"])
+    # The other ticket's status as it is now.
+    assert (await client.post(f"/tickets/{b['id']}/resolve", as_=ADMIN)).status == 200
+    listed = await client.get(f"/tickets/{a['id']}/links", as_=ADMIN)
+    assert listed.json["links"][0]["status"] == "resolved"
+
+    assert (await client.delete(f"/tickets/{a['id']}/links/{c['id']}", as_=CUSTOMER)
+            ).status == 403
+    removed = await client.delete(f"/tickets/{c['id']}/links/{a['ticket_number']}", as_=AGENT)
+    assert removed.status == 200, removed
+    assert await links(client, c["id"]) == []
+    assert await links(client, a["id"]) == [(b["id"], "duplicate_of"), (d["id"], "related")]
+    assert (await client.delete(f"/tickets/{a['id']}/links/{c['id']}", as_=AGENT)
+            ).status == 404
+    history = await client.get(f"/tickets/{a['id']}/history?limit=100", as_=ADMIN)
+    changes = [e["changes"] for e in history.json["data"]]
+    assert {"link": {"ticket_id": b["id"], "kind": "duplicate_of"}} in changes
+    assert {"unlinked": c["id"]} in changes
+    view = (await client.get(f"/tickets/{a['id']}", as_=ADMIN)).json
+    assert view["version"] == history.json["data"][-1]["version"]
