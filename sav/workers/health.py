@@ -30,7 +30,7 @@ log = logging.getLogger("sav.workers")
 # implementation details). The consumer holds no lease: the broker shares its queue out.
 JOBS = {"projector:read_model": "projections", "publisher": "publisher",
         "consumer": "consumer", "scheduler": "scheduler", "projector:event_log": "event-log",
-        "webhooks": "webhooks"}
+        "webhooks": "webhooks", "mail": "mail"}
 
 # The job name → its tracking row.
 READERS = {"projections": READ_MODEL, "publisher": "publisher"}
