@@ -86,7 +86,9 @@ async def serve(app: SavApplication, settings: Settings, stop: threading.Event,
     server = await loop.create_server(
         lambda: SMTP(handler, data_size_limit=MAX_MAIL_BYTES, hostname="sav",
                      enable_SMTPUTF8=True),
-        host=settings.inbound_smtp_host, port=settings.inbound_smtp_port)
+        host=settings.inbound_smtp_host, port=settings.inbound_smtp_port,
+        # `sav serve --workers N` runs a listener in each process: they share the port.
+        reuse_port=True)
     log.info("mail: listening on %s:%d", settings.inbound_smtp_host,
              settings.inbound_smtp_port)
     try:
@@ -105,4 +107,9 @@ def run(app: SavApplication, settings: Settings, stop: threading.Event,
     async def main() -> None:
         await serve(app, settings, stop, storage() if storage is not None else None)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except OSError:
+        log.exception("mail: cannot listen on %s:%d", settings.inbound_smtp_host,
+                      settings.inbound_smtp_port)
+        raise
