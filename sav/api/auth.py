@@ -52,6 +52,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "tickets/<ticket_ref:str>/macros/<macro_id:str>"): STAFF_ROLES,
     ("POST", "tickets/bulk"): STAFF_ROLES,
     ("POST", "tickets/<ticket_ref:str>/links"): STAFF_ROLES,
+    ("POST", "tickets/<ticket_ref:str>/merge"): STAFF_ROLES,
     ("DELETE", "tickets/<ticket_ref:str>/links/<other_id:str>"): STAFF_ROLES,
 }
 READS = frozenset({"GET", "HEAD", "OPTIONS"})

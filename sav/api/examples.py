@@ -29,6 +29,7 @@ TICKET: dict[str, Any] = {
     "closed_at": None, "resolution_notes": None, "satisfaction_rating": None,
     "satisfaction_comment": None, "tags": ["delivery"], "metadata": {"order": "42"},
     "escalated_at": None, "created_at": CREATED, "updated_at": ANSWERED, "version": 4,
+    "merged_into": None, "merged_into_number": None,
 }
 MESSAGE: dict[str, Any] = {
     "id": MESSAGE_ID, "ticket_id": TICKET_ID, "user_id": "agent-1",
@@ -49,7 +50,7 @@ PUBLIC_TICKET: dict[str, Any] = {
         "id", "ticket_number", "subject", "description", "status", "priority", "category",
         "contact_email", "contact_name", "resolution_notes", "satisfaction_rating",
         "satisfaction_comment", "first_response_at", "resolved_at", "closed_at",
-        "created_at", "updated_at")},
+        "created_at", "updated_at", "merged_into", "merged_into_number")},
     "source": "public", "messages": [MESSAGE], "messages_truncated": False,
     "attachments": [],
 }

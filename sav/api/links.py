@@ -13,7 +13,9 @@ from sav.api import http, schemas
 from sav.api.auth import current_actor
 from sav.api.body import body
 from sav.api.openapi import responds
+from sav.api.tickets import ticket_response
 from sav.commands import links as commands
+from sav.commands import merge
 from sav.commands.actor import Actor
 from sav.projections.links import links_of
 
@@ -75,3 +77,17 @@ async def delete_link_route(request: Request, ticket_ref: str, other_id: str
         other = await http.resolve_ticket_id(request, other_id)
     await http.run_command(request, commands.unlink_tickets, actor, ticket_id, other)
     return http.json({"success": True, "message": "link removed", "id": str(other)})
+
+
+@bp.post("/tickets/<ticket_ref:str>/merge", name="ticket_merge")
+@responds(200, schemas.TicketDetails, etag=True)
+@body(merge.MergeBody)
+async def merge_route(request: Request, ticket_ref: str, cmd: merge.MergeBody
+                      ) -> HTTPResponse:
+    """Merge this ticket into `into` (staff): this one is closed with `merged_into`, the
+    target lists it as `merged_from` in its links, and each side gets a public message
+    saying so. Into itself 422; into a closed or merged ticket 409."""
+    actor = current_actor(request)
+    ticket_id = await http.resolve_ticket_id(request, ticket_ref)
+    await http.run_command(request, merge.merge_ticket, actor, ticket_id, cmd)
+    return await ticket_response(request, ticket_id, actor, after_write=True)

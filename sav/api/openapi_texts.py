@@ -81,6 +81,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "BulkBody": {"ids": ["6f1c2a4e-8d3b-4b7e-9a51-2c0d9e7f3a10", "TICKET-20261129-002"],
                  "action": "assign", "agent_id": "agent-1"},
     "LinkBody": {"ticket_id": "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d", "kind": "duplicate"},
+    "MergeBody": {"into": "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"},
 }
 
 # The request bodies' names in `components/schemas`, by body model: noun first, so a
@@ -106,6 +107,7 @@ REQUEST_BODY_NAMES: dict[str, str] = {
     "MacroBody": "MacroUpsert",
     "BulkBody": "TicketBulkAction",
     "LinkBody": "TicketLinkCreate",
+    "MergeBody": "TicketMerge",
 }
 # Upload forms, by the operation that reads them.
 UPLOAD_BODY_NAMES: dict[str, str] = {
@@ -185,6 +187,7 @@ OPERATION_IDS: dict[str, str] = {
     "GET /tickets/{ticket_ref}/links": "listTicketLinks",
     "POST /tickets/{ticket_ref}/links": "createTicketLink",
     "DELETE /tickets/{ticket_ref}/links/{other_id}": "deleteTicketLink",
+    "POST /tickets/{ticket_ref}/merge": "mergeTicket",
     "POST /inbound/email": "receiveInboundEmail",
     "GET /health": "getHealth",
     "GET /ready": "getReadiness",

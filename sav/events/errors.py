@@ -32,6 +32,13 @@ class TicketClosedError(InvalidTransitionError):
     code = "ticket_closed"
 
 
+class TicketMergedError(TicketClosedError):
+    """A write to a ticket merged into another (issue 26): its conversation goes on
+    there (409; `details.merged_into` says where)."""
+
+    code = "ticket_merged"
+
+
 class TicketErasedError(InvalidTransitionError):
     """A write to a ticket whose subject was erased: it is read-only (409)."""
 

@@ -160,6 +160,12 @@ TICKET_FIELDS: tuple[TicketField, ...] = (
     # mail's Content-Language or the creating request's Accept-Language; staff change it.
     F("locale", Locale, S.STRING, Seen.PUBLIC, set_by=SetBy.STAFF, required=True, length=8,
       default=Locale.EN.value, doc="the language of the ticket's mail: en (default) or fr"),
+    # Agent productivity (issue 26): the ticket this one was merged into, and its number
+    # (what the public lookup of a merged ticket shows).
+    F("merged_into", str, S.ID, Seen.PUBLIC, length=36,
+      doc="the ticket this one was merged into (UUID); null unless merged"),
+    F("merged_into_number", str, S.ID, Seen.PUBLIC, length=64,
+      doc="the number of the ticket this one was merged into"),
 )
 del F, S
 

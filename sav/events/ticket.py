@@ -25,6 +25,7 @@ from sav.events.errors import (
     RuleViolationError,
     TicketClosedError,
     TicketErasedError,
+    TicketMergedError,
 )
 from sav.events.fields import LATER, REQUIRED_SETTABLE
 from sav.events.rules import (
@@ -359,6 +360,10 @@ class Ticket(Aggregate):
 
     def _require_not_closed(self) -> None:
         self._require_not_erased()
+        merged_into = getattr(self, "merged_into", None)  # issue 26: set by Merged
+        if merged_into is not None:
+            raise TicketMergedError("the ticket was merged into another",
+                                    {"merged_into": merged_into})
         if self.status == Status.CLOSED:
             raise TicketClosedError("the ticket is closed")
 
@@ -801,6 +806,16 @@ class Ticket(Aggregate):
         def apply(self, aggregate: Any) -> None:
             # A new dict: the repository's copies share this one (see __deepcopy__).
             aggregate.links = {**getattr(aggregate, "links", {}), self.other_id: self.kind}
+
+    class Merged(Event):
+        """Merged into another ticket: its conversation goes on there. Appended with
+        the message saying so and the `Closed` that ends this one."""
+
+        into_id: str
+        into_number: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.merged_into = self.into_id
 
     class Unlinked(Event):
         other_id: str

@@ -135,6 +135,7 @@ CHANGES: dict[type, Describe] = {
     Ticket.MacroApplied: lambda e, row: {"macro": {"id": e.macro_id, "title": e.title}},
     Ticket.Linked: lambda e, row: {"link": {"ticket_id": e.other_id, "kind": e.kind}},
     Ticket.Unlinked: lambda e, row: {"unlinked": e.other_id},
+    Ticket.Merged: _row,
 }
 
 

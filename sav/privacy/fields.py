@@ -74,7 +74,8 @@ PERSONAL: dict[type, dict[Path, Any]] = {
     **dict.fromkeys((*SLA_EVENTS, *CONFIG_EVENTS), NO_PERSONAL_FIELDS),
     # Macros (issue 26): the support team's canned text, not anyone's personal data; the
     # message a macro renders on a ticket is a MessagePosted, sealed like any other.
-    **dict.fromkeys((*MACRO_EVENTS, Ticket.MacroApplied, Ticket.Linked, Ticket.Unlinked),
+    **dict.fromkeys((*MACRO_EVENTS, Ticket.MacroApplied, Ticket.Linked, Ticket.Unlinked,
+                    Ticket.Merged),
                    NO_PERSONAL_FIELDS),
     # A snapshot holds the state those events built: its text and attachment paths.
     Ticket.Snapshot: {**{("state", f.name): f.empty for f in TICKET_PERSONAL

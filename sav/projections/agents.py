@@ -91,7 +91,7 @@ FOLD: Fold = {
               Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
               *SLA_EVENTS, *CONFIG_EVENTS,
               *MACRO_EVENTS, Ticket.MacroApplied,
-              Ticket.Linked, Ticket.Unlinked),
+              Ticket.Linked, Ticket.Unlinked, Ticket.Merged),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [support_agents])
 

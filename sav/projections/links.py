@@ -62,7 +62,7 @@ FOLD: Fold = {
               Ticket.LinkedToUser, Ticket.MessagePosted,
               Ticket.MessageEdited, Ticket.MessageRemoved, Ticket.MessagesRead,
               Ticket.AttachmentAdded, Ticket.AttachmentRemoved, Ticket.SatisfactionRated,
-              Ticket.Escalated, Ticket.SurveyRequested, Ticket.MacroApplied,
+              Ticket.Escalated, Ticket.SurveyRequested, Ticket.MacroApplied, Ticket.Merged,
               Agent.Registered, Agent.Changed, Erasure.SubjectErased, Webhook.Created,
               Webhook.Updated, Webhook.Paused, Webhook.Resumed, Webhook.Disabled,
               Webhook.Deleted, *SLA_EVENTS, *CONFIG_EVENTS, *MACRO_EVENTS),

@@ -56,7 +56,8 @@ FOLD: Fold = {
               Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
               Erasure.SubjectErased, Webhook.Created, Webhook.Updated, Webhook.Paused,
               Webhook.Resumed, Webhook.Disabled, Webhook.Deleted, *SLA_EVENTS,
-              *CONFIG_EVENTS, *MACRO_EVENTS, Ticket.Linked, Ticket.Unlinked),
+              *CONFIG_EVENTS, *MACRO_EVENTS, Ticket.Linked, Ticket.Unlinked,
+              Ticket.Merged),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [macro_uses])
 

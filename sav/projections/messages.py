@@ -108,7 +108,7 @@ FOLD: Fold = {
               Webhook.Updated, Webhook.Paused, Webhook.Resumed, Webhook.Disabled,
               Webhook.Deleted, *SLA_EVENTS, *CONFIG_EVENTS,
               *MACRO_EVENTS, Ticket.MacroApplied,
-              Ticket.Linked, Ticket.Unlinked),
+              Ticket.Linked, Ticket.Unlinked, Ticket.Merged),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [ticket_messages])
 

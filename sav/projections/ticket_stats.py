@@ -318,7 +318,7 @@ HANDLERS: Handlers = {
               Webhook.Resumed, Webhook.Disabled, Webhook.Deleted,
               *sla_stats.IGNORED, *CONFIG_EVENTS,
               *MACRO_EVENTS, Ticket.MacroApplied,  # uses: sav.projections.macro_uses
-              Ticket.Linked, Ticket.Unlinked),
+              Ticket.Linked, Ticket.Unlinked, Ticket.Merged),  # its Closed counts
     **sla_stats.HANDLERS,  # met and breached service levels (sav.projections.sla_stats)
 }
 # The handlers read the ticket's row as the `tickets` handler just left it.

@@ -209,6 +209,10 @@ def survey_requested(state: State, event: Ticket.SurveyRequested, position: int)
     return _touch(event, survey_requested_at=naive_utc(event.timestamp))
 
 
+def merged(state: State, event: Ticket.Merged, position: int) -> Changes:
+    return _touch(event, merged_into=event.into_id, merged_into_number=event.into_number)
+
+
 def other(state: State, event: Ticket.Event, position: int) -> Changes:
     """Any other ticket event still moves the row's version and `updated_at`."""
     return _touch(event)
@@ -253,6 +257,7 @@ FOLD: Fold = {
     # have a read model of their own (sav.projections.links). The version still moves.
     Ticket.MacroApplied: other,
     Ticket.Linked: other,
+    Ticket.Merged: merged,
     Ticket.Unlinked: other,
     **SLA_FOLD,  # service levels (sav.projections.sla_tickets)
     # The roster and webhook subscriptions have read models of their own.

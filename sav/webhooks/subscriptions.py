@@ -97,7 +97,7 @@ FOLD: Fold = {
               Ticket.Escalated, Ticket.SurveyRequested, Agent.Registered, Agent.Changed,
               Erasure.SubjectErased, *SLA_EVENTS, *CONFIG_EVENTS,
               *MACRO_EVENTS, Ticket.MacroApplied,
-              Ticket.Linked, Ticket.Unlinked),
+              Ticket.Linked, Ticket.Unlinked, Ticket.Merged),
 }
 HANDLERS: Handlers = sql_handlers(FOLD, [webhook_subscriptions])
 

@@ -129,7 +129,7 @@ LOG_HANDLERS: Handlers = {
               Ticket.SlaApplied, Ticket.SlaPaused, Ticket.SlaResumed, Ticket.SlaClockStarted,
               Ticket.SlaMet, Ticket.SlaStopped, *CONFIG_EVENTS,
               *MACRO_EVENTS, Ticket.MacroApplied,
-              Ticket.Linked, Ticket.Unlinked),
+              Ticket.Linked, Ticket.Unlinked, Ticket.Merged),
     Ticket.SlaBreached: _sla_breached,
 }
 

@@ -81,6 +81,7 @@ ROUTES: dict[type, str] = {
     Ticket.MacroApplied: "ticket.macro_applied",
     Ticket.Linked: "ticket.linked",
     Ticket.Unlinked: "ticket.unlinked",
+    Ticket.Merged: "ticket.merged",
 }
 TRANSITIONS = {Ticket.Started: "started", Ticket.MarkedWaitingOnCustomer: "waiting"}
 

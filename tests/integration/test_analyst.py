@@ -67,6 +67,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/tickets/{ticket_ref}/links"): {"json": {
         "ticket_id": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b", "kind": "related"}},
     ("DELETE", "/tickets/{ticket_ref}/links/{other_id}"): {},
+    ("POST", "/tickets/{ticket_ref}/merge"): {"json": {
+        "into": "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"}},
 }
 
 

@@ -169,6 +169,8 @@ async def every_macro_event(client: Client) -> None:
     assert (await client.post(links, as_=AGENT, json={"ticket_id": other["id"],
                                                       "kind": "related"})).status == 201
     assert (await client.delete(f"{links}/{other['id']}", as_=AGENT)).status == 200
+    assert (await client.post(f"/tickets/{other['id']}/merge", as_=AGENT,
+                              json={"into": ticket["id"]})).status == 200
 
 
 async def every_sla_event(client: Client, services: Services) -> None:

@@ -120,6 +120,10 @@ async def example_post(client: Client, route: str) -> Post | None:
             return Post(f"{base}/links", ADMIN,
                         {"json": {"ticket_id": others[0]["id"], "kind": "related"}},
                         {"json": {"ticket_id": others[1]["id"], "kind": "parent"}})
+        case "tickets/<ticket_ref:str>/merge":
+            targets = [await create_ticket(client) for _ in range(2)]
+            return Post(f"{base}/merge", ADMIN, {"json": {"into": targets[0]["id"]}},
+                        {"json": {"into": targets[1]["id"]}})
         case "tickets/bulk":
             return Post("/tickets/bulk", ADMIN, {"json": {"ids": [ticket["id"]],
                                                           "action": "add_tags", "tags": ["a"]}},
