@@ -30,6 +30,9 @@ TICKET: dict[str, Any] = {
     "satisfaction_comment": None, "tags": ["delivery"], "metadata": {"order": "42"},
     "escalated_at": None, "created_at": CREATED, "updated_at": ANSWERED, "version": 4,
     "merged_into": None, "merged_into_number": None,
+    "links": [{"ticket_id": "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d", "kind": "duplicate_of",
+               "ticket_number": "TICKET-20261128-004", "status": "open",
+               "created_at": ANSWERED}],
 }
 MESSAGE: dict[str, Any] = {
     "id": MESSAGE_ID, "ticket_id": TICKET_ID, "user_id": "agent-1",
@@ -52,7 +55,7 @@ PUBLIC_TICKET: dict[str, Any] = {
         "satisfaction_comment", "first_response_at", "resolved_at", "closed_at",
         "created_at", "updated_at", "merged_into", "merged_into_number")},
     "source": "public", "messages": [MESSAGE], "messages_truncated": False,
-    "attachments": [],
+    "attachments": [], "messages_url": None, "links": [],
 }
 AGENT: dict[str, Any] = {"agent_id": "agent-1", "name": "Ada", "email": "ada@example.com",
                          "active": True, "open_tickets": 3, "created_at": CREATED,
@@ -94,7 +97,7 @@ RESPONSES: dict[str, Any] = {
     schemas.TicketDetails.__name__: {
         **TICKET, "internal_notes": None, "messages": [MESSAGE], "messages_truncated": False,
         "attachments": [ATTACHMENT],
-        "links": {"messages": f"/tickets/{TICKET_ID}/messages"},
+        "messages_url": f"/tickets/{TICKET_ID}/messages",
         "viewers": [{"id": "agent-2", "since": ANSWERED}]},
     schemas.TicketPage.__name__: {"data": [TICKET], "pagination": PAGINATION},
     schemas.Message.__name__: MESSAGE,
@@ -149,9 +152,7 @@ RESPONSES: dict[str, Any] = {
     "SlaPolicyList": {"data": [SLA_POLICY]},
     "Macro": MACRO,
     "MacroList": {"data": [MACRO]},
-    "TicketLinks": {"id": TICKET_ID, "links": [{
-        "ticket_id": "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d", "kind": "duplicate_of",
-        "ticket_number": "TICKET-20261128-004", "status": "open", "created_at": ANSWERED}]},
+    "TicketLinks": {"id": TICKET_ID, "links": TICKET["links"]},
     "BulkResults": {"results": [
         {"id": TICKET_ID, "status": 200},
         {"id": "TICKET-20261129-002", "status": 409, "error": {

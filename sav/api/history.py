@@ -25,6 +25,7 @@ from sav.events.errors import RuleViolationError
 from sav.history.entries import history_page, past_state, present_messages
 from sav.history.past import past_ticket_json
 from sav.projections.cursors import decode_cursor, encode_cursor
+from sav.projections.links import past_links
 
 bp = Blueprint("history")
 
@@ -126,4 +127,8 @@ async def past_response(request: Request, ticket_ref: str, actor: Actor, past: P
         raise ApiError(404, "not_found", f"the ticket did not exist at that {what}")
     present = (None if actor.sees_internal
                else await pool.call(present_messages, pool.app, UUID(row.id)))
-    return http.json(past_ticket_json(state, actor, present), headers=http.etag(state.version))
+    async with http.reads(request).connect() as conn:
+        linked = await past_links(conn, state.links.values(), state.row.user_id,
+                                  actor.sees_internal)
+    return http.json(past_ticket_json(state, actor, present, linked),
+                     headers=http.etag(state.version))

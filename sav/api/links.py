@@ -22,17 +22,9 @@ from sav.projections.links import links_of
 bp = Blueprint("links")
 
 
-class TicketLink(schemas.Shape):
-    ticket_id: str
-    kind: str
-    ticket_number: str
-    status: str
-    created_at: str
-
-
 class TicketLinks(schemas.Shape):
     id: str
-    links: list[TicketLink]
+    links: list[schemas.TicketLink]
 
 
 async def answer(request: Request, ticket_id: str, actor: Actor, status: int = 200

@@ -79,13 +79,28 @@ def view_of(model: type[BaseModel], names: Iterable[str]) -> dict[str, Any]:
             for name in names}
 
 
+class TicketLink(Shape):
+    """A link to another ticket (issue 26), with that ticket's number and status now."""
+
+    ticket_id: str
+    kind: str = Field(description="related, parent, child, duplicate_of, duplicated_by "
+                      "or merged_from")
+    ticket_number: str
+    status: str
+    created_at: datetime
+
+
+LINKS_FIELD = (list[TicketLink], Field(description="the linked tickets (empty when none): "
+                                       "staff see all, customers and token holders those "
+                                       "of the same customer"))
+
 if TYPE_CHECKING:
     Ticket = Shape
 else:
     Ticket = create_model(
         "Ticket", __base__=Shape,
         __doc__="A ticket as the caller's side sees it (`internal_notes` for staff only).",
-        **{f.name: response_field(f) for f in seen_by(Seen.STAFF)})
+        **{f.name: response_field(f) for f in seen_by(Seen.STAFF)}, links=LINKS_FIELD)
 
 
 class Message(Shape):
@@ -120,10 +135,6 @@ class Attachment(Shape):
     updated_at: datetime | None
 
 
-class Links(Shape):
-    messages: str | None = Field(description="the paginated conversation (null: none)")
-
-
 class Viewer(Shape):
     id: str = Field(description="a staff member looking at the ticket")
     since: datetime = Field(description="since when (marks less than 30 s apart)")
@@ -133,9 +144,11 @@ class TicketDetails(Ticket):
     """`GET /tickets/{id}`: the ticket with its latest visible messages and attachments."""
 
     messages: list[Message]
-    messages_truncated: bool = Field(description="earlier messages exist: see links")
+    messages_truncated: bool = Field(description="earlier messages exist: see "
+                                     "messages_url")
     attachments: list[Attachment]
-    links: Links
+    messages_url: str | None = Field(description="the paginated conversation (null in a "
+                                     "past view: that route shows the present)")
     viewers: list[Viewer] | None = Field(None, description="staff views only: who else "
                                          "looked at it in the last 30 s (`POST .../viewing`)")
 
@@ -149,7 +162,9 @@ else:
                 "internal notes.",
         **view_of(Ticket, (f.name for f in PUBLIC_VIEW)),
         messages=(list[Message], ...), messages_truncated=(bool, ...),
-        attachments=(list[Attachment], ...),
+        attachments=(list[Attachment], ...), links=LINKS_FIELD,
+        messages_url=(str | None, Field(None, description="always null: token holders have "
+                                  "the latest messages only")),
         access_token=(str | None, Field(None, description="only in the answer to the "
                                         "creation: keep it, it is shown once")))
 

@@ -27,6 +27,7 @@ from sav.commands.policy import can_see
 from sav.events import clock
 from sav.mail.templates import preferred_locale
 from sav.projections import statistics
+from sav.projections.links import embedded_links
 from sav.projections.schema import naive_utc
 from sav.projections.sla_queries import SLA_FILTERS, SORTS
 from sav.projections.ticket_queries import find_ticket, list_tickets, ticket_json
@@ -49,7 +50,8 @@ async def render_ticket(request: Request, ticket_id: str, actor: Actor,
         path = f"/tickets/{row.id}/messages"
         data.update(details.no_details(path) if created
                     else await details.ticket_details(conn, row, actor, path))
-    return TicketView(row.version, row.user_id, row.assigned_to, row.status, orjson.dumps(data))
+    return TicketView(row.version, row.user_id, row.assigned_to, row.status, orjson.dumps(data),
+                      linked=bool(data["links"]))
 
 
 def visible(view: TicketView, actor: Actor) -> TicketView:
@@ -102,7 +104,11 @@ async def list_route(request: Request) -> HTTPResponse:
             created_after=rfc3339(request, "created_after"),
             created_before=rfc3339(request, "created_before"), sla=sla, sort=sort,
             now=clock.now())
-    return http.json(http.page([ticket_json(row, actor) for row in rows], limit, next_cursor))
+        # One query for the page's links (issue 26), not one per ticket.
+        links = await embedded_links(conn, {row.id: row.user_id for row in rows},
+                                     actor.sees_internal)
+    return http.json(http.page([{**ticket_json(row, actor), "links": links[row.id]}
+                                for row in rows], limit, next_cursor))
 
 
 def sla_list_args(request: Request, actor: Actor) -> tuple[str | None, str | None]:
@@ -201,7 +207,8 @@ async def get_route(request: Request, ticket_ref: str, query: PastQuery) -> HTTP
     if view is None:
         generation = views.generation
         view = await render_ticket(request, ticket_id, actor)
-        views.put(ticket_id, actor.sees_internal, view, generation)
+        if not view.linked:
+            views.put(ticket_id, actor.sees_internal, view, generation)
     return await with_viewers(request, view_response(visible(view, actor)), ticket_id, actor)
 
 

@@ -28,6 +28,9 @@ class TicketView:
     assigned_to: str | None
     status: str
     body: bytes
+    # It lists linked tickets, whose status changes without an event of this ticket:
+    # such a view is not kept (issue 26).
+    linked: bool = False
 
 
 class TicketViews:

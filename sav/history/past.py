@@ -14,7 +14,7 @@ from collections.abc import Container, Iterable, KeysView
 from typing import Any
 
 from sav.commands.actor import Actor
-from sav.projections import attachments, messages, tickets
+from sav.projections import attachments, links, messages, tickets
 from sav.projections.attachments import attachment_internal_messages, attachment_json
 from sav.projections.attachments import ticket_attachments as attachment_table
 from sav.projections.fold import Changes, Insert, MemoryTables, Row
@@ -23,8 +23,9 @@ from sav.projections.ticket_queries import ticket_json
 from sav.projections.tickets import support_tickets
 
 # The ticket's read models, in the projector's order.
-FOLDS = (tickets.FOLD, messages.FOLD, attachments.FOLD)
-TABLES = (support_tickets, ticket_messages, attachment_table, attachment_internal_messages)
+FOLDS = (tickets.FOLD, messages.FOLD, attachments.FOLD, links.FOLD)
+TABLES = (support_tickets, ticket_messages, attachment_table, attachment_internal_messages,
+          links.ticket_links)
 
 
 class PastTicket:
@@ -76,6 +77,11 @@ class PastTicket:
         return self.tables.rows[attachment_table.name]
 
     @property
+    def links(self) -> dict[str, Row]:
+        """This ticket's side of its links at that version (issue 26)."""
+        return self.tables.rows[links.LINKS]
+
+    @property
     def internal_messages(self) -> KeysView[str]:
         return self.tables.rows[attachment_internal_messages.name].keys()
 
@@ -88,9 +94,11 @@ def fold(events: Iterable[Any]) -> PastTicket:
 
 
 def past_ticket_json(past: PastTicket, actor: Actor,
-                     present: Container[str] | None = None) -> dict[str, Any]:
+                     present: Container[str] | None = None,
+                     linked: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The normal `GET /tickets/{id}` shape for a past state, the whole conversation of
-    that moment embedded (`links.messages` is null: the list route shows the present).
+    that moment embedded (`messages_url` is null: the list route shows the present).
+    `linked`: the ticket's links at that version (`sav.projections.links.past_links`).
     `present`: the messages that exist now; for customers a message removed since is not
     shown (only staff keep the audit trail)."""
     staff = actor.sees_internal
@@ -101,5 +109,6 @@ def past_ticket_json(past: PastTicket, actor: Actor,
     data["messages_truncated"] = False
     data["attachments"] = [attachment_json(a) for a in past.attachments.values()
                            if staff or not a.is_internal]
-    data["links"] = {"messages": None}
+    data["messages_url"] = None
+    data["links"] = linked or []
     return data

@@ -6,6 +6,7 @@ The other ticket's number and status are read at query time: they change after t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Column, Index, String, Table, false, select
@@ -85,3 +86,53 @@ async def links_of(conn: AsyncConnection, ticket_id: str, actor: Actor | None
              "status": row.status, "created_at": iso(row.created_at)}
             for row in rows
             if actor is None or can_see(actor, row.user_id, row.assigned_to, row.status)]
+
+
+def link_json(other_id: str, kind: str, created_at: Any, other: Any) -> dict[str, Any]:
+    """One item of a ticket view's `links` (the shape of `GET /tickets/{id}/links`)."""
+    return {"ticket_id": other_id, "kind": kind, "ticket_number": other.ticket_number,
+            "status": other.status, "created_at": iso(created_at)}
+
+
+def shown(staff: bool, owner: str | None, other_owner: str | None) -> bool:
+    """Which links a ticket view carries: staff see them all (views are cached per
+    caller class, not per agent); customers and token holders only those to another
+    ticket of the same owner, so no other customer's ticket number leaks."""
+    return staff or (owner is not None and other_owner == owner)
+
+
+async def embedded_links(conn: AsyncConnection, owners: Mapping[str, str | None],
+                         staff: bool) -> dict[str, list[dict[str, Any]]]:
+    """The `links` of several ticket views (ticket id -> its owner's user id), in one
+    query for a whole page; a deleted other ticket is left out."""
+    found: dict[str, list[dict[str, Any]]] = {ticket_id: [] for ticket_id in owners}
+    if not owners:
+        return found
+    t, side = support_tickets.c, ticket_links.c
+    rows = await conn.execute(
+        select(side.ticket_id, side.other_id, side.kind, side.created_at,
+               t.ticket_number, t.status, t.user_id)
+        .join(support_tickets, t.id == side.other_id)
+        .where(side.ticket_id.in_(list(owners)), t.is_deleted == false())
+        .order_by(side.created_at, side.other_id))
+    for row in rows:
+        if shown(staff, owners[row.ticket_id], row.user_id):
+            found[row.ticket_id].append(link_json(row.other_id, row.kind, row.created_at, row))
+    return found
+
+
+async def past_links(conn: AsyncConnection, sides: Iterable[Any], owner: str | None,
+                     staff: bool) -> list[dict[str, Any]]:
+    """The `links` of a past view: the link rows folded up to that version, with the
+    other ticket's number and status as they are now (a link's other side is another
+    stream; its past status is not rebuilt)."""
+    ordered = sorted(sides, key=lambda s: (s.created_at, s.other_id))
+    if not ordered:
+        return []
+    t = support_tickets.c
+    others = {row.id: row for row in await conn.execute(
+        select(t.id, t.ticket_number, t.status, t.user_id)
+        .where(t.id.in_([s.other_id for s in ordered]), t.is_deleted == false()))}
+    return [link_json(s.other_id, s.kind, s.created_at, others[s.other_id])
+            for s in ordered
+            if s.other_id in others and shown(staff, owner, others[s.other_id].user_id)]

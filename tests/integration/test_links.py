@@ -4,7 +4,9 @@ number and status as it is now, removed on both sides, staff only, in the histor
 
 from __future__ import annotations
 
-from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
+from typing import Any
+
+from tests.support.http import ADMIN, AGENT, CUSTOMER, OTHER_CUSTOMER, Client, create_ticket
 
 
 async def links(client: Client, ticket_id: str, as_: tuple[str, str] = ADMIN
@@ -59,3 +61,63 @@ async def test_links_on_both_tickets(client: Client) -> None:
     assert {"unlinked": c["id"]} in changes
     view = (await client.get(f"/tickets/{a['id']}", as_=ADMIN)).json
     assert view["version"] == history.json["data"][-1]["version"]
+
+
+def shown(view: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    return [(link["ticket_id"], link["kind"], link["ticket_number"], link["status"])
+            for link in view["links"]]
+
+
+async def test_every_ticket_view_carries_its_links(client: Client) -> None:
+    """`links` in `GET /tickets/{id}`, the list, write answers and time travel, with the
+    other ticket's number and status now; customers see links to their own tickets
+    only; an unlinked ticket shows []. The messages list moved to `messages_url`."""
+    a, b, lone = [await create_ticket(client) for _ in range(3)]
+    theirs = await create_ticket(client, as_=OTHER_CUSTOMER)
+    assert a["links"] == [] and a["messages_url"] == f"/tickets/{a['id']}/messages"
+    # Read once before the links exist: a view kept in memory must not hide them.
+    assert (await client.get(f"/tickets/{a['id']}", as_=ADMIN)).json["links"] == []
+    for other, kind in ((b, "related"), (theirs, "parent")):
+        assert (await client.post(f"/tickets/{a['id']}/links", as_=AGENT, json={
+            "ticket_id": other["id"], "kind": kind})).status == 201
+
+    async def get(ticket: dict[str, Any], as_: tuple[str, str] = ADMIN) -> dict[str, Any]:
+        response = await client.get(f"/tickets/{ticket['id']}", as_=as_)
+        assert response.status == 200, response
+        return response.json  # type: ignore[no-any-return]
+
+    to_b = (b["id"], "related", b["ticket_number"], "open")
+    to_theirs = (theirs["id"], "parent", theirs["ticket_number"], "open")
+    assert shown(await get(a)) == [to_b, to_theirs]
+    assert shown(await get(b)) == [(a["id"], "related", a["ticket_number"], "open")]
+    assert shown(await get(theirs)) == [(a["id"], "child", a["ticket_number"], "open")]
+    assert (await get(lone))["links"] == []
+    # Customers: only links to their own tickets (cust-2's ticket is not named to cust-1).
+    assert shown(await get(a, CUSTOMER)) == [to_b]
+    assert (await get(theirs, OTHER_CUSTOMER))["links"] == []
+    # The other ticket's status as it is now, also on a view read before.
+    assert (await client.post(f"/tickets/{b['id']}/resolve", as_=ADMIN)).status == 200
+    to_b = (b["id"], "related", b["ticket_number"], "resolved")
+    assert shown(await get(a)) == [to_b, to_theirs]
+    assert shown(await get(a, CUSTOMER)) == [to_b]
+
+    # The list: every item carries its links (one query for the page).
+    for who, expected in ((ADMIN, [to_b, to_theirs]), (CUSTOMER, [to_b])):
+        page = await client.get("/tickets?limit=100", as_=who)
+        assert page.status == 200, page
+        items = {item["id"]: item for item in page.json["data"]}
+        assert shown(items[a["id"]]) == expected
+        assert shown(items[b["id"]]) == [(a["id"], "related", a["ticket_number"], "open")]
+        assert items[lone["id"]]["links"] == []
+    # A write's answer.
+    updated = await client.put(f"/tickets/{a['id']}", as_=CUSTOMER, json={"subject": "x"})
+    assert updated.status == 200, updated
+    assert shown(updated.json) == [to_b]
+    # Time travel: the links of that version (none at creation), no messages_url.
+    first = await client.get(f"/tickets/{a['id']}?version=1", as_=ADMIN)
+    assert first.status == 200, first
+    assert first.json["links"] == [] and first.json["messages_url"] is None
+    linked = await client.get(f"/tickets/{a['id']}?version=3", as_=ADMIN)
+    assert shown(linked.json) == [to_b, to_theirs]
+    assert shown((await client.get(f"/tickets/{a['id']}?version=2", as_=ADMIN)).json) == [
+        to_b]

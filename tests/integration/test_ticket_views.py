@@ -83,6 +83,6 @@ async def test_the_latest_messages_are_embedded_with_a_link_to_the_rest(
     assert len(contents) == EMBEDDED_MESSAGES and contents[-1] == "last"
     assert contents[0] == f"m{total - EMBEDDED_MESSAGES + 1}"
     assert body["messages_truncated"] is True
-    assert body["links"]["messages"] == f"/tickets/{ticket_id}/messages"
-    listed = await client.get(body["links"]["messages"] + "?limit=5", as_=CUSTOMER)
+    assert body["messages_url"] == f"/tickets/{ticket_id}/messages"
+    listed = await client.get(body["messages_url"] + "?limit=5", as_=CUSTOMER)
     assert [m["content"] for m in listed.json["data"]] == [f"m{i}" for i in range(5)]
