@@ -76,10 +76,15 @@ def test_rating_is_between_one_and_five(rating: int) -> None:
         messages.RateTicket(rating=rating)
 
 
-@pytest.mark.parametrize("rating", ["5", 4.0, True])
+@pytest.mark.parametrize("rating", ["5", 4.5, True])
 def test_rating_must_be_an_integer(rating: Any) -> None:
     with pytest.raises(ValidationError):
         messages.RateTicket(rating=rating)
+
+
+def test_a_whole_number_rating_written_as_a_float_is_that_integer() -> None:
+    """JSON Schema's `integer` accepts 4.0 (the OpenAPI document says integer)."""
+    assert messages.RateTicket(rating=4.0).rating == 4
 
 
 def test_rating_comment_is_bounded() -> None:
