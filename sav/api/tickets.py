@@ -27,7 +27,7 @@ from sav.commands.policy import can_see
 from sav.events import clock
 from sav.mail.templates import preferred_locale
 from sav.projections import statistics
-from sav.projections.links import embedded_links
+from sav.projections.links import embedded_links, has_links
 from sav.projections.schema import naive_utc
 from sav.projections.sla_queries import SLA_FILTERS, SORTS
 from sav.projections.ticket_queries import find_ticket, list_tickets, ticket_json
@@ -50,8 +50,9 @@ async def render_ticket(request: Request, ticket_id: str, actor: Actor,
         path = f"/tickets/{row.id}/messages"
         data.update(details.no_details(path) if created
                     else await details.ticket_details(conn, row, actor, path))
+        linked = bool(data["links"]) or (not created and await has_links(conn, row.id))
     return TicketView(row.version, row.user_id, row.assigned_to, row.status, orjson.dumps(data),
-                      linked=bool(data["links"]))
+                      linked=linked)
 
 
 def visible(view: TicketView, actor: Actor) -> TicketView:

@@ -136,3 +136,11 @@ async def past_links(conn: AsyncConnection, sides: Iterable[Any], owner: str | N
     return [link_json(s.other_id, s.kind, s.created_at, others[s.other_id])
             for s in ordered
             if s.other_id in others and shown(staff, owner, others[s.other_id].user_id)]
+
+
+async def has_links(conn: AsyncConnection, ticket_id: str) -> bool:
+    """Whether the ticket has any link, shown to the caller or not (a view that hides one
+    to a deleted ticket or another customer's still depends on that ticket's row)."""
+    found = await conn.execute(
+        select(ticket_links.c.id).where(ticket_links.c.ticket_id == ticket_id).limit(1))
+    return found.first() is not None

@@ -121,3 +121,10 @@ async def test_every_ticket_view_carries_its_links(client: Client) -> None:
     assert shown(linked.json) == [to_b, to_theirs]
     assert shown((await client.get(f"/tickets/{a['id']}?version=2", as_=ADMIN)).json) == [
         to_b]
+    # A link to a deleted ticket is hidden, and shown again once it is restored: a view
+    # that hides a link is not kept in memory either.
+    assert (await client.delete(f"/tickets/{a['id']}", as_=ADMIN)).status == 200
+    for _ in range(2):
+        assert (await get(theirs))["links"] == []
+    assert (await client.post(f"/tickets/{a['id']}/restore", as_=ADMIN)).status == 200
+    assert shown(await get(theirs)) == [(a["id"], "child", a["ticket_number"], "open")]
