@@ -50,9 +50,10 @@ def make_history(services: Services, tickets: int = 6) -> list[UUID]:
     ids = []
     for i in range(tickets):
         ticket_id = commands.create_ticket(app, CUSTOMER, commands.CreateTicket(
-            subject=f"Ticket {i}", description="desc", tags=[f"t{i}"],
-            metadata={"n": i})).ticket_id
+            subject=f"Ticket {i}", description="desc", metadata={"n": i})).ticket_id
         ids.append(ticket_id)
+        # Tags are staff-only, at creation too.
+        commands.update_ticket(app, AGENT, ticket_id, commands.UpdateTicket(tags=[f"t{i}"]))
         commands.assign_ticket(app, AGENT, ticket_id, commands.AssignTicket(agent_id="agent-1"))
         if i % 2:
             commands.resolve_ticket(app, AGENT, ticket_id, commands.ResolveTicket(resolution="ok"))

