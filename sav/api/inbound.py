@@ -8,7 +8,8 @@ not a user's JWT. The mail then takes the same path as one the SMTP listener rec
 from __future__ import annotations
 
 import hmac
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
@@ -20,6 +21,24 @@ from sav.mail.deliver import deliver
 
 bp = Blueprint("inbound")
 MAIL_TYPE = "message/rfc822"
+
+
+@dataclass(frozen=True)
+class MailBody:
+    """The body `/openapi.json` documents: one whole mail, as the provider received it
+    (the handler reads `request.body` itself, after checking the token)."""
+
+    def openapi(self, schemas: dict[str, Any]) -> dict[str, Any]:
+        return {"required": True, "description": "One raw mail (RFC 5322), headers and "
+                "body as received; attachments stay inside it (MIME).",
+                "content": {MAIL_TYPE: {"schema": {"type": "string", "format": "binary"},
+                                        "example": MAIL_EXAMPLE}}}
+
+
+MAIL_EXAMPLE = ("From: Ada <ada@example.com>\r\nTo: support@help.example.com\r\n"
+                "Subject: My order never arrived\r\nMessage-ID: <a1@example.com>\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+                "Order 1042 was due on Monday.\r\n")
 
 
 class InboundEmailResult(BaseModel):
@@ -68,3 +87,6 @@ async def receive_route(request: Request) -> HTTPResponse:
         ticket_id=str(received.ticket_id) if received.ticket_id else None,
         outcome=received.outcome, reason=received.reason)  # type: ignore[arg-type]
     return http.json(result.model_dump(), status=202)
+
+
+receive_route.sav_request_body = MailBody()  # type: ignore[attr-defined]

@@ -242,6 +242,8 @@ def named_request_body(declared: Any, operation_id: str, schemas_: dict[str, Any
     inline, a generated client would name its model after the operation."""
     body = declared.openapi(schemas_)
     media_type, content = next(iter(body["content"].items()))
+    if media_type not in ("application/json", "multipart/form-data"):
+        return body  # raw bytes (a whole mail): no structure to name
     if isinstance(declared, JsonBody):
         model = declared.model.__name__
         name = REQUEST_BODY_NAMES.get(model, model)
