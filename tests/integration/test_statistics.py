@@ -78,6 +78,10 @@ async def test_admin_statistics_exact_numbers(client: Client, data_set: Any) -> 
         "satisfaction": {"average": 3.0, "count": 2},
         "escalation_rate": 0.25,
         "agent_workload": [{"agent_id": "agent-1", "open": 1}],
+        # Staff-only sections: no SLA policy and no macro in this data set.
+        "sla": {"first_response": {"met": 0, "breached": 0, "compliance": None},
+                "resolution": {"met": 0, "breached": 0, "compliance": None}},
+        "macros": {"applied": 0, "by_macro": []},
     }
 
 
@@ -89,6 +93,7 @@ async def test_customer_statistics_cover_their_tickets_only(client: Client,
     assert mine["avg_resolution_seconds"] == 10800.0
     assert mine["satisfaction"] == {"average": 4.0, "count": 1}
     assert mine["escalation_rate"] == 0.0 and mine["agent_workload"] == []
+    assert "sla" not in mine and "macros" not in mine  # staff-only sections
     theirs = await stats(client, as_=OTHER_CUSTOMER)
     assert theirs["total"] == 2 and theirs["escalation_rate"] == 0.5
 

@@ -17,13 +17,14 @@ from sav.events.catalog import TICKET_EVENTS
 from sav.history.entries import STAFF_ONLY_FIELDS, customer_changes, event_changes, past_state
 from sav.history.past import FOLDS, TABLES, fold
 from sav.projections import attachments as attachment_model
+from sav.projections import links as link_model
 from sav.projections import messages as message_model
 from sav.projections import tickets as ticket_model
 from sav.projections.fold import Insert, MemoryTables
 from sav.projections.schema import read_metadata
 from tests.support.domain import ADMIN, AGENT, CUSTOMER, open_ticket
 
-MODELS = (ticket_model, message_model, attachment_model)
+MODELS = (ticket_model, message_model, attachment_model, link_model)
 
 
 @pytest.mark.parametrize("event_class", TICKET_EVENTS, ids=lambda cls: cls.__qualname__)
