@@ -20,6 +20,17 @@ from sav.workers import projections as projection_worker
 from tests.support.http import ADMIN, CUSTOMER, Client
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "store-v1.jsonl"
+# Every event class version 1 knew (erasures came with issue 12, in their first version;
+# later kinds, from Ticket.Unassigned on, were never written by version 1). The fixture
+# must hold each of them, and each must still be a class the catalog loads.
+V1_KINDS = frozenset({
+    "Agent.Changed", "Agent.Registered", "Ticket.Assigned", "Ticket.AttachmentAdded",
+    "Ticket.AttachmentRemoved", "Ticket.Closed", "Ticket.Created", "Ticket.Deleted",
+    "Ticket.Escalated", "Ticket.LinkedToUser", "Ticket.MarkedWaitingOnCustomer",
+    "Ticket.MessageEdited", "Ticket.MessagePosted", "Ticket.MessageRemoved",
+    "Ticket.MessagesRead", "Ticket.Reopened", "Ticket.Resolved", "Ticket.SatisfactionRated",
+    "Ticket.Started", "Ticket.SurveyRequested", "Ticket.Updated",
+})
 
 
 def load_fixture(services: Services) -> list[dict[str, Any]]:
@@ -36,9 +47,8 @@ def load_fixture(services: Services) -> list[dict[str, Any]]:
 async def test_a_store_written_by_version_one_loads_projects_and_replays(
         services: Services, client: Client) -> None:
     records = load_fixture(services)
-    # Every class version 1 knew (erasures came with issue 12, in their first version).
-    assert {r["topic"].split(":")[1] for r in records} == {
-        c.__qualname__ for c in ALL_EVENTS if c not in ERASURE_EVENTS}
+    assert {r["topic"].split(":")[1] for r in records} == V1_KINDS
+    assert V1_KINDS.issubset(c.__qualname__ for c in ALL_EVENTS if c not in ERASURE_EVENTS)
     assert await services.read_model.wait(records[-1]["position"])
 
     ticket_ids = {r["originator_id"] for r in records if "Ticket." in r["topic"]}
