@@ -38,7 +38,8 @@ pytestmark = [pytest.mark.mysql, pytest.mark.rabbitmq]
 
 REPO = Path(__file__).resolve().parents[2]
 LEASE_TTL = 3.0
-JOBS = {"projections", "publisher", "consumer", "scheduler", "event-log"}
+# Every job a worker leases (sav.workers.inprocess.KINDS), the senders included.
+JOBS = {"projections", "publisher", "consumer", "scheduler", "event-log", "webhooks", "mail"}
 ORDER = {"order_id": "C-77", "user_id": 77, "issue_type": "not_received",
          "description": "Parcel never arrived", "priority": "high"}
 

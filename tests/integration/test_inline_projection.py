@@ -21,7 +21,7 @@ from sav.eventstore.tracking import read_position
 from sav.projections.position import READ_MODEL
 from sav.projections.runner import InlineProjection, Projector
 from sav.workers import projections as projection_worker
-from tests.integration.test_projections import CUSTOMER, make_history, snapshot
+from tests.integration.test_projections import AGENT, CUSTOMER, make_history, snapshot
 from tests.support.settings import drop_mysql_database, make_settings
 
 
@@ -94,8 +94,9 @@ def test_a_failing_handler_leaves_the_event_to_the_projector(settings: Settings)
         make_history(services, tickets=1)
         with services.engine.begin() as conn:
             conn.execute(text("DROP TABLE ticket_stats_totals"))
-        created = commands.create_ticket(services.app, CUSTOMER, commands.CreateTicket(
-            subject="Stored", description="anyway", tags=["x"]))
+        # Tags are staff-only at creation (issue 19): an agent opens it for the customer.
+        created = commands.create_ticket(services.app, AGENT, commands.CreateTicket(
+            subject="Stored", description="anyway", tags=["x"], user_id=CUSTOMER.user_id))
         assert created.position == head(services)
         assert read_position(services.engine, READ_MODEL) == created.position - 1
     finally:
@@ -136,8 +137,9 @@ def test_with_another_process_projecting_each_event_applies_once(settings: Setti
         def create(n: int) -> None:
             try:
                 for i in range(creates_per_thread):
-                    commands.create_ticket(services.app, CUSTOMER, commands.CreateTicket(
-                        subject=f"T{n}-{i}", description="concurrent", tags=[f"t{i}"]))
+                    commands.create_ticket(services.app, AGENT, commands.CreateTicket(
+                        subject=f"T{n}-{i}", description="concurrent", tags=[f"t{i}"],
+                        user_id=CUSTOMER.user_id))  # tags: staff-only at creation
             except BaseException as error:  # pragma: no cover - reported below
                 errors.append(error)
 
