@@ -159,6 +159,7 @@ OPERATION_IDS: dict[str, str] = {
     "POST /public/tickets/{ticket_ref}/satisfaction": "ratePublicTicket",
     "GET /public/tickets/{ticket_ref}/events": "listPublicTicketEvents",
     "GET /agents": "listAgents",
+    "GET /agents/{agent_id}": "getAgent",
     "PUT /agents/{agent_id}": "upsertAgent",
     "GET /events": "listEvents",
     "GET /events/export": "exportEvents",
