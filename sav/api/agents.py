@@ -1,4 +1,5 @@
-"""Agent roster routes (admins): `PUT /agents/{agent_id}`, `GET /agents`."""
+"""Agent roster routes: `PUT /agents/{agent_id}`, `GET /agents` (admins) and
+`GET /agents/{agent_id}` (staff: an agent reads a colleague an assignment names)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,21 @@ async def put_agent_route(request: Request, agent_id: str, cmd: UpsertAgent) -> 
     if row is None:  # The read model did not catch up in time.
         raise ApiError(503, "dependency_unavailable", "the roster is not up to date yet")
     return http.json(agent_json(row), status=201 if outcome.created else 200)
+
+
+@bp.get("/agents/<agent_id:str>", unquote=True)
+@responds(200, schemas.Agent)
+async def get_agent_route(request: Request, agent_id: str) -> HTTPResponse:
+    """One agent of the roster with its open workload (agents, admins and analysts: the
+    name behind a ticket's `assigned_to`); 404 for an id never registered."""
+    actor = current_actor(request)
+    if not (actor.is_staff or actor.read_only):
+        raise ApiError(403, "forbidden", "customers may not read the agent roster")
+    async with http.reads(request).connect() as conn:
+        row = await find_agent(conn, agent_id)
+    if row is None:
+        raise ApiError(404, "not_found", "agent not found")
+    return http.json(agent_json(row))
 
 
 @bp.get("/agents")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, Response, create_ticket
+from tests.support.http import ADMIN, AGENT, ANALYST, CUSTOMER, Client, Response, create_ticket
 
 
 async def put_agent(client: Client, agent_id: str, **body: object) -> Response:
@@ -93,3 +93,25 @@ async def test_agent_ids_differing_in_case_are_two_agents(client: Client) -> Non
         assert response.status == 201, response
     ids = {a["agent_id"] for a in (await client.get("/agents", as_=ADMIN)).json["data"]}
     assert {"bob", "BOB"} <= ids
+
+
+async def test_one_agent_is_read_by_staff_where_its_location_says(client: Client) -> None:
+    created = await client.put("/agents/ada%2F1", as_=ADMIN, json={"name": "Ada"})
+    assert created.status == 201 and created.headers["location"] == "/agents/ada%2F1"
+    for who in (ADMIN, AGENT, ANALYST):
+        read = await client.get(created.headers["location"], as_=who)
+        assert read.status == 200, (who, read)
+        assert read.json == created.json
+    assert (await client.get("/agents/ada%2F1", as_=CUSTOMER)).status == 403
+    assert (await client.get("/agents/ada%2F1")).status == 401
+    missing = await client.get("/agents/nobody", as_=AGENT)
+    assert missing.status == 404 and missing.json["error"]["code"] == "not_found"
+    assert (await client.get("/agents/" + "a" * 300, as_=AGENT)).status == 404
+
+
+async def test_one_agent_shows_its_open_workload(client: Client) -> None:
+    await put_agent(client, "agent-1")
+    ticket = await create_ticket(client)
+    await client.post(f"/tickets/{ticket['id']}/assign", as_=ADMIN, json={"agent_id": "agent-1"})
+    read = await client.get("/agents/agent-1", as_=AGENT)
+    assert read.status == 200 and read.json["open_tickets"] == 1
