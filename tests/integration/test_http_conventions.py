@@ -264,6 +264,13 @@ async def test_every_201_has_the_created_resources_location(client: Client) -> N
     agent = await client.put("/agents/ada%2F1", as_=ADMIN,
                              json={"name": "Ada", "email": "ada@example.com"})
     assert (agent.status, agent.headers["location"]) == (201, "/agents/ada%2F1"), agent
+    # The PUT routes that create: their Location reads back with GET too.
+    policy = await client.put("/sla/policies/vip", as_=ADMIN, json={
+        "first_response_minutes": 30, "resolution_minutes": 480})
+    assert policy.status == 201, policy
+    for made in (agent, policy):
+        read = await client.get(made.headers["location"], as_=ADMIN)
+        assert read.status == 200 and read.json == made.json, (made.headers, read)
     changed = await client.put("/agents/ada%2F1", as_=ADMIN, json={"name": "Ada L."})
     assert changed.status == 200 and "location" not in changed.headers
 
