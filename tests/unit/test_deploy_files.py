@@ -546,17 +546,48 @@ def test_manifests_match_the_kubernetes_schemas() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_docker_compose_accepts_the_file() -> None:
+def compose_config(name: str) -> dict[str, Any]:
+    """The file as compose itself reads it (`config`: anchors, `extends` and the
+    variables of docker/.env.example resolved)."""
     docker = shutil.which("docker")
     if docker and subprocess.run([docker, "compose", "version"], capture_output=True,
                                  timeout=30).returncode == 0:
-        compose = [docker, "compose"]
+        command = [docker, "compose"]
     else:  # compose v1 validates the same file without an engine
         legacy = shutil.which("docker-compose")
         assert legacy, "docker compose is missing: apt-get install -y docker-compose"
-        compose = [legacy]
+        command = [legacy]
     result = subprocess.run(
-        [*compose, "--env-file", str(DOCKER / ".env.example"), "-f",
-         str(DOCKER / "docker-compose.yml"), "config", "-q"],
-        capture_output=True, text=True, timeout=60)
+        [*command, "--env-file", str(DOCKER / ".env.example"), "-f", str(DOCKER / name),
+         "config"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+    loaded: dict[str, Any] = yaml.safe_load(result.stdout)
+    return loaded
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    assert "sav-mysql" in compose_config("docker-compose.yml")["services"]
+
+
+def test_the_galera_stack_runs_sav_on_the_cluster_and_no_single_database() -> None:
+    """docker/galera-compose.yml is a stack of its own: no sav-mysql started beside the
+    cluster, and SAV's services are the base file's but for the database they use."""
+    base = compose_config("docker-compose.yml")["services"]
+    galera = compose_config("galera-compose.yml")["services"]
+    assert "sav-mysql" not in galera
+    assert {"galera-1", "galera-2", "galera-3", "galera-proxy"} <= set(galera)
+    assert set(base) - {"sav-mysql"} <= set(galera)
+    database = {"DB_HOST": "galera-proxy", "DB_PORT": "3306"}
+    for name in set(base) - {"sav-mysql"}:
+        ours, theirs = dict(galera[name]), dict(base[name])
+        waits, base_waits = ours.pop("depends_on", {}), theirs.pop("depends_on", {})
+        expected = {key: value for key, value in base_waits.items() if key != "sav-mysql"}
+        if "sav-mysql" in base_waits:
+            expected["galera-proxy"] = {"condition": "service_healthy"}
+        assert waits == expected, name
+        assert set(ours.pop("networks")) == set(theirs.pop("networks")), name
+        if name.startswith("sav-"):
+            environment = ours.pop("environment")
+            environment.pop("SAV_READ_YOUR_WRITES_TIMEOUT", None)
+            assert environment == {**theirs.pop("environment"), **database}, name
+        assert ours == theirs, name
