@@ -13,14 +13,14 @@ import re
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from sav.commands.actor import Actor
-from sav.commands.app import MAX_ATTEMPTS, PostedMessage, SavApplication
+from sav.commands.admin_streams import require_admin, save_retrying
+from sav.commands.app import PostedMessage, SavApplication
 from sav.commands.policy import command_handler, require_staff, require_visible
 from sav.commands.tickets import short_tags
-from sav.events.errors import ConflictError, NotFoundError, PermissionDeniedError
+from sav.events.errors import ConflictError, NotFoundError
 from sav.events.macro import MACROS_ID, Macros
 from sav.events.rules import Priority, Status
 from sav.events.ticket import Ticket
@@ -117,26 +117,9 @@ def one_macro(app: SavApplication, macro_id: str) -> dict[str, Any]:
     return macro_json(macro_id, found.get(macro_id))
 
 
-def _require_admin(actor: Actor) -> None:
-    if not actor.is_admin:
-        raise PermissionDeniedError("only admins change macros")
-
-
-def _save_retrying(app: SavApplication, change: Any) -> Any:
-    """Load, change, append; a concurrent append (another admin) is retried."""
-    for _ in range(MAX_ATTEMPTS):
-        aggregate, result = change()
-        try:
-            app.save(aggregate)
-        except IntegrityError:
-            continue
-        return result
-    raise ConflictError("too many concurrent changes, retry")
-
-
 @command_handler
 def create_macro(app: SavApplication, actor: Actor, body: MacroBody) -> dict[str, Any]:
-    _require_admin(actor)
+    require_admin(actor, "macros")
     macro_id, stored = str(uuid4()), body.stored()
 
     def change() -> tuple[Any, str]:
@@ -149,14 +132,14 @@ def create_macro(app: SavApplication, actor: Actor, body: MacroBody) -> dict[str
         found.create(macro_id, stored, actor=actor.who.ref())
         return found, macro_id
 
-    _save_retrying(app, change)
+    save_retrying(app, change)
     return one_macro(app, macro_id)
 
 
 @command_handler
 def replace_macro(app: SavApplication, actor: Actor, macro_id: str, body: MacroBody
                   ) -> dict[str, Any]:
-    _require_admin(actor)
+    require_admin(actor, "macros")
     stored = body.stored()
 
     def change() -> tuple[Any, None]:
@@ -166,13 +149,13 @@ def replace_macro(app: SavApplication, actor: Actor, macro_id: str, body: MacroB
         found.change(macro_id, stored, actor=actor.who.ref())
         return found, None
 
-    _save_retrying(app, change)
+    save_retrying(app, change)
     return one_macro(app, macro_id)
 
 
 @command_handler
 def delete_macro(app: SavApplication, actor: Actor, macro_id: str) -> None:
-    _require_admin(actor)
+    require_admin(actor, "macros")
 
     def change() -> tuple[Any, None]:
         found = get_aggregate(app, MACROS_ID)
@@ -181,7 +164,7 @@ def delete_macro(app: SavApplication, actor: Actor, macro_id: str) -> None:
         found.delete(macro_id, actor=actor.who.ref())
         return found, None
 
-    _save_retrying(app, change)
+    save_retrying(app, change)
 
 
 def _set_status(ticket: Ticket, status: str, actor: Actor) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from sav.commands.actor import Actor
-from sav.commands.app import MAX_ATTEMPTS, SavApplication
+from sav.commands.admin_streams import require_admin, save_retrying
+from sav.commands.app import SavApplication
 from sav.commands.policy import command_handler
-from sav.events.errors import ConflictError, NotFoundError, PermissionDeniedError
+from sav.events.errors import NotFoundError
 from sav.events.rules import Priority
 from sav.events.sla import CALENDAR_ID, POLICIES_ID, SlaCalendar, SlaPolicies
 from sav.sla import calendar as cal
@@ -56,27 +56,10 @@ def checked_name(name: str) -> str:
     return name
 
 
-def _require_admin(actor: Actor) -> None:
-    if not actor.is_admin:
-        raise PermissionDeniedError("only admins change service levels")
-
-
-def _save_retrying(app: SavApplication, change: Any) -> Any:
-    """Load, change, append; a concurrent append (another admin) is retried."""
-    for _ in range(MAX_ATTEMPTS):
-        aggregate, result = change()
-        try:
-            app.save(aggregate)
-        except IntegrityError:
-            continue
-        return result
-    raise ConflictError("too many concurrent changes, retry")
-
-
 @command_handler
 def put_calendar(app: SavApplication, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
     """Replace the calendar (422 `CalendarError` for an unknown zone or a bad interval)."""
-    _require_admin(actor)
+    require_admin(actor, "service levels")
     calendar = cal.parse(body).as_json()
 
     def change() -> tuple[Any, dict[str, Any]]:
@@ -86,14 +69,14 @@ def put_calendar(app: SavApplication, actor: Actor, body: dict[str, Any]) -> dic
         found.change(calendar, actor=actor.who.ref())
         return found, calendar
 
-    return _save_retrying(app, change)  # type: ignore[no-any-return]
+    return save_retrying(app, change)
 
 
 @command_handler
 def put_policy(app: SavApplication, actor: Actor, name: str, body: PolicyBody
                ) -> tuple[bool, dict[str, Any]]:
     """Create or replace a policy; (created, the policy)."""
-    _require_admin(actor)
+    require_admin(actor, "service levels")
     name = checked_name(name)
     policy = body.stored()
 
@@ -106,12 +89,12 @@ def put_policy(app: SavApplication, actor: Actor, name: str, body: PolicyBody
         found.put(name, policy, actor=actor.who.ref())
         return found, (created, policy)
 
-    return _save_retrying(app, change)  # type: ignore[no-any-return]
+    return save_retrying(app, change)
 
 
 @command_handler
 def delete_policy(app: SavApplication, actor: Actor, name: str) -> None:
-    _require_admin(actor)
+    require_admin(actor, "service levels")
     name = checked_name(name)
 
     def change() -> tuple[Any, None]:
@@ -120,7 +103,7 @@ def delete_policy(app: SavApplication, actor: Actor, name: str) -> None:
             raise NotFoundError("policy not found")
         return found, None
 
-    _save_retrying(app, change)
+    save_retrying(app, change)
 
 
 def policy_json(name: str, policy: dict[str, Any]) -> dict[str, Any]:
