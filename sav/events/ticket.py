@@ -104,6 +104,7 @@ class Ticket(Aggregate):
                                  for key, m in state["messages"].items()}
             state["attachments"] = {key: [a.user_id, a.file_path]
                                     for key, a in state["attachments"].items()}
+            state["mail_thread"] = [list(mail) for mail in state.get("mail_thread", ())]
             for name in SNAPSHOT_TIMES:
                 if state.get(name) is not None:
                     state[name] = state[name].isoformat()
@@ -118,6 +119,10 @@ class Ticket(Aggregate):
                                for key, values in plain["messages"].items()}
             ticket.attachments = {key: AttachmentState(user, path)
                                   for key, (user, path) in plain["attachments"].items()}
+            # Snapshots taken before the thread was kept have none (sav.mail.compose
+            # then reads the opening mail's id from the creation).
+            ticket.mail_thread = tuple((version, mail_id) for version, mail_id
+                                       in plain.get("mail_thread", ()))
             for name in SNAPSHOT_TIMES:
                 value = ticket.__dict__.get(name)
                 if isinstance(value, str):
@@ -192,6 +197,10 @@ class Ticket(Aggregate):
         email: str | None
 
     class MessagePosted(Event):
+        """Version 3 records the `Message-ID` of the customer's mail the message came
+        from (`mail_message_id`, personal data; None for a message not from mail): the
+        threading headers of SAV's later mail name it (issue 24)."""
+
         message_id: str
         user_id: str | None
         author_role: str
@@ -199,14 +208,25 @@ class Ticket(Aggregate):
         author_email: str | None
         content: str
         is_internal: bool
+        mail_message_id: str | None
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["actor"] = Who(state["user_id"], state["author_role"]).ref()
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            # Mails threaded before version 3 kept only a hash of their Message-ID (the
+            # message's id): the id itself is not known.
+            state["mail_message_id"] = None
+
         def mutate(self, aggregate: Any) -> Any:
             ticket = super().mutate(aggregate)
             aggregate.stamp_message(self.message_id, self.originator_version)
+            if self.mail_message_id:
+                aggregate.mail_thread = (*aggregate.mail_thread,
+                                         (self.originator_version, self.mail_message_id))
             return ticket
 
     class MessageEdited(Event):
@@ -322,6 +342,11 @@ class Ticket(Aggregate):
         self.satisfaction_rating: int | None = None
         self.messages: dict[str, MessageState] = {}
         self.attachments: dict[str, AttachmentState] = {}
+        # The customer's mails on this ticket, oldest first: (the ticket version that
+        # recorded it, its Message-ID). Immutable, shared by copies. The opening mail's
+        # is in the creation's `origin`; later ones come with their MessagePosted.
+        first_mail = (origin or {}).get("message_id")
+        self.mail_thread: tuple[tuple[int, str], ...] = ((1, first_mail),) if first_mail else ()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Ticket:
         """The repository hands each command a copy of its cached ticket. Message and
@@ -504,8 +529,10 @@ class Ticket(Aggregate):
         author_email: str | None,
         content: str,
         is_internal: bool,
+        mail_message_id: str | None = None,
     ) -> None:
-        """Post a message; a customer reply wakes a waiting or resolved ticket."""
+        """Post a message; a customer reply wakes a waiting or resolved ticket.
+        `mail_message_id`: the Message-ID of the mail it came from, if any."""
         self._require_not_closed()
         side = side_of(role)
         if is_internal and side != Side.STAFF:
@@ -520,6 +547,7 @@ class Ticket(Aggregate):
             author_email=author_email,
             content=content,
             is_internal=is_internal,
+            mail_message_id=mail_message_id,
             actor=Who(user_id, role).ref(),
         )
         customer = Who(user_id or "customer", role)
@@ -538,6 +566,7 @@ class Ticket(Aggregate):
         author_email: str | None,
         content: str,
         is_internal: bool,
+        mail_message_id: str | None,
         actor: dict[str, Any],
     ) -> None:
         self.messages[message_id] = MessageState(user_id, side_of(author_role), is_internal)

@@ -92,7 +92,8 @@ def _thread(app: SavApplication, ticket_id: UUID, mail: InboundMail) -> Received
     message_id = str(_derived("message", mail.message_id))
     content = strip_quoted(mail.text) or mail.text or EMPTY_BODY
     try:
-        post_mail_reply(app, MAIL_ACTOR, ticket_id, message_id, mail.sender, content[:50_000])
+        post_mail_reply(app, MAIL_ACTOR, ticket_id, message_id, mail.sender, content[:50_000],
+                        mail.message_id)
     except ConflictError:
         return Received(DUPLICATE, ticket_id, message_id=message_id)
     except (DomainError, _NotTheContactError):
@@ -106,8 +107,9 @@ class _NotTheContactError(Exception):
 
 @command_handler
 def post_mail_reply(app: SavApplication, actor: Actor, ticket_id: UUID, message_id: str,
-                    sender: str, content: str) -> None:
-    """The ticket's contact answered by mail: a customer message, as the contact."""
+                    sender: str, content: str, mail_message_id: str | None = None) -> None:
+    """The ticket's contact answered by mail: a customer message, as the contact, that
+    records the mail's Message-ID (SAV's later mail answer it: In-Reply-To)."""
 
     def change(ticket: Ticket) -> None:
         contact = (ticket.contact_email or "").lower()
@@ -118,6 +120,6 @@ def post_mail_reply(app: SavApplication, actor: Actor, ticket_id: UUID, message_
         ticket.post_message(message_id=message_id, user_id=ticket.user_id,
                             role=Role.CUSTOMER, author_name=ticket.contact_name,
                             author_email=ticket.contact_email, content=content,
-                            is_internal=False)
+                            is_internal=False, mail_message_id=mail_message_id)
 
     app.change_ticket(ticket_id, change)

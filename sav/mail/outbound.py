@@ -29,7 +29,7 @@ from sav.config import Settings
 from sav.events.errors import NotFoundError
 from sav.events.ticket import Ticket
 from sav.eventstore import tracking
-from sav.mail.compose import compose
+from sav.mail.compose import compose, needs_origin
 from sav.mail.metrics import MAIL_COUNTS
 from sav.workers.lease import run_while_leader
 
@@ -100,11 +100,15 @@ class MailSender:
             ticket = self.app.get_ticket(event.originator_id, include_deleted=True)
         except NotFoundError:
             return None
-        return compose(event, ticket, self._origin(event), self.settings.mail_address)
+        return compose(event, ticket, self._origin(event, ticket), self.settings.mail_address)
 
-    def _origin(self, event: Any) -> dict[str, Any] | None:
+    def _origin(self, event: Any, ticket: Ticket) -> dict[str, Any] | None:
+        """The creation's `origin`: the event's own, else read only when the ticket's
+        state lacks the opening mail (its thread is otherwise in the ticket just read)."""
         if isinstance(event, Ticket.Created):
             return event.origin
+        if not needs_origin(ticket):
+            return None
         created = next(iter(self.app.repository.event_store.get(event.originator_id,
                                                                 lte=1)), None)
         return getattr(created, "origin", None)

@@ -33,7 +33,10 @@ NO_PERSONAL_FIELDS: dict[Path, Any] = {}
 # must say what in it is personal before it can be stored (`personal_paths` refuses).
 PERSONAL: dict[type, dict[Path, Any]] = {
     # The declared personal fields (`sav.events.fields`) where each event carries them.
-    Ticket.Created: {(f.name,): f.empty for f in TICKET_PERSONAL if f.on_create},
+    # A customer's mail's Message-ID (issue 24) is personal: mail clients build it from
+    # the sender's host or address. The opening mail's is in the creation's `origin`.
+    Ticket.Created: {**{(f.name,): f.empty for f in TICKET_PERSONAL if f.on_create},
+                     ("origin", "message_id"): None},
     Ticket.Updated: {("changes", f.name): f.empty for f in TICKET_PERSONAL if f.settable},
     Ticket.Assigned: NO_PERSONAL_FIELDS,
     Ticket.Started: NO_PERSONAL_FIELDS,
@@ -45,7 +48,8 @@ PERSONAL: dict[type, dict[Path, Any]] = {
     Ticket.Unassigned: NO_PERSONAL_FIELDS,
     Ticket.Restored: NO_PERSONAL_FIELDS,
     Ticket.LinkedToUser: {("email",): None},
-    Ticket.MessagePosted: {("author_name",): None, ("author_email",): None, ("content",): None},
+    Ticket.MessagePosted: {("author_name",): None, ("author_email",): None, ("content",): None,
+                           ("mail_message_id",): None},
     Ticket.MessageEdited: {("content",): None},
     Ticket.MessageRemoved: NO_PERSONAL_FIELDS,
     Ticket.MessagesRead: NO_PERSONAL_FIELDS,
@@ -79,7 +83,8 @@ PERSONAL: dict[type, dict[Path, Any]] = {
                    NO_PERSONAL_FIELDS),
     # A snapshot holds the state those events built: its text and attachment paths.
     Ticket.Snapshot: {**{("state", f.name): f.empty for f in TICKET_PERSONAL
-                         if f.on_create or f.settable}, ("state", "attachments"): {}},
+                         if f.on_create or f.settable}, ("state", "attachments"): {},
+                      ("state", "mail_thread"): []},
 }
 
 

@@ -137,6 +137,34 @@ async def test_a_conversation_by_mail(client: Client, sink: Sink, mail_worker: i
     assert mails[3]["Content-Language"] == "en"
 
 
+async def test_a_reply_answers_the_customers_latest_mail(
+        client: Client, sink: Sink, mail_worker: int) -> None:
+    """In-Reply-To names the customer's last mail, References the chain from the first
+    (RFC 5322 3.6.4): the customer's client threads SAV's answer under what they wrote."""
+    send(mail_worker, "zoe@example.com", "It flickers.", "<first@example.com>")
+    [ack] = await asyncio.to_thread(sink.wait_for, 1)
+    assert ack["In-Reply-To"] == "<first@example.com>"
+    assert ack["References"] == "<first@example.com>"
+    send(mail_worker, "zoe@example.com", "Still flickering.\n> It flickers.",
+         "<second@example.com>", In_Reply_To=ack["Message-ID"],
+         References=f"<first@example.com> {ack['Message-ID']}")
+    [ticket] = await eventually(lambda: tickets(client))
+    base = f"/tickets/{ticket['id']}"
+
+    async def threaded() -> list[dict[str, Any]]:
+        found = (await client.get(f"{base}/messages", as_=ADMIN)).json
+        return found["data"] if isinstance(found, dict) else found  # type: ignore[no-any-return]
+
+    [second] = await eventually(threaded)
+    assert second["content"] == "Still flickering."
+    said = await client.post(f"{base}/messages", as_=ADMIN, json={"content": "A new bulb?"})
+    assert said.status == 201, said
+    _, reply = await asyncio.to_thread(sink.wait_for, 2)
+    assert "A new bulb?" in reply.get_content()
+    assert reply["In-Reply-To"] == "<second@example.com>"
+    assert reply["References"] == "<first@example.com> <second@example.com>"
+
+
 async def _two(client: Client) -> list[dict[str, Any]]:
     found = await tickets(client)
     return found if len(found) == 2 else []
