@@ -11,19 +11,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import mysql
+
+from sav.migrations.columns import TIMESTAMP, ident
 
 revision: str = "0012_agent_productivity"
 down_revision: str | Sequence[str] | None = "0011_sla"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-
-
-def ident(length: int) -> sa.types.TypeEngine[str]:
-    return sa.String(length).with_variant(
-        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 def upgrade() -> None:
@@ -32,7 +26,7 @@ def upgrade() -> None:
         sa.Column("macro_id", ident(36), primary_key=True),
         sa.Column("title", sa.String(200), nullable=False),
         sa.Column("uses", sa.BigInteger(), nullable=False),
-        sa.Column("last_used_at", Timestamp, nullable=False),
+        sa.Column("last_used_at", TIMESTAMP, nullable=False),
         mysql_engine="InnoDB",
     )
 

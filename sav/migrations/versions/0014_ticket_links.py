@@ -10,19 +10,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import mysql
+
+from sav.migrations.columns import TIMESTAMP, ident
 
 revision: str = "0014_ticket_links"
 down_revision: str | Sequence[str] | None = "0013_ticket_locale"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-
-
-def ident(length: int) -> sa.types.TypeEngine[str]:
-    return sa.String(length).with_variant(
-        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 def upgrade() -> None:
@@ -32,7 +26,7 @@ def upgrade() -> None:
         sa.Column("ticket_id", ident(36), nullable=False),
         sa.Column("other_id", ident(36), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("created_at", Timestamp, nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         mysql_engine="InnoDB",
     )
     op.create_index("ix_ticket_links_ticket_id", "ticket_links", ["ticket_id"])
