@@ -31,6 +31,7 @@ from sav.events.ticket import Ticket
 from sav.eventstore import tracking
 from sav.mail.compose import compose, needs_origin
 from sav.mail.metrics import MAIL_COUNTS
+from sav.workers.head import TAILER_IDLE_S, watch_store
 from sav.workers.lease import run_while_leader
 
 log = logging.getLogger("sav.mail")
@@ -137,11 +138,13 @@ class MailSender:
 
 
 def run(app: SavApplication, engine: Engine, settings: Settings,
-        stop: threading.Event, poll: float = 1.0) -> None:
-    """The sender while this process holds the `mail` lease (appends here wake it)."""
+        stop: threading.Event, poll: float = TAILER_IDLE_S) -> None:
+    """The sender while this process holds the `mail` lease: woken by this process's
+    appends and by the process's probe of the store's head (no poll of its own)."""
     sender = MailSender(app, engine, settings)
     wake = threading.Event()
     app.on_append(lambda _position: wake.set())
+    watch_store(app, stop, lambda _head: wake.set())
     sender.start()
     run_while_leader(engine, LEASE_NAME, settings.worker_lease_ttl, stop, sender.step,
                      idle=poll, wake=wake, on_change=sender.lost_lead)
