@@ -18,7 +18,7 @@ from sav.commands.numbers import MemoryTicketNumbers, SqlTicketNumbers, TicketNu
 from sav.events.errors import ConflictError, NotFoundError, PreconditionFailedError
 from sav.events.ticket import Ticket
 from sav.eventstore.recorder import SqlApplicationRecorder
-from sav.sla.config import follow_sla
+from sav.sla.config import ConfigCache, follow_sla
 from sav.sla.rules import key_of as sla_key
 
 T = TypeVar("T")
@@ -93,6 +93,7 @@ class SavApplication(Application[UUID]):
         super().__init__(env)
         self.ticket_prefix = ticket_prefix
         self.pick_agent: AgentPicker | None = None
+        self.sla_config = ConfigCache()  # what new tickets are matched with (sav.sla)
         # The repository fast-forwards a cached aggregate in place and then copies it;
         # two threads loading one ticket must not do both at once (the copy would see
         # a dict change size under it). Striped, so other tickets never wait.

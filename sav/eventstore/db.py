@@ -8,13 +8,14 @@ COMMITTED so a polling reader always sees the latest committed appends.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -24,6 +25,9 @@ _IMMEDIATE = "sav_immediate"
 MAX_PACKET = 64 * 1024 * 1024
 # An unreachable MySQL host answers in seconds (PyMySQL waits 10 s, aiomysql 60).
 CONNECT_TIMEOUT_SECONDS = 5
+# A pooled MySQL connection idle for longer is pinged before it is used again.
+IDLE_PING_SECONDS = 1.0
+_IDLE_SINCE = "sav_idle_since"
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -49,7 +53,7 @@ def build_engine(url: str, pool_size: int = 10, reads_only: bool = False) -> Eng
         return engine
     if not reads_only:
         _create_mysql_database(url)
-    return create_engine(
+    return ping_when_idle(create_engine(
         url,
         # Events up to (at least) 16 MiB: the client's default packet cap is exactly 16 MiB.
         # The server needs max_allowed_packet >= 64M as well (docker/ and .ci/run set it).
@@ -58,7 +62,6 @@ def build_engine(url: str, pool_size: int = 10, reads_only: bool = False) -> Eng
         pool_size=pool_size,
         max_overflow=pool_size,
         hide_parameters=True,
-        pool_pre_ping=True,
         pool_recycle=3600,
         isolation_level="AUTOCOMMIT" if reads_only else "READ COMMITTED",
         # No reset when a connection goes back to the pool: a `Connection` that closes
@@ -68,7 +71,37 @@ def build_engine(url: str, pool_size: int = 10, reads_only: bool = False) -> Eng
         # Closing a connection still "rolls back" its autobegun transaction: in autocommit
         # that is a ROLLBACK round trip after every read (and every idle poll).
         skip_autocommit_rollback=reads_only,
-    )
+    ))
+
+
+def ping_when_idle(engine: Any, idle_seconds: float = IDLE_PING_SECONDS) -> Any:
+    """`pool_pre_ping`, only for a connection that sat in the pool `idle_seconds` or
+    more (issue 21): the pre-ping was a round trip before every statement batch (a
+    create checked out three connections). A connection in steady use needs none; one
+    that went stale between uses fails its ping and is replaced, as with pre-ping; one
+    that breaks while in use fails that use, which SQLAlchemy's disconnect handling
+    turns into a fresh pool for the next. Works for sync and async engines."""
+    pool = engine.pool
+    dialect = engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # just connected, or in steady use
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception:
+            alive = False
+        if not alive:
+            raise exc.DisconnectionError("the pooled connection did not answer a ping")
+
+    return engine
 
 
 # Per SQLite engine: the threads of a process queue here for the database's write lock.

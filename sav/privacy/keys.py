@@ -7,8 +7,10 @@ destroys its keys and every key of every ticket that used one of them (a public 
 linked to the user shares the person's e-mail key), keeping a tombstone row so a field
 sealed with a destroyed key reads as erased, never as an error.
 
-Keys are cached in memory for `CACHE_SECONDS`: another process notices a destroyed key
-within that time (`erasure_settled` waits for it before an erasure is reported done).
+Keys, and which key is a subject's, are cached in memory for `CACHE_SECONDS`: another
+process notices a destroyed key within that time (`erasure_settled` waits for it before
+an erasure is reported done); a ticket it opens meanwhile for the subject being erased
+may be sealed with the destroyed key, and so reads as erased too.
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ class KeyStore:
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[DataKey, float]] = {}
         self._streams: dict[str, tuple[str | None, float]] = {}
+        self._subjects: dict[str, tuple[str, float]] = {}  # subject -> its current key
         self._misses: list[float] = []
         with schema_lock(engine) as conn:
             keys_metadata.create_all(conn)
@@ -245,19 +248,28 @@ class KeyStore:
         """Seal `stream_id`'s events from now on with `subject`'s key (made if needed);
         `new_stream`: the stream has no key yet (its creation)."""
         fresh: bytes | None = None
+        now = time.monotonic()
+        known = self._subjects.get(subject)
+        if known is not None and known[1] <= now:
+            known = None
         # No process lock here: joined to a command's transaction, the database's own
         # locks order concurrent writers (a lock taken inside theirs could deadlock).
         with self.writer() as conn:
-            # The subject's first key, unless it has one: two first tickets of one subject
-            # at once both try, the first row wins (INSERT … IGNORE) and both use its key.
-            key_id = str(uuid.uuid4())
-            if conn.execute(_NEW_SUBJECT, {"subject": subject, "key_id": key_id}).rowcount:
-                fresh = new_key()
-                conn.execute(_NEW_KEY, {"key_id": key_id, "subject": subject,
-                                        "created_at": time.time(),
-                                        "wrapped": wrap(self.kek, fresh, key_id)})
+            if known is not None:  # a subject seen lately: its key row is there (issue 21)
+                key_id = known[0]
             else:
-                key_id = str(conn.execute(_SUBJECT_KEY, {"subject": subject}).scalar_one())
+                # The subject's first key, unless it has one: two first tickets of one
+                # subject at once both try, the first row wins (INSERT … IGNORE) and both
+                # use its key.
+                key_id = str(uuid.uuid4())
+                if conn.execute(_NEW_SUBJECT, {"subject": subject, "key_id": key_id}).rowcount:
+                    fresh = new_key()
+                    conn.execute(_NEW_KEY, {"key_id": key_id, "subject": subject,
+                                            "created_at": time.time(),
+                                            "wrapped": wrap(self.kek, fresh, key_id)})
+                else:
+                    key_id = str(conn.execute(_SUBJECT_KEY,
+                                              {"subject": subject}).scalar_one())
             if fresh is not None or new_stream:
                 conn.execute(_NEW_STREAM_KEY, {"stream_id": stream_id, "key_id": key_id})
             elif conn.execute(_STREAM_KEY, {"stream_id": stream_id}).scalar() != key_id:
@@ -269,6 +281,10 @@ class KeyStore:
         # the only users of the key, and a retry maps the stream again.
         if fresh is not None:
             self._keys[key_id] = (DataKey(key_id, AESGCM(fresh)), until)
+        if known is None and fresh is None:  # a fresh key is not known to be committed
+            if len(self._subjects) >= MAX_CACHED_STREAMS:
+                self._subjects.clear()
+            self._subjects[subject] = (key_id, until)
         self._streams[stream_id] = (key_id, time.monotonic() + STREAM_CACHE_SECONDS)
         return self.key(key_id)
 
@@ -294,6 +310,9 @@ class KeyStore:
                     privacy_subjects.c.key_id.in_(keys)))
         for key_id in keys:
             self._keys.pop(key_id, None)
+        for subject, (key_id, _) in list(self._subjects.items()):
+            if key_id in keys:
+                self._subjects.pop(subject, None)
         for stream_id in streams:
             self._streams.pop(stream_id, None)
         return sorted(streams)

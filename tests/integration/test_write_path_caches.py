@@ -1,0 +1,101 @@
+"""What a create keeps between commands (issue 21), on both profiles, and why it stays
+true: the SLA configuration (read again when another process changed it), the subject's
+data key (forgotten when the subject is erased), and pooled MySQL connections pinged
+only after sitting idle (a dead one is still replaced)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import NullPool
+
+from sav.bootstrap import Services, bootstrap
+from sav.commands import tickets as commands
+from sav.commands.actor import Actor
+from sav.config import Settings
+from sav.eventstore.db import engine_for, ping_when_idle
+from sav.privacy.erasure import EraseSubject, erase_subject
+from sav.sla.commands import PolicyBody, delete_policy, put_policy
+
+CUSTOMER = Actor("cache-customer", "customer", "cache@example.com")
+ADMIN = Actor("cache-admin", "admin")
+
+
+def create(services: Services, subject: str = "Where is my parcel") -> UUID:
+    return commands.create_ticket(services.app, CUSTOMER, commands.CreateTicket(
+        subject=subject, description="It never arrived.", priority="high")).ticket_id
+
+
+def policy_of(services: Services, ticket_id: UUID) -> str | None:
+    state = getattr(services.app.get_ticket(ticket_id), "sla_state", None) or {}
+    return state.get("policy")
+
+
+def test_a_policy_changed_by_another_process_applies_to_the_next_create(
+        settings: Settings) -> None:
+    """Two applications on one store, each with its own cache: what one puts or deletes,
+    the other's very next create is matched with."""
+    writer, other = bootstrap(settings), bootstrap(settings)
+    try:
+        assert policy_of(writer, create(writer)) is None  # cached: no policies
+        put_policy(other.app, ADMIN, "urgent", PolicyBody(
+            priority=["high"], first_response_minutes=30, resolution_minutes=600))
+        assert policy_of(writer, create(writer)) == "urgent"
+        put_policy(other.app, ADMIN, "first", PolicyBody(
+            position=-1, first_response_minutes=5, resolution_minutes=60))
+        assert policy_of(writer, create(writer)) == "first"
+        delete_policy(other.app, ADMIN, "first")
+        delete_policy(other.app, ADMIN, "urgent")
+        assert policy_of(writer, create(writer)) is None
+    finally:
+        other.close()
+        writer.close()
+
+
+def test_a_ticket_opened_after_its_subject_was_erased_gets_a_new_key(
+        settings: Settings) -> None:
+    """The subject's key is kept between creates; erasing the subject forgets it, so the
+    next ticket is sealed with a new key and reads back whole."""
+    services = bootstrap(settings)
+    try:
+        before = [create(services, f"Ticket {n}") for n in range(3)]  # the key is cached
+        erased = erase_subject(services.app, ADMIN, EraseSubject(user_id=CUSTOMER.user_id))
+        assert {str(ticket_id) for ticket_id in before} <= set(erased.ticket_ids)
+        after = create(services, "After the erasure")
+        reader = bootstrap(settings)  # no cached aggregate: decoded from the store
+        try:
+            assert reader.app.get_ticket(after).subject == "After the erasure"
+            assert reader.app.get_ticket(before[0]).subject != "Ticket 0"
+        finally:
+            reader.close()
+    finally:
+        services.close()
+
+
+def test_a_connection_killed_while_idle_is_replaced(settings: Settings) -> None:
+    """MySQL only: a pooled connection the server dropped fails its ping and is replaced
+    without an error; without the ping (idle for less than the bound) the same use fails."""
+    if not settings.is_mysql:
+        pytest.skip("SQLite connections do not go stale")
+
+    engine_for(settings.database_url)  # creates the database
+
+    def killed_then_used(idle_seconds: float) -> int:
+        engine = ping_when_idle(create_engine(settings.database_url, pool_size=1,
+                                              max_overflow=0), idle_seconds)
+        try:
+            with engine.connect() as conn:
+                victim = conn.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+            with create_engine(settings.database_url, poolclass=NullPool).connect() as killer:
+                killer.execute(text(f"KILL CONNECTION {int(victim)}"))
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT CONNECTION_ID()")).scalar_one())
+        finally:
+            engine.dispose()
+
+    assert killed_then_used(0.0) > 0  # pinged (idle "long enough"), replaced
+    with pytest.raises(sa_exc.OperationalError):
+        killed_then_used(3600.0)  # not pinged: the dead connection fails its statement
