@@ -1,7 +1,10 @@
 """The AsyncAPI 3 document of the messages SAV publishes and consumes on RabbitMQ, built
 from the code that makes and reads them: the publisher's routing (`sav.workers.routing`,
 one channel per routing key, its `data` from the stored event classes' fields) and the
-consumer's payload models (`sav.commands.platform`). Served at `GET /asyncapi.json`.
+consumer's payload models (`sav.commands.platform`); and the Server-Sent Events streams
+of the HTTP API (`GET /events`, `GET /tickets/{id}/events`,
+`GET /public/tickets/{number}/events`), their `data` from the API's response models.
+Served at `GET /asyncapi.json`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from sav import __version__
+from sav.api import schemas
 from sav.commands.platform import SCHEMAS as CONSUMED
 from sav.config import Settings
 from sav.events.catalog import ALL_EVENTS
@@ -125,6 +129,70 @@ def consumed_payload(key: str, model: type[Any]) -> dict[str, Any]:
             "anyOf": [{"$ref": "#/$defs/payload"}, envelope]}
 
 
+class Presence(schemas.Shape):
+    """`event: presence` of a staff stream: who else of the staff views the ticket now."""
+
+    viewers: list[schemas.Viewer]
+
+
+# The Server-Sent Events streams (`Accept: text/event-stream`): (channel, address, who
+# reads it, its messages as (SSE `event` field, model, what it is)). Each message's SSE
+# `id` is the entry's `position`: a reconnecting client sends it back as `Last-Event-ID`.
+ENTRY = ("message", schemas.HistoryEntry,
+         "a new entry of the ticket's history, as GET /tickets/{id}/history lists it, "
+         "filtered for the reader (customers never see internal notes)")
+STREAMS: list[tuple[str, str, str, list[tuple[str, type[schemas.Shape], str]]]] = [
+    ("ticket_events_stream", "/tickets/{ticket_ref}/events",
+     "the ticket's customer and the staff who may see it (Bearer JWT)",
+     [ENTRY, ("presence", Presence, "staff readers only: who else of the staff views the "
+              "ticket, sent when it changes (POST /tickets/{id}/viewing)")]),
+    ("public_ticket_events_stream", "/public/tickets/{ticket_ref}/events",
+     "anyone with the ticket's access token (X-Access-Token or ?token=)", [ENTRY]),
+    ("events_stream", "/events",
+     "admins and analysts (Bearer JWT): the feed, each entry the message published to "
+     "RabbitMQ with its position; ?type= and ?ticket_id= select",
+     [("message", schemas.FeedEntry, "the next entry of the feed")]),
+]
+STREAM_PARAMETERS = {"ticket_ref": {"description": "the ticket's id (UUID) or its number"}}
+
+
+def model_payload(model: type[Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = model.model_json_schema(mode="serialization")
+    return {"$schema": SCHEMA_DIALECT, **payload}
+
+
+def add_streams(channels: dict[str, Any], operations: dict[str, Any],
+                messages: dict[str, Any]) -> None:
+    """The SSE streams: one channel per route on the `api` server, SAV sending."""
+    for name, address, readers, kinds in STREAMS:
+        refs: dict[str, Any] = {}
+        for event, model, summary in kinds:
+            message = f"{name}_{event}"
+            messages[message] = {
+                "name": event, "title": f"{address} {event}",
+                "contentType": "application/json", "summary": summary,
+                "description": f"An SSE message: `event: {event}` (absent for `message`), "
+                               "`data:` this JSON on one line"
+                               + (", `id:` its `position`." if event == "message" else "."),
+                "payload": model_payload(model),
+            }
+            refs[message] = {"$ref": f"#/components/messages/{message}"}
+        channels[name] = {
+            "address": address, "messages": refs, "servers": [{"$ref": "#/servers/api"}],
+            "description": f"GET {address} with `Accept: text/event-stream`: read by "
+                           f"{readers}. A comment every 15 s keeps it open; `retry:` "
+                           "says when to reconnect, with `Last-Event-ID`.",
+            **({"parameters": {key: value for key, value in STREAM_PARAMETERS.items()
+                               if f"{{{key}}}" in address}} if "{" in address else {}),
+        }
+        operations[f"stream_{name}"] = {
+            "action": "send", "channel": {"$ref": f"#/channels/{name}"},
+            "summary": f"SAV streams GET {address} (Server-Sent Events)",
+            "messages": [{"$ref": f"#/channels/{name}/messages/{message}"}
+                         for message in refs],
+        }
+
+
 def channel_id(key: str) -> str:
     return key.replace(".", "_")
 
@@ -168,6 +236,7 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
             "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
             "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING}},
         }
+    add_streams(channels, operations, messages)
     return {
         "asyncapi": "3.0.0",
         "info": {"title": "SAV ticket events", "version": __version__,
@@ -176,15 +245,24 @@ def asyncapi_document(settings: Settings) -> dict[str, Any]:
         "defaultContentType": "application/json",
         "servers": {"rabbitmq": {"host": f"{settings.rabbitmq_host or 'rabbitmq'}:"
                                          f"{settings.rabbitmq_port}",
-                                 "protocol": "amqp", "protocolVersion": "0.9.1"}},
+                                 "protocol": "amqp", "protocolVersion": "0.9.1"},
+                    "api": {"host": api_host(settings), "protocol": "http",
+                            "description": "SAV's HTTP API: its Server-Sent Events "
+                                           "streams (the rest is in /openapi.json)"}},
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages},
     }
 
 
+def api_host(settings: Settings) -> str:
+    """The API's host as clients reach it (SAV_PUBLIC_BASE_URL, else the local port)."""
+    base = settings.public_base_url.split("://", 1)[-1].split("/", 1)[0]
+    return base or f"localhost:{settings.app_port}"
+
+
 def _channel(key: str, name: str, exchange: dict[str, Any]) -> dict[str, Any]:
-    return {"address": key,
+    return {"address": key, "servers": [{"$ref": "#/servers/rabbitmq"}],
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "bindings": {"amqp": {"is": "routingKey", "exchange": exchange,
                                   "bindingVersion": AMQP_BINDING}}}

@@ -38,7 +38,8 @@ SWAGGER_PAGE = """<!doctype html>
 <body>
   <p style="font-family: sans-serif; margin: 1em 2em">
     <a href="/openapi.json">openapi.json</a> ·
-    <a href="/docs/asyncapi">RabbitMQ messages</a> (<a href="/asyncapi.json">asyncapi.json</a>)
+    <a href="/docs/asyncapi">RabbitMQ messages, SSE streams</a>
+    (<a href="/asyncapi.json">asyncapi.json</a>)
   </p>
   <div id="swagger-ui"></div>
   <script src="/docs/assets/swagger-ui-bundle.js"></script>
@@ -104,29 +105,39 @@ async def asyncapi_route(request: Request) -> HTTPResponse:
 @bp.get("/docs/asyncapi")
 @responds(200, content_type=HTML, description="/asyncapi.json as a page")
 async def asyncapi_page_route(request: Request) -> HTTPResponse:
-    """The RabbitMQ messages, rendered: one section per routing key with its schema."""
+    """The RabbitMQ messages and SSE streams, rendered: one section per routing key (per
+    stream and SSE event) with its schema."""
     page = asyncapi_page(orjson.loads(asyncapi_bytes(http.settings(request))))
     return HTTPResponse(page, content_type=HTML, headers=SECURITY_HEADERS)
+
+
+def message_section(name: str, key: str, verb: str, message: dict[str, Any]) -> str:
+    schema = json.dumps(message["payload"], indent=2, ensure_ascii=False)
+    headers = (f"<h4>headers</h4><pre>{html.escape(json.dumps(message['headers'], indent=2))}"
+               "</pre>" if "headers" in message else "")
+    return (f'<section id="{name}"><h3><code>{key}</code> — {verb}</h3>'
+            f'<p>{html.escape(message.get("description", ""))}</p>'
+            f"<h4>payload (JSON Schema)</h4><pre>{html.escape(schema)}</pre>"
+            f"{headers}</section>")
 
 
 def asyncapi_page(document: dict[str, Any]) -> str:
     info = document["info"]
     messages = document["components"]["messages"]
     rows, sections = [], []
-    for name, operation in document["operations"].items():
+    for operation_name, operation in document["operations"].items():
         channel = document["channels"][operation["channel"]["$ref"].rsplit("/", 1)[-1]]
-        message = messages[channel["address"].replace(".", "_")]
-        verb = "SAV publishes" if operation["action"] == "send" else "SAV consumes"
+        stream = channel.get("servers") == [{"$ref": "#/servers/api"}]
         key = html.escape(channel["address"])
-        rows.append(f'<tr><td><a href="#{name}"><code>{key}</code></a></td><td>{verb}</td>'
+        for ref in operation["messages"]:
+            name = ref["$ref"].rsplit("/", 1)[-1]
+            message = messages[name]
+            verb = (f"SAV streams (SSE event {message['name']})" if stream
+                    else "SAV publishes" if operation["action"] == "send" else "SAV consumes")
+            name = name if stream else operation_name
+            rows.append(f'<tr><td><a href="#{name}"><code>{key}</code></a></td><td>{verb}</td>'
                     f'<td>{html.escape(message.get("summary", ""))}</td></tr>')
-        schema = json.dumps(message["payload"], indent=2, ensure_ascii=False)
-        headers = (f"<h4>headers</h4><pre>{html.escape(json.dumps(message['headers'], indent=2))}"
-                   "</pre>" if "headers" in message else "")
-        sections.append(f'<section id="{name}"><h3><code>{key}</code> — {verb}</h3>'
-                        f'<p>{html.escape(message.get("description", ""))}</p>'
-                        f"<h4>payload (JSON Schema)</h4><pre>{html.escape(schema)}</pre>"
-                        f"{headers}</section>")
+            sections.append(message_section(name, key, verb, message))
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(info['title'])}</title>"
             "<style>body{font-family:sans-serif;margin:2em;max-width:70em}"

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 import jsonschema
+import orjson
 import pytest
 
 from sav.api.asyncapi import HEADERS_SCHEMA, asyncapi_document, published_keys
+from sav.api.auth import issue_token
 from sav.bootstrap import Services
 from sav.commands.automations import escalate_ticket, request_survey
 from sav.commands.platform import UserRegistered, link_registered_user, parse_message
@@ -24,6 +27,7 @@ from sav.events import clock
 from sav.workers.scheduler import run_job
 from tests.support.broker import Tap, body, delete_names, headers, rabbit_env, unique_names
 from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
+from tests.support.live_server import live_server
 from tests.support.story import tell_story
 from tests.support.workers import jobs_of, publisher_of
 
@@ -49,9 +53,14 @@ def test_the_document_is_valid_asyncapi_3_and_names_every_routing_key() -> None:
     broken = json.loads(json.dumps(doc))
     broken["operations"]["publish_ticket_created"]["action"] = "publish"
     assert list(validator.iter_errors(broken)), "the AsyncAPI schema must catch a bad action"
-    addresses = {channel["address"] for channel in doc["channels"].values()}
+    addresses = {channel["address"] for channel in doc["channels"].values()
+                 if channel["servers"] == [{"$ref": "#/servers/rabbitmq"}]}
     assert set(published_keys()) | {"order.issue", "user.registered",
                                      "product.issue_reported"} == addresses
+    streams = {channel["address"] for channel in doc["channels"].values()
+               if channel["servers"] == [{"$ref": "#/servers/api"}]}
+    assert streams == {"/events", "/tickets/{ticket_ref}/events",
+                       "/public/tickets/{ticket_ref}/events"}
     actions = {op["channel"]["$ref"].rsplit("/", 1)[-1]: op["action"]
                for op in doc["operations"].values()}
     assert actions["ticket_created"] == "send" and actions["order_issue"] == "receive"
@@ -235,3 +244,73 @@ async def test_every_published_message_matches_its_schema(
         headers_validator.validate(headers(message))
         seen.add(key)
     assert seen == set(published_keys())
+
+
+def sse_messages(response: httpx.Response, count: int) -> list[dict[str, Any]]:
+    """The first `count` messages of a Server-Sent Events stream (comments skipped)."""
+    found: list[dict[str, Any]] = []
+    fields: dict[str, Any] = {}
+    for line in response.iter_lines():
+        if line:
+            name, _, value = line.partition(":")
+            if name:
+                fields[name] = value.removeprefix(" ")
+            continue
+        if "data" in fields:
+            found.append({**fields, "data": orjson.loads(fields["data"])})
+            if len(found) == count:
+                return found
+        fields = {}
+    raise AssertionError(f"the stream ended after {found}")
+
+
+def stream_validator(doc: dict[str, Any], channel: str, event: str) -> jsonschema.Validator:
+    message = doc["channels"][channel]["messages"][f"{channel}_{event}"]["$ref"]
+    schema = doc["components"]["messages"][message.rsplit("/", 1)[1]]["payload"]
+    return jsonschema.Draft202012Validator(schema,
+                                           format_checker=jsonschema.FormatChecker())
+
+
+def test_the_sse_streams_send_what_the_document_says(settings: Settings) -> None:
+    """A real `sav serve`: each message of the ticket, public and feed streams (history
+    entries, presence, feed entries) matches its channel's payload, and a schema-breaking
+    entry would not."""
+    doc = document()
+    secret = settings.jwt_secret()
+    auth = {who: {"Authorization": "Bearer " + issue_token(secret, who[0], who[1])}
+            for who in (ADMIN, AGENT, CUSTOMER)}
+    sse = {"Accept": "text/event-stream", "Last-Event-ID": "0"}
+    with live_server(settings) as server, httpx.Client(base_url=server.base_url,
+                                                        timeout=30) as client:
+        created = client.post("/public/tickets", json={
+            "email": "jo@example.com", "subject": "Broken lid", "description": "Lid"})
+        assert created.status_code == 201, created.text
+        ticket = created.json()
+        path = f"/tickets/{ticket['id']}"
+        assert client.post(f"{path}/assign", headers=auth[ADMIN],
+                           json={"agent_id": AGENT[0]}).status_code == 200
+        assert client.post(f"{path}/messages", headers=auth[AGENT],
+                           json={"content": "It ships today"}).status_code == 201
+        assert client.post(f"{path}/viewing", headers=auth[ADMIN]).status_code == 204
+        checks = [(f"{path}/events", auth[AGENT], "ticket_events_stream", 4),
+                  (f"/public/tickets/{ticket['ticket_number']}/events",
+                   {"X-Access-Token": ticket["access_token"]}, "public_ticket_events_stream", 3),
+                  ("/events", auth[ADMIN], "events_stream", 3)]
+        seen: set[tuple[str, str]] = set()
+        for url, headers, channel, count in checks:
+            with client.stream("GET", url, headers={**headers, **sse}) as response:
+                assert response.status_code == 200, (url, response.read())
+                for message in sse_messages(response, count):
+                    event = message.get("event", "message")
+                    stream_validator(doc, channel, event).validate(message["data"])
+                    seen.add((channel, event))
+                    if event == "message":
+                        assert message["id"] == str(message["data"]["position"])
+        assert seen == {("ticket_events_stream", "message"),
+                        ("ticket_events_stream", "presence"),
+                        ("public_ticket_events_stream", "message"),
+                        ("events_stream", "message")}
+    entry = stream_validator(doc, "ticket_events_stream", "message")
+    assert not entry.is_valid({"position": "1", "type": "ticket.created"})
+    assert not stream_validator(doc, "ticket_events_stream", "presence").is_valid(
+        {"viewers": [{"id": "agent-1"}]})
