@@ -243,7 +243,6 @@ def update_ticket(
     changes = cmd.model_dump(exclude_unset=True, mode="json")
 
     def change(ticket: Ticket) -> None:
-        require_visible(ticket, actor)
         if not actor.is_staff:
             forbidden = set(changes) - CUSTOMER_EDITABLE
             if forbidden:
@@ -263,36 +262,24 @@ def assign_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: AssignTicket,
     expected_version: int | None = None,
 ) -> Outcome:
-    def change(ticket: Ticket) -> None:
-        require_visible(ticket, actor)
-        require_staff(actor, "assign tickets")
-        ticket.assign(cmd.agent_id, by=actor.who)
-
-    return _run(app, actor, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, lambda ticket: ticket.assign(cmd.agent_id, by=actor.who),
+                expected_version, staff_only="assign tickets")
 
 
 @command_handler
 def start_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
 ) -> Outcome:
-    def change(ticket: Ticket) -> None:
-        require_visible(ticket, actor)
-        require_staff(actor, "start work on tickets")
-        ticket.start(by=actor.who)
-
-    return _run(app, actor, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, lambda ticket: ticket.start(by=actor.who),
+                expected_version, staff_only="start work on tickets")
 
 
 @command_handler
 def wait_on_customer(
     app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
 ) -> Outcome:
-    def change(ticket: Ticket) -> None:
-        require_visible(ticket, actor)
-        require_staff(actor, "put tickets on hold for the customer")
-        ticket.wait(by=actor.who)
-
-    return _run(app, actor, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, lambda ticket: ticket.wait(by=actor.who),
+                expected_version, staff_only="put tickets on hold for the customer")
 
 
 @command_handler
@@ -300,12 +287,9 @@ def resolve_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: ResolveTicket,
     expected_version: int | None = None,
 ) -> Outcome:
-    def change(ticket: Ticket) -> None:
-        require_visible(ticket, actor)
-        require_staff(actor, "resolve tickets")
-        ticket.resolve(cmd.resolution, by=actor.who)
-
-    return _run(app, actor, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id,
+                lambda ticket: ticket.resolve(cmd.resolution, by=actor.who),
+                expected_version, staff_only="resolve tickets")
 
 
 @command_handler
@@ -313,12 +297,9 @@ def close_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: ReasonBody | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    def change(ticket: Ticket) -> None:
-        require_visible(ticket, actor)
-        require_owner_or_staff(ticket, actor, "close this ticket")
-        ticket.close(by=actor.who, reason=cmd.reason if cmd else None)
-
-    return _run(app, actor, ticket_id, change, expected_version)
+    reason = cmd.reason if cmd else None
+    return _run(app, actor, ticket_id, lambda ticket: ticket.close(by=actor.who, reason=reason),
+                expected_version, owner_or_staff="close this ticket")
 
 
 @command_handler
@@ -326,12 +307,9 @@ def reopen_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, cmd: ReasonBody | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    def change(ticket: Ticket) -> None:
-        require_visible(ticket, actor)
-        require_owner_or_staff(ticket, actor, "reopen this ticket")
-        ticket.reopen(by=actor.who, reason=cmd.reason if cmd else None)
-
-    return _run(app, actor, ticket_id, change, expected_version)
+    reason = cmd.reason if cmd else None
+    return _run(app, actor, ticket_id, lambda ticket: ticket.reopen(by=actor.who, reason=reason),
+                expected_version, owner_or_staff="reopen this ticket")
 
 
 @command_handler
@@ -341,7 +319,6 @@ def delete_ticket(
     """Soft delete (GDPR): admins, or the customer who owns the ticket."""
 
     def change(ticket: Ticket) -> None:
-        require_visible(ticket, actor)
         owner = actor.role == Role.CUSTOMER and ticket.user_id == actor.user_id
         if not (actor.is_admin or owner):
             raise PermissionDeniedError("only admins or the ticket's owner may delete it")
@@ -355,13 +332,8 @@ def unassign_ticket(
     app: SavApplication, actor: Actor, ticket_id: UUID, expected_version: int | None = None
 ) -> Outcome:
     """Take a ticket back from its agent (staff): nobody has it, it is open again."""
-
-    def change(ticket: Ticket) -> None:
-        require_visible(ticket, actor)
-        require_staff(actor, "unassign tickets")
-        ticket.unassign(by=actor.who)
-
-    return _run(app, actor, ticket_id, change, expected_version)
+    return _run(app, actor, ticket_id, lambda ticket: ticket.unassign(by=actor.who),
+                expected_version, staff_only="unassign tickets")
 
 
 @command_handler
@@ -371,16 +343,28 @@ def restore_ticket(
     """Undo a soft delete (admins only: a deleted ticket is nobody else's to see)."""
     if not actor.is_admin:
         raise PermissionDeniedError("only admins may restore tickets")
-    ticket, _, position = app.change_ticket(
-        ticket_id, lambda ticket: ticket.restore(by=actor.who), expected_version,
-        include_deleted=True)
-    return Outcome(ticket.id, ticket.version, position)
+    return _run(app, actor, ticket_id, lambda ticket: ticket.restore(by=actor.who),
+                expected_version, include_deleted=True)
 
 
 def _run(
     app: SavApplication, actor: Actor, ticket_id: UUID, change: Callable[[Ticket], None],
-    expected_version: int | None,
+    expected_version: int | None, *, staff_only: str | None = None,
+    owner_or_staff: str | None = None, include_deleted: bool = False,
 ) -> Outcome:
+    """Load the ticket, refuse a caller who may not see it (404, before anything else:
+    a stranger learns nothing) and, naming what they would do, one who is not staff
+    (`staff_only`) or neither staff nor the ticket's owner (`owner_or_staff`) (403),
+    then apply `change` and append (`change_ticket`: retried, no lost update)."""
+
+    def checked(ticket: Ticket) -> None:
+        if staff_only is not None:
+            require_staff(actor, staff_only)
+        if owner_or_staff is not None:
+            require_owner_or_staff(ticket, actor, owner_or_staff)
+        change(ticket)
+
     ticket, _, position = app.change_ticket(
-        ticket_id, change, expected_version, check=lambda ticket: require_visible(ticket, actor))
+        ticket_id, checked, expected_version, check=lambda ticket: require_visible(ticket, actor),
+        include_deleted=include_deleted)
     return Outcome(ticket.id, ticket.version, position)
