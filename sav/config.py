@@ -300,6 +300,12 @@ class Settings(BaseSettings):
     webhook_retry_hours: Amount = setting(
         "SAV_WEBHOOK_RETRY_HOURS", 72.0, "how long a delivery is retried before it fails "
         "and its endpoint is disabled")
+    webhook_delivery_retention_days: Amount = setting(
+        "SAV_WEBHOOK_DELIVERY_RETENTION_DAYS", 30.0, "delivered and failed deliveries older "
+        "than this leave the log (the `webhook-deliveries` job; 0: kept forever)")
+    webhook_secret_grace_hours: Amount = setting(
+        "SAV_WEBHOOK_SECRET_GRACE_HOURS", 24.0, "after a secret rotation, how long "
+        "deliveries are signed with the old secret too")
 
     # The e-mail channel (`sav worker mail`, docs/decisions/0190-email.md)
     mail_address: str = setting(
@@ -337,6 +343,9 @@ class Settings(BaseSettings):
         "SAV_INPROCESS_WORKERS", True, "run projector/publisher/scheduler inside `sav serve`")
     command_threads: Annotated[int, between(1, 256)] = setting(
         "SAV_COMMAND_THREADS", 8, "bounded thread pool for (synchronous) eventsourcing calls")
+    idempotency_ttl_hours: Amount = setting(
+        "SAV_IDEMPOTENCY_TTL_HOURS", 24.0, "how long an `Idempotency-Key`'s answer is "
+        "replayed; the same key later is a new request (the `idempotency-keys` job prunes)")
     read_your_writes_timeout: Amount = setting(
         "SAV_READ_YOUR_WRITES_TIMEOUT", 10.0,
         "seconds a command waits for the read model to show it (longer than a Galera "
