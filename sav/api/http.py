@@ -15,6 +15,7 @@ from sanic import HTTPResponse, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sav.api.errors import ApiError
+from sav.api.query import JSON_INTEGER
 from sav.api.views import TicketViews
 from sav.commands.actor import Actor
 from sav.commands.app import Outcome
@@ -62,17 +63,30 @@ def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) ->
                         content_type="application/json")
 
 
+def first_arg(request: Request, name: str) -> str | None:
+    """The first value of a query parameter, a blank one too (`limit=` is a value to
+    refuse, not the default: what `/openapi.json` says of it, issue 19)."""
+    for key, value in request.get_query_args(keep_blank_values=True):
+        if key == name:
+            return value
+    return None
+
+
 def pagination(request: Request, default: int = 20) -> tuple[int, str | None]:
-    raw = request.args.get("limit")
-    try:
-        limit = int(raw) if raw is not None else default
-    except ValueError:
+    raw = first_arg(request, "limit")
+    # As JSON writes an integer (the document's `integer`): not `+5`, `1_0`, other digits.
+    if raw is not None and not JSON_INTEGER.match(raw):
         raise ApiError(422, "validation_failed", "limit must be an integer",
-                       [{"field": "limit", "message": "not an integer"}]) from None
+                       [{"field": "limit", "message": "not an integer"}])
+    limit = int(raw) if raw is not None else default
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(422, "validation_failed", f"limit must be between 1 and {MAX_LIMIT}",
                        [{"field": "limit", "message": "out of range"}])
-    return limit, request.args.get("cursor") or None
+    cursor = first_arg(request, "cursor")
+    if cursor == "":
+        raise ApiError(422, "validation_failed", "invalid cursor",
+                       [{"field": "cursor", "message": "empty"}])
+    return limit, cursor
 
 
 def page(data: list[Any], limit: int, next_cursor: str | None) -> dict[str, Any]:
@@ -166,10 +180,16 @@ def idempotency_scope(request: Request) -> tuple[str, str] | None:
 
 
 def idempotent_id(request: Request) -> UUID | None:
-    """A create with an Idempotency-Key gets an id derived from it, so concurrent
-    retries collide on the event store's unique stream version instead of duplicating."""
+    """A create with an Idempotency-Key gets an id derived from it and from the time the
+    key was claimed (`sav.api.idempotency`), so concurrent retries collide on the event
+    store's unique stream version instead of duplicating, and the same key once its
+    answer expired makes a new one."""
     scope = idempotency_scope(request)
-    return uuid5(NAMESPACE_URL, f"sav:{scope[0]}:{scope[1]}") if scope else None
+    if scope is None:
+        return None
+    generation = getattr(request.ctx, "idempotency_generation", None)
+    claimed = f":{generation.isoformat()}" if generation is not None else ""
+    return uuid5(NAMESPACE_URL, f"sav:{scope[0]}:{scope[1]}{claimed}")
 
 
 async def idempotent(request: Request, produce: Callable[[], Awaitable[HTTPResponse]]

@@ -8,6 +8,14 @@ A POST with a key runs once per caller: the same key with the same body answers 
 user, or for anonymous routes the client address plus the access token presented, so a
 replay never answers someone who could not have made the request.
 
+Answers expire after `SAV_IDEMPOTENCY_TTL_HOURS` (24 h, as Stripe's): the same key later
+is a new request. A key is claimed before its request runs (a `pending` row, status 0):
+the claim's time is the key's generation, from which a create derives its id
+(`http.idempotent_id`), so concurrent retries and retries after a 5xx still collide on
+one id, and a request after the expiry gets a new one. The claim becomes the stored
+answer; an answer of 500 or more leaves it pending, so the retry runs again. Expired rows
+are ignored at once and deleted by the `idempotency-keys` job (`prune_expired`).
+
 Bodies compare as sent (JSON), or by their parsed parts for an upload (a client library
 draws a new multipart boundary on each attempt). A secret shown once (the anonymous
 ticket's access token, a webhook's signing secret) is sealed in the stored answer with a
@@ -29,14 +37,19 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import ValidationError
 from sanic import Blueprint, HTTPResponse, Request
+from sanic.exceptions import SanicException
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sav.api import http
 from sav.api.body import MultipartBody, request_body
 from sav.api.errors import ApiError
 from sav.api.tables import idempotency_keys
+from sav.events import clock
+from sav.events.errors import DomainError
 from sav.privacy.crypto import open_sealed, seal
 
 log = logging.getLogger("sav.api")
@@ -46,6 +59,8 @@ Handler = Callable[..., Awaitable[HTTPResponse]]
 SEALED_FIELDS = ("access_token", "secret")
 SEALED_PREFIX = "sealed:"
 REPLAYED = "Idempotent-Replayed"
+PENDING = 0  # the status of a claim whose request has stored no answer (yet)
+PRUNE_BATCH = 1000
 
 
 def idempotent_posts(blueprint: Blueprint) -> Blueprint:
@@ -82,55 +97,148 @@ async def replay_or_run(request: Request, handler: Handler,
     upload = request_body(handler)
     streamed = isinstance(upload, MultipartBody)
     engine = http.reads(request)
-    t = idempotency_keys.c
-    async with engine.connect() as conn:
-        stored = (await conn.execute(
-            select(t.status, t.body, t.request_hash, t.etag)
-            .where(t.scope == scope[0], t.key == scope[1])
-        )).first()
+    now = naive_now()
+    oldest = now - dt.timedelta(hours=http.settings(request).idempotency_ttl_hours)
+    stored = await live_row(engine, scope, oldest)
+    claimed = False
+    if stored is None:
+        # The uploads' digest is taken while the route reads them (`sav.api.uploads`).
+        claimed = await claim(engine, scope, now, "" if streamed else body_digest(request.body))
+        if not claimed:  # a concurrent request claimed it first
+            stored = await live_row(engine, scope, oldest)
+    generation = now
     if stored is not None:
-        if streamed:
-            assert isinstance(upload, MultipartBody)
-            form = await upload.read(request, http.settings(request).max_attachment_bytes)
-            digest = form.digest()
-        else:
-            digest = body_digest(request.body)
-        if stored.request_hash != digest:
-            raise ApiError(422, "idempotency_key_reused",
-                           "this Idempotency-Key was used with a different request body")
-        headers = {REPLAYED: "true"}
-        if stored.etag:
-            headers["ETag"] = stored.etag
-        if not stored.body:  # a 204
-            return HTTPResponse(status=stored.status, headers=headers)
-        body = unsealed(request, scope, stored.body.encode())
-        return HTTPResponse(body, status=stored.status, headers=headers,
-                            content_type="application/json")
-    response = await produce()
-    # An upload's digest is taken while the route reads it (`sav.api.uploads`).
+        if stored.request_hash:
+            if streamed:
+                assert isinstance(upload, MultipartBody)
+                form = await upload.read(request, http.settings(request).max_attachment_bytes)
+                digest = form.digest()
+            else:
+                digest = body_digest(request.body)
+            if stored.request_hash != digest:
+                raise ApiError(422, "idempotency_key_reused",
+                               "this Idempotency-Key was used with a different request body")
+        if stored.status != PENDING:
+            return replayed(request, scope, stored)
+        generation = stored.created_at
+    request.ctx.idempotency_generation = generation
+    try:
+        response = await produce()
+    except Exception as error:
+        if claimed and refused(error):
+            # Refused before it ran (a bad body, a rule): no answer is kept, so the key
+            # may carry a corrected body (a 5xx keeps the claim: the retry runs again).
+            await release(engine, scope, generation)
+        raise
     taken: str | None = (getattr(request.ctx, "upload_digest", None) if streamed
                          else body_digest(request.body))
     if taken is not None and response.status < 500:
-        await remember(request, scope, taken, response)
+        await remember(request, scope, generation, taken, response)
     return response
+
+
+def refused(error: Exception) -> bool:
+    """The error is answered below 500 (as `sav.api.errors.to_response` maps it)."""
+    if isinstance(error, ApiError):
+        return error.status < 500
+    if isinstance(error, SanicException):
+        return (error.status_code or 500) < 500
+    return isinstance(error, DomainError | ValidationError)
+
+
+async def release(engine: AsyncEngine, scope: tuple[str, str], generation: dt.datetime
+                  ) -> None:
+    t = idempotency_keys.c
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(delete(idempotency_keys).where(
+                t.scope == scope[0], t.key == scope[1], t.created_at == generation,
+                t.status == PENDING))
+    except sa_exc.SQLAlchemyError:
+        log.warning("could not release an Idempotency-Key", exc_info=True)
+
+
+def naive_now() -> dt.datetime:
+    """Whole seconds: a `DATETIME` column keeps no fraction on MariaDB, and the claim's
+    time read back must derive the same ids as the one written."""
+    return clock.now().astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+async def live_row(engine: AsyncEngine, scope: tuple[str, str], oldest: dt.datetime
+                   ) -> Any:
+    """The key's row unless it expired (then it is as good as absent: deleted here, the
+    job deletes the others)."""
+    t = idempotency_keys.c
+    async with engine.connect() as conn:
+        row = (await conn.execute(
+            select(t.status, t.body, t.request_hash, t.etag, t.created_at)
+            .where(t.scope == scope[0], t.key == scope[1])
+        )).first()
+    if row is None or row.created_at > oldest:
+        return row
+    async with engine.begin() as conn:
+        await conn.execute(delete(idempotency_keys).where(
+            t.scope == scope[0], t.key == scope[1], t.created_at == row.created_at))
+    return None
+
+
+async def claim(engine: AsyncEngine, scope: tuple[str, str], now: dt.datetime,
+                digest: str) -> bool:
+    """Claim the key (a pending row): False if another request holds it already."""
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(idempotency_keys.insert().values(
+                scope=scope[0], key=scope[1], status=PENDING, request_hash=digest,
+                etag=None, body="", created_at=now))
+    except sa_exc.IntegrityError:
+        return False
+    return True
+
+
+def replayed(request: Request, scope: tuple[str, str], stored: Any) -> HTTPResponse:
+    headers = {REPLAYED: "true"}
+    if stored.etag:
+        headers["ETag"] = stored.etag
+    if not stored.body:  # a 204
+        return HTTPResponse(status=stored.status, headers=headers)
+    body = unsealed(request, scope, stored.body.encode())
+    return HTTPResponse(body, status=stored.status, headers=headers,
+                        content_type="application/json")
+
+
+def prune_expired(engine: Engine, ttl_hours: float) -> int:
+    """Delete the rows older than the TTL, in batches (the `idempotency-keys` job)."""
+    oldest = naive_now() - dt.timedelta(hours=ttl_hours)
+    t = idempotency_keys.c
+    deleted = 0
+    while True:
+        with engine.begin() as conn:
+            keys = conn.execute(select(t.scope, t.key).where(t.created_at <= oldest)
+                                .limit(PRUNE_BATCH)).all()
+            for row in keys:
+                conn.execute(delete(idempotency_keys).where(
+                    t.scope == row.scope, t.key == row.key, t.created_at <= oldest))
+        deleted += len(keys)
+        if len(keys) < PRUNE_BATCH:
+            return deleted
 
 
 def body_digest(body: bytes | None) -> str:
     return hashlib.sha256(body or b"").hexdigest()
 
 
-async def remember(request: Request, scope: tuple[str, str], digest: str,
-                   response: HTTPResponse) -> None:
+async def remember(request: Request, scope: tuple[str, str], generation: dt.datetime,
+                   digest: str, response: HTTPResponse) -> None:
+    """The claim becomes the stored answer."""
+    t = idempotency_keys.c
     try:
         async with http.reads(request).begin() as conn:
-            await conn.execute(idempotency_keys.insert().values(
-                scope=scope[0], key=scope[1], status=response.status, request_hash=digest,
-                etag=response.headers.get("etag"),
-                body=sealed(request, scope, response.body or b"").decode(),
-                created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            ))
-    except sa_exc.IntegrityError:
-        pass  # A concurrent retry stored the same result first.
+            await conn.execute(update(idempotency_keys).where(
+                t.scope == scope[0], t.key == scope[1], t.created_at == generation,
+                t.status == PENDING,
+            ).values(status=response.status, request_hash=digest,
+                     etag=response.headers.get("etag"),
+                     body=sealed(request, scope, response.body or b"").decode()))
     except sa_exc.SQLAlchemyError:
         # The command is stored: answer its result; only a later replay is lost.
         log.warning("could not store the Idempotency-Key result", exc_info=True)
