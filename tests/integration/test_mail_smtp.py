@@ -4,6 +4,7 @@ smtplib to SAV's listener (`sav worker mail`), SAV's mail caught by an aiosmtpd 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 import socket
 import threading
@@ -15,8 +16,12 @@ from typing import Any
 import pytest
 
 from sav.bootstrap import Services
+from sav.config import Settings
 from sav.eventstore import tracking
-from sav.mail import outbound, worker
+from sav.mail import listener, outbound, worker
+from sav.privacy import erasure
+from tests.integration.test_privacy_erasure import erase, stored_bytes
+from tests.support.attachments import EXE, PDF
 from tests.support.http import ADMIN, Client
 from tests.support.services import free_port
 from tests.support.smtp import Sink, smtp_sink
@@ -37,11 +42,11 @@ def settings_env(sink: Sink) -> dict[str, str]:
             "SAV_INBOUND_SMTP_PORT": str(free_port())}
 
 
-@pytest.fixture
-def mail_worker(services: Services) -> Iterator[int]:
+@contextlib.contextmanager
+def listening(services: Services, target: Any, *args: Any) -> Iterator[int]:
+    """`target(*args, stop)` in a thread, once SAV's inbound SMTP port answers."""
     stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(
-        services.app, services.engine, services.settings, stop), daemon=True)
+    thread = threading.Thread(target=target, args=(*args, stop), daemon=True)
     thread.start()
     port = services.settings.inbound_smtp_port
     deadline = time.monotonic() + 10
@@ -50,18 +55,31 @@ def mail_worker(services: Services) -> Iterator[int]:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(0.05)
-    yield port
-    stop.set()
-    thread.join(timeout=10)
+    try:
+        yield port
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
-def send(port: int, sender: str, body: str, message_id: str, **headers: str) -> None:
+@pytest.fixture
+def mail_worker(services: Services) -> Iterator[int]:
+    """`sav worker mail`: the listener and the sender."""
+    with listening(services, worker.run, services.app, services.engine,
+                   services.settings) as port:
+        yield port
+
+
+def send(port: int, sender: str, body: str, message_id: str,
+         files: tuple[tuple[str, bytes], ...] = (), **headers: str) -> None:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = headers.pop("To", SUPPORT)
     message["Subject"] = headers.pop("Subject", "Lampe cassée")
     message["Message-ID"] = message_id
     message.set_content(body)
+    for name, data in files:  # each declared a PDF, whatever it is
+        message.add_attachment(data, maintype="application", subtype="pdf", filename=name)
     for name, value in headers.items():  # after set_content, which clears Content-*
         message[name.replace("_", "-")] = value
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
@@ -163,6 +181,58 @@ async def test_a_reply_answers_the_customers_latest_mail(
     assert "A new bulb?" in reply.get_content()
     assert reply["In-Reply-To"] == "<second@example.com>"
     assert reply["References"] == "<first@example.com> <second@example.com>"
+
+
+async def test_an_attachment_refused_by_content_is_dropped_and_noted(
+        client: Client, sink: Sink, mail_worker: int) -> None:
+    send(mail_worker, "zoe@example.com", "Both files attached.", "<files@example.com>",
+         files=(("real.pdf", PDF), ("invoice.pdf", EXE)))
+    [ack] = await asyncio.to_thread(sink.wait_for, 1)  # the mail still opened its ticket
+    [listed] = await eventually(lambda: tickets(client))
+
+    async def with_note() -> dict[str, Any] | None:
+        ticket = (await client.get(f"/tickets/{listed['id']}", as_=ADMIN)).json
+        return ticket if ticket["messages"] else None
+
+    ticket = await eventually(with_note)
+    assert [a["file_name"] for a in ticket["attachments"]] == ["real.pdf"]
+    [note] = ticket["messages"]
+    assert note["is_internal"] and "invoice.pdf" in note["content"]
+    assert ticket["ticket_number"] in ack["Subject"]
+
+
+async def test_an_erased_contact_is_mailed_nothing_and_their_mail_ids_are_gone(
+        client: Client, services: Services, settings: Settings, sink: Sink,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply waiting in the outbox when its contact is erased is never sent, and the
+    Message-IDs of the contact's mails (personal data) are unreadable after it."""
+    monkeypatch.setattr(erasure, "CACHE_SECONDS", 0.0)  # one process: no key cache to wait
+    sender = outbound.MailSender(services.app, services.engine, services.settings)
+    sender.start()  # the outbox starts here; the sender runs after the erasure only
+    first, second = "zqfirst@example.com", "zqsecond@example.com"
+    with listening(services, listener.run, services.app, services.settings) as port:
+        send(port, "zoe@example.com", "It flickers.", f"<{first}>")
+        [ticket] = await eventually(lambda: tickets(client))
+        send(port, "zoe@example.com", "Still.", f"<{second}>",
+             To=f"support+{ticket['id'].replace('-', '')}@help.example.com")
+        base = f"/tickets/{ticket['id']}"
+
+        async def threaded() -> bool:
+            found = (await client.get(f"{base}/messages", as_=ADMIN)).json
+            return bool(found["data"] if isinstance(found, dict) else found)
+
+        assert await eventually(threaded)
+    assert (await client.post(f"{base}/messages", as_=ADMIN,
+                              json={"content": "A new bulb?"})).status == 201
+    before = (await client.get("/events/export", as_=ADMIN)).body
+    assert first.encode() in before and second.encode() in before  # staff read them
+    await erase(client, {"email": "zoe@example.com"})
+    await asyncio.to_thread(sender.step)
+    assert sink.mails == []  # neither the acknowledgement nor the reply
+    after = (await client.get("/events/export", as_=ADMIN)).body
+    stored = stored_bytes(settings, services)
+    for mail_id in (first, second):
+        assert mail_id.encode() not in after and mail_id.encode() not in stored
 
 
 async def _two(client: Client) -> list[dict[str, Any]]:
