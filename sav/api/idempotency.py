@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.exceptions import SanicException
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, select, tuple_, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -206,18 +206,19 @@ def replayed(request: Request, scope: tuple[str, str], stored: Any) -> HTTPRespo
                         content_type="application/json")
 
 
-def prune_expired(engine: Engine, ttl_hours: float) -> int:
-    """Delete the rows older than the TTL, in batches (the `idempotency-keys` job)."""
-    oldest = naive_now() - dt.timedelta(hours=ttl_hours)
+def prune_expired(engine: Engine, oldest: dt.datetime) -> int:
+    """Delete the answers stored at `oldest` (naive UTC) or before, in batches (the
+    `idempotency-keys` job)."""
     t = idempotency_keys.c
     deleted = 0
     while True:
         with engine.begin() as conn:
             keys = conn.execute(select(t.scope, t.key).where(t.created_at <= oldest)
                                 .limit(PRUNE_BATCH)).all()
-            for row in keys:
+            if keys:
                 conn.execute(delete(idempotency_keys).where(
-                    t.scope == row.scope, t.key == row.key, t.created_at <= oldest))
+                    tuple_(t.scope, t.key).in_([(row.scope, row.key) for row in keys]),
+                    t.created_at <= oldest))
         deleted += len(keys)
         if len(keys) < PRUNE_BATCH:
             return deleted

@@ -4,6 +4,8 @@ route of the app (issue 19)."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,13 @@ from sav.api.app import create_app
 from sav.api.idempotency import SEALED_FIELDS, is_replayable
 from sav.api.tables import idempotency_keys
 from sav.bootstrap import Services
+from sav.events import clock
 from sav.projections.runner import Projector
+from sav.workers.scheduler import run_job
 from tests.support.http import CUSTOMER, Client, create_ticket
 from tests.support.posts import example_post, public_ticket, resolved
 from tests.support.settings import make_settings
+from tests.support.workers import jobs_of
 
 BODY = {"subject": "Parcel", "description": "Never came"}
 
@@ -147,3 +152,71 @@ async def test_a_public_ticket_retried_gets_its_token_back_never_stored_in_clear
     lookup = await client.get(f"/public/tickets/{first.json['ticket_number']}",
                               headers={"X-Access-Token": retry.json["access_token"]})
     assert lookup.status == 200
+
+
+# -- expiry (SAV_IDEMPOTENCY_TTL_HOURS) -----------------------------------------------------
+
+def stored_keys(services: Services) -> list[str]:
+    with services.engine.connect() as conn:
+        return sorted(conn.execute(select(idempotency_keys.c.key)).scalars())
+
+
+async def test_an_expired_answer_is_forgotten_and_the_key_makes_a_new_ticket(
+        client: Client, services: Services) -> None:
+    key = {"Idempotency-Key": "order-88"}
+    first = await client.post("/tickets", as_=CUSTOMER, json=BODY, headers=key)
+    clock.travel(timedelta(hours=23))  # within the default 24 h: the first answer
+    replay = await client.post("/tickets", as_=CUSTOMER, json=BODY, headers=key)
+    assert (replay.json["id"], replay.headers["idempotent-replayed"]) == (
+        first.json["id"], "true")
+    clock.travel(timedelta(hours=2))  # 25 h after: a new request, a new ticket
+    later = await client.post("/tickets", as_=CUSTOMER, json=BODY, headers=key)
+    assert later.status == 201 and "idempotent-replayed" not in later.headers, later
+    assert later.json["id"] != first.json["id"]
+    again = await client.post("/tickets", as_=CUSTOMER, json=BODY, headers=key)
+    assert (again.json["id"], again.headers["idempotent-replayed"]) == (
+        later.json["id"], "true")
+    listed = await client.get("/tickets", as_=CUSTOMER)
+    assert len(listed.json["data"]) == 2
+    # After the expiry another body is a new request too, not a reused key.
+    clock.travel(timedelta(hours=25))
+    other = await client.post("/tickets", as_=CUSTOMER, json={**BODY, "subject": "Else"},
+                              headers=key)
+    assert other.status == 201 and other.json["subject"] == "Else"
+
+
+@pytest.mark.parametrize("settings_env", [{"SAV_IDEMPOTENCY_TTL_HOURS": "1"}])
+async def test_the_ttl_setting_and_a_message_posted_again_after_it(
+        client: Client, services: Services) -> None:
+    """A derived message id (the key's) does not collide with the first one's either."""
+    ticket = await create_ticket(client)
+    path, key = f"/tickets/{ticket['id']}/messages", {"Idempotency-Key": "say-1"}
+    first = await client.post(path, as_=CUSTOMER, json={"content": "hi"}, headers=key)
+    clock.travel(timedelta(minutes=61))
+    later = await client.post(path, as_=CUSTOMER, json={"content": "hi"}, headers=key)
+    assert (first.status, later.status) == (201, 201), later
+    assert later.json["id"] != first.json["id"] and "idempotent-replayed" not in later.headers
+    listed = await client.get(path, as_=CUSTOMER)
+    assert [m["content"] for m in listed.json["data"]] == ["hi", "hi"]
+
+
+async def test_a_refused_request_keeps_nothing_so_the_key_takes_a_corrected_body(
+        client: Client, services: Services) -> None:
+    key = {"Idempotency-Key": "fix-me"}
+    refused = await client.post("/tickets", as_=CUSTOMER, json={"subject": ""}, headers=key)
+    assert refused.status == 422 and stored_keys(services) == []
+    fixed = await client.post("/tickets", as_=CUSTOMER, json=BODY, headers=key)
+    assert fixed.status == 201 and "idempotent-replayed" not in fixed.headers
+
+
+async def test_the_job_deletes_the_expired_answers_only(
+        client: Client, services: Services) -> None:
+    for n in range(3):
+        await client.post("/tickets", as_=CUSTOMER, json=BODY,
+                          headers={"Idempotency-Key": f"old-{n}"})
+    clock.travel(timedelta(hours=20))
+    await client.post("/tickets", as_=CUSTOMER, json=BODY, headers={"Idempotency-Key": "new"})
+    clock.travel(timedelta(hours=5))
+    summary = await asyncio.to_thread(run_job, jobs_of(services), "idempotency-keys")
+    assert summary == {"job": "idempotency-keys", "deleted": 3, "ttl_hours": 24.0}
+    assert stored_keys(services) == ["POST /tickets new"]
