@@ -213,6 +213,23 @@ def retry(engine: Engine, webhook_id: str, row_id: str) -> bool:
         return changed.rowcount == 1
 
 
+def prune(engine: Engine, before: float, batch: int = 1000) -> int:
+    """Delete the delivered and failed deliveries last changed before `before` (epoch
+    seconds), in batches (the `webhook-deliveries` job); pending ones stay."""
+    deleted = 0
+    while True:
+        with write_transaction(engine) as conn:
+            ids = list(conn.execute(select(d.id).where(
+                d.status.in_((DELIVERED, FAILED)), d.updated_at < before).limit(batch)
+            ).scalars())
+            if ids:
+                conn.execute(delete(webhook_deliveries).where(
+                    d.id.in_(ids), d.status.in_((DELIVERED, FAILED))))
+        deleted += len(ids)
+        if len(ids) < batch:
+            return deleted
+
+
 def forget(engine: Engine, webhook_id: str) -> None:
     """A deleted subscription's log and position go with it."""
     with write_transaction(engine) as conn:

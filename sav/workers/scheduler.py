@@ -21,6 +21,7 @@ from uuid import UUID
 import orjson
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, Text, false, select
 
+from sav.api.idempotency import prune_expired
 from sav.commands import automations
 from sav.commands.app import Outcome, SavApplication
 from sav.config import Settings
@@ -34,6 +35,7 @@ from sav.projections.position import ReadModelPosition
 from sav.projections.schema import Timestamp, naive_utc
 from sav.projections.tickets import support_tickets
 from sav.sla import job as sla_job
+from sav.webhooks import deliveries
 from sav.workers.lease import Lease, default_owner, run_while_leader
 
 log = logging.getLogger("sav.scheduler")
@@ -167,6 +169,25 @@ def sla(jobs: Jobs, now: datetime, last: datetime | None) -> Summary:
     return {"job": "sla", "due": len(ids), "breached": breached}
 
 
+def idempotency_keys(jobs: Jobs, now: datetime, last: datetime | None) -> Summary:
+    """Delete the Idempotency-Key answers older than SAV_IDEMPOTENCY_TTL_HOURS (already
+    ignored by the API: this keeps the table small)."""
+    hours = jobs.settings.idempotency_ttl_hours
+    oldest = naive_utc(now - timedelta(hours=hours))
+    assert oldest is not None
+    return {"job": "idempotency-keys", "deleted": prune_expired(jobs.engine, oldest),
+            "ttl_hours": hours}
+
+
+def webhook_deliveries(jobs: Jobs, now: datetime, last: datetime | None) -> Summary:
+    """Delete the delivered and failed webhook deliveries older than
+    SAV_WEBHOOK_DELIVERY_RETENTION_DAYS (0: keep them)."""
+    days = jobs.settings.webhook_delivery_retention_days
+    deleted = deliveries.prune(jobs.engine, (now - timedelta(days=days)).timestamp()
+                               ) if days > 0 else 0
+    return {"job": "webhook-deliveries", "deleted": deleted, "retention_days": days}
+
+
 JOBS: dict[str, Job] = {job.name: job for job in (
     Job("auto-close", timedelta(days=1), auto_close),
     Job("escalate", timedelta(minutes=30), escalate),
@@ -174,6 +195,8 @@ JOBS: dict[str, Job] = {job.name: job for job in (
     Job("survey", timedelta(minutes=5), survey),
     Job("metrics", timedelta(hours=1), metrics),
     Job("sla", timedelta(minutes=1), sla),
+    Job("idempotency-keys", timedelta(hours=1), idempotency_keys),
+    Job("webhook-deliveries", timedelta(hours=1), webhook_deliveries),
 )}
 
 
