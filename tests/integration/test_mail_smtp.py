@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from tests.integration.test_privacy_erasure import erase, stored_bytes
 from tests.support.attachments import EXE, PDF
 from tests.support.http import ADMIN, Client
 from tests.support.services import free_port
-from tests.support.smtp import Sink, smtp_sink
+from tests.support.smtp import Sink, self_signed_tls, smtp_sink
 
 SUPPORT = "support@help.example.com"
 
@@ -267,3 +268,31 @@ async def test_mail_waits_without_a_relay_and_goes_out_once_there_is_one(
     assert ack["Content-Language"] == "fr" and ack["Auto-Submitted"] == "auto-generated"
     await asyncio.to_thread(sender.step)
     assert len(sink.mails) == 1
+
+
+async def test_the_relay_gets_starttls_and_auth(
+        client: Client, services: Services, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SMTP_STARTTLS with a verified certificate, then AUTH as SMTP_USERNAME: a refused
+    login is retried (the mail waits), never dropped."""
+    tls, certificate = self_signed_tls(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))  # the relay's CA, trusted
+    with smtp_sink(tls=tls, login=("sav", "relay-secret")) as relay:
+        relay_settings = services.settings.model_copy(update={
+            "smtp_port": relay.port, "smtp_starttls": True, "smtp_username": "sav",
+            "smtp_password": "not-the-password"})
+        wrong = outbound.MailSender(services.app, services.engine, relay_settings)
+        wrong.start()
+        created = await client.post("/public/tickets", json={
+            "email": "ann@example.com", "subject": "Lamp", "description": "It flickers"})
+        assert created.status == 201, created
+        start = tracking.read_position(services.engine, outbound.TRACKING_NAME)
+        await asyncio.to_thread(wrong.step)
+        assert wrong.retry_at > 0 and relay.mails == []
+        assert tracking.read_position(services.engine, outbound.TRACKING_NAME) == start
+        right = outbound.MailSender(services.app, services.engine, relay_settings.model_copy(
+            update={"smtp_password": "relay-secret"}))
+        await asyncio.to_thread(right.step)
+        [ack] = relay.mails
+        assert ack["To"].addresses[0].addr_spec == "ann@example.com"
+        assert relay.sessions == [(True, True)]
