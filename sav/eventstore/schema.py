@@ -66,3 +66,11 @@ tracking = Table("projection_tracking", metadata,
                  Column("name", Identifier(64), primary_key=True),
                  Column("position", BigInteger, nullable=False),
                  Column("updated_at", Double, nullable=False), mysql_engine="InnoDB")
+
+# Worker leases (sav.workers.lease): declared with the store's tables, so what reads them
+# (the metrics' lease holders) needs no worker code. expires_at is a Double: a MySQL
+# FLOAT keeps ~7 digits, so an epoch would round by hours.
+leases = Table("worker_leases", metadata,
+               Column("name", Identifier(64), primary_key=True),
+               Column("owner", Identifier(128), nullable=False),
+               Column("expires_at", Double, nullable=False), mysql_engine="InnoDB")

@@ -28,11 +28,10 @@ from sqlalchemy import (
 )
 
 from sav.eventstore.db import write_transaction
-from sav.eventstore.schema import tracking
+from sav.eventstore.schema import leases, tracking
 from sav.projections.schema import Timestamp, naive_utc, read_metadata
 from sav.projections.statistics import seconds_between
 from sav.projections.tickets import support_tickets
-from sav.workers.lease import leases
 
 ticket_metrics_hourly = Table(
     "ticket_metrics_hourly",

@@ -5,6 +5,11 @@ expires; when the holder dies, another process takes it over after `ttl` seconds
 Taking or renewing always writes the row, in the transaction that read it: on a Galera
 cluster, where the row lock is the local node's only, the commit's certification
 decides between processes on different nodes.
+
+The leases a process holds on one database (with one ttl) are renewed together: one
+UPDATE of every held row, every ttl/3, whichever of their loops comes first; the
+others find theirs fresh and renew on the same beat (issue 21: an idle process's
+queries were mostly six leases renewed apart).
 """
 
 from __future__ import annotations
@@ -16,21 +21,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Column, Double, Engine, Table, select
+from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
 from sav.eventstore.errors import DEADLOCK, error_code
-from sav.eventstore.schema import Identifier, metadata
+from sav.eventstore.schema import leases
 
 log = logging.getLogger("sav.workers")
 
-# expires_at is a Double: a MySQL FLOAT keeps ~7 digits, so an epoch would round by hours.
-leases = Table("worker_leases", metadata,
-               Column("name", Identifier(64), primary_key=True),
-               Column("owner", Identifier(128), nullable=False),
-               Column("expires_at", Double, nullable=False), mysql_engine="InnoDB")
 
 
 class HeldLeases:
@@ -77,17 +78,39 @@ class Lease:
         self.owner = owner or default_owner()
         self.ttl = ttl
         self.held = held
+        # When this process last wrote the row's expiry (its `held.clock`), while held.
+        self.renewed: float | None = None
 
     def acquire(self) -> bool:
-        """Take or renew the lease; False while another live owner holds it."""
+        """Take or renew the lease; False while another live owner holds it. A lease
+        renewed less than ttl/3 ago (with the others of this process) costs no query."""
         # Counted from before the round trip: the row's expiry is never earlier.
         started = self.held.clock()
+        renewed = self.renewed
+        if renewed is not None and (started - renewed < self.ttl / 3
+                                    or _group(self).renew(self, started)):
+            return True
         taken = self._acquire()
         if taken:
-            self.held.held(self.name, self.ttl - (self.held.clock() - started))
+            self._renewed_at(started)
+            _group(self).join(self)
         else:
-            self.held.lost(self.name)
+            self._lost()
         return taken
+
+    def renew_due(self) -> float:
+        """When (`held.clock`) this lease is next to be renewed: ttl/3 after the last
+        renewal, the same moment for every lease of its group."""
+        return (self.renewed if self.renewed is not None else self.held.clock()) + self.ttl / 3
+
+    def _renewed_at(self, started: float) -> None:
+        self.renewed = started
+        self.held.held(self.name, self.ttl - (self.held.clock() - started))
+
+    def _lost(self) -> None:
+        self.renewed = None
+        _group(self).leave(self)
+        self.held.lost(self.name)
 
     def _acquire(self) -> bool:
         now = time.time()
@@ -124,10 +147,84 @@ class Lease:
         return row.owner if row is not None and row.expires_at > time.time() else None
 
     def release(self) -> None:
-        self.held.lost(self.name)
+        self._lost()
         with write_transaction(self.engine) as conn:
             conn.execute(leases.delete().where(leases.c.name == self.name,
                                                leases.c.owner == self.owner))
+
+
+def lease_wait(lease: Lease, leading: bool) -> float:
+    """Seconds a lease loop waits before its next `acquire()`: until the renewal beat of
+    this process's leases while it holds it, ttl/3 while another process does."""
+    if not leading:
+        return lease.ttl / 3
+    return max(0.0, lease.renew_due() - lease.held.clock())
+
+
+class _Group:
+    """The leases one process holds on one database with one ttl, renewed together."""
+
+    def __init__(self) -> None:
+        self.members: dict[int, Lease] = {}
+        self.lock = threading.Lock()
+
+    def join(self, lease: Lease) -> None:
+        with self.lock:
+            self.members[id(lease)] = lease
+
+    def leave(self, lease: Lease) -> None:
+        with self.lock:
+            self.members.pop(id(lease), None)
+
+    def renew(self, lease: Lease, started: float) -> bool:
+        """Renew every member in one statement; whether `lease` was among the renewed
+        (False: another process took it, or the write failed certification)."""
+        with self.lock:
+            if lease.renewed is not None and started - lease.renewed < lease.ttl / 3:
+                return True  # renewed by another member while this one waited
+            members = [m for m in self.members.values() if m.renewed is not None]
+            if lease not in members:
+                return False
+            clocks = {id(m): m.held.clock() for m in members}
+            kept = _renew(lease.engine, members, lease.ttl)
+            for member in members:
+                if (member.name, member.owner) in kept:
+                    member._renewed_at(clocks[id(member)])
+                else:
+                    member.renewed = None
+                    self.members.pop(id(member), None)
+                    member.held.lost(member.name)
+            return (lease.name, lease.owner) in kept
+
+
+def _renew(engine: Engine, members: list[Lease], ttl: float) -> set[tuple[str, str]]:
+    """Move the expiry of each (name, owner) row still owned; which ones were."""
+    wanted = {(m.name, m.owner) for m in members}
+    rows = or_(*(and_(leases.c.name == name, leases.c.owner == owner)
+                 for name, owner in wanted))
+    try:
+        with write_transaction(engine) as conn:
+            moved = conn.execute(leases.update().where(rows).values(
+                expires_at=time.time() + ttl)).rowcount
+            if moved == len(wanted):
+                return wanted
+            # Some were taken over (they had expired): those rows name another owner.
+            return {(row.name, row.owner) for row in conn.execute(
+                select(leases.c.name, leases.c.owner).where(rows))}
+    except sa_exc.OperationalError as error:
+        # Galera: another node wrote one of the rows first; each is taken again alone.
+        if error_code(error) == DEADLOCK:
+            return set()
+        raise
+
+
+_groups: WeakKeyDictionary[Engine, dict[float, _Group]] = WeakKeyDictionary()
+_groups_lock = threading.Lock()
+
+
+def _group(lease: Lease) -> _Group:
+    with _groups_lock:
+        return _groups.setdefault(lease.engine, {}).setdefault(lease.ttl, _Group())
 
 
 def run_while_leader(engine: Engine, name: str, ttl: float, stop: threading.Event,
@@ -135,10 +232,10 @@ def run_while_leader(engine: Engine, name: str, ttl: float, stop: threading.Even
                      wake: threading.Event | None = None,
                      on_change: Callable[[bool], None] | None = None) -> None:
     """Call `step()` every `idle` seconds (at once when `wake` is set) while this process
-    holds lease `name`, renewing it every ttl/3; stand by while another live process
-    holds it. `on_change(leading)` hears when this process gains or loses the lease.
-    A failing step is logged and retried: a transient database error must not end the
-    worker (the process would look alive with a frozen job)."""
+    holds lease `name`, renewing it every ttl/3 (with the process's other leases); stand
+    by while another live process holds it. `on_change(leading)` hears when this process
+    gains or loses the lease. A failing step is logged and retried: a transient database
+    error must not end the worker (the process would look alive with a frozen job)."""
     lease = Lease(engine, name, ttl=ttl)
     leading = False
     renew_at = next_step = 0.0
@@ -158,7 +255,7 @@ def run_while_leader(engine: Engine, name: str, ttl: float, stop: threading.Even
                     stop.wait(ttl / 3)
                     continue
                 lead(True)
-                renew_at = time.monotonic() + ttl / 3
+                renew_at = lease.renew_due()  # on the beat of this process's other leases
             if time.monotonic() >= next_step:
                 step()
                 next_step = time.monotonic() + idle

@@ -1,0 +1,101 @@
+"""The leases of one process are renewed together: one UPDATE for all (issue 21)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, select, update
+
+from sav.eventstore.db import build_engine, create_store_schema
+from sav.eventstore.schema import leases
+from sav.workers.lease import HeldLeases, Lease
+
+TTL = 30.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = build_engine(f"sqlite:///{tmp_path / 'leases.sqlite3'}")
+    create_store_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def statements(engine: Engine) -> list[str]:
+    sent: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _sent(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.startswith("BEGIN"):
+            sent.append(statement.split()[0])
+
+    return sent
+
+
+def expiries(engine: Engine) -> dict[str, float]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(leases.c.name, leases.c.expires_at)).all())
+
+
+def test_one_update_renews_every_lease_of_the_process_on_one_beat(engine: Engine) -> None:
+    clock = FakeClock()
+    held = HeldLeases(clock)
+    projector = Lease(engine, "projector:read_model", ttl=TTL, held=held)
+    publisher = Lease(engine, "publisher", ttl=TTL, held=held)
+    assert projector.acquire() and publisher.acquire()
+    before = expiries(engine)
+    sent = statements(engine)
+    clock.now += 1
+    assert projector.acquire() and publisher.acquire()
+    assert sent == []  # fresh: no query
+    clock.now += TTL / 3
+    assert projector.acquire()
+    assert publisher.acquire()  # renewed with the projector's
+    assert sent == ["UPDATE"]  # one statement for both
+    after = expiries(engine)
+    assert after["publisher"] > before["publisher"]
+    assert after["projector:read_model"] > before["projector:read_model"]
+    assert publisher.renew_due() == projector.renew_due() == clock.now + TTL / 3
+    assert held.names() == ["projector:read_model", "publisher"]
+
+
+def test_a_lease_taken_over_drops_out_of_the_group(engine: Engine) -> None:
+    clock = FakeClock()
+    held = HeldLeases(clock)
+    mine = Lease(engine, "scheduler", ttl=TTL, held=held)
+    lost = Lease(engine, "webhooks", ttl=TTL, held=held)
+    assert mine.acquire() and lost.acquire()
+    with engine.begin() as conn:  # another process took it (it had expired there)
+        conn.execute(update(leases).where(leases.c.name == "webhooks").values(
+            owner="elsewhere", expires_at=9e12))
+    clock.now += TTL / 3
+    assert mine.acquire()
+    assert held.names() == ["scheduler"]
+    assert lost.renewed is None
+    assert not lost.acquire()
+    assert expiries(engine)["webhooks"] == 9e12
+
+
+def test_a_released_lease_is_not_renewed_with_the_others(engine: Engine) -> None:
+    clock = FakeClock()
+    held = HeldLeases(clock)
+    kept = Lease(engine, "mail", ttl=TTL, held=held)
+    gone = Lease(engine, "projector:event_log", ttl=TTL, held=held)
+    assert kept.acquire() and gone.acquire()
+    gone.release()
+    clock.now += TTL / 3
+    assert kept.acquire()
+    assert "projector:event_log" not in expiries(engine)
+    other = Lease(engine, "projector:event_log", ttl=TTL, held=HeldLeases(clock))
+    assert other.acquire()
