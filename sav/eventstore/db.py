@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from pymysql.constants import CLIENT
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -58,7 +59,13 @@ def build_engine(url: str, pool_size: int = 10, reads_only: bool = False) -> Eng
         # Events up to (at least) 16 MiB: the client's default packet cap is exactly 16 MiB.
         # The server needs max_allowed_packet >= 64M as well (docker/ and .ci/run set it).
         connect_args={"max_allowed_packet": MAX_PACKET,
-                      "connect_timeout": CONNECT_TIMEOUT_SECONDS},
+                      "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                      # Writers may send several statements in one query: a command's
+                      # statistics rows go in one round trip (projections.batch). Every
+                      # value is escaped by the driver; matched rows count as changed,
+                      # as SQLAlchemy's own flags have it.
+                      **({} if reads_only else {
+                          "client_flag": CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS})},
         pool_size=pool_size,
         max_overflow=pool_size,
         hide_parameters=True,

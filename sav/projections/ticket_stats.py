@@ -66,6 +66,7 @@ from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
 from sav.projections import batch, sla_stats
+from sav.projections.batch import execute_together
 from sav.projections.schema import Handlers, ignored, naive_utc, read_metadata
 from sav.projections.tickets import support_tickets
 
@@ -232,10 +233,6 @@ class Pending:
                    for ticket_id, (stored, new) in self.contributions.items() if not stored]
         updates = [{"key_ticket_id": ticket_id, **asdict(new)}
                    for ticket_id, (stored, new) in self.contributions.items() if stored]
-        if inserts:
-            conn.execute(contributions.insert(), inserts)
-        if updates:
-            conn.execute(_UPDATE_CONTRIBUTION, updates)
         changes: dict[str, list[dict[str, Any]]] = {}
         for (table, key), delta in self.cells.items():
             if any(delta.values()):  # a batch's moves may cancel out
@@ -243,8 +240,11 @@ class Pending:
                 changes.setdefault(table.name, []).append(
                     dict(zip(keys, key, strict=True)) | delta)
         dialect = "sqlite" if conn.dialect.name == "sqlite" else "mysql"
-        for name, rows in changes.items():
-            conn.execute(_UPSERT[name][dialect], rows)
+        # One round trip on MariaDB for a command's own few rows (issue 21).
+        execute_together(conn, [(_INSERT_CONTRIBUTION, inserts),
+                                (_UPDATE_CONTRIBUTION, updates),
+                                *((_UPSERT[name][dialect], rows)
+                                  for name, rows in changes.items())])
 
 
 def _pending(conn: Connection) -> Pending | None:
@@ -290,6 +290,7 @@ def _upserts(table: Table) -> dict[str, Any]:
 
 CELL_TABLES = (totals, by_assignee, daily, by_assignee_day)
 _UPSERT = {table.name: _upserts(table) for table in CELL_TABLES}
+_INSERT_CONTRIBUTION = contributions.insert()
 _UPDATE_CONTRIBUTION = contributions.update().where(
     contributions.c.ticket_id == bindparam("key_ticket_id"))
 

@@ -1,14 +1,24 @@
-"""What a create keeps between commands (issue 21), on both profiles, and why it stays
-true: the SLA configuration (read again when another process changed it), the subject's
-data key (forgotten when the subject is erased), and pooled MySQL connections pinged
-only after sitting idle (a dead one is still replaced)."""
+"""The write path's shortcuts (issue 21), on both profiles, and why they stay true: the
+SLA configuration kept between commands (read again when another process changed it),
+the subject's data key (forgotten when the subject is erased), pooled MySQL connections
+pinged only after sitting idle (a dead one is still replaced), and a flush's statements
+sent together (written as one by one, failing like one)."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    create_engine,
+    select,
+    text,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import NullPool
 
@@ -18,6 +28,7 @@ from sav.commands.actor import Actor
 from sav.config import Settings
 from sav.eventstore.db import engine_for, ping_when_idle
 from sav.privacy.erasure import EraseSubject, erase_subject
+from sav.projections.batch import execute_together
 from sav.sla.commands import PolicyBody, delete_policy, put_policy
 
 CUSTOMER = Actor("cache-customer", "customer", "cache@example.com")
@@ -99,3 +110,32 @@ def test_a_connection_killed_while_idle_is_replaced(settings: Settings) -> None:
     assert killed_then_used(0.0) > 0  # pinged (idle "long enough"), replaced
     with pytest.raises(sa_exc.OperationalError):
         killed_then_used(3600.0)  # not pinged: the dead connection fails its statement
+
+
+def test_statements_sent_together_write_all_and_fail_like_one(settings: Settings) -> None:
+    """A flush's statements in one round trip (MariaDB) write what they write one by
+    one, and an error in any of them is SQLAlchemy's IntegrityError, as from `execute`."""
+    engine = engine_for(settings.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE together_test (id INTEGER PRIMARY KEY, n INTEGER)"))
+    try:
+        table = Table("together_test", MetaData(), Column("id", Integer, primary_key=True),
+                      Column("n", Integer))
+        bump = table.update().where(table.c.id == bindparam("key")).values(
+            n=table.c.n + bindparam("by"))
+        with engine.begin() as conn:
+            execute_together(conn, [(table.insert(), [{"id": 1, "n": 1}, {"id": 2, "n": 5}]),
+                                    (bump, [{"key": 1, "by": 10}]),
+                                    (table.delete(), [])])
+            assert conn.execute(select(table.c.n).order_by(table.c.id)).scalars().all() == [
+                11, 5]
+        with pytest.raises(sa_exc.IntegrityError), engine.begin() as conn:
+            execute_together(conn, [(bump, [{"key": 2, "by": 1}]),
+                                    (table.insert(), [{"id": 1, "n": 0}]),
+                                    (bump, [{"key": 1, "by": 1}])])
+        with engine.connect() as conn:  # all rolled back
+            assert conn.execute(select(table.c.n).order_by(table.c.id)).scalars().all() == [
+                11, 5]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE together_test"))
