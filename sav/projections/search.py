@@ -7,8 +7,11 @@ FULLTEXT), shorter ones as substrings of the subject or description.
 On SQLite a ticket's full-text row has the ticket's `seq` as its rowid
 (`sav.projections.tickets`): the search joins the FTS5 table to the tickets on it and
 reads the matches in descending rowid order, which FTS5 walks itself, so a page stops
-after its rows however many tickets match. InnoDB's FULLTEXT index has no such order: it
-collects every match, then the rows are sorted by `seq` (docs/decisions/0170-scale.md).
+after its rows however many tickets match. InnoDB's FULLTEXT index has no such order (it
+collects every match): on MariaDB the search reads the projector's `(word, seq)` rows
+instead (`sav.projections.search_words`), the rarest word's newest first, each of the
+other words checked on the ticket's own rows, and stops after the page
+(docs/decisions/0170-scale.md).
 """
 
 from __future__ import annotations
@@ -16,9 +19,27 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, Select, Table, Text, and_, or_, text, true
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    MetaData,
+    Select,
+    Table,
+    Text,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from sav.projections.search_words import MAX_WORD, PREFIXES_UP_TO, key_of, ticket_words, tokens
 from sav.projections.tickets import support_tickets
 
 # InnoDB does not index words shorter than innodb_ft_min_token_size (3 by default).
@@ -60,22 +81,82 @@ def fulltext_clause(dialect: str, q: str) -> ColumnElement[bool]:
     return and_(*clauses) if clauses else true()
 
 
-def searched(query: Select[Any], dialect: str, q: str
-             ) -> tuple[Select[Any], ColumnElement[Any]]:
+async def searched(conn: AsyncConnection, query: Select[Any], q: str,
+                   owner: str | None = None) -> tuple[Select[Any], ColumnElement[Any]]:
     """`query` (on `support_tickets`, newest first by `seq`) narrowed to the tickets
-    matching `q`, and the key to order and page it by. On SQLite that key is the FTS5
-    rowid (equal to `seq`): ordering by it lets the full-text scan drive the join in
-    that order, so the page's LIMIT stops it."""
+    matching `q`, and the key to order and page it by: a key the matches are read in,
+    newest first, so the page's LIMIT stops the read. `owner`: the only customer whose
+    tickets the caller sees or asked for (their rows are read alone)."""
+    if conn.dialect.name != "sqlite":
+        return await _searched_by_words(conn, query, q, owner)
     indexed, short = _words(q)
     query = query.where(*_short_words(short))
     if not indexed:
         return query, support_tickets.c.seq
-    if dialect != "sqlite":
-        return query.where(_innodb_match(indexed)), support_tickets.c.seq
+    # The key is the FTS5 rowid (equal to `seq`): ordering by it lets the full-text scan
+    # drive the join in that order.
     fts = support_tickets_fts
     joined = query.join_from(support_tickets, fts, fts.c.rowid == support_tickets.c.seq)
     match = text("support_tickets_fts MATCH :fts_q").bindparams(fts_q=_fts5_match(indexed))
     return joined.where(match).add_columns(fts.c.rowid), fts.c.rowid
+
+
+# Rows of a word read at most to tell which query word is the rarest.
+RARITY_PROBE = 1_000
+
+
+async def _searched_by_words(conn: AsyncConnection, query: Select[Any], q: str,
+                             owner: str | None) -> tuple[Select[Any], ColumnElement[Any]]:
+    """MariaDB: the rarest query word's rows drive the search, newest first (the primary
+    key `(word, seq)`, or `(word, user_id, seq)` for one customer); every ticket they
+    name is a seek on `seq`, where the other words (each a seek on the ticket's rows),
+    the short words, visibility and filters are checked. STRAIGHT_JOIN keeps that order:
+    the optimizer would otherwise start from a narrowing ticket index and sort."""
+    words = tokens(q)
+    indexed = [w for w in dict.fromkeys(words) if len(w) >= MIN_INDEXED_WORD]
+    query = query.where(*_short_words([w for w in words if len(w) < MIN_INDEXED_WORD]))
+    if not indexed:
+        return query, support_tickets.c.seq
+    if any(len(w) > MAX_WORD for w in indexed):  # such words are never indexed
+        return query.where(false()), support_tickets.c.seq
+    driver, *others = await _rarest_first(conn, indexed, owner)
+    rows = ticket_words
+    query = query.join_from(rows, support_tickets, support_tickets.c.seq == rows.c.seq)
+    query = query.where(rows.c.word == key_of(driver))
+    if owner is not None:
+        query = query.where(rows.c.user_id == owner)
+    for word in [driver] if len(driver) > PREFIXES_UP_TO else []:
+        query = query.where(_has_word(rows.c.seq, word))
+    query = query.where(*(_has_word(rows.c.seq, word) for word in others))
+    return query.add_columns(rows.c.seq).prefix_with("STRAIGHT_JOIN"), rows.c.seq
+
+
+def _has_word(seq: ColumnElement[Any], word: str) -> ColumnElement[bool]:
+    """The ticket at `seq` has `word` (a folded query word): a row of that key, or for a
+    word longer than the stored prefixes one of its whole words beginning with it (the
+    words hold only letters and digits: nothing to escape)."""
+    other = ticket_words.alias()
+    matches = (other.c.word == word if len(word) <= PREFIXES_UP_TO
+               else other.c.word.like(word + "%"))
+    return exists().where(other.c.seq == seq, matches)
+
+
+async def _rarest_first(conn: AsyncConnection, words: list[str],
+                        owner: str | None) -> list[str]:
+    """`words`, the one with the fewest rows first (counted up to RARITY_PROBE each;
+    among equals the longest, a longer prefix being the narrower)."""
+    if len(words) == 1:
+        return words
+    counts = []
+    for word in words:
+        probe = select(literal(1)).where(ticket_words.c.word == key_of(word))
+        if owner is not None:
+            probe = probe.where(ticket_words.c.user_id == owner)
+        counts.append(select(func.count()).select_from(
+            probe.limit(RARITY_PROBE).subquery()).scalar_subquery())
+    found = (await conn.execute(select(*counts))).one()
+    return [word for _, _, word in sorted(
+        (count, -len(word), word) for count, word in zip(found, words, strict=True))]
 
 
 def _fts5_match(words: list[str]) -> str:

@@ -125,7 +125,7 @@ async def list_tickets(
         query = query.where(sla_filter(sla, now or datetime.now(UTC)))
     key: ColumnElement[Any] = t.seq
     if filters.get("q"):  # newest matches first, a page at a time (sav.projections.search)
-        query, key = searched(query, conn.dialect.name, filters["q"] or "")
+        query, key = await searched(conn, query, filters["q"] or "", _owner(actor, filters))
     if sort == "sla_due":
         return await sla_due_page(conn, query, limit, cursor)
     if actor.role == "agent" and key is t.seq:
@@ -134,6 +134,14 @@ async def list_tickets(
         return await keyset_union_page(conn, [query.where(half) for half in queue_halves(
             actor)], key, limit, cursor, descending=True)
     return await keyset_page(conn, query, key, limit, cursor, descending=True)
+
+
+def _owner(actor: Actor, filters: dict[str, str | None]) -> str | None:
+    """The one customer whose tickets a list is narrowed to: the caller, a customer, or
+    the `user_id` filter staff gave."""
+    if not actor.sees_every_ticket and actor.role != "agent":
+        return actor.user_id
+    return filters.get("user_id") if actor.sees_internal else None
 
 
 def _shown(f: TicketField, value: Any) -> Any:

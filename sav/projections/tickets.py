@@ -33,6 +33,7 @@ from sav.events.sla import CONFIG_EVENTS
 from sav.events.ticket import STATUS_AFTER, Ticket
 from sav.events.webhook import Webhook
 from sav.eventstore.schema import Identifier
+from sav.projections import search_words
 from sav.projections.fold import Changes, Fold, Insert, State, Update, skipped, sql_handlers
 from sav.projections.schema import Handlers, Json, LongText, Timestamp, naive_utc, read_metadata
 from sav.projections.sla_tickets import SLA_FOLD
@@ -99,6 +100,9 @@ def create_extras(conn: Connection) -> None:
     ).scalar()
     if not exists:
         conn.execute(text(FTS_DDL["mysql"][0]))
+    # MariaDB's search rows of the tickets that have none yet: all of them after a
+    # rebuild's bulk load, none on most starts (sav.projections.search_words).
+    search_words.fill(conn, support_tickets)
 
 
 def drop_extras(conn: Connection) -> None:
@@ -286,10 +290,29 @@ _TEXT_OF = select(support_tickets.c.seq, support_tickets.c.subject,
                   support_tickets.c.description)
 
 
+_SEARCHED_OF = select(support_tickets.c.seq, support_tickets.c.user_id,
+                     support_tickets.c.subject, support_tickets.c.description)
+# What MariaDB's search rows hold of a ticket (its words and its customer).
+SEARCHED = (*INDEXED_TEXT, "user_id")
+
+
+def index_search_words(conn: Connection, changes: Changes) -> None:
+    """Keep MariaDB's search rows in step with the rows (sav.projections.search_words)."""
+    for change in changes:
+        if isinstance(change, Insert):
+            new = change.row
+            search_words.write(conn, new["seq"], new["user_id"], new["subject"],
+                               new["description"], new=True)
+        elif isinstance(change, Update) and not set(SEARCHED).isdisjoint(change.values):
+            for row in conn.execute(_SEARCHED_OF.where(support_tickets.c.id.in_(change.keys))):
+                search_words.write(conn, row.seq, row.user_id, row.subject, row.description)
+
+
 def index_full_text(conn: Connection, changes: Changes) -> None:
-    """Keep SQLite's FTS5 table in step with the rows (InnoDB maintains its FULLTEXT
-    index itself)."""
+    """Keep SQLite's FTS5 table, or MariaDB's search rows, in step with the rows
+    (InnoDB maintains its FULLTEXT index itself)."""
     if conn.dialect.name != "sqlite":
+        index_search_words(conn, changes)
         return
     for change in changes:
         if isinstance(change, Insert):

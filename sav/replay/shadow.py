@@ -214,6 +214,7 @@ class MysqlShadow:
             create_indexes(conn)
             for create in registry.schema_hooks():
                 create(conn)  # the FULLTEXT index, on the shadow (its DATABASE())
+            conn.commit()  # and the search rows written from the tickets
 
     @contextlib.contextmanager
     def switching(self) -> Iterator[Switch]:
