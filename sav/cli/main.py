@@ -61,6 +61,10 @@ JOBS = {
                "(every hour)",
     "sla": "record a breach (SlaBreached, ticket.sla.breached) for each SLA metric whose "
            "due time has passed; reads only those tickets (every minute)",
+    "idempotency-keys": "delete the Idempotency-Key answers older than "
+                        "SAV_IDEMPOTENCY_TTL_HOURS (every hour)",
+    "webhook-deliveries": "delete the delivered and failed webhook deliveries older than "
+                          "SAV_WEBHOOK_DELIVERY_RETENTION_DAYS (every hour)",
 }
 EXIT_TRY_AGAIN = 75  # sysexits' EX_TEMPFAIL: another replay is running, or the switch gave up
 EXIT_INTERRUPTED = 130  # the shells' code for a command ended by Ctrl-C (128 + SIGINT)
