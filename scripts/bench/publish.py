@@ -20,18 +20,23 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
 import aiormq
 from aiormq.abc import AbstractChannel
 from pamqp import commands as spec
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sav.bootstrap import Services, bootstrap
 from sav.config import Settings, load_settings
 from sav.events.ticket import Ticket
+from sav.eventstore.db import build_engine
 from sav.workers.amqp import amqp_url
 from sav.workers.publisher import Publisher, tracked_position
 
@@ -117,46 +122,65 @@ async def cleanup(settings: Settings, queue: str) -> None:
         await channel.exchange_delete(settings.rabbitmq_exchange)
 
 
+@dataclass
+class Bench:
+    """A throwaway store and the broker names of one run (exchange, queue, tap queue)."""
+
+    runtime: Services
+    tap: str
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+
+@contextmanager
+def bench_store(profile: str, **env: str) -> Iterator[Bench]:
+    """A fresh SQLite file or MariaDB database with an exchange, a queue and a tap queue
+    of its own (`env`: more settings); the broker's and the database's leftovers are
+    removed at the end."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {"RABBITMQ_EXCHANGE": f"sav-bench-{suffix}",
+             "RABBITMQ_QUEUE": f"sav-bench-{suffix}", **env}
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = make_settings(profile, data_dir, names)
+        runtime = bootstrap(settings)
+        bench = Bench(runtime, f"sav-bench-tap-{suffix}")
+        try:
+            yield bench
+        finally:
+            asyncio.run(cleanup(settings, bench.tap))
+            runtime.close()
+            if settings.is_mysql:
+                server = build_engine(settings.database_url)
+                with server.connect() as conn:
+                    conn.execute(text(f"DROP DATABASE `{settings.db_database}`"))
+                server.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", choices=["sqlite", "mysql"], default="sqlite")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--window", type=int, default=500)
     args = parser.parse_args()
-    suffix = uuid.uuid4().hex[:8]
-    names = {"RABBITMQ_EXCHANGE": f"sav-bench-{suffix}", "RABBITMQ_QUEUE": f"sav-bench-{suffix}"}
-    queue = f"sav-bench-tap-{suffix}"
-    with tempfile.TemporaryDirectory() as data_dir:
-        settings = make_settings(args.profile, data_dir, names)
-        runtime = bootstrap(settings)
-        try:
-            started = time.perf_counter()
-            head = fill(runtime, args.events)
-            print(f"store: {args.profile}, {head} events filled in "
-                  f"{time.perf_counter() - started:.1f}s")
-            asyncio.run(declare(settings, queue))
-            elapsed = run_publisher(runtime, head, args.window)
-            body = runtime.app.recorder.select_notifications(2, 1)[0].state
-            pipelined, sequential, seq_count = asyncio.run(
-                bare(settings, head, args.window, body, queue))
-            print(f"sav publisher (window {args.window}, confirms, DB read + CAS): "
-                  f"{head / elapsed:10.0f} events/s  ({elapsed:.2f}s)")
-            print(f"bare aiormq, pipelined confirms (window {args.window}):      "
-                  f"{head / pipelined:10.0f} msgs/s    ({pipelined:.2f}s)")
-            print(f"bare aiormq, one confirm awaited per message:         "
-                  f"{seq_count / sequential:10.0f} msgs/s    ({seq_count} msgs)")
-        finally:
-            asyncio.run(cleanup(settings, queue))
-            runtime.close()
-            if settings.is_mysql:
-                from sqlalchemy import text
-
-                from sav.eventstore.db import build_engine
-
-                server = build_engine(settings.database_url)
-                with server.connect() as conn:
-                    conn.execute(text(f"DROP DATABASE `{settings.db_database}`"))
-                server.dispose()
+    with bench_store(args.profile) as bench:
+        runtime, settings = bench.runtime, bench.settings
+        started = time.perf_counter()
+        head = fill(runtime, args.events)
+        print(f"store: {args.profile}, {head} events filled in "
+              f"{time.perf_counter() - started:.1f}s")
+        asyncio.run(declare(settings, bench.tap))
+        elapsed = run_publisher(runtime, head, args.window)
+        body = runtime.app.recorder.select_notifications(2, 1)[0].state
+        pipelined, sequential, seq_count = asyncio.run(
+            bare(settings, head, args.window, body, bench.tap))
+        print(f"sav publisher (window {args.window}, confirms, DB read + CAS): "
+              f"{head / elapsed:10.0f} events/s  ({elapsed:.2f}s)")
+        print(f"bare aiormq, pipelined confirms (window {args.window}):      "
+              f"{head / pipelined:10.0f} msgs/s    ({pipelined:.2f}s)")
+        print(f"bare aiormq, one confirm awaited per message:         "
+              f"{seq_count / sequential:10.0f} msgs/s    ({seq_count} msgs)")
 
 
 if __name__ == "__main__":

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -31,14 +28,15 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sav.bootstrap import Services, bootstrap
+from sav.bootstrap import Services
 from sav.commands.actor import Actor
 from sav.projections.runner import Projector
 from sav.webhooks import subscriptions
 from sav.webhooks.commands import CreateWebhook, TargetRules, create_webhook
 from sav.webhooks.deliveries import DELIVERED, d
 from sav.webhooks.sender import WebhookSender
-from scripts.bench.publish import cleanup, declare, fill, make_settings, run_publisher
+from scripts.bench.ceilings import free_port
+from scripts.bench.publish import bench_store, declare, fill, run_publisher
 
 RECEIVER = """
 import sys
@@ -52,12 +50,6 @@ app = web.Application()
 app.router.add_post("/hook", hook)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_receiver() -> tuple[subprocess.Popen[bytes], str]:
@@ -117,15 +109,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5_000)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    suffix = uuid.uuid4().hex[:8]
-    names = {"RABBITMQ_EXCHANGE": f"sav-bench-{suffix}", "RABBITMQ_QUEUE": f"sav-bench-{suffix}",
-             "SAV_WEBHOOK_ALLOW_PRIVATE": "true"}
-    queue = f"sav-bench-tap-{suffix}"
     receiver, url = start_receiver()
-    with tempfile.TemporaryDirectory() as data_dir:
-        settings = make_settings(args.profile, data_dir, names)
-        runtime = bootstrap(settings)
-        try:
+    try:
+        with bench_store(args.profile, SAV_WEBHOOK_ALLOW_PRIVATE="true") as bench:
+            runtime = bench.runtime
             admin = Actor("bench-admin", "admin")
             create_webhook(runtime.app, admin, CreateWebhook(url=url, events=["*"]),
                            TargetRules(allow_private=True, https_only=False))
@@ -138,28 +125,17 @@ def main() -> None:
             sent = run_sender(runtime, count, args.concurrency)
             body = runtime.app.recorder.select_notifications(head, 1)[0].state
             bare = asyncio.run(bare_posts(url, count, args.concurrency, body))
-            asyncio.run(declare(settings, queue))
+            asyncio.run(declare(bench.settings, bench.tap))
             published = run_publisher(runtime, head, 500)
             print(f"sav worker webhooks (signed POST, {args.concurrency} at a time, row "
                   f"per delivery): {count / sent:8.0f} deliveries/s ({sent:.2f}s)")
-            print(f"bare httpx POSTs, same receiver, {args.concurrency} at a time (ceiling):     "
-                  f"{count / bare:8.0f} requests/s   ({bare:.2f}s)")
+            print(f"bare httpx POSTs, same receiver, {args.concurrency} at a time "
+                  f"(ceiling):     {count / bare:8.0f} requests/s   ({bare:.2f}s)")
             print(f"sav worker publisher (RabbitMQ, window 500, confirms):           "
                   f"{head / published:8.0f} events/s     ({published:.2f}s)")
-        finally:
-            receiver.terminate()
-            receiver.wait(timeout=10)
-            asyncio.run(cleanup(settings, queue))
-            runtime.close()
-            if settings.is_mysql:
-                from sqlalchemy import text
-
-                from sav.eventstore.db import build_engine
-
-                server = build_engine(settings.database_url)
-                with server.connect() as conn:
-                    conn.execute(text(f"DROP DATABASE `{settings.db_database}`"))
-                server.dispose()
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -48,12 +48,18 @@ def expiries(engine: Engine) -> dict[str, float]:
         return dict(conn.execute(select(leases.c.name, leases.c.expires_at)).all())
 
 
-def test_one_update_renews_every_lease_of_the_process_on_one_beat(engine: Engine) -> None:
+def held_pair(engine: Engine, first: str, second: str) -> tuple[FakeClock, HeldLeases,
+                                                                  Lease, Lease]:
+    """Two leases of one process, both taken."""
     clock = FakeClock()
     held = HeldLeases(clock)
-    projector = Lease(engine, "projector:read_model", ttl=TTL, held=held)
-    publisher = Lease(engine, "publisher", ttl=TTL, held=held)
-    assert projector.acquire() and publisher.acquire()
+    one, two = (Lease(engine, name, ttl=TTL, held=held) for name in (first, second))
+    assert one.acquire() and two.acquire()
+    return clock, held, one, two
+
+
+def test_one_update_renews_every_lease_of_the_process_on_one_beat(engine: Engine) -> None:
+    clock, held, projector, publisher = held_pair(engine, "projector:read_model", "publisher")
     before = expiries(engine)
     sent = statements(engine)
     clock.now += 1
@@ -71,11 +77,7 @@ def test_one_update_renews_every_lease_of_the_process_on_one_beat(engine: Engine
 
 
 def test_a_lease_taken_over_drops_out_of_the_group(engine: Engine) -> None:
-    clock = FakeClock()
-    held = HeldLeases(clock)
-    mine = Lease(engine, "scheduler", ttl=TTL, held=held)
-    lost = Lease(engine, "webhooks", ttl=TTL, held=held)
-    assert mine.acquire() and lost.acquire()
+    clock, held, mine, lost = held_pair(engine, "scheduler", "webhooks")
     with engine.begin() as conn:  # another process took it (it had expired there)
         conn.execute(update(leases).where(leases.c.name == "webhooks").values(
             owner="elsewhere", expires_at=9e12))
@@ -88,11 +90,7 @@ def test_a_lease_taken_over_drops_out_of_the_group(engine: Engine) -> None:
 
 
 def test_a_released_lease_is_not_renewed_with_the_others(engine: Engine) -> None:
-    clock = FakeClock()
-    held = HeldLeases(clock)
-    kept = Lease(engine, "mail", ttl=TTL, held=held)
-    gone = Lease(engine, "projector:event_log", ttl=TTL, held=held)
-    assert kept.acquire() and gone.acquire()
+    clock, _held, kept, gone = held_pair(engine, "mail", "projector:event_log")
     gone.release()
     clock.now += TTL / 3
     assert kept.acquire()
