@@ -168,6 +168,15 @@ def next_due(engine: Engine, webhook_id: str) -> float | None:
     return None if value is None else float(value)
 
 
+def due_subscriptions(engine: Engine, webhook_ids: Sequence[str], now: float) -> list[str]:
+    """Which of `webhook_ids` have a delivery due by `now` (one query for all of them,
+    on the index of due deliveries)."""
+    with engine.connect() as conn:
+        return list(conn.execute(select(d.webhook_id).where(
+            d.webhook_id.in_(webhook_ids), d.status == PENDING,
+            d.next_attempt_at <= now).distinct()).scalars())
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What an attempt left on its row."""

@@ -28,21 +28,30 @@ from sqlalchemy import Engine, select
 
 from sav.commands.app import SavApplication
 from sav.config import Settings
+from sav.events import clock
 from sav.events.errors import NotFoundError
 from sav.events.webhook import FAILING, GONE
 from sav.history.feed import EventFeed, feed_entry
 from sav.webhooks import deliveries, signing
-from sav.webhooks.commands import EVERY_EVENT, disable_webhook, load, secret_of
+from sav.webhooks.commands import EVERY_EVENT, disable_webhook, load, signing_secrets
 from sav.webhooks.deliveries import DELIVERED, FAILED, PENDING, NewDelivery, Outcome
 from sav.webhooks.guard import TargetRefusedError, connect_address, literal_address, parse_target
 from sav.webhooks.schedule import retry_delay
 from sav.webhooks.subscriptions import all_subscriptions, w
 from sav.workers.amqp import sleep_unless_stopped
-from sav.workers.lease import Lease
+from sav.workers.head import TAILER_IDLE_S, watch_store
+from sav.workers.lease import Lease, lease_wait
 
 log = logging.getLogger("sav.webhooks")
 
 LEASE_NAME = "webhooks"
+# Idle, nothing is polled but this (issue 21): subscriptions are read again when an
+# append here or elsewhere (the process's probe of the store's head) may have changed
+# them, a few times at growing intervals from REFRESH_FLOOR_S (the read model may apply
+# the change a moment after the append), and every TAILER_IDLE_S regardless; retries an
+# operator queued from another process are looked for every RETRY_CHECK_S.
+REFRESH_FLOOR_S = 0.25
+RETRY_CHECK_S = 5.0
 # Positions further apart than this per delivery are read one by one, not scanned.
 SCAN_SPAN = 20
 
@@ -96,19 +105,25 @@ class WebhookSender:
         self.lease = Lease(engine, LEASE_NAME, ttl=lease_ttl or settings.worker_lease_ttl)
         self.sent = 0  # attempts answered 2xx by this process
         self.observers: list[Callable[[str, str, float], None]] = []  # (id, outcome, s)
-        self._secrets: dict[str, str] = {}
+        # Per subscription: its read-model version, when the list ends by itself (a
+        # rotation's grace period) and the secrets a delivery is signed with.
+        self._secrets: dict[str, tuple[int, float | None, list[str]]] = {}
         self._leader = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakes: dict[str, asyncio.Event] = {}
+        self._changed: asyncio.Event | None = None  # subscriptions may have changed
 
     def wake(self, _position: int | None = None) -> None:
-        """Called from command threads after an append: read it without waiting a poll."""
+        """Called after an append (of this process, or seen by the process's probe of
+        the store's head): read it without waiting a poll."""
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._wake_all)
 
     def _wake_all(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
         for wake in self._wakes.values():
             wake.set()
 
@@ -117,9 +132,12 @@ class WebhookSender:
 
     async def serve(self, stop: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        watch_store(self.app, stop, self.wake)
         lease_task = asyncio.create_task(self._hold_lease(stop))
         tasks: dict[str, asyncio.Task[None]] = {}
         current: dict[str, Subscription] = {}
+        refresh_in = REFRESH_FLOOR_S
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
         async with httpx.AsyncClient(follow_redirects=False, trust_env=False,
                                      timeout=self.timeout, limits=limits) as client:
@@ -150,7 +168,7 @@ class WebhookSender:
                     for webhook_id, task in list(tasks.items()):
                         if task.done():  # it failed: start it again
                             tasks.pop(webhook_id)
-                    await sleep_unless_stopped(stop, 1.0)
+                    refresh_in = await self._until_changed(stop, current, refresh_in)
             finally:
                 await self._stop_all(tasks)
                 lease_task.cancel()
@@ -165,6 +183,28 @@ class WebhookSender:
             with contextlib.suppress(BaseException):
                 await task
         tasks.clear()
+
+    async def _until_changed(self, stop: threading.Event, current: dict[str, Subscription],
+                             refresh_in: float) -> float:
+        """Wait until the subscriptions are to be read again; the wait after that one.
+        Meanwhile wake the subscriptions whose retries are due (queued elsewhere)."""
+        assert self._changed is not None
+        deadline = time.monotonic() + refresh_in
+        while not stop.is_set() and self._leader:
+            remaining = deadline - time.monotonic()
+            if self._changed.is_set():
+                self._changed.clear()
+                return REFRESH_FLOOR_S
+            if remaining <= 0:
+                return min(refresh_in * 2, TAILER_IDLE_S)
+            await sleep_unless_stopped(stop, min(remaining, RETRY_CHECK_S), self._changed)
+            if current and not self._changed.is_set() and time.monotonic() < deadline:
+                due = await asyncio.to_thread(deliveries.due_subscriptions, self.engine,
+                                              sorted(current), time.time())
+                for webhook_id in due:
+                    if webhook_id in self._wakes:
+                        self._wakes[webhook_id].set()
+        return REFRESH_FLOOR_S
 
     def _deleted(self, webhook_id: str) -> bool:
         """Gone from the read model because deleted (not a read model being rebuilt)."""
@@ -189,7 +229,7 @@ class WebhookSender:
             except Exception:
                 log.exception("webhooks: cannot renew the lease")
                 self._leader = False
-            await sleep_unless_stopped(stop, self.lease.ttl / 3)
+            await sleep_unless_stopped(stop, lease_wait(self.lease, self._leader))
 
     # -- one subscription --------------------------------------------------------------
 
@@ -213,7 +253,12 @@ class WebhookSender:
                                                 webhook_id, subscription.created_position)
                 continue
             if not sent:
-                await sleep_unless_stopped(stop, self.poll_interval, wake)
+                # Woken by appends, by the check for retries queued elsewhere, or when
+                # its own next retry is due.
+                next_at = await asyncio.to_thread(deliveries.next_due, self.engine,
+                                                  webhook_id)
+                wait = TAILER_IDLE_S if next_at is None else next_at - time.time()
+                await sleep_unless_stopped(stop, max(self.poll_interval, wait), wake)
                 wake.clear()
 
     async def _read_log(self, subscription: Subscription, start: int) -> int:
@@ -248,7 +293,7 @@ class WebhookSender:
         if not rows:
             return 0
         bodies = await asyncio.to_thread(self._bodies, [int(row.position) for row in rows])
-        secret = await self._secret(subscription.id)
+        secrets = await self._signing_secrets(subscription.id)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def attempt(row: Any) -> Attempt:
@@ -256,7 +301,7 @@ class WebhookSender:
             if body is None:
                 return Attempt(False, None, "the event is no longer in the store", 0.0)
             async with gate:
-                return await self._post(client, subscription.url, secret, row.message_id,
+                return await self._post(client, subscription.url, secrets, row.message_id,
                                         body)
 
         attempts = await asyncio.gather(*(attempt(row) for row in rows))
@@ -285,16 +330,26 @@ class WebhookSender:
                 after = messages[-1].position
         return found
 
-    async def _secret(self, webhook_id: str) -> str:
-        if webhook_id not in self._secrets:
-            self._secrets[webhook_id] = await asyncio.to_thread(secret_of, self.app,
-                                                                webhook_id)
-        return self._secrets[webhook_id]
+    async def _signing_secrets(self, webhook_id: str) -> list[str]:
+        """Loaded from the aggregate (decrypted) again only when the subscription changed
+        (a rotation: its read-model version moved) or a grace period ended."""
+        version = await asyncio.to_thread(self._version, webhook_id)
+        known = self._secrets.get(webhook_id)
+        if known is None or known[0] != version or (
+                known[1] is not None and clock.now().timestamp() >= known[1]):
+            found, until = await asyncio.to_thread(signing_secrets, self.app, webhook_id)
+            known = self._secrets[webhook_id] = (version, until, found)
+        return known[2]
 
-    async def _post(self, client: httpx.AsyncClient, url: str, secret: str,
+    def _version(self, webhook_id: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(w.version).where(w.id == webhook_id)).scalar()
+                       or 0)
+
+    async def _post(self, client: httpx.AsyncClient, url: str, secrets: list[str],
                     message_id: str, body: bytes) -> Attempt:
         started = time.perf_counter()
-        headers = signing.headers(secret, message_id, int(time.time()), body)
+        headers = signing.headers(secrets, message_id, int(time.time()), body)
         try:
             target = parse_target(url, self.https_only)
             address = await connect_address(target, self.allow_private)

@@ -26,6 +26,7 @@ from sav.events.webhook import Webhook
 from sav.eventstore.tracking import start_tracking
 from sav.projections.runner import Projector
 from sav.projections.schema import Handlers, ignored
+from sav.workers.head import TAILER_IDLE_S, watch_store
 from sav.workers.lease import run_while_leader
 
 EVENT_LOG = "event_log"
@@ -141,13 +142,18 @@ def event_log_projector(app: SavApplication, engine: Engine) -> Projector:
 
 
 def run(app: SavApplication, engine: Engine, lease_ttl: float, stop: threading.Event,
-        poll: float = 0.5) -> None:
-    """Tail the event store into the log while this process holds the lease."""
+        poll: float = TAILER_IDLE_S) -> None:
+    """Tail the event store into the log while this process holds the lease: woken by
+    this process's appends and by the process's probe of the store's head."""
     projector: Projector | None = None
+    wake = threading.Event()
+    app.on_append(lambda _position: wake.set())
+    watch_store(app, stop, lambda _head: wake.set())
 
     def step() -> None:
         nonlocal projector
         projector = projector or event_log_projector(app, engine)
         projector.run_once()
 
-    run_while_leader(engine, f"projector:{EVENT_LOG}", lease_ttl, stop, step, idle=poll)
+    run_while_leader(engine, f"projector:{EVENT_LOG}", lease_ttl, stop, step, idle=poll,
+                     wake=wake)

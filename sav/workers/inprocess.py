@@ -14,15 +14,9 @@ from sav.mail import worker as mail_worker
 from sav.projections.runner import InlineProjection, Projector
 from sav.webhooks import sender
 from sav.workers import consumer, event_log, projections, publisher, scheduler
+from sav.workers.head import TAILER_IDLE_S, watch_store
 from sav.workers.lease import run_while_leader
 from sav.workers.projections import PROJECTOR_LEASE
-from sav.workers.threads import Backoff
-
-# Appends of other processes are seen on the next poll: every POLL_S while there is
-# work, backing off to IDLE_POLL_S while there is none (this process's appends wake the
-# projector at once, and mostly project themselves).
-POLL_S = 0.05
-IDLE_POLL_S = 1.0
 
 WorkerFn = Callable[[threading.Event], None]
 
@@ -34,16 +28,16 @@ def start_projector(services: Services) -> Projector:
     their writes, otherwise they follow the tracking row."""
     app, engine, read_model = services.app, services.engine, services.read_model
     projector = Projector(app.recorder, app.mapper, engine)
+    # Appends of other processes wake it through the process's one probe of the store's
+    # head (sav.workers.head); its own appends at once, and mostly project themselves.
     lead = {"now": False}
     # The projector follows what this process's commands projected, without a query,
     # and wakes only for the appends left to it.
     project_inline(services, lambda first, last, _streams: projector.projected_inline(
         first, last) if lead["now"] else None)
-    polling = Backoff(projector.run_once, POLL_S, IDLE_POLL_S)
 
     def appended(position: int) -> None:
         if projector.position < position or not lead["now"]:
-            polling.wake()
             projector.wake()
 
     app.on_append(appended)
@@ -63,8 +57,9 @@ def start_projector(services: Services) -> Projector:
             read_model.local = None
 
     def run(stop: threading.Event) -> None:
+        watch_store(app, stop, projector.wake)
         run_while_leader(engine, PROJECTOR_LEASE, services.settings.worker_lease_ttl, stop,
-                         polling, idle=POLL_S, wake=projector.wakeup,
+                         projector.run_once, idle=TAILER_IDLE_S, wake=projector.wakeup,
                          on_change=leading)
 
     services.background.spawn("sav-projector", run)
@@ -114,7 +109,7 @@ def workers(services: Services) -> dict[str, WorkerFn]:
         "publisher": lambda stop: publisher.run(app, engine, settings, stop),
         "consumer": lambda stop: consumer.run(app, services.read_model, settings, stop),
         "scheduler": lambda stop: scheduler.run(jobs, stop),
-        "event-log": lambda stop: event_log.run(app, engine, ttl, stop, poll=IDLE_POLL_S),
+        "event-log": lambda stop: event_log.run(app, engine, ttl, stop),
         "webhooks": lambda stop: sender.run(app, engine, settings, stop),
         "mail": lambda stop: mail_worker.run(app, engine, settings, stop),
     }

@@ -13,6 +13,7 @@ from sav.commands.app import SavApplication
 from sav.projections.runner import Projector
 from sav.replay import rebuild
 from sav.replay.rebuild import Phase, Progress
+from sav.workers.head import TAILER_IDLE_S, watch_store
 from sav.workers.lease import Lease, run_while_leader
 
 log = logging.getLogger("sav.workers")
@@ -26,7 +27,10 @@ def run(app: SavApplication, engine: Engine, lease_ttl: float, stop: threading.E
     """Tail the event store into the read model. Several copies may run: the lease
     keeps one active (compare-and-set tracking would keep them correct regardless)."""
     projector = Projector(app.recorder, app.mapper, engine)
-    run_while_leader(engine, PROJECTOR_LEASE, lease_ttl, stop, projector.run_once)
+    app.on_append(projector.wake)
+    watch_store(app, stop, projector.wake)
+    run_while_leader(engine, PROJECTOR_LEASE, lease_ttl, stop, projector.run_once,
+                     idle=TAILER_IDLE_S, wake=projector.wakeup)
 
 
 def replay(app: SavApplication, engine: Engine, progress: Progress | None = None,

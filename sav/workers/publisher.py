@@ -32,14 +32,14 @@ from sav.workers.amqp import (
     connect,
     sleep_unless_stopped,
 )
-from sav.workers.lease import Lease
+from sav.workers.head import TAILER_IDLE_S, watch_store
+from sav.workers.lease import Lease, lease_wait
 from sav.workers.routing import OutgoingMessage
 
 log = logging.getLogger("sav.publisher")
 
 TRACKING_NAME = "publisher"
 LEASE_NAME = "publisher"
-IDLE_POLL_S = 1.0  # the longest an idle publisher waits between two reads of the store
 
 
 class NackedError(Exception):
@@ -75,6 +75,7 @@ class Publisher:
                  window: int = 500, lease_ttl: float | None = None,
                  confirm_timeout: float = 15.0, poll_interval: float = 0.2,
                  start_from: int | None = None) -> None:
+        self.app = app
         self.engine = engine
         # `--from`: moved once this process holds the lease, never under another publisher.
         self.start_from = start_from
@@ -92,7 +93,8 @@ class Publisher:
         self._wake: asyncio.Event | None = None
 
     def wake(self, _position: int | None = None) -> None:
-        """Called from command threads after an append: publish without waiting a poll."""
+        """Called after an append (of this process, or seen by the process's probe of the
+        store's head): publish without waiting a poll."""
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:
             # Never let a stopped publisher fail the command that appended.
@@ -106,6 +108,7 @@ class Publisher:
     async def serve(self, stop: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        watch_store(self.app, stop, self.wake)
         while not stop.is_set():
             try:
                 # Created at 0: an unpublished backlog goes out once a broker is configured.
@@ -145,7 +148,7 @@ class Publisher:
             except Exception:
                 log.exception("publisher: cannot renew its lease")
                 self._leader = False
-            await sleep_unless_stopped(stop, self.lease.ttl / 3)
+            await sleep_unless_stopped(stop, lease_wait(self.lease, self._leader))
 
     async def _publish_while_leader(self, stop: threading.Event, backoff: Backoff) -> None:
         connection = await connect(self.url, "sav-publisher")
@@ -169,11 +172,11 @@ class Publisher:
             if not messages:
                 self.position = start
                 backoff.reset()
-                # Idle: poll ever less often (this process's appends wake us at once;
-                # other processes' are seen within IDLE_POLL_S).
+                # Idle: read ever less often; appends wake us (this process's at once,
+                # other processes' through the probe of the store's head).
                 await sleep_unless_stopped(stop, idle, self._wake)
                 idle = self.poll_interval if self._wake.is_set() else min(idle * 2,
-                                                                          IDLE_POLL_S)
+                                                                          TAILER_IDLE_S)
                 self._wake.clear()
                 messages = await asyncio.to_thread(self._load_window, start)
                 continue

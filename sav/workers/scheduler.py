@@ -220,6 +220,13 @@ def last_run(engine: Engine, name: str) -> datetime | None:
     return None if value is None else value.replace(tzinfo=UTC)
 
 
+def last_runs(engine: Engine) -> dict[str, datetime]:
+    """Every job's last run, in one query."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(scheduler_runs.c.job, scheduler_runs.c.last_run_at))
+        return {row.job: row.last_run_at.replace(tzinfo=UTC) for row in rows}
+
+
 def record_run(engine: Engine, name: str, now: datetime, owner: str, result: Summary) -> None:
     values = {"last_run_at": naive_utc(now), "finished_at": naive_utc(clock.now()),
               "owner": owner[:128], "last_result": orjson.dumps(result).decode()}
@@ -237,6 +244,10 @@ class Scheduler:
     def __init__(self, jobs: Jobs, owner: str | None = None) -> None:
         self.jobs = jobs
         self.owner = owner or default_owner()
+        # The earliest moment a job is due, as this scheduler last saw the runs: ticks
+        # before it read nothing (the active scheduler runs the jobs: none gets due
+        # sooner behind its back; `sav jobs run` only makes one due later).
+        self.next_due: datetime | None = None
         ensure_schema(jobs.engine)
 
     def run_job(self, name: str, now: datetime | None = None, only_if_due: bool = False
@@ -261,16 +272,33 @@ class Scheduler:
             lease.release()
 
     def tick(self, now: datetime | None = None) -> list[Summary]:
-        """Run every due job once; returns what ran (skips are left out)."""
+        """Run every due job once; returns what ran (skips are left out). One query
+        finds the due jobs, and only once one may be due; only those take their lock
+        (and check again under it)."""
+        now = now or clock.now()
+        if self.next_due is not None and now < self.next_due:
+            return []
         ran = []
+        lasts = last_runs(self.jobs.engine)
+        retry = now + timedelta(seconds=TICK_SECONDS)
+        due_at = []
         for name in scheduled_jobs(self.jobs.settings):
+            last, interval = lasts.get(name), JOBS[name].interval
+            if last is not None and now - last < interval:
+                due_at.append(last + interval)
+                continue
             try:
                 result = self.run_job(name, now, only_if_due=True)
             except Exception:
                 log.exception("scheduled job %s failed; retrying on the next tick", name)
+                due_at.append(retry)
                 continue
-            if "skipped" not in result:
+            if "skipped" in result:
+                due_at.append(retry)
+            else:
                 ran.append(result)
+                due_at.append(now + interval)
+        self.next_due = min(due_at, default=None)
         return ran
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from sav.bootstrap import Services
 from sav.events import clock
@@ -270,6 +270,28 @@ async def test_intervals_survive_a_restart(services: Services) -> None:
     assert "metrics" in [r["job"] for r in restarted.tick()]
     at(days=1)
     assert "auto-close" in [r["job"] for r in restarted.tick()]
+
+
+async def test_a_scheduler_reads_nothing_until_a_job_is_due(services: Services) -> None:
+    """Idle, a tick costs no query before the earliest job is due (issue 21)."""
+    at()
+    scheduler = Scheduler(jobs_of(services), owner="idle")
+    await asyncio.to_thread(scheduler.tick)
+    sent: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(services.engine, "before_cursor_execute", count)
+    try:
+        at(seconds=59)
+        assert await asyncio.to_thread(scheduler.tick) == []
+        assert sent == []
+        at(minutes=1)
+        ran = [r["job"] for r in await asyncio.to_thread(scheduler.tick)]
+        assert "sla" in ran and "survey" not in ran
+    finally:
+        event.remove(services.engine, "before_cursor_execute", count)
 
 
 async def test_auto_assign_false_turns_the_scheduled_job_off(
