@@ -25,7 +25,7 @@ def require_admin(request: Request) -> Actor:
 
 
 def active_filter(request: Request) -> bool | None:
-    raw = request.args.get("active")
+    raw = http.first_arg(request, "active")
     if raw is None:
         return None
     if raw.lower() not in ("true", "false"):

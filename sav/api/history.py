@@ -24,7 +24,7 @@ from sav.commands.actor import Actor
 from sav.events.errors import RuleViolationError
 from sav.history.entries import history_page, past_state, present_messages
 from sav.history.past import past_ticket_json
-from sav.projections.cursors import decode_cursor, encode_cursor
+from sav.projections.cursors import CURSOR_PATTERN, decode_cursor, encode_cursor
 from sav.projections.links import past_links
 
 bp = Blueprint("history")
@@ -61,7 +61,9 @@ class HistoryQuery(BaseModel):
 
     limit: int = Field(20, ge=1, le=http.MAX_LIMIT, description="entries per page")
     cursor: str | None = Field(None, description="where the page starts: the previous "
-                               "page's pagination.next_cursor")
+                               "page's pagination.next_cursor (opaque; its pattern is "
+                               "exact: nothing else is accepted)",
+                               json_schema_extra={"pattern": CURSOR_PATTERN})
 
 
 class PastQuery(BaseModel):

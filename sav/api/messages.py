@@ -46,7 +46,7 @@ async def message_response(request: Request, ticket_id: str, message_id: str,
 
 @bp.get(BASE)
 @responds(200, schemas.MessagePage)
-@documents_query(schemas.PageQuery)
+@documents_query(schemas.MessagePageQuery)
 async def list_route(request: Request, ticket_ref: str) -> HTTPResponse:
     """The ticket's conversation visible to the caller, oldest first (cursor paginated)."""
     actor = current_actor(request)

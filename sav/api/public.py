@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from pydantic import EmailStr, Field
+from pydantic import Field
 from sanic import Blueprint, HTTPResponse, Request
 
 from sav.api import details, http, schemas
@@ -22,6 +22,7 @@ from sav.api.ratelimit import add_rate_limit_headers, enforce_public_rate_limit
 from sav.commands import messages as message_commands
 from sav.commands.actor import public_actor
 from sav.commands.app import Outcome
+from sav.commands.emails import Email
 from sav.commands.tickets import NOT_BLANK, Command, CreateTicket, create_ticket
 from sav.events.rules import Priority
 from sav.mail.templates import preferred_locale
@@ -37,7 +38,7 @@ MAX_TOKEN_LENGTH = 256
 
 
 class CreatePublicTicket(Command):
-    email: EmailStr
+    email: Email
     name: str | None = Field(default=None, min_length=1, max_length=255)
     subject: str = Field(min_length=1, max_length=255, pattern=NOT_BLANK)
     description: str = Field(min_length=1, max_length=50_000, pattern=NOT_BLANK)

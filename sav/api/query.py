@@ -10,8 +10,9 @@ value is a 422 whose `details` name the field).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
@@ -93,7 +94,29 @@ def parse_query(model: type[M], request: Request) -> M:
     given: dict[str, str] = {}
     for name, value in request.get_query_args(keep_blank_values=True):
         given.setdefault(name, value)
+    for name, grammar in _numbers(model).items():
+        if name in given and not grammar.match(given[name]):
+            raise ApiError(422, "validation_failed", f"{name} must be a number as JSON "
+                           "writes it", [{"field": name, "message": "not a JSON number"
+                                          if grammar is JSON_NUMBER else "not an integer"}])
     return model.model_validate(given)
+
+
+# Numbers in a query string as JSON writes them (what the document's `integer` and
+# `number` mean): pydantic alone would also take ` 5`, `+5`, `5.0` for an integer, `1_0`.
+JSON_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+
+
+@functools.cache
+def _numbers(model: type[BaseModel]) -> dict[str, re.Pattern[str]]:
+    """The grammar of each numeric field of `model`, by its name in the query string."""
+    found = {}
+    for name, field in model.model_fields.items():
+        kinds = set(get_args(field.annotation)) or {field.annotation}
+        if int in kinds or float in kinds:
+            found[field.alias or name] = JSON_INTEGER if int in kinds else JSON_NUMBER
+    return found
 
 
 @functools.cache

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from sav.events.fields import Seen, TicketField, seen_by
+from sav.events.rules import Priority, Status
+from sav.projections.agents import AGENT_CURSOR_MAX_LENGTH, AGENT_CURSOR_PATTERN
+from sav.projections.cursors import CURSOR_PATTERN
 from sav.projections.ticket_queries import PUBLIC_VIEW
 
 
@@ -353,22 +356,43 @@ class Readiness(Shape):
 # -- query strings read by hand (documented with `openapi.documents_query`) ---------
 
 
+def listed(values: Iterable[str]) -> str:
+    """The pattern of one of `values` or several, comma-separated (`open,assigned`)."""
+    one = "|".join(values)
+    return f"^(?:{one})(?:,(?:{one}))*$"
+
+
+# Patterns only in the document: the routes check the same (`sav.projections.cursors`,
+# `sav.api.tickets`), and pydantic's regex engine would read `$` otherwise.
+STATUS_LIST = listed(status.value for status in Status)
+PRIORITY_LIST = listed(priority.value for priority in Priority)
+
+
 class PageQuery(BaseModel):
     limit: int = Field(20, ge=1, le=100, description="items per page (1-100)")
     cursor: str | None = Field(None, description="where the page starts: the previous "
-                               "page's `pagination.next_cursor`")
+                               "page's `pagination.next_cursor` (opaque; its pattern is "
+                               "exact: nothing else is accepted)",
+                               json_schema_extra={"pattern": CURSOR_PATTERN})
+
+
+class MessagePageQuery(PageQuery):
+    limit: int = Field(50, ge=1, le=100, description="messages per page (1-100)")
 
 
 class TicketListQuery(PageQuery):
     status: str | None = Field(None, description="one status or several, comma-separated "
-                               "(e.g. `open,assigned`)", examples=["open"])
+                               "(e.g. `open,assigned`)", examples=["open"],
+                               json_schema_extra={"pattern": STATUS_LIST})
     priority: str | None = Field(None, description="one priority or several, comma-separated",
-                                 examples=["high,urgent"])
+                                 examples=["high,urgent"],
+                                 json_schema_extra={"pattern": PRIORITY_LIST})
     assigned_to: str | None = Field(None, description="an agent's user id")
     category: str | None = None
     q: str | None = Field(None, description="full-text search in subject and description")
     user_id: str | None = Field(None, description="the customer's user id (staff)")
-    tag: list[str] | None = Field(None, description="tickets carrying this tag; repeat it "
+    tag: list[Annotated[str, Field(pattern=r"\S")]] | None = Field(
+        None, description="tickets carrying this tag; repeat it "
                                   "(`tag=a&tag=b`): every one must be there",
                                   examples=[["lamp"]])
     created_after: AwareDatetime | None = Field(
@@ -388,14 +412,27 @@ class TicketListQuery(PageQuery):
 
 
 class AgentListQuery(PageQuery):
+    cursor: str | None = Field(None, description="where the page starts: the previous "
+                               "page's `pagination.next_cursor` (opaque; its pattern is "
+                               "exact: nothing else is accepted)", json_schema_extra={
+                                   "pattern": AGENT_CURSOR_PATTERN,
+                                   "maxLength": AGENT_CURSOR_MAX_LENGTH})
     active: Literal["true", "false"] | None = Field(None, description="only (in)active agents")
 
 
+# A full-date, or a date-time (without an offset: UTC), as `statistics.parse_bound` reads.
+DAY_OR_MOMENT = WithJsonSchema({"anyOf": [{"type": "string", "format": "date"},
+                                          {"type": "string", "format": "date-time"},
+                                          {"type": "null"}]})
+
+
 class StatisticsQuery(BaseModel):
-    from_: str | None = Field(None, alias="from", description="tickets created from this ISO "
-                              "date or date-time (UTC)", examples=["2026-11-01"])
-    to: str | None = Field(None, description="tickets created up to this ISO date (that whole "
-                           "day) or date-time", examples=["2026-11-30"])
+    from_: Annotated[str | None, DAY_OR_MOMENT] = Field(
+        None, alias="from", description="tickets created from this date or RFC 3339 "
+        "date-time (without an offset: UTC); not after `to`", examples=["2026-11-01"])
+    to: Annotated[str | None, DAY_OR_MOMENT] = Field(
+        None, description="tickets created up to this date (that whole day) or date-time",
+        examples=["2026-11-30"])
     group_by: Literal["day", "week"] | None = Field(None, description="add a `series` per UTC "
                                                     "day or ISO week")
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sav.commands.actor import Actor
 from sav.commands.app import MAX_ATTEMPTS, SavApplication
+from sav.commands.emails import Email
 from sav.commands.policy import command_handler
 from sav.commands.tickets import NOT_BLANK
 from sav.events.agent import Agent, agent_aggregate_id
@@ -22,7 +23,7 @@ class UpsertAgent(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=255, pattern=NOT_BLANK)
-    email: EmailStr | None = None
+    email: Email | None = None
     active: bool = Field(default=True, strict=True)  # `0` is not `false`
 
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Engine, delete, select
 
 from sav.api.tables import idempotency_keys
 from sav.commands.actor import Actor
+from sav.commands.emails import Email
 from sav.commands.policy import command_handler
 from sav.events.errors import PermissionDeniedError
 from sav.events.privacy import Erasure
@@ -36,7 +37,7 @@ class EraseSubject(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     user_id: str | None = Field(default=None, min_length=1, max_length=64)
-    email: EmailStr | None = None
+    email: Email | None = None
 
     @model_validator(mode="after")
     def one_subject(self) -> EraseSubject:

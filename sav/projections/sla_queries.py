@@ -5,8 +5,6 @@ on the indexed `sla_next_due_at` (ties by `seq`)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,12 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from sav.events.errors import RuleViolationError
+from sav.projections.cursors import decode_any, encode_cursor, encode_due_cursor
 from sav.projections.schema import naive_utc
 from sav.projections.tickets import support_tickets
 
 SLA_FILTERS = ("breached", "at_risk")
 SORTS = ("sla_due",)
 AT_RISK = timedelta(hours=1)
+EPOCH = datetime(1970, 1, 1)
+LAST = (datetime.max - EPOCH) // timedelta(microseconds=1)  # beyond: the year 10000
 
 t = support_tickets.c
 
@@ -35,20 +36,20 @@ def sla_filter(value: str, now: datetime) -> ColumnElement[bool]:
 
 
 def _encode(due: datetime | None, seq: int) -> str:
-    raw = f"{'' if due is None else due.isoformat()}|{seq}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """A `d` cursor (due time and position), or an `s` one after the tickets without a
+    due time (`sav.projections.cursors`: one documented pattern for every list)."""
+    if due is None:
+        return encode_cursor(seq)
+    return encode_due_cursor(max(0, (due - EPOCH) // timedelta(microseconds=1)), seq)
 
 
 def _decode(cursor: str) -> tuple[datetime | None, int]:
-    try:
-        padded = (cursor + "=" * (-len(cursor) % 4)).encode()
-        due, _, seq = base64.b64decode(padded, altchars=b"-_", validate=True).decode(
-            ).partition("|")
-        if not seq.isascii() or not seq.isdigit() or int(seq) >= 2**63:
-            raise ValueError
-        return (datetime.fromisoformat(due) if due else None), int(seq)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise RuleViolationError("invalid cursor", {"field": "cursor"}) from None
+    micros, seq = decode_any(cursor)
+    if micros is None:
+        return None, seq
+    if micros >= LAST:
+        return datetime.max, seq
+    return EPOCH + timedelta(microseconds=micros), seq
 
 
 async def sla_due_page(conn: AsyncConnection, query: Select[Any], limit: int,

@@ -17,6 +17,7 @@ adds a `series` bucketed by creation day or ISO week (Monday), in UTC.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -54,20 +55,35 @@ def seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
     return func.timestampdiff(literal_column("MICROSECOND"), start, end) / 1_000_000.0
 
 
+# What `/openapi.json` says `from` and `to` are: an RFC 3339 full-date, or a date-time
+# (its offset may be left out: UTC; a space for `T`, as ISO 8601 allows). Nothing else,
+# blank included (issue 19).
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}"
+                    r"(?:\.[0-9]+)?)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?\Z")
+
+
 def parse_bound(name: str, raw: str | None, end: bool = False) -> datetime | None:
     """An ISO date or datetime (naive = UTC); invalid values are a 422."""
-    if raw is None or not raw.strip():
+    if raw is None:
         return None
-    raw = raw.strip()
     try:
-        if len(raw) == 10:
+        if DAY.match(raw):
             day = date.fromisoformat(raw)
             moment = datetime(day.year, day.month, day.day)
-            return moment + timedelta(days=1) if end else moment
-        return naive_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
-    except (ValueError, OverflowError):  # OverflowError: 9999-12-31 plus a day, say
+            if end:  # the whole day: up to the next one (none after 9999-12-31)
+                return moment + timedelta(days=1) if day < date.max else datetime.max
+            return moment
+        if not MOMENT.match(raw):
+            raise ValueError(raw)
+        moment = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+    except ValueError:
         raise RuleViolationError(f"{name} must be an ISO date or datetime",
                                  {"field": name}) from None
+    try:
+        return naive_utc(moment)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00: before anything, as after
+        return datetime.min if moment.year == 1 else datetime.max
 
 
 @dataclass(frozen=True)
