@@ -54,6 +54,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "tickets/<ticket_ref:str>/links"): STAFF_ROLES,
     ("POST", "tickets/<ticket_ref:str>/merge"): STAFF_ROLES,
     ("DELETE", "tickets/<ticket_ref:str>/links/<other_id:str>"): STAFF_ROLES,
+    ("POST", "webhooks/<webhook_id:str>/secret/rotate"): ADMIN_ONLY,
 }
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -144,6 +144,8 @@ RESPONSES: dict[str, Any] = {
     "ErasureStatus": {"id": "5c7d9e1f-2a3b-4c5d-8e6f-7a8b9c0d1e2f", "status": "completed"},
     "Webhook": WEBHOOK,
     "WebhookCreated": {**WEBHOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    "WebhookSecretRotated": {**WEBHOOK, "secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+                             "previous_secret_expires_at": "2026-12-08T09:30:00+00:00"},
     "WebhookList": {"data": [WEBHOOK]},
     "WebhookDelivery": WEBHOOK_DELIVERY,
     "WebhookDeliveryList": {"data": [WEBHOOK_DELIVERY]},

@@ -172,6 +172,7 @@ OPERATION_IDS: dict[str, str] = {
     "DELETE /webhooks/{webhook_id}": "deleteWebhook",
     "GET /webhooks/{webhook_id}/deliveries": "listWebhookDeliveries",
     "POST /webhooks/{webhook_id}/deliveries/{delivery_id}/retry": "retryWebhookDelivery",
+    "POST /webhooks/{webhook_id}/secret/rotate": "rotateWebhookSecret",
     "GET /sla/calendar": "getSlaCalendar",
     "PUT /sla/calendar": "updateSlaCalendar",
     "GET /sla/policies": "listSlaPolicies",

@@ -1,5 +1,6 @@
 """Outbound webhook routes (admins only; issue 25): the subscriptions
-(`/webhooks`, `/webhooks/{id}`) and their delivery log (`/webhooks/{id}/deliveries`,
+(`/webhooks`, `/webhooks/{id}`), their signing secret's rotation
+(`/webhooks/{id}/secret/rotate`) and their delivery log (`/webhooks/{id}/deliveries`,
 `.../{delivery_id}/retry`). Every route checks the caller first: a non-admin gets 403
 whatever the body or the id."""
 
@@ -25,6 +26,7 @@ from sav.webhooks.commands import (
     UpdateWebhook,
     create_webhook,
     delete_webhook,
+    rotate_secret,
     update_webhook,
 )
 from sav.webhooks.subscriptions import find_subscription, list_subscriptions, subscription_json
@@ -55,6 +57,12 @@ class Webhook(schemas.Shape):
 class WebhookCreated(Webhook):
     secret: str = Field(description="`whsec_` + base64 of the signing key: shown only in "
                         "this answer")
+
+
+class WebhookSecretRotated(WebhookCreated):
+    previous_secret_expires_at: datetime = Field(
+        description="until when deliveries carry the old secret's signature too (both "
+        "in `webhook-signature`, space-separated): switch the receiver over before")
 
 
 class WebhookList(schemas.Shape):
@@ -200,6 +208,23 @@ async def delete_webhook_route(request: Request, webhook_id: str) -> HTTPRespons
     await http.wait_until_visible(request, outcome.position, {"webhook_id": webhook_id})
     await pool.call(deliveries.forget, http.read_model(request).engine, webhook_id)
     return http.json({"success": True, "message": "webhook deleted", "id": webhook_id})
+
+
+@bp.post("/webhooks/<webhook_id:str>/secret/rotate", name="webhook_rotate_secret")
+@responds(200, WebhookSecretRotated, description="rotated: keep the new secret, it is not "
+          "shown again")
+async def rotate_secret_route(request: Request, webhook_id: str) -> HTTPResponse:
+    """A new signing secret, shown once. For SAV_WEBHOOK_SECRET_GRACE_HOURS (24 h)
+    every delivery is signed with both, the new one first, so the receiver can switch
+    to it at any moment in between; then only the new one signs. A rotation during a
+    grace period ends it: the secret it replaces becomes the one that signs too."""
+    actor = require_admin(request)
+    webhook_id = checked_id(webhook_id)
+    grace = http.settings(request).webhook_secret_grace_hours
+    outcome = await http.command_pool(request).run(rotate_secret, actor, webhook_id, grace)
+    row = await visible_subscription(request, webhook_id, outcome.position)
+    return http.json({**subscription_json(row), "secret": outcome.secret,
+                      "previous_secret_expires_at": outcome.previous_secret_until})
 
 
 @bp.get("/webhooks/<webhook_id:str>/deliveries")

@@ -2,12 +2,15 @@
 
 Who created, changed, paused or deleted a subscription, and when the sender disabled
 it, is kept like every other change in SAV: as permanent, past-tense events. The signing
-secret is in `Created` only; it is sealed in the store like personal data
-(`sav.privacy.fields.PERSONAL`, docs/decisions/0120-webhooks.md) and never published.
+secret is in `Created`, and in the `Updated` of a rotation (`changes.secret`, with
+`previous_secret_until`: until when the old one signs too); it is sealed in the store like
+personal data (`sav.privacy.fields.PERSONAL`, docs/decisions/0120-webhooks.md) and never
+published.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -57,6 +60,10 @@ class Webhook(Aggregate):
         self.events = list(events)
         self.description = description
         self.secret = secret
+        # After a rotation: the old secret, which signs too until `previous_secret_until`
+        # (ISO 8601, UTC).
+        self.previous_secret: str | None = None
+        self.previous_secret_until: str | None = None
         self.active = True
         self.disabled_reason: str | None = None
         self.deleted = False
@@ -71,8 +78,26 @@ class Webhook(Aggregate):
         if changes:
             self._updated(changes=changes, actor=actor)
 
+    def rotate_secret(self, secret: str, previous_until: datetime,
+                      actor: dict[str, Any]) -> None:
+        """A new signing secret; the current one keeps signing until `previous_until`."""
+        self.ensure_exists()
+        self._updated(changes={"secret": secret,
+                               "previous_secret_until": previous_until.isoformat()},
+                      actor=actor)
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery is signed with at `now`: the current one, and the
+        previous one during the grace period after a rotation."""
+        until = self.previous_secret_until
+        if self.previous_secret and until and datetime.fromisoformat(until) > now:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
     @event(Updated)
     def _updated(self, changes: dict[str, Any], actor: dict[str, Any]) -> None:
+        if "secret" in changes:
+            self.previous_secret = self.secret
         for name, value in changes.items():
             setattr(self, name, list(value) if name == "events" else value)
 

@@ -68,7 +68,7 @@ PERSONAL: dict[type, dict[Path, Any]] = {
     # A webhook's signing secret is sealed like personal data, with its own stream's key
     # (docs/decisions/0120-webhooks.md); the rest is the platform's configuration.
     Webhook.Created: {("secret",): None},
-    Webhook.Updated: NO_PERSONAL_FIELDS,
+    Webhook.Updated: {("changes", "secret"): None},  # a rotation's new secret
     Webhook.Paused: NO_PERSONAL_FIELDS,
     Webhook.Resumed: NO_PERSONAL_FIELDS,
     Webhook.Disabled: NO_PERSONAL_FIELDS,

@@ -1,10 +1,12 @@
-"""Webhook subscription commands (admins): create, change, pause or resume, delete; and
-the sender's own, disabling an endpoint that is gone or keeps failing."""
+"""Webhook subscription commands (admins): create, change, pause or resume, rotate the
+signing secret, delete; and the sender's own, disabling an endpoint that is gone or keeps
+failing."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sav.commands.actor import SYSTEM, Actor
 from sav.commands.app import MAX_ATTEMPTS, SavApplication
 from sav.commands.policy import command_handler
+from sav.events import clock
 from sav.events.errors import (
     ConflictError,
     NotFoundError,
@@ -61,7 +64,8 @@ class TargetRules:
 class WebhookOutcome:
     webhook_id: str
     position: int | None
-    secret: str | None = None  # only on creation: shown once
+    secret: str | None = None  # only on creation and rotation: shown once
+    previous_secret_until: str | None = None  # a rotation: until when the old one signs
 
 
 def checked_events(events: list[str]) -> list[str]:
@@ -159,6 +163,30 @@ def _changed(app: SavApplication, webhook_id: str, change: Callable[[Webhook], N
     raise ConflictError("too many concurrent changes to this webhook, retry")
 
 
+@command_handler
+def rotate_secret(app: SavApplication, actor: Actor, webhook_id: str,
+                  grace_hours: float) -> WebhookOutcome:
+    """A new signing secret (shown once); the old one signs too for `grace_hours`."""
+    _admin(actor)
+    secret = new_secret()
+    until = clock.now() + timedelta(hours=grace_hours)
+    by = actor.who.ref()
+    position = _changed(app, webhook_id,
+                        lambda webhook: webhook.rotate_secret(secret, until, by))
+    return WebhookOutcome(webhook_id, position, secret, until.isoformat())
+
+
 def secret_of(app: SavApplication, webhook_id: str) -> str:
     """The signing secret, opened by the store's decryption."""
     return load(app, webhook_id).secret
+
+
+def signing_secrets(app: SavApplication, webhook_id: str) -> tuple[list[str], float | None]:
+    """The secrets deliveries are signed with now, and when that list changes by itself
+    (the end of a rotation's grace period, epoch seconds; None: only by a new event)."""
+    webhook = load(app, webhook_id)
+    now = clock.now()
+    found = webhook.signing_secrets(now)
+    until = webhook.previous_secret_until
+    return found, (datetime.fromisoformat(until).timestamp() if len(found) > 1 and until
+                   else None)

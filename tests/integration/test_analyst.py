@@ -74,6 +74,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/webhooks/{webhook_id}"): {"json": {"active": False}},
     ("DELETE", "/webhooks/{webhook_id}"): {},
     ("POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): {},
+    ("POST", "/webhooks/{webhook_id}/secret/rotate"): {},
 }
 # Write routes that take no user token at all (they check their own secret), so no
 # analyst can reach them: a user's JWT, the analyst's included, answers 401.

@@ -12,7 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,20 @@ from sav.api.app import create_app
 from sav.api.auth import issue_token
 from sav.bootstrap import Services
 from sav.config import Settings
+from sav.events import clock
 from sav.webhooks.deliveries import position_of
 from sav.webhooks.sender import WebhookSender
+from sav.workers.scheduler import run_job
 from tests.support.http import ADMIN, AGENT, ANALYST, CUSTOMER, Client, create_ticket
 from tests.support.live_server import live_server, server_env
 from tests.support.settings import JWT_SECRET
-from tests.support.webhook_receiver import Receiver, verify_standard_webhook, webhook_receiver
+from tests.support.webhook_receiver import (
+    InvalidSignatureError,
+    Receiver,
+    verify_standard_webhook,
+    webhook_receiver,
+)
+from tests.support.workers import jobs_of
 
 ENVELOPE = {"position", "message_id", "event", "timestamp", "data"}
 
@@ -438,3 +448,71 @@ async def test_the_guard_runs_again_before_every_delivery(
         assert receiver.requests() == []
     finally:
         running.close()
+
+
+def signatures(request: Any) -> list[str]:
+    return str(request.headers["webhook-signature"]).split(" ")
+
+
+async def test_a_rotated_secret_signs_beside_the_old_one_for_the_grace_period_only(
+        client: Client, receiver: Receiver, sender: RunningSender) -> None:
+    """POST /webhooks/{id}/secret/rotate: the new secret shown once; during the grace
+    period each delivery carries both signatures (a receiver holding either accepts it),
+    then only the new one's."""
+    hook = await subscribe(client, receiver.url, ["ticket.created"])
+    old = hook["secret"]
+    path = f"/webhooks/{hook['id']}/secret/rotate"
+    for who in (AGENT, ANALYST, CUSTOMER):
+        assert (await client.post(path, as_=who)).status == 403
+    assert (await client.post(f"/webhooks/{uuid.uuid4()}/secret/rotate", as_=ADMIN)
+            ).status == 404
+    await create_ticket(client)
+    before = (await received(receiver, 1))[0]
+    assert len(signatures(before)) == 1
+    verify_standard_webhook(old, before.headers, before.body)
+
+    rotated = await client.post(path, as_=ADMIN)
+    assert rotated.status == 200, rotated
+    new = rotated.json["secret"]
+    assert new.startswith("whsec_") and new != old and rotated.json["id"] == hook["id"]
+    expires = datetime.fromisoformat(rotated.json["previous_secret_expires_at"])
+    assert timedelta(hours=23) < expires - datetime.now(UTC) <= timedelta(hours=24)
+    assert "secret" not in (await client.get(f"/webhooks/{hook['id']}", as_=ADMIN)).json
+    published = (await client.get("/events?type=webhook.updated", as_=ADMIN)).json["data"]
+    assert new not in str(published) and old not in str(published)
+
+    await create_ticket(client)
+    during = (await received(receiver, 2))[1]
+    assert len(signatures(during)) == 2
+    for secret in (new, old):  # the receiver may switch at any moment
+        verify_standard_webhook(secret, during.headers, during.body)
+
+    clock.travel(timedelta(hours=24, minutes=1))
+    await create_ticket(client)
+    after = (await received(receiver, 3))[2]
+    assert len(signatures(after)) == 1
+    verify_standard_webhook(new, after.headers, after.body)
+    with pytest.raises(InvalidSignatureError):
+        verify_standard_webhook(old, after.headers, after.body)
+
+
+async def test_the_job_prunes_old_finished_deliveries_and_keeps_pending_ones(
+        client: Client, services: Services, receiver: Receiver,
+        sender: RunningSender) -> None:
+    hook = await subscribe(client, receiver.url, ["ticket.created"])
+    await create_ticket(client)
+    await received(receiver, 1)
+    receiver.answer(*[500] * 1000)  # the next one stays pending, retried
+    await create_ticket(client)
+    await received(receiver, 2)
+    await until(lambda: _statuses(client, hook["id"], ["pending", "delivered"]))
+    jobs, now = jobs_of(services), datetime.now(UTC)
+    soon = await asyncio.to_thread(run_job, jobs, "webhook-deliveries", now + timedelta(days=29))
+    assert soon == {"job": "webhook-deliveries", "deleted": 0, "retention_days": 30.0}
+    later = await asyncio.to_thread(run_job, jobs, "webhook-deliveries", now + timedelta(days=31))
+    assert later["deleted"] == 1
+    assert [d["status"] for d in await deliveries_of(client, hook["id"])] == ["pending"]
+
+
+async def _statuses(client: Client, webhook_id: str, expected: list[str]) -> bool:
+    return [d["status"] for d in await deliveries_of(client, webhook_id)] == expected

@@ -128,6 +128,11 @@ async def example_post(client: Client, route: str) -> Post | None:
             return Post("/tickets/bulk", ADMIN, {"json": {"ids": [ticket["id"]],
                                                           "action": "add_tags", "tags": ["a"]}},
                         {"json": {"ids": [ticket["id"]], "action": "add_tags", "tags": ["b"]}})
+        case "webhooks/<webhook_id:str>/secret/rotate":
+            hook = await client.post("/webhooks", as_=ADMIN, json={
+                "url": "https://93.184.216.34/hook", "events": ["ticket.created"]})
+            assert hook.status == 201, hook
+            return Post(f"/webhooks/{hook.json['id']}/secret/rotate", ADMIN, {}, {"json": {}})
         case "privacy/erasures":
             return Post("/privacy/erasures", ADMIN, {"json": {"user_id": "gone-1"}},
                         {"json": {"user_id": "gone-2"}})

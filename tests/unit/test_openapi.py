@@ -170,7 +170,7 @@ def test_request_bodies_with_examples_that_their_schema_accepts(
 
 # verbNoun: a lower-case verb, then capitalised words (`listTicketMessages`).
 OPERATION_ID = re.compile(r"(?:list|get|create|update|delete|upsert|assign|start|mark|resolve"
-                          r"|close|reopen|rate|upload|count|export|download|retry|unassign"
+                          r"|close|reopen|rate|upload|count|export|download|retry|unassign|rotate"
                           r"|restore|receive|apply|merge)(?:[A-Z][a-z0-9]*)+")
 
 

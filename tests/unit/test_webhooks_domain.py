@@ -3,12 +3,14 @@ subscribe, what is checked, the secret sealed in storage, and the read model's r
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
 import pytest
 
 from sav.commands.actor import Actor
 from sav.commands.app import SavApplication
+from sav.events import clock
 from sav.events.errors import NotFoundError, PermissionDeniedError, RuleViolationError
 from sav.events.webhook import FAILING, Webhook
 from sav.projections.fold import MemoryTables
@@ -19,10 +21,13 @@ from sav.webhooks.commands import (
     create_webhook,
     delete_webhook,
     disable_webhook,
+    rotate_secret,
     secret_of,
+    signing_secrets,
     update_webhook,
 )
 from sav.webhooks.subscriptions import FOLD, webhook_subscriptions
+from sav.workers.routing import message_data
 from tests.support.domain import ADMIN, AGENT, CUSTOMER
 
 OPEN = TargetRules(allow_private=True, https_only=False)
@@ -74,6 +79,39 @@ def test_the_secret_is_sealed_in_the_store_and_opens_on_load() -> None:
     assert outcome.secret.removeprefix("whsec_").encode() not in raw
     assert URL.encode() in raw  # the URL is configuration, not a secret of the store
     assert secret_of(app, outcome.webhook_id) == outcome.secret
+
+
+def test_a_rotated_secret_is_sealed_signs_with_the_old_one_for_the_grace_only() -> None:
+    app = SavApplication()
+    created = create_webhook(app, ADMIN, CreateWebhook(url=URL, events=["*"]), OPEN)
+    webhook_id, first = created.webhook_id, created.secret
+    assert first is not None
+    with pytest.raises(PermissionDeniedError):
+        rotate_secret(app, AGENT, webhook_id, 24.0)
+    rotated = rotate_secret(app, ADMIN, webhook_id, 24.0)
+    second = rotated.secret
+    assert second is not None and second != first and second.startswith("whsec_")
+    assert secret_of(app, webhook_id) == second
+    secrets, until = signing_secrets(app, webhook_id)
+    assert secrets == [second, first] and until is not None
+    assert until - clock.now().timestamp() == pytest.approx(24 * 3600, abs=5)
+    events = list(app.events.get(UUID(webhook_id)))
+    raw = b"".join(e.state for e in app.recorder.select_events(UUID(webhook_id)))
+    assert second.encode() not in raw and second.removeprefix("whsec_").encode() not in raw
+    record = {"stream_id": webhook_id, "data": {"changes": events[-1].changes}}
+    published = message_data(Webhook.Updated, record, {})
+    assert published["changes"] == {"previous_secret_until": rotated.previous_secret_until}
+    assert folded(app, webhook_id).url == URL  # type: ignore[attr-defined]
+    clock.travel(timedelta(hours=24, seconds=1))
+    try:
+        assert signing_secrets(app, webhook_id) == ([second], None)
+        third = rotate_secret(app, ADMIN, webhook_id, 1.0).secret
+        assert signing_secrets(app, webhook_id)[0] == [third, second]  # not the first
+    finally:
+        clock.reset()
+    delete_webhook(app, ADMIN, webhook_id)
+    with pytest.raises(NotFoundError):
+        rotate_secret(app, ADMIN, webhook_id, 24.0)
 
 
 def test_changes_pause_resume_disable_and_delete_fold_into_the_row() -> None:

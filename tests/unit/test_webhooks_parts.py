@@ -33,7 +33,8 @@ def test_a_new_secret_is_whsec_and_base64_of_at_least_24_random_bytes() -> None:
 def test_signed_headers_pass_an_independent_verifier_and_a_changed_byte_fails_it() -> None:
     secret = signing.new_secret()
     body = b'{"event":"ticket.created","data":{"ticket_id":"t-1"}}'
-    headers = signing.headers(secret, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1_700_000_000, body)
+    headers = signing.headers([secret], "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", 1_700_000_000,
+                              body)
     assert headers["webhook-id"] == "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
     assert headers["webhook-timestamp"] == "1700000000"
     assert headers["webhook-signature"].startswith("v1,")
@@ -44,6 +45,21 @@ def test_signed_headers_pass_an_independent_verifier_and_a_changed_byte_fails_it
         verify_standard_webhook(signing.new_secret(), headers, body, now=1_700_000_010)
     with pytest.raises(InvalidSignatureError):  # a replay, long after
         verify_standard_webhook(secret, headers, body, now=1_700_009_999)
+
+
+def test_during_a_rotation_either_secret_verifies_and_no_other() -> None:
+    """Two signatures, space-separated (the specification's form for key rotation): a
+    receiver holding the new secret or still the old one accepts the delivery."""
+    new, old = signing.new_secret(), signing.new_secret()
+    body = b'{"event":"ticket.created"}'
+    headers = signing.headers([new, old], "msg_1", 1_700_000_000, body)
+    first, second = headers["webhook-signature"].split(" ")
+    assert first == signing.signature(new, "msg_1", 1_700_000_000, body)
+    assert second == signing.signature(old, "msg_1", 1_700_000_000, body)
+    for secret in (new, old):
+        verify_standard_webhook(secret, headers, body, now=1_700_000_000)
+    with pytest.raises(InvalidSignatureError):
+        verify_standard_webhook(signing.new_secret(), headers, body, now=1_700_000_000)
 
 
 def test_the_specification_example_signature() -> None:
