@@ -15,7 +15,7 @@ from sav.projections.runner import InlineProjection, Projector
 from sav.webhooks import sender
 from sav.workers import consumer, event_log, projections, publisher, scheduler
 from sav.workers.head import TAILER_IDLE_S, watch_store
-from sav.workers.lease import run_while_leader
+from sav.workers.lease import renew_through, run_while_leader
 from sav.workers.projections import PROJECTOR_LEASE
 
 WorkerFn = Callable[[threading.Event], None]
@@ -89,7 +89,15 @@ KINDS = ("projections", "publisher", "consumer", "scheduler", "event-log", "webh
 BROKER_KINDS = ("publisher", "consumer")
 
 
+def renew_leases_through_reader(services: Services) -> None:
+    """Lease renewals in one autocommitted statement, through the store's reader."""
+    recorder = services.app.recorder
+    if isinstance(recorder, SqlApplicationRecorder):
+        renew_through(services.engine, recorder.reader)
+
+
 def start_inprocess_workers(services: Services) -> None:
+    renew_leases_through_reader(services)
     start_projector(services)
     for name, worker in workers(services).items():
         if name == "projections":
@@ -103,6 +111,7 @@ def workers(services: Services) -> dict[str, WorkerFn]:
     """`sav worker KIND` and the in-process threads: each kind with only what it uses."""
     app, engine, settings = services.app, services.engine, services.settings
     ttl = settings.worker_lease_ttl
+    renew_leases_through_reader(services)
     jobs = scheduler.Jobs(app, engine, services.read_model, settings)
     return {
         "projections": lambda stop: projections.run(app, engine, ttl, stop),

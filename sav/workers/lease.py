@@ -20,10 +20,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, or_, select
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import is_sqlite, write_transaction
@@ -203,7 +204,7 @@ def _renew(engine: Engine, members: list[Lease], ttl: float) -> set[tuple[str, s
     rows = or_(*(and_(leases.c.name == name, leases.c.owner == owner)
                  for name, owner in wanted))
     try:
-        with write_transaction(engine) as conn:
+        with _renewal(engine) as conn:
             moved = conn.execute(leases.update().where(rows).values(
                 expires_at=time.time() + ttl)).rowcount
             if moved == len(wanted):
@@ -216,6 +217,29 @@ def _renew(engine: Engine, members: list[Lease], ttl: float) -> set[tuple[str, s
         if error_code(error) == DEADLOCK:
             return set()
         raise
+
+
+# A write engine -> an autocommit engine of the same database (the store's reader on
+# MySQL): a renewal there is one statement, not an UPDATE and a COMMIT.
+_autocommit: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
+def renew_through(engine: Engine, autocommit: Engine) -> None:
+    """Renew the leases held on `engine` by single autocommitted statements through
+    `autocommit` (an engine of the same database in autocommit mode)."""
+    if autocommit is not engine:
+        _autocommit[engine] = autocommit
+
+
+@contextmanager
+def _renewal(engine: Engine) -> Iterator[Connection]:
+    autocommit = _autocommit.get(engine)
+    if autocommit is None:
+        with write_transaction(engine) as conn:
+            yield conn
+    else:
+        with autocommit.connect() as conn:
+            yield conn
 
 
 _groups: WeakKeyDictionary[Engine, dict[float, _Group]] = WeakKeyDictionary()

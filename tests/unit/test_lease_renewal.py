@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, create_engine, event, select, update
 
 from sav.eventstore.db import build_engine, create_store_schema
 from sav.eventstore.schema import leases
-from sav.workers.lease import HeldLeases, Lease
+from sav.workers.lease import HeldLeases, Lease, renew_through
 
 TTL = 30.0
 
@@ -97,3 +97,17 @@ def test_a_released_lease_is_not_renewed_with_the_others(engine: Engine) -> None
     assert "projector:event_log" not in expiries(engine)
     other = Lease(engine, "projector:event_log", ttl=TTL, held=HeldLeases(clock))
     assert other.acquire()
+
+
+def test_a_renewal_through_an_autocommit_engine_is_one_statement(engine: Engine) -> None:
+    autocommit = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    renew_through(engine, autocommit)
+    clock, _held, first, second = held_pair(engine, "publisher", "mail")
+    before = expiries(engine)
+    on_writer, on_autocommit = statements(engine), statements(autocommit)
+    clock.now += TTL / 3
+    assert first.acquire() and second.acquire()
+    assert (on_writer, on_autocommit) == ([], ["UPDATE"])
+    after = expiries(engine)  # committed: seen by the other engine
+    assert after["publisher"] > before["publisher"] and after["mail"] > before["mail"]
+    autocommit.dispose()
