@@ -14,6 +14,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from sav.api import details, http, schemas
 from sav.api.auth import current_actor
 from sav.api.body import body
+from sav.api.created import created_view
 from sav.api.errors import ApiError
 from sav.api.history import PastQuery, past_response
 from sav.api.openapi import conditional, documents_query, responds
@@ -165,8 +166,11 @@ async def create_route(request: Request, cmd: commands.CreateTicket) -> HTTPResp
         except IntegrityError:
             assert ticket_id is not None  # only a key-derived id can exist already
             return await first_creation(request, ticket_id, actor)
-        return await ticket_response(request, outcome.ticket_id, actor, status=201,
-                                     created=True)
+        view = created_view(outcome, actor)  # from the command's own events: no read
+        if view is None:
+            return await ticket_response(request, outcome.ticket_id, actor, status=201,
+                                         created=True)
+        return view_response(visible(view, actor), 201)  # (viewers: on reads only)
 
     return await http.idempotent(request, produce)
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -46,6 +46,9 @@ class Outcome:
 class CreatedTicket(Outcome):
     ticket_number: str
     access_token: str | None = None  # public tickets: shown once, only its hash is stored
+    # The creation's domain events with their positions: the API answers with the
+    # ticket they make (sav.history.past), not with a read of what was projected.
+    recorded: tuple[tuple[Any, int], ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,12 @@ class SavApplication(Application[UUID]):
 
     def record(self, *aggregates: Any) -> int | None:
         """Save pending events; returns the last global position written."""
-        recordings = self.save(*aggregates)
-        return recordings[-1].notification.id if recordings else None
+        recorded = self.record_events(*aggregates)
+        return recorded[-1][1] if recorded else None
+
+    def record_events(self, *aggregates: Any) -> list[tuple[Any, int]]:
+        """Save pending events; returns each domain event with its global position."""
+        return [(r.domain_event, r.notification.id) for r in self.save(*aggregates)]
 
     def change_ticket(
         self,

@@ -228,8 +228,9 @@ def create_ticket(
             ticket.update({"locale": locale}, by=actor.who)
         assign_on_create(app, ticket)  # AUTO_ASSIGN: recorded in the same append.
         follow_sla(app, ticket, rematch=True)  # its service levels (sav.sla.rules)
-        position = app.record(ticket)
-    return CreatedTicket(ticket.id, ticket.version, position, number, token)
+        recorded = app.record_events(ticket)
+    return CreatedTicket(ticket.id, ticket.version, recorded[-1][1] if recorded else None,
+                         number, token, tuple(recorded))
 
 
 @command_handler

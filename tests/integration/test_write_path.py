@@ -2,7 +2,8 @@
 SLA configuration kept between commands (read again when another process changed it),
 the subject's data key (forgotten when the subject is erased), pooled MySQL connections
 pinged only after sitting idle (a dead one is still replaced), and a flush's statements
-sent together (written as one by one, failing like one)."""
+sent together (written as one by one, failing like one), and the answer to a create
+made from the command's own events (what a read then shows)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ from sav.eventstore.db import engine_for, ping_when_idle
 from sav.privacy.erasure import EraseSubject, erase_subject
 from sav.projections.batch import execute_together
 from sav.sla.commands import PolicyBody, delete_policy, put_policy
+from tests.support.http import ADMIN as HTTP_ADMIN
+from tests.support.http import AGENT as HTTP_AGENT
+from tests.support.http import CUSTOMER as HTTP_CUSTOMER
+from tests.support.http import Client
 
 CUSTOMER = Actor("cache-customer", "customer", "cache@example.com")
 ADMIN = Actor("cache-admin", "admin")
@@ -139,3 +144,32 @@ def test_statements_sent_together_write_all_and_fail_like_one(settings: Settings
     finally:
         with engine.begin() as conn:
             conn.execute(text("DROP TABLE together_test"))
+
+
+async def test_a_create_answers_the_ticket_a_read_then_shows(client: Client) -> None:
+    """`POST /tickets` answers from the command's own events (no read of the ticket):
+    the same body and version ETag as `GET /tickets/{id}` right after, for each side, with the
+    fields only staff set, a matched service level and the request's language."""
+    response = await client.put("/sla/policies/urgent", as_=HTTP_ADMIN, json={
+        "priority": ["high"], "first_response_minutes": 30, "resolution_minutes": 600})
+    assert response.status == 201, response.json
+    cases = [
+        (HTTP_CUSTOMER, {}),
+        (HTTP_CUSTOMER, {"priority": "high", "category": "billing", "contact_name": "Ann",
+                         "metadata": {"order": {"lines": [1, 2]}, "_type_": "kept"}}),
+        (HTTP_AGENT, {"priority": "high", "user_id": "cust-1", "tags": ["vip", "phone"],
+                      "source": "phone", "contact_email": "ann@example.com"}),
+        (HTTP_ADMIN, {"priority": "low", "contact_email": "bob@example.com"}),
+    ]
+    for who, fields in cases:
+        created = await client.post("/tickets", as_=who, headers={"Accept-Language": "fr"},
+                                    json={"subject": "Parcel", "description": "Lost.",
+                                          **fields})
+        assert created.status == 201, created.json
+        read = await client.get(f"/tickets/{created.json['id']}", as_=who)
+        assert read.status == 200, read.json
+        shown = {k: v for k, v in read.json.items() if k != "viewers"}  # staff reads only
+        assert created.json == shown, fields
+        # GET's ETag adds a digest of the body after the version (`If-Match` reads it).
+        assert created.headers["etag"].strip('"') == read.headers["etag"].strip('"').split(
+            "-")[0]
