@@ -97,6 +97,20 @@ def settings(profile: str, tmp_path: Path, settings_env: dict[str, str],
         drop_mysql_database(settings.db_database)
 
 
+@pytest.fixture(scope="module", params=PROFILES)
+def module_settings(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings shared by a module's tests, one database per profile: for a module whose
+    tests share one expensive server (each test keeps to its own tickets and users)."""
+    profile = str(request.param)
+    if profile == "mysql":
+        request.getfixturevalue("mysql_allows_large_events")
+    settings = make_settings(profile, tmp_path_factory.mktemp(f"module-{profile}"))
+    yield settings
+    if settings.is_mysql:
+        drop_mysql_database(settings.db_database)
+
+
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
     """The real services with its in-process projector, as `sav serve` builds it."""

@@ -5,82 +5,25 @@ real `sav serve`, on both profiles: events as they are stored, resuming with
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
-import orjson
 import pytest
 
 from sav.bootstrap import bootstrap
 from sav.config import Settings
 from sav.events.ticket import Ticket
-from tests.support.live_server import live_server, secretless_env
-
-SAV = [sys.executable, "-m", "sav.cli"]
-SSE = {"Accept": "text/event-stream"}
-
-
-@dataclass
-class Server:
-    base: str
-    env: dict[str, str]
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def token(self, role: str) -> dict[str, str]:
-        token = sav(self.env, "token", "--sub", f"{role}-1", "--role", role).decode().strip()
-        return {"Authorization": f"Bearer {token}"}
-
-    def errors(self) -> list[str]:
-        return [line for line in self.log.read_text(errors="replace").splitlines()
-                if '"level": "error"' in line or '"level":"error"' in line
-                or "Traceback" in line]
-
-
-def sav(env: dict[str, str], *args: str) -> bytes:
-    done = subprocess.run([*SAV, *args], env=env, capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout
+from tests.support.sse import SSE, EventStream, Server, sav, sse_server
 
 
 @pytest.fixture
 def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    with live_server(settings, env=secretless_env(settings), log=tmp_path / "serve.log") as live:
-        yield Server(live.base_url, live.env, live.process, live.log)
-
-
-class EventStream:
-    """Reads Server-Sent Events off a streamed response: messages and comments."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.lines = response.iter_lines()
-
-    def next(self) -> dict[str, Any]:
-        """The next message (`id`, `data`) or comment (`comment`)."""
-        fields: dict[str, Any] = {}
-        for line in self.lines:
-            if not line:
-                if fields:
-                    return fields
-                continue
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "":
-                return {"comment": value}
-            fields[name] = orjson.loads(value) if name == "data" else value
-        raise EOFError("the stream ended")
-
-    def next_message(self) -> dict[str, Any]:
-        while "comment" in (message := self.next()):
-            pass
-        return message
+    with sse_server(settings, tmp_path) as server:
+        yield server
 
 
 def create(http: httpx.Client, headers: dict[str, str], subject: str) -> dict[str, Any]:
@@ -91,7 +34,7 @@ def create(http: httpx.Client, headers: dict[str, str], subject: str) -> dict[st
 
 
 def test_tail_streams_events_as_stored_and_resumes_from_last_event_id(server: Server) -> None:
-    admin = server.token("admin")
+    admin = server.token("admin-1", "admin")
     with httpx.Client(base_url=server.base, timeout=20) as http:
         for i in range(3):
             create(http, admin, f"S{i}")
@@ -122,7 +65,7 @@ def test_tail_streams_events_as_stored_and_resumes_from_last_event_id(server: Se
 
 
 def test_tail_filters_by_type(server: Server) -> None:
-    admin = server.token("admin")
+    admin = server.token("admin-1", "admin")
     with httpx.Client(base_url=server.base, timeout=20) as http:
         ticket = create(http, admin, "S")
         create(http, admin, "other")
@@ -138,9 +81,9 @@ def test_tail_filters_by_type(server: Server) -> None:
 def test_tail_is_for_admins_and_analysts(server: Server) -> None:
     with httpx.Client(base_url=server.base, timeout=20) as http:
         for role in ("customer", "agent"):
-            response = http.get("/events", headers={**server.token(role), **SSE})
+            response = http.get("/events", headers={**server.token(f"{role}-1", role), **SSE})
             assert response.status_code == 403, role
-        with http.stream("GET", "/events", headers={**server.token("analyst"), **SSE}
+        with http.stream("GET", "/events", headers={**server.token("analyst-1", "analyst"), **SSE}
                          ) as response:
             assert response.status_code == 200
             assert "comment" in EventStream(response).next()  # the greeting
@@ -149,7 +92,7 @@ def test_tail_is_for_admins_and_analysts(server: Server) -> None:
 @pytest.mark.parametrize("profile", ["sqlite"])  # timing only: one profile is enough
 def test_idle_tail_sends_heartbeats(server: Server) -> None:
     with httpx.Client(base_url=server.base, timeout=30) as http, \
-            http.stream("GET", "/events", headers={**server.token("admin"), **SSE}
+            http.stream("GET", "/events", headers={**server.token("admin-1", "admin"), **SSE}
                         ) as response:
         stream = EventStream(response)
         assert stream.next()["comment"].startswith("tailing after 0")
@@ -161,7 +104,7 @@ def test_idle_tail_sends_heartbeats(server: Server) -> None:
 def test_server_stops_promptly_with_a_tail_open(server: Server) -> None:
     """The server ends open tails when it stops, rather than waiting them out."""
     with httpx.Client(base_url=server.base, timeout=30) as http, \
-            http.stream("GET", "/events", headers={**server.token("admin"), **SSE}
+            http.stream("GET", "/events", headers={**server.token("admin-1", "admin"), **SSE}
                         ) as response:
         stream = EventStream(response)
         stream.next()
@@ -176,7 +119,7 @@ def test_server_stops_promptly_with_a_tail_open(server: Server) -> None:
 
 def test_export_of_20k_events_is_streamed_and_equals_the_cli(server: Server,
                                                             settings: Settings) -> None:
-    admin = server.token("admin")
+    admin = server.token("admin-1", "admin")
     with httpx.Client(base_url=server.base, timeout=120) as http:
         ticket = create(http, admin, "long")
     services = bootstrap(settings)

@@ -1,91 +1,28 @@
 """Live conversations over a real `sav serve`, on both profiles: a ticket's stream
 (`GET /tickets/{id}/events`, `GET /public/tickets/{number}/events`) gets each new history
 entry as its reader may see it, resumes after `Last-Event-ID`, tells staff who else views
-the ticket (`event: presence`), and ends when the ticket is erased or the token expires."""
+the ticket (`event: presence`), and ends when the ticket is erased or the token expires.
+One server per profile for the module (tests/support/sse.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from sav.config import Settings
-from tests.support.live_server import live_server, secretless_env
-
-SAV = [sys.executable, "-m", "sav.cli"]
-SSE = {"Accept": "text/event-stream"}
+from tests.support.sse import SSE, EventStream, Server, sse_server
 
 
-@dataclass
-class Server:
-    base: str
-    env: dict[str, str]
-    log: Path
-
-    def token(self, sub: str, role: str, ttl: int = 3600) -> dict[str, str]:
-        done = subprocess.run([*SAV, "token", "--sub", sub, "--role", role, "--ttl", str(ttl)],
-                              env=self.env, capture_output=True, timeout=120, check=True)
-        return {"Authorization": f"Bearer {done.stdout.decode().strip()}"}
-
-    def errors(self) -> list[str]:
-        return [line for line in self.log.read_text(errors="replace").splitlines()
-                if '"level": "error"' in line or '"level":"error"' in line
-                or "Traceback" in line]
-
-
-@pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    with live_server(settings, env=secretless_env(settings), log=tmp_path / "serve.log") as live:
-        yield Server(live.base_url, live.env, live.log)
-
-
-class EventStream:
-    """Reads Server-Sent Events: messages (`id`, `event`, `data`) and comments."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.lines = response.iter_lines()
-
-    def next(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
-        for line in self.lines:
-            if not line:
-                if fields:
-                    return fields
-                continue
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "":
-                return {"comment": value}
-            fields[name] = orjson.loads(value) if name == "data" else value
-        raise EOFError("the stream ended")
-
-    def next_message(self) -> dict[str, Any]:
-        while "comment" in (message := self.next()):
-            pass
-        return message
-
-    def next_entry(self) -> dict[str, Any]:
-        """The next history entry (presence events skipped)."""
-        while (message := self.next_message()).get("event") == "presence":
-            pass
-        return message
-
-    def rest(self) -> list[dict[str, Any]]:
-        """Everything until the server ends the stream."""
-        found = []
-        try:
-            while True:
-                found.append(self.next())
-        except EOFError:
-            return found
+@pytest.fixture(scope="module")
+def server(module_settings: Settings) -> Iterator[Server]:
+    """One server per profile for the module: each test makes its own tickets."""
+    with sse_server(module_settings, Path(module_settings.data_dir)) as server:
+        yield server
 
 
 def post(http: httpx.Client, path: str, headers: dict[str, str], **body: Any) -> Any:
@@ -201,7 +138,8 @@ def test_the_stream_ends_when_the_token_expires(server: Server) -> None:
                 f"ticket {ticket['id']} after now"]
 
 
-@pytest.mark.parametrize("profile", ["sqlite"])  # a wait of 15 s: one profile is enough
+# A wait of 15 s: one profile is enough.
+@pytest.mark.parametrize("module_settings", ["sqlite"], indirect=True)
 def test_an_idle_stream_gets_a_heartbeat_comment(server: Server) -> None:
     agent = server.token("agent-1", "agent")
     with httpx.Client(base_url=server.base, timeout=30) as http:
