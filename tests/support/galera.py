@@ -37,6 +37,9 @@ SYNCED = "4"  # wsrep_local_state: 4 is Synced (2 Donor, 1 Joining, 3 Joined)
 # that receives a state transfer runs as the server's user (as root it would drop to
 # `nobody`, which may not write into the datadir).
 RUN_AS = "mysql"
+# Small, and the same at install as at start (a redo log of another size is rebuilt at
+# the first start; install-db's default is 96M).
+INNODB_SIZES = ("--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M")
 _RECOVERED = re.compile(r"Recovered position:\s*([0-9a-f-]{36}:-?\d+)")
 
 
@@ -141,7 +144,7 @@ class GaleraCluster:
             f"--datadir={node.datadir}", f"--port={node.port}", "--bind-address=127.0.0.1",
             f"--socket={node.socket}", f"--pid-file={node.base / 'pid'}",
             f"--log-error={node.log}", "--max-allowed-packet=64M",
-            "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M",
+            *INNODB_SIZES,
             "--performance-schema=OFF", "--skip-name-resolve",
             # What Galera requires of every node:
             "--binlog-format=ROW", "--innodb-autoinc-lock-mode=2",
@@ -172,6 +175,15 @@ class GaleraCluster:
                 raise RuntimeError(f"Galera {node.name} did not reach Synced; its log:\n{tail}")
             time.sleep(0.2)
 
+    def wait_members(self, node: GaleraNode, size: int,
+                     timeout: float = START_TIMEOUT_S) -> None:
+        """Until `node` sees `size` members in the cluster's primary component."""
+        deadline = time.monotonic() + timeout
+        while node.status("wsrep_cluster_size") != str(size):
+            if not node.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"Galera {node.name} did not see {size} members")
+            time.sleep(0.1)
+
     def start(self, size: int = 3) -> None:
         galera_provider()
         install = program("mariadb-install-db", "mariadb-server")
@@ -187,7 +199,7 @@ class GaleraCluster:
         with (first.base / "install.log").open("wb") as out:
             subprocess.run([install, "--no-defaults", f"--datadir={first.datadir}",
                             "--skip-test-db", "--auth-root-authentication-method=normal",
-                            *user], stdout=out, stderr=subprocess.STDOUT, check=True,
+                            *INNODB_SIZES, *user], stdout=out, stderr=subprocess.STDOUT, check=True,
                            timeout=120)
         self.launch(first, "--wsrep-new-cluster")
         self.wait_synced(first)
@@ -205,8 +217,11 @@ class GaleraCluster:
             owned_by_server(node.datadir)
         self.launch(first, "--wsrep-new-cluster")
         self.wait_synced(first)
-        for node in self.nodes[1:]:
+        # The joiners enter the group one at a time (two joining at once make the group
+        # membership protocol retry for seconds), then catch up (IST) side by side.
+        for size, node in enumerate(self.nodes[1:], start=2):
             self.launch(node)
+            self.wait_members(first, size)
         for node in self.nodes[1:]:
             self.wait_synced(node)
 
@@ -264,7 +279,15 @@ class GaleraCluster:
             self.shutdown(node)
 
     def remove(self) -> None:
-        self.stop()
+        """Throw the cluster away: every node killed at once (nothing of it is kept, so
+        no clean shutdown is waited for), then its folder."""
+        for node in self.nodes:
+            if node.alive():
+                assert node.process is not None
+                os.killpg(node.process.pid, signal.SIGKILL)
+        for node in self.nodes:
+            if node.process is not None:
+                node.process.wait(timeout=30)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
