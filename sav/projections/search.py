@@ -27,7 +27,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    exists,
     false,
     func,
     literal,
@@ -38,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FromClause
 
 from sav.projections.search_words import MAX_WORD, PREFIXES_UP_TO, key_of, ticket_words, tokens
 from sav.projections.tickets import support_tickets
@@ -121,24 +121,29 @@ async def _searched_by_words(conn: AsyncConnection, query: Select[Any], q: str,
         return query.where(false()), support_tickets.c.seq
     driver, *others = await _rarest_first(conn, indexed, owner)
     rows = ticket_words
-    query = query.join_from(rows, support_tickets, support_tickets.c.seq == rows.c.seq)
+    # The other words joined on their unique key `(word, seq)`: a seek each, before the
+    # ticket's row is read. (As EXISTS they became a semi-join that read every row of
+    # the word first.)
+    joined: FromClause = rows
+    for i, word in enumerate(others):
+        other = ticket_words.alias(f"other_word_{i}")
+        joined = joined.join(other, and_(other.c.word == key_of(word), other.c.seq == rows.c.seq))
+    query = query.select_from(joined.join(support_tickets, support_tickets.c.seq == rows.c.seq))
     query = query.where(rows.c.word == key_of(driver))
     if owner is not None:
         query = query.where(rows.c.user_id == owner)
-    for word in [driver] if len(driver) > PREFIXES_UP_TO else []:
-        query = query.where(_has_word(rows.c.seq, word))
-    query = query.where(*(_has_word(rows.c.seq, word) for word in others))
+    query = query.where(*(_has_whole_word(rows.c.seq, word) for word in [driver, *others]
+                          if len(word) > PREFIXES_UP_TO))
     return query.add_columns(rows.c.seq).prefix_with("STRAIGHT_JOIN"), rows.c.seq
 
 
-def _has_word(seq: ColumnElement[Any], word: str) -> ColumnElement[bool]:
-    """The ticket at `seq` has `word` (a folded query word): a row of that key, or for a
-    word longer than the stored prefixes one of its whole words beginning with it (the
-    words hold only letters and digits: nothing to escape)."""
+def _has_whole_word(seq: ColumnElement[Any], word: str) -> ColumnElement[bool]:
+    """The ticket at `seq` has a whole word beginning with `word` (longer than the
+    stored prefixes; words hold only letters and digits: nothing to escape). A scalar
+    subquery with a LIMIT: MariaDB cannot turn it into a semi-join over every row."""
     other = ticket_words.alias()
-    matches = (other.c.word == word if len(word) <= PREFIXES_UP_TO
-               else other.c.word.like(word + "%"))
-    return exists().where(other.c.seq == seq, matches)
+    return select(literal(1)).where(other.c.seq == seq, other.c.word.like(word + "%")).limit(
+        1).scalar_subquery().is_not(None)
 
 
 async def _rarest_first(conn: AsyncConnection, words: list[str],

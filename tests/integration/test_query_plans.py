@@ -225,6 +225,9 @@ async def test_a_search_walks_the_matches_newest_first(
         assert plan.steps[0] in (f"support_ticket_words {access} key={index}"
                                  for access in ("ref", "range")), (name, plan.steps)
         assert "support_tickets eq_ref key=seq" in plan.steps, (name, plan.steps)
+        # the other words and the ticket: a seek each per row of the first (no semi-join
+        # reading every row of another word)
+        assert all(" eq_ref key=" in step for step in plan.steps[1:]), (name, plan.steps)
         assert not plan.uses("fulltext"), (name, plan.steps)
         return
     assert plan.steps[0].startswith("SCAN support_tickets_fts VIRTUAL TABLE"), plan.steps
