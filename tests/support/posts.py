@@ -12,10 +12,6 @@ from tests.support.http import ADMIN, AGENT, CUSTOMER, Client, create_ticket
 TICKET = {"subject": "Parcel", "description": "Never came"}
 # POST routes whose example needs more than a client (None from `example_post`), and why.
 WITHOUT_EXAMPLE = {
-    # Until the webhook read model is registered for every app (test_webhooks.py adds it
-    # with a temporary fixture): then `{"url": "https://93.184.216.34/hook", "events":
-    # ["ticket.created"]}` as an admin.
-    "webhooks": "the webhook read model is not registered yet",
     "webhooks/<webhook_id:str>/deliveries/<delivery_id:str>/retry":
         "a delivery needs the webhook sender and a receiver (tests/integration/test_webhooks.py)",
     "inbound/email": "needs SAV_INBOUND_EMAIL_TOKEN (tests/integration/test_mail_inbound.py)",
@@ -128,6 +124,10 @@ async def example_post(client: Client, route: str) -> Post | None:
             return Post("/tickets/bulk", ADMIN, {"json": {"ids": [ticket["id"]],
                                                           "action": "add_tags", "tags": ["a"]}},
                         {"json": {"ids": [ticket["id"]], "action": "add_tags", "tags": ["b"]}})
+        case "webhooks":
+            hook = {"url": "https://93.184.216.34/hook", "events": ["ticket.created"]}
+            return Post("/webhooks", ADMIN, {"json": hook},
+                        {"json": {**hook, "events": ["ticket.assigned"]}})
         case "webhooks/<webhook_id:str>/secret/rotate":
             hook = await client.post("/webhooks", as_=ADMIN, json={
                 "url": "https://93.184.216.34/hook", "events": ["ticket.created"]})
