@@ -38,10 +38,16 @@ Advanced = Callable[[int], object]  # the position a committed batch reached
 class BufferedTables:
     """The fold's state over one batch: rows in memory, read through to the tables."""
 
-    def __init__(self, conn: Connection, tables: Sequence[Table]) -> None:
+    def __init__(self, conn: Connection, tables: Sequence[Table],
+                 full_text: bool = True) -> None:
         self.conn = conn
+        # False: the full-text rows are written from the tickets after the load.
+        self.full_text = full_text
         self.tables = {table.name: table for table in tables}
         self.keys = {table.name: _key(table) for table in tables}
+        # Each table's row of column defaults, what an insert starts from.
+        self.defaults = {table.name: {column.name: _default(column) for column in table.c}
+                         for table in tables}
         self.statements = Statements()
         self._reset()
 
@@ -77,8 +83,7 @@ class BufferedTables:
                 self._delete(change)
 
     def _insert(self, change: Insert) -> None:
-        table = self.tables[change.table]
-        row = {column.name: _default(column) for column in table.c} | change.row
+        row = self.defaults[change.table] | change.row
         key = row[self.keys[change.table]]
         self.rows[change.table][key] = row
         if key in self.deleted[change.table]:  # gone and back within the batch
@@ -114,7 +119,7 @@ class BufferedTables:
         self.flush()
         changes: list[Change] = [change]
         SqlTables(self.conn, self.tables, self.statements).apply(changes)
-        if change.table == tickets.TICKETS:
+        if change.table == tickets.TICKETS and self.full_text:
             tickets.index_full_text(self.conn, changes)
         self.rows = {t: {} for t in self.tables}  # what SQL changed is read again
 
@@ -136,6 +141,8 @@ class BufferedTables:
         self._reset()
 
     def _index_text(self) -> None:
+        if not self.full_text:
+            return
         made = [Insert(tickets.TICKETS, row) for k in self.inserted[tickets.TICKETS]
                 if (row := self.rows[tickets.TICKETS][k]) is not None]
         moved = [Update(tickets.TICKETS, (k,), {n: row[n] for n in tickets.INDEXED_TEXT})
@@ -161,10 +168,11 @@ def _default(column: Any) -> Any:
 
 def fold_in_bulk(recorder: ApplicationRecorder, mapper: Mapper[Any], engine: Engine,
                  models: Sequence[ModuleType], stop: int | None, batch_size: int,
-                 advanced: Advanced | None = None) -> int:
+                 advanced: Advanced | None = None, full_text: bool = True) -> int:
     """Fold every event after the engine's tracked position (up to `stop`) into the
     tables of `models` (each with a `FOLD`), a batch per transaction; returns the
-    position reached."""
+    position reached. `full_text` False leaves the tickets' full-text rows to the
+    caller (written from the loaded tickets in one statement: `shadow.fill_full_text`)."""
     folds = [model.FOLD for model in models]
     # The tables the models define (a module may import another's: counted once).
     tables = list({id(t): t for model in models for t in vars(model).values()
@@ -177,7 +185,7 @@ def fold_in_bulk(recorder: ApplicationRecorder, mapper: Mapper[Any], engine: Eng
             return position
         with write_transaction(engine) as conn:
             advance(conn, READ_MODEL, position, notifications[-1].id)
-            state = BufferedTables(conn, tables)
+            state = BufferedTables(conn, tables, full_text)
             for notification in notifications:
                 event = mapper.to_domain_event(notification)
                 for fold in folds:

@@ -108,7 +108,9 @@ def build(shadow: Shadow, recorder: ApplicationRecorder, mapper: Mapper, stop: i
                 progress(position - reached[0])
             reached[0] = position
 
-        fold_in_bulk(recorder, mapper, engine, BULK_MODELS, stop, BULK_BATCH, advanced)
+        # Full-text rows: from the loaded tickets, by the shadow (one statement).
+        fold_in_bulk(recorder, mapper, engine, BULK_MODELS, stop, BULK_BATCH, advanced,
+                     full_text=False)
         _say(phase, "statistics")
         with write_transaction(engine) as conn:
             ticket_stats.rebuild(conn)  # set-based, from the loaded tickets

@@ -5,6 +5,8 @@ the event store directly (Ticket aggregates, many tickets per save: no HTTP), th
 
 - the ceiling: `SELECT notification_id, originator_id, originator_version, topic, state
   FROM stored_events` fetched with the bare DB-API driver (rows/s);
+- (c) of issue 21: every stored event read and decoded through SAV's mapper, nothing
+  else (`library.py scan`, in a process of its own, events/s);
 - the replay: `sav.workers.projections.replay`, what `sav replay` runs (events/s);
 
 alternating per round, medians over --rounds. Not a test: it prints figures. With
@@ -42,6 +44,9 @@ from sav.projections.schema import read_metadata
 from sav.projections.ticket_stats import CELL_TABLES
 from sav.workers.projections import replay
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from library import scan_rate as decode_rate
+
 SCAN = ("SELECT notification_id, originator_id, originator_version, topic, state "
         "FROM stored_events")
 AGENTS = [f"agent-{i}" for i in range(8)]
@@ -58,6 +63,13 @@ def mysql_env() -> dict[str, str]:
 
 @contextmanager
 def store(profile: str) -> Iterator[Services]:
+    with store_and_env(profile) as (services, _env):
+        yield services
+
+
+@contextmanager
+def store_and_env(profile: str) -> Iterator[tuple[Services, dict[str, str]]]:
+    """A throwaway store, and the environment a `sav` process would open it with."""
     with tempfile.TemporaryDirectory(prefix=f"sav-replay-{profile}-") as tmp:
         env = {"SAV_DATA_DIR": tmp, "AUTH_JWT_SECRET": "bench-" + uuid.uuid4().hex}
         if profile == "mysql":
@@ -65,7 +77,7 @@ def store(profile: str) -> Iterator[Services]:
                        DB_DATABASE=f"sav_bench_replay_{uuid.uuid4().hex[:8]}")
         services = bootstrap(load_settings(env))
         try:
-            yield services
+            yield services, env
         finally:
             services.close()
             if profile == "mysql":
@@ -186,7 +198,7 @@ def read_tables(services: Services) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def run_profile(profile: str, events: int, rounds: int, verify: bool) -> str:
-    with store(profile) as services:
+    with store_and_env(profile) as (services, env):
         started = time.perf_counter()
         head = build(services, events)
         print(f"[{profile}] built {head:,} events in {time.perf_counter() - started:.1f} s",
@@ -195,23 +207,26 @@ def run_profile(profile: str, events: int, rounds: int, verify: bool) -> str:
         if verify:
             Projector(services.app.recorder, services.app.mapper, services.engine).run_once()
             live = read_tables(services)
-        scans, replays = [], []
+        scans, decodes, replays = [], [], []
         for _ in range(rounds):
             scans.append(scan_rate(services))
+            decodes.append(decode_rate({**os.environ, **env})[1])
             started = time.perf_counter()
             applied, phases = timed_replay(services)
             replays.append(applied / (time.perf_counter() - started))
-            print(f"[{profile}] scan {scans[-1]:,.0f} rows/s, replay {replays[-1]:,.0f} "
-                  f"events/s ({phases}; load average {os.getloadavg()[0]:.1f})",
-                  file=sys.stderr)
+            print(f"[{profile}] scan {scans[-1]:,.0f} rows/s, (c) {decodes[-1]:,.0f} "
+                  f"events/s, replay {replays[-1]:,.0f} events/s ({phases}; load average "
+                  f"{os.getloadavg()[0]:.1f})", file=sys.stderr)
         if live is not None:
             same = read_tables(services) == live
             print(f"[{profile}] replay equals live projection: {same}", file=sys.stderr)
             if not same:
                 raise SystemExit(f"{profile}: replay differs from live projection")
         scan, rate = statistics.median(scans), statistics.median(replays)
+        decode = statistics.median(decodes)
         return (f"| {profile} | {head:,} | {rate:,.0f} events/s ({head / rate:.1f} s) | "
-                f"{scan:,.0f} rows/s | {rate / scan:.3f} |")
+                f"{decode:,.0f} events/s | {rate / decode:.3f} | {scan:,.0f} rows/s | "
+                f"{rate / scan:.3f} |")
 
 
 def main() -> None:
@@ -224,8 +239,9 @@ def main() -> None:
     args = parser.parse_args()
     lines = [run_profile(p, args.events, args.rounds, args.verify)
              for p in args.profiles.split(",")]
-    print("| profile | events | `sav replay` | raw SELECT + fetch of stored_events | ratio |")
-    print("|---|---|---|---|---|")
+    print("| profile | events | `sav replay` | (c) scan + mapper decode | ratio | "
+          "raw SELECT + fetch of stored_events | ratio |")
+    print("|---|---|---|---|---|---|---|")
     print("\n".join(lines))
 
 
