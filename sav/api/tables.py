@@ -1,4 +1,5 @@
-"""Tables the API owns: the answers kept for `Idempotency-Key` (`sav.api.idempotency`),
+"""Tables the API owns: the answers kept for `Idempotency-Key` (`sav.api.idempotency`,
+cleared of an erased subject's tickets: `forget_replies`),
 the public rate limit's windows (`sav.api.ratelimit`) and who views a ticket
 (`sav.api.presence`).
 
@@ -8,10 +9,14 @@ migration history (`sav/migrations/`), created with the event store's tables.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import sqlalchemy as sa
 from sqlalchemy import BigInteger, Column, DateTime, Double, Integer, String, Table, Text
 from sqlalchemy.dialects import mysql
 
 from sav.eventstore.schema import Identifier, metadata
+from sav.privacy.copies import keeps_copies
 
 idempotency_keys = Table(
     "idempotency_keys",
@@ -26,6 +31,22 @@ idempotency_keys = Table(
     Column("created_at", DateTime, nullable=False),
     mysql_engine="InnoDB",
 )
+
+# Stored answers hold the plain JSON of the tickets they answered about: an erasure
+# deletes those of the erased tickets. A body names its ticket's id, so a body holding
+# any of the ids goes (one scan of the table per batch of ids; the table only holds the
+# answers of the last SAV_IDEMPOTENCY_TTL_HOURS).
+REPLIES_PER_SCAN = 100
+
+
+@keeps_copies("idempotency_keys")
+def forget_replies(conn: sa.Connection, ticket_ids: Sequence[str]) -> None:
+    body = idempotency_keys.c.body
+    for start in range(0, len(ticket_ids), REPLIES_PER_SCAN):
+        batch = ticket_ids[start:start + REPLIES_PER_SCAN]
+        conn.execute(sa.delete(idempotency_keys).where(
+            sa.or_(*(body.contains(ticket_id, autoescape=True) for ticket_id in batch))))
+
 
 # Hits per client (a keyed hash of its address) per fixed window (`slot` = epoch //
 # window length), shared by the API replicas.

@@ -2,9 +2,10 @@
 
 Order matters: keys are destroyed first (from then on nothing stored opens), then the
 `SubjectErased` event is appended (the read models null the fields when they apply it),
-then the copies outside the event log go: snapshots, stored idempotent replies, and the
-attachment objects (`delete_objects`, async). Running it again for the same subject
-repeats every step harmlessly.
+then the copies outside the event log go: snapshots, the copies their owners registered
+(`sav.privacy.copies`: stored idempotent replies), and the attachment objects
+(`delete_objects`, async). Running it again for the same subject repeats every step
+harmlessly.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Engine, delete, select
 
-from sav.api.tables import idempotency_keys
 from sav.commands.actor import Actor
 from sav.commands.emails import Email
 from sav.commands.policy import command_handler
@@ -28,6 +28,7 @@ from sav.events.privacy import Erasure
 from sav.eventstore.recorder import SqlSnapshotRecorder
 from sav.eventstore.schema import stored_events
 from sav.eventstore.transcoder import PrivacyMapper
+from sav.privacy import copies
 from sav.privacy.keys import CACHE_SECONDS, KeyStore, user_subject
 from sav.storage.base import BlobStore
 
@@ -79,17 +80,16 @@ def erase_subject(app: Any, actor: Actor, cmd: EraseSubject) -> Erased:
 
 
 def forget_copies(app: Any, ticket_ids: list[str]) -> None:
-    """Snapshots (sealed with the destroyed keys, useless now) and idempotent replies
-    (plain JSON bodies of those tickets)."""
+    """Snapshots (sealed with the destroyed keys, useless now) and the copies other
+    parts keep of those tickets (`sav.privacy.copies`: the API's idempotent replies,
+    plain JSON bodies)."""
     snapshots = getattr(app.snapshots, "recorder", None) if app.snapshots else None
     if isinstance(snapshots, SqlSnapshotRecorder):
         with snapshots.engine.begin() as conn:
             for start in range(0, len(ticket_ids), 500):
                 conn.execute(delete(snapshots.records).where(
                     snapshots.records.c.originator_id.in_(ticket_ids[start:start + 500])))
-            for ticket_id in ticket_ids:
-                conn.execute(delete(idempotency_keys).where(
-                    idempotency_keys.c.body.contains(ticket_id)))
+            copies.forget(conn, ticket_ids)
 
 
 async def delete_objects(blobs: BlobStore, ticket_ids: list[str]) -> int:
