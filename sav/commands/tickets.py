@@ -35,7 +35,7 @@ from sav.events.errors import PermissionDeniedError
 from sav.events.fields import CUSTOMER_SETTABLE, REQUIRED_SETTABLE, SETTABLE
 from sav.events.rules import Priority, Role, Source, Status
 from sav.events.ticket import Ticket
-from sav.sla.config import follow_sla
+from sav.sla.config import current_config, follow_sla
 
 # Who may set which field, and which `null` cannot clear: declared in sav.events.fields.
 CUSTOMER_EDITABLE = CUSTOMER_SETTABLE
@@ -202,6 +202,8 @@ def create_ticket(
     user_id = cmd.user_id if actor.is_staff else actor.user_id
     now = clock.now()
     token = secrets.token_urlsafe(32) if with_access_token else None
+    # Read before the number: its counter row stays locked until the commit (issue 21).
+    sla_config = current_config(app)
     with app.unit_of_work():  # the number and the append commit together
         number = format_ticket_number(
             app.ticket_prefix, now, app.numbers.next(now.strftime("%Y%m%d"))
@@ -227,7 +229,7 @@ def create_ticket(
         if locale is not None and locale != getattr(ticket, "locale", None):
             ticket.update({"locale": locale}, by=actor.who)
         assign_on_create(app, ticket)  # AUTO_ASSIGN: recorded in the same append.
-        follow_sla(app, ticket, rematch=True)  # its service levels (sav.sla.rules)
+        follow_sla(app, ticket, rematch=True, config=sla_config)  # its service levels
         recorded = app.record_events(ticket)
     return CreatedTicket(ticket.id, ticket.version, recorded[-1][1] if recorded else None,
                          number, token, tuple(recorded))

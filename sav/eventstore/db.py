@@ -7,17 +7,18 @@ COMMITTED so a polling reader always sees the latest committed appends.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from pymysql.constants import CLIENT
-from sqlalchemy import Connection, Engine, create_engine, event, exc, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, exc, text
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import NullPool
 
 from sav.eventstore.schema import event_sequence, metadata
@@ -29,6 +30,10 @@ CONNECT_TIMEOUT_SECONDS = 5
 # A pooled MySQL connection idle for longer is pinged before it is used again.
 IDLE_PING_SECONDS = 1.0
 _IDLE_SINCE = "sav_idle_since"
+# Up to this many rows go in one round trip of statements (`execute_together`); more
+# (the projector's batches) go as one multi-row executemany per statement instead.
+MAX_TOGETHER = 16
+Work = Sequence[tuple[Executable, Sequence[dict[str, Any]]]]
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -178,15 +183,25 @@ def schema_lock(engine: Engine) -> Iterator[Connection]:
         return
     from sav.eventstore.galera import cluster_lock
 
+    name = {"name": schema_lock_name(engine)}
     with engine.connect() as conn:
-        conn.execute(text("SELECT GET_LOCK('sav_schema', 60)"))
+        conn.execute(text("SELECT GET_LOCK(:name, 60)"), name)
         try:
             with cluster_lock(engine, conn, "sav_schema"):
                 conn.commit()  # the lock's own queries left a transaction open
                 yield conn
                 conn.commit()
         finally:
-            conn.execute(text("SELECT RELEASE_LOCK('sav_schema')"))
+            conn.execute(text("SELECT RELEASE_LOCK(:name)"), name)
+
+
+def schema_lock_name(engine: Engine) -> str:
+    """A MySQL named lock is server-wide: one per database, so that the databases of one
+    server (several deployments, a test run's) do not wait for each other's schema."""
+    name = f"sav_schema:{engine.url.database or ''}"
+    if len(name) <= 64:  # MySQL's limit for a lock name
+        return name
+    return "sav_schema:" + hashlib.sha256(name.encode()).hexdigest()[:40]
 
 
 def create_store_schema(engine: Engine) -> None:
@@ -226,3 +241,49 @@ def dispose_engine(url: str) -> None:
         engine = engines.pop(url, None)
         if engine is not None:
             engine.dispose()
+
+
+def execute_together(conn: Connection, work: Work) -> None:
+    """Each statement for each of its rows, in order. On a MySQL connection that allows
+    several statements per query (`build_engine`), up to MAX_TOGETHER rows go in
+    one round trip: each statement rendered with its values by the driver's own
+    escaping, and every result read before returning (an error in any is raised as
+    SQLAlchemy's, like `conn.execute`'s)."""
+    work = [(statement, rows) for statement, rows in work if rows]
+    dbapi_connection = conn.connection.dbapi_connection
+    together = (conn.dialect.name != "sqlite" and len(work) > 1
+                and sum(len(rows) for _, rows in work) <= MAX_TOGETHER
+                and getattr(dbapi_connection, "client_flag", 0) & CLIENT.MULTI_STATEMENTS)
+    if not together:
+        for statement, rows in work:
+            conn.execute(statement, list(rows))
+        return
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    sql = ""
+    try:
+        sql = ";\n".join(cursor.mogrify(*_rendered(conn.dialect, statement, row))
+                          for statement, rows in work for row in rows)
+        cursor.execute(sql)
+        while cursor.nextset():
+            pass
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise exc.DBAPIError.instance(
+            sql, None, error, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
+            dialect=conn.dialect, ismulti=False) from error
+    finally:
+        cursor.close()
+
+
+_compiled: dict[tuple[Executable, str, tuple[str, ...]], Any] = {}
+
+
+def _rendered(dialect: Dialect, statement: Executable,
+              row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The statement's SQL for these columns (compiled once) and its parameters."""
+    key = (statement, dialect.name, tuple(row))
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = _compiled[key] = statement.compile(  # type: ignore[attr-defined]
+            dialect=dialect, column_keys=list(row))
+    return compiled.string, compiled.construct_params(row)

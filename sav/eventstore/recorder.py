@@ -19,10 +19,10 @@ from eventsourcing.persistence import (
     Subscription,
     Tracking,
 )
-from sqlalchemy import Connection, Engine, Table, bindparam, func, select, text
+from sqlalchemy import Connection, Engine, Executable, Table, bindparam, func, select, text
 from sqlalchemy import exc as sa_exc
 
-from sav.eventstore.db import is_sqlite, write_transaction
+from sav.eventstore.db import execute_together, is_sqlite, write_transaction
 from sav.eventstore.errors import persistence_error, translated, translating
 from sav.eventstore.schema import TOPIC_LENGTH, event_sequence
 from sav.eventstore.schema import snapshots as snapshots_table
@@ -150,14 +150,17 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
             return
         self._local.last = None
         self._local.committed = []
+        self._local.deferred = []
         try:
             with self._writing(), write_transaction(self.engine) as conn:
                 self._local.conn = conn
                 yield conn
+                self._write_deferred(conn)  # none left but by a transaction without events
         except sa_exc.SQLAlchemyError as error:
             raise persistence_error(error) from None
         finally:
             self._local.conn = None
+            self._local.deferred = []
         if self._local.last is not None:
             self._notify(self._local.last, self._local.committed)
 
@@ -182,6 +185,19 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
             raise persistence_error(error) from None
         self._notify(ids[-1], [then] if then is not None else ())
         return ids
+
+    def defer(self, statement: Executable, row: dict[str, Any]) -> bool:
+        """Write `row` with the calling thread's next append, in its transaction and in
+        the round trip of its events' INSERT (issue 21: a new ticket's data-key row);
+        False when the thread has no transaction here (the caller writes it itself)."""
+        if getattr(self._local, "conn", None) is None:
+            return False
+        self._local.deferred.append((statement, [row]))
+        return True
+
+    def _write_deferred(self, conn: Connection, *first: tuple[Executable, list[Any]]) -> None:
+        deferred, self._local.deferred = getattr(self._local, "deferred", []), []
+        execute_together(conn, [*first, *deferred])
 
     @translating
     def last_versions(self, originator_ids: Sequence[UUID]) -> dict[UUID, int]:
@@ -220,7 +236,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         result = conn.execute(self._take_positions, {"n": len(events)})
         last = int(result.scalar_one() if result.returns_rows else result.lastrowid)
         ids = list(range(last - len(events) + 1, last + 1))
-        conn.execute(_INSERT, [
+        self._write_deferred(conn, (_INSERT, [
             {
                 "notification_id": nid,
                 "originator_id": str(e.originator_id),
@@ -229,7 +245,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
                 "state": e.state,
             }
             for nid, e in zip(ids, events, strict=True)
-        ])
+        ]))
         return ids
 
     @translating

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
@@ -157,6 +158,9 @@ class KeyStore:
         # (`join`), so that they commit with the event that needs them, in one commit.
         self.writer: Callable[[], AbstractContextManager[Connection]] = partial(
             write_transaction, engine)
+        # Joined to the event store's transactions: a new stream's key row goes with
+        # the events' INSERT (`SqlApplicationRecorder.defer`, issue 21).
+        self.defer: Callable[[Any, dict[str, Any]], bool] | None = None
         self.kek = AESGCM(master_key)
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[DataKey, float]] = {}
@@ -271,7 +275,9 @@ class KeyStore:
                     key_id = str(conn.execute(_SUBJECT_KEY,
                                               {"subject": subject}).scalar_one())
             if fresh is not None or new_stream:
-                conn.execute(_NEW_STREAM_KEY, {"stream_id": stream_id, "key_id": key_id})
+                row = {"stream_id": stream_id, "key_id": key_id}
+                if self.defer is None or not self.defer(_NEW_STREAM_KEY, row):
+                    conn.execute(_NEW_STREAM_KEY, row)
             elif conn.execute(_STREAM_KEY, {"stream_id": stream_id}).scalar() != key_id:
                 # Back to a key the stream used before: it becomes the newest again.
                 conn.execute(_DROP_STREAM_KEY, {"stream_id": stream_id, "key_id": key_id})

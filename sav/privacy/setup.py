@@ -31,4 +31,5 @@ def install(app: Any, keys: KeyStore) -> None:
         # Keys in the event store's database: written in the command's transaction (one
         # commit; on SQLite another connection could not write while it holds the lock).
         keys.writer = recorder.transaction
+        keys.defer = recorder.defer
     mapper.keys = keys

@@ -81,6 +81,7 @@ def current_config(app: Any) -> Config:
     return cache.get(app) if isinstance(cache, ConfigCache) else load_config(app)
 
 
-def follow_sla(app: Any, ticket: Ticket, rematch: bool) -> None:
-    """After a change to `ticket` (or its creation: `rematch`), before the append."""
-    follow(ticket, lambda: current_config(app), clock.now(), rematch)
+def follow_sla(app: Any, ticket: Ticket, rematch: bool, config: Config | None = None) -> None:
+    """After a change to `ticket` (or its creation: `rematch`), before the append;
+    `config`: read beforehand (a creation reads it before taking its number's lock)."""
+    follow(ticket, lambda: config or current_config(app), clock.now(), rematch)
