@@ -207,18 +207,22 @@ def replayed(request: Request, scope: tuple[str, str], stored: Any) -> HTTPRespo
 
 
 def prune_expired(engine: Engine, oldest: dt.datetime) -> int:
-    """Delete the answers stored at `oldest` (naive UTC) or before, in batches (the
-    `idempotency-keys` job)."""
+    """Delete the answers stored at `oldest` (naive UTC) or before, oldest first in
+    batches (the `idempotency-keys` job), each read and deleted through the index on
+    `created_at` up to its own newest row: a batch reads its own rows, not every expired
+    one (a first run may find millions)."""
     t = idempotency_keys.c
     deleted = 0
     while True:
         with engine.begin() as conn:
-            keys = conn.execute(select(t.scope, t.key).where(t.created_at <= oldest)
-                                .limit(PRUNE_BATCH)).all()
+            keys = conn.execute(select(t.scope, t.key, t.created_at)
+                                .where(t.created_at <= oldest)
+                                .order_by(t.created_at).limit(PRUNE_BATCH)).all()
             if keys:
+                # A key claimed again since is newer than the batch: it stays.
                 conn.execute(delete(idempotency_keys).where(
                     tuple_(t.scope, t.key).in_([(row.scope, row.key) for row in keys]),
-                    t.created_at <= oldest))
+                    t.created_at <= keys[-1].created_at))
         deleted += len(keys)
         if len(keys) < PRUNE_BATCH:
             return deleted

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy import BigInteger, Column, DateTime, Double, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, Double, Index, Integer, String, Table, Text
 from sqlalchemy.dialects import mysql
 
 from sav.eventstore.schema import Identifier, metadata
@@ -29,6 +29,8 @@ idempotency_keys = Table(
     Column("etag", String(32)),
     Column("body", Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
     Column("created_at", DateTime, nullable=False),
+    # The `idempotency-keys` job deletes the expired answers by it (`prune_expired`).
+    Index("ix_idempotency_keys_created_at", "created_at"),
     mysql_engine="InnoDB",
 )
 

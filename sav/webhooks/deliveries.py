@@ -73,6 +73,8 @@ webhook_deliveries = Table(
     Column("updated_at", Double, nullable=False),
     UniqueConstraint("webhook_id", "position", name="uq_webhook_delivery_position"),
     Index("ix_webhook_deliveries_due", "webhook_id", "status", "next_attempt_at"),
+    # The `webhook-deliveries` job deletes the finished ones by it (`prune`).
+    Index("ix_webhook_deliveries_pruned", "status", "updated_at"),
     mysql_engine="InnoDB",
 )
 p = webhook_positions.c
