@@ -22,7 +22,9 @@ from sav.commands.actor import Actor
 bp = Blueprint("macros")
 
 
-class MacroActions(schemas.Shape):
+class MacroActionsShown(schemas.Shape):
+    """A macro's actions as stored (the request's `MacroActions` checks them)."""
+
     status: str | None = None
     priority: str | None = None
     add_tags: list[str] | None = None
@@ -35,7 +37,7 @@ class Macro(schemas.Shape):
     title: str
     content: str
     is_internal: bool
-    actions: MacroActions
+    actions: MacroActionsShown
     created_at: str
     updated_at: str
     created_by: str | None

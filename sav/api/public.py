@@ -39,7 +39,7 @@ MAX_TOKEN_LENGTH = 256
 
 class CreatePublicTicket(Command):
     email: Email
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: str | None = Field(default=None, min_length=1, max_length=255, pattern=NOT_BLANK)
     subject: str = Field(min_length=1, max_length=255, pattern=NOT_BLANK)
     description: str = Field(min_length=1, max_length=50_000, pattern=NOT_BLANK)
     priority: Priority = Priority.NORMAL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,8 @@ from sav.projections.ticket_queries import find_ticket, list_tickets, ticket_jso
 bp = Blueprint("tickets")
 
 FILTERS = ("status", "priority", "assigned_to", "category", "q", "user_id")
+LISTED = {"status": re.compile(schemas.STATUS_LIST),
+          "priority": re.compile(schemas.PRIORITY_LIST)}
 
 
 async def render_ticket(request: Request, ticket_id: str, actor: Actor,
@@ -88,7 +91,12 @@ async def list_route(request: Request) -> HTTPResponse:
     actor = current_actor(request)
     limit, cursor = http.pagination(request)
     filters = {name: request.args.get(name) for name in FILTERS}
-    deleted = request.args.get("deleted")
+    for name, pattern in LISTED.items():  # as the document's patterns say, blank refused
+        filters[name] = value = http.first_arg(request, name)
+        if value is not None and not pattern.match(value):
+            raise ApiError(422, "validation_failed", f"unknown {name}: {value}",
+                           [{"field": name, "message": "not valid"}])
+    deleted = http.first_arg(request, "deleted")
     if deleted not in (None, "true", "false"):
         raise ApiError(422, "validation_failed", "deleted must be true or false",
                        [{"field": "deleted", "message": "not true or false"}])
@@ -115,7 +123,7 @@ async def list_route(request: Request) -> HTTPResponse:
 
 def sla_list_args(request: Request, actor: Actor) -> tuple[str | None, str | None]:
     """`sla=breached|at_risk` and `sort=sla_due`: service levels are staff-only."""
-    sla, sort = request.args.get("sla"), request.args.get("sort")
+    sla, sort = http.first_arg(request, "sla"), http.first_arg(request, "sort")
     for name, value, allowed in (("sla", sla, SLA_FILTERS), ("sort", sort, SORTS)):
         if value is not None and value not in allowed:
             raise ApiError(422, "validation_failed", f"{name} must be {' or '.join(allowed)}",
@@ -147,7 +155,10 @@ def rfc3339(request: Request, name: str) -> datetime | None:
         raise ApiError(422, "validation_failed", f"{name} must be an RFC 3339 date-time "
                        "with its offset (e.g. 2026-12-01T00:00:00Z)",
                        [{"field": name, "message": "not an RFC 3339 date-time"}])
-    return naive_utc(moment)
+    try:
+        return naive_utc(moment)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00: before anything, as after
+        return datetime.min if moment.year == 1 else datetime.max
 
 
 @bp.post("/tickets")
@@ -193,7 +204,8 @@ async def statistics_route(request: Request) -> HTTPResponse:
     """Ticket statistics over what the caller may see."""
     actor = current_actor(request)
     async with http.reads(request).connect() as conn:
-        data = await statistics.ticket_statistics(conn, actor, request.args)
+        data = await statistics.ticket_statistics(conn, actor, {  # blank ones too
+            name: http.first_arg(request, name) for name in ("from", "to", "group_by")})
     return http.json(data)
 
 

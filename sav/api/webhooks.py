@@ -18,6 +18,7 @@ from sav.api.auth import current_actor
 from sav.api.body import JsonBody, deferred_body
 from sav.api.errors import ApiError
 from sav.api.openapi import documents_query, responds
+from sav.api.query import JSON_INTEGER
 from sav.commands.actor import Actor
 from sav.webhooks import deliveries
 from sav.webhooks.commands import (
@@ -90,8 +91,8 @@ class WebhookDeliveryList(schemas.Shape):
 
 class DeliveryListQuery(BaseModel):
     limit: int = Field(DELIVERIES_LIMIT, ge=1, le=100, description="deliveries (1-100)")
-    before: int | None = Field(None, description="only events before this position (the "
-                               "last `position` of the previous page)")
+    before: int | None = Field(None, ge=0, le=MAX_INT, description="only events before "
+                               "this position (the last `position` of the previous page)")
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -128,14 +129,13 @@ async def visible_subscription(request: Request, webhook_id: str,
 
 
 def int_arg(request: Request, name: str) -> int | None:
-    raw = request.args.get(name)
+    raw = http.first_arg(request, name)  # `before=` is a value to refuse, not "none"
     if raw is None:
         return None
-    try:
-        value = int(raw)
-    except ValueError:
+    if not JSON_INTEGER.match(raw):
         raise ApiError(422, "validation_failed", f"{name} must be an integer",
-                       [{"field": name, "message": "not an integer"}]) from None
+                       [{"field": name, "message": "not an integer"}])
+    value = int(raw)
     if not 0 <= value <= MAX_INT:
         raise ApiError(422, "validation_failed", f"{name} is out of range",
                        [{"field": name, "message": f"must be between 0 and {MAX_INT}"}])

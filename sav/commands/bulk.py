@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sav.commands import macros, tickets
 from sav.commands.actor import Actor
@@ -21,7 +21,8 @@ from sav.events.rules import Priority
 from sav.events.ticket import Ticket
 
 MAX_IDS = 100
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Tag = tickets.Tag
+TicketId = Annotated[str, Field(min_length=1, max_length=64, pattern=tickets.NOT_BLANK)]
 
 
 class BulkAction(StrEnum):
@@ -41,16 +42,26 @@ NEEDS = {BulkAction.ASSIGN: "agent_id", BulkAction.SET_PRIORITY: "priority",
          BulkAction.APPLY_MACRO: "macro_id"}
 
 
+def needs_schema(schema: dict[str, Any]) -> None:
+    """The document says which parameter each action needs (given, not null), as
+    `_parameter_given` checks."""
+    schema["allOf"] = [
+        {"if": {"properties": {"action": {"const": action.value}}, "required": ["action"]},
+         "then": {"required": [needed], "properties": {needed: {"not": {"type": "null"}}}}}
+        for action, needed in NEEDS.items()]
+
+
 class BulkBody(BaseModel):
     """`POST /tickets/bulk`: the tickets, the action and its parameter."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
+                              json_schema_extra=needs_schema)
 
-    ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+    ids: list[TicketId] = Field(
         min_length=1, max_length=MAX_IDS, description=f"ticket ids (at most {MAX_IDS})")
     action: BulkAction
     agent_id: str | None = Field(default=None, min_length=1, max_length=64,
-                                 description="assign: to whom")
+                                 pattern=tickets.NOT_BLANK, description="assign: to whom")
     priority: Priority | None = Field(default=None, description="set_priority")
     tags: list[Tag] | None = Field(default=None, min_length=1, max_length=50,
                                    description="add_tags, remove_tags")

@@ -13,13 +13,13 @@ import re
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from sav.commands.actor import Actor
 from sav.commands.admin_streams import require_admin, save_retrying
 from sav.commands.app import PostedMessage, SavApplication
 from sav.commands.policy import command_handler, require_staff, require_visible
-from sav.commands.tickets import short_tags
+from sav.commands.tickets import NOT_BLANK, Tag, short_tags
 from sav.events.errors import ConflictError, NotFoundError
 from sav.events.macro import MACROS_ID, Macros
 from sav.events.rules import Priority, Status
@@ -34,14 +34,14 @@ PLACEHOLDERS = ("ticket.number", "ticket.subject", "customer.name", "customer.em
 MACRO_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.WAITING, Status.RESOLVED,
                   Status.CLOSED)
 MAX_MACROS = 1000
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class MacroActions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: str | None = Field(default=None, description="one of " + ", ".join(
-        MACRO_STATUSES))
+    status: Annotated[str | None, WithJsonSchema({"anyOf": [
+        {"type": "string", "enum": list(MACRO_STATUSES)}, {"type": "null"}]})] = Field(
+        default=None, description="one of " + ", ".join(MACRO_STATUSES))
     priority: Priority | None = None
     add_tags: list[Tag] | None = Field(default=None, max_length=50)
     remove_tags: list[Tag] | None = Field(default=None, max_length=50)
@@ -63,8 +63,8 @@ class MacroBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=200)
-    content: str = Field(min_length=1, max_length=50_000, description=(
+    title: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+    content: str = Field(min_length=1, max_length=50_000, pattern=NOT_BLANK, description=(
         "the message; may use " + ", ".join("{{" + p + "}}" for p in PLACEHOLDERS)))
     is_internal: bool = Field(default=False, description="posted as an internal note")
     actions: MacroActions = Field(default_factory=MacroActions)

@@ -36,8 +36,11 @@ from sav.storage.base import BlobStore
 class EraseSubject(BaseModel):
     """Exactly one of `user_id` or `email`."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    user_id: str | None = Field(default=None, min_length=1, max_length=64)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={
+        "oneOf": [{"required": [name], "properties": {name: {"type": "string"}}}
+                  for name in ("user_id", "email")],
+        "description": "exactly one of `user_id` or `email` (not null)"})
+    user_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"\S")
     email: Email | None = None
 
     @model_validator(mode="after")
