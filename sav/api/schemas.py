@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
+from sav.commands.tickets import NOT_BLANK
 from sav.events.fields import Seen, TicketField, seen_by
 from sav.events.rules import Priority, Status
 from sav.projections.agents import AGENT_CURSOR_MAX_LENGTH, AGENT_CURSOR_PATTERN
@@ -391,7 +392,7 @@ class TicketListQuery(PageQuery):
     category: str | None = None
     q: str | None = Field(None, description="full-text search in subject and description")
     user_id: str | None = Field(None, description="the customer's user id (staff)")
-    tag: list[Annotated[str, Field(pattern=r"\S")]] | None = Field(
+    tag: list[Annotated[str, Field(pattern=NOT_BLANK)]] | None = Field(
         None, description="tickets carrying this tag; repeat it "
                                   "(`tag=a&tag=b`): every one must be there",
                                   examples=[["lamp"]])

@@ -41,8 +41,11 @@ from sav.sla.config import current_config, follow_sla
 CUSTOMER_EDITABLE = CUSTOMER_SETTABLE
 NOT_NULLABLE = {*REQUIRED_SETTABLE, "status"}
 # Text that must say something: white space alone is refused (it is stripped first).
-# A pattern, so that /openapi.json says it too (JSON Schema patterns search, like this).
-NOT_BLANK = r"\S"
+# A pattern, so that /openapi.json says it too (JSON Schema patterns search, like this):
+# a character that `str.strip` keeps, spelt out (`\S` differs between regex engines:
+# U+001F and U+0085 are white space to Python, not to ECMA-262 and Rust).
+NOT_BLANK = (r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f"
+             r"\u205f\u3000]")
 # One tag, as `short_tags` checks it (documented per item).
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]
 METADATA_MAX_DEPTH = 16

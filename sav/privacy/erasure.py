@@ -23,6 +23,7 @@ from sqlalchemy import Engine, delete, select
 from sav.commands.actor import Actor
 from sav.commands.emails import Email
 from sav.commands.policy import command_handler
+from sav.commands.tickets import NOT_BLANK
 from sav.events.errors import PermissionDeniedError
 from sav.events.privacy import Erasure
 from sav.eventstore.recorder import SqlSnapshotRecorder
@@ -40,7 +41,7 @@ class EraseSubject(BaseModel):
         "oneOf": [{"required": [name], "properties": {name: {"type": "string"}}}
                   for name in ("user_id", "email")],
         "description": "exactly one of `user_id` or `email` (not null)"})
-    user_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"\S")
+    user_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=NOT_BLANK)
     email: Email | None = None
 
     @model_validator(mode="after")
