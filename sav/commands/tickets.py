@@ -164,7 +164,7 @@ CUSTOMER_EDITS = _listed([f.name for f in SETTABLE if f.name in CUSTOMER_EDITABL
 
 
 class AssignTicket(Command):
-    agent_id: str = Field(min_length=1, max_length=64)
+    agent_id: str = Field(min_length=1, max_length=64, pattern=NOT_BLANK)
 
 
 class ResolveTicket(Command):
