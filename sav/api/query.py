@@ -52,13 +52,16 @@ def is_list(handler: Any) -> bool:
 
 
 def strict_lists(blueprint: Blueprint) -> Blueprint:
-    """Every list route of the blueprint refuses a query parameter it does not declare
-    (422 naming it): a misspelt filter must not silently return everything. Applied once
-    at registration, like `sav.api.idempotency.idempotent_posts` (idempotent itself)."""
+    """Every route of the blueprint that declares its query string (the lists, and the
+    others: time travel, the event export, statistics...) refuses a query parameter it
+    does not declare (422 naming it): a misspelt filter must not silently return
+    everything, nor `?verison=3` the ticket as it is now (issue 19: the document says
+    which parameters there are). Applied once at registration, like
+    `sav.api.idempotency.idempotent_posts` (idempotent itself)."""
     futures: set[Any] = blueprint._future_routes
     blueprint._future_routes = {
         future._replace(handler=strict(future.handler))
-        if "GET" in (future.methods or ()) and is_list(future.handler)
+        if "GET" in (future.methods or ()) and declared_query(future.handler) is not None
         and not getattr(future.handler, "sav_strict", False)
         else future
         for future in futures

@@ -296,6 +296,16 @@ async def test_every_list_route_refuses_an_unknown_parameter(client: Client) -> 
 ACCEPT_JSON = {"Accept": "application/json"}
 
 
+async def test_every_route_with_a_query_refuses_an_unknown_parameter(client: Client) -> None:
+    """Not only lists (issue 19): `?verison=3` is not the ticket as it is now."""
+    ticket = await create_ticket(client)
+    for path in (f"/tickets/{ticket['id']}?verison=1", "/events/export?fromat=csv",
+                 "/tickets/statistics?form=2026-01-01"):
+        refused = await client.get(path, as_=ADMIN)
+        assert refused.status == 422, (path, refused)
+        assert refused.json["error"]["details"][0]["message"] == "unknown query parameter"
+
+
 # -- 4. removed messages leave customers' views ----------------------------------------
 
 
