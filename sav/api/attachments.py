@@ -12,7 +12,7 @@ from sav.api import http, schemas
 from sav.api.auth import current_actor
 from sav.api.body import MultipartBody, multipart_body
 from sav.api.errors import ApiError
-from sav.api.openapi import documents_query, responds
+from sav.api.openapi import PATH_SCHEMAS, documents_query, responds
 from sav.commands import attachments as commands
 from sav.commands.actor import Actor
 from sav.projections.attachments import (
@@ -26,7 +26,7 @@ from sav.projections.messages import find_message
 bp = Blueprint("attachments")
 
 DOWNLOAD_URL_TTL_S = 3600
-MAX_MESSAGE_ID_CHARS = 64
+MAX_MESSAGE_ID_CHARS = PATH_SCHEMAS["message_id"]["maxLength"]  # as documented
 
 
 async def visible_attachment(request: Request, ticket_ref: str, attachment_id: str,

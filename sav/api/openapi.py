@@ -275,7 +275,7 @@ def parameters(route: Any, handler: Any, method: str, secured: bool, path: str
                ) -> list[dict[str, Any]]:
     found = [{"name": name, "in": "path", "required": True,
               "description": PATH_PARAMETERS.get(name, ""),
-              "schema": {"type": "string", "minLength": 1}}
+              "schema": {"type": "string", "minLength": 1, **PATH_SCHEMAS.get(name, {})}}
              for name in _PARAM.findall(route.path)]
     for model in (getattr(handler, "sav_query", None),
                   getattr(handler, "sav_documented_query", None), QUERY_BY_PATH.get(path)):
@@ -317,6 +317,8 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 QUERY_BY_PATH: dict[str, type[BaseModel]] = {"/files/{raw_key}": schemas.SignedLinkQuery}
+# Path parameters a route checks beyond "not empty" with a 422 (others answer 404).
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {"message_id": {"maxLength": 64}}
 
 
 def responses(handler: Any, path: str, method: str, secured: bool, declared: Any,
