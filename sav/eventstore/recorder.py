@@ -32,8 +32,10 @@ from sav.eventstore.tracking import SqlTrackingRecorder
 
 log = logging.getLogger("sav.eventstore")
 AppendListener = Callable[[int], None]
-# Called inside an append's transaction, after the events got their positions; returns
-# what to run once that transaction has committed (or None). See `project_inline`.
+# Called inside an append's transaction, after the events got their positions, with the
+# savepoint INLINE_SAVEPOINT open; returns what to run once that transaction has
+# committed (or None). See `project_inline`.
+INLINE_SAVEPOINT = "sav_inline"
 InlineHook = Callable[[Connection, Sequence[StoredEvent], Sequence[int]],
                       Callable[[], None] | None]
 
@@ -48,6 +50,8 @@ _TAKE_POSITIONS = {
                    "WHERE name = 'events' RETURNING last_id"),
 }
 _INSERT = stored_events_table.insert()
+# Opened in the round trip of the events' INSERT; the commit releases it (issue 21).
+_SAVEPOINT = text(f"SAVEPOINT {INLINE_SAVEPOINT}")
 _LAST_VERSIONS = (select(stored_events_table.c.originator_id,
                          func.max(stored_events_table.c.originator_version))
                   .where(stored_events_table.c.originator_id.in_(
@@ -173,14 +177,16 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         joined = getattr(self._local, "conn", None)
         try:
             if joined is not None:
-                ids = self._append(joined, stored_events)
+                inline = self._inlining()
+                ids = self._append(joined, stored_events, inline)
                 self._local.last = ids[-1]
-                if (then := self._project(joined, stored_events, ids)) is not None:
+                if inline and (then := inline(joined, stored_events, ids)) is not None:
                     self._local.committed.append(then)
                 return ids
             with self._writing(), write_transaction(self.engine) as conn:
-                ids = self._append(conn, stored_events)
-                then = self._project(conn, stored_events, ids)
+                inline = self._inlining()
+                ids = self._append(conn, stored_events, inline)
+                then = inline(conn, stored_events, ids) if inline else None
         except sa_exc.SQLAlchemyError as error:
             raise persistence_error(error) from None
         self._notify(ids[-1], [then] if then is not None else ())
@@ -195,9 +201,11 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         self._local.deferred.append((statement, [row]))
         return True
 
-    def _write_deferred(self, conn: Connection, *first: tuple[Executable, list[Any]]) -> None:
+    def _write_deferred(self, conn: Connection, first: Sequence[tuple[Executable, list[Any]]] = (),
+                        then: Sequence[tuple[Executable, list[Any]]] = ()) -> None:
+        """`first`, what was deferred, `then`: in this order, in one round trip."""
         deferred, self._local.deferred = getattr(self._local, "deferred", []), []
-        execute_together(conn, [*first, *deferred])
+        execute_together(conn, [*first, *deferred, *then])
 
     @translating
     def last_versions(self, originator_ids: Sequence[UUID]) -> dict[UUID, int]:
@@ -217,11 +225,10 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def _project(self, conn: Connection, events: Sequence[StoredEvent],
-                 ids: Sequence[int]) -> Callable[[], None] | None:
-        if self._inline is None or self._writers > 1:
-            return None  # left to the projector (woken by the append listeners)
-        return self._inline(conn, events, ids)
+    def _inlining(self) -> InlineHook | None:
+        """The hook to run on this append, unless other threads wait to write (then the
+        events are left to the projector, woken by the append listeners)."""
+        return None if self._writers > 1 else self._inline
 
     def _notify(self, position: int, committed: Sequence[Callable[[], None]] = ()) -> None:
         for then in committed:
@@ -232,11 +239,14 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         for listener in tuple(self._listeners):  # a subscription may stop meanwhile
             listener(position)
 
-    def _append(self, conn: Connection, events: Sequence[StoredEvent]) -> list[int]:
+    def _append(self, conn: Connection, events: Sequence[StoredEvent],
+                savepoint: object = None) -> list[int]:
+        """Positions, then the events' INSERT with what was deferred and, when
+        `savepoint` (an inline projection follows), INLINE_SAVEPOINT: one round trip."""
         result = conn.execute(self._take_positions, {"n": len(events)})
         last = int(result.scalar_one() if result.returns_rows else result.lastrowid)
         ids = list(range(last - len(events) + 1, last + 1))
-        self._write_deferred(conn, (_INSERT, [
+        self._write_deferred(conn, [(_INSERT, [
             {
                 "notification_id": nid,
                 "originator_id": str(e.originator_id),
@@ -245,7 +255,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
                 "state": e.state,
             }
             for nid, e in zip(ids, events, strict=True)
-        ]))
+        ])], [(_SAVEPOINT, [{}])] if savepoint else [])  # the savepoint last: it keeps them
         return ids
 
     @translating

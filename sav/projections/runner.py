@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
-from sqlalchemy import Connection, Engine, bindparam
+from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy import exc as sa_exc
 
 from sav.eventstore.db import create_store_schema, schema_lock, write_transaction
 from sav.eventstore.errors import transaction_dropped
+from sav.eventstore.recorder import INLINE_SAVEPOINT
 from sav.eventstore.schema import tracking
 from sav.eventstore.tracking import StaleTrackingError, advance, read_position
 from sav.privacy.fields import erased_tickets
@@ -64,6 +65,7 @@ _INLINE_ADVANCE = (tracking.update()
                           tracking.c.position == bindparam("start"))
                    .values(position=bindparam("end"), updated_at=bindparam("now")))
 InlineListener = Callable[[int, int, set[str]], None]
+_UNDO = text(f"ROLLBACK TO SAVEPOINT {INLINE_SAVEPOINT}")
 
 
 class InlineProjection:
@@ -97,30 +99,33 @@ class InlineProjection:
 
     def __call__(self, conn: Connection, stored: Sequence[StoredEvent],
                  positions: Sequence[int]) -> Callable[[], None] | None:
+        """Inside the savepoint the recorder opened with the append (INLINE_SAVEPOINT,
+        released by the commit: no round trip of its own); a failure rolls back to it."""
         first, last = positions[0], positions[-1]
         events = [self.mapper.to_domain_event(event) for event in stored]
         try:
-            with conn.begin_nested():
-                now = time.time()
-                moved = conn.execute(_INLINE_ADVANCE, {"row": self.name, "start": first - 1,
-                                                       "end": last, "now": now})
-                if moved.rowcount != 1:
-                    if first != 1:
-                        return None  # the projector is behind: it applies these in order
-                    # The very first events: no row yet (a missing row counts as 0).
-                    conn.execute(tracking.insert().values(name=self.name, position=last,
-                                                          updated_at=now))
-                apply_events(conn, self.handlers, zip(events, positions, strict=True))
+            now = time.time()
+            moved = conn.execute(_INLINE_ADVANCE, {"row": self.name, "start": first - 1,
+                                                   "end": last, "now": now})
+            if moved.rowcount != 1:
+                if first != 1:
+                    return None  # the projector is behind: it applies these in order
+                # The very first events: no row yet (a missing row counts as 0).
+                conn.execute(tracking.insert().values(name=self.name, position=last,
+                                                      updated_at=now))
+            apply_events(conn, self.handlers, zip(events, positions, strict=True))
         except sa_exc.IntegrityError as error:
             # A projector created the row first, or a handler's constraint refused.
             log.warning("positions %s-%s left to the projector: %s", first, last,
                         error.orig)
+            conn.execute(_UNDO)
             return None
         except sa_exc.SQLAlchemyError as error:
             if not conn.in_transaction() or transaction_dropped(error):
                 raise  # the database dropped the whole transaction (a deadlock)
             log.exception("projecting positions %s-%s inline failed; the projector "
                           "will apply them", first, last)
+            conn.execute(_UNDO)
             return None
         streams = {str(event.originator_id) for event in stored}
         notifications = [Notification(id=p, originator_id=e.originator_id,

@@ -28,8 +28,12 @@ from sav.commands import tickets as commands
 from sav.commands.actor import Actor
 from sav.config import Settings
 from sav.eventstore.db import engine_for, ping_when_idle
+from sav.eventstore.recorder import SqlApplicationRecorder
 from sav.privacy.erasure import EraseSubject, erase_subject
+from sav.privacy.keys import privacy_streams
 from sav.projections.batch import execute_together
+from sav.projections.runner import InlineProjection
+from sav.projections.tickets import support_tickets
 from sav.sla.commands import PolicyBody, delete_policy, put_policy
 from tests.support.http import ADMIN as HTTP_ADMIN
 from tests.support.http import AGENT as HTTP_AGENT
@@ -173,3 +177,27 @@ async def test_a_create_answers_the_ticket_a_read_then_shows(client: Client) -> 
         # GET's ETag adds a digest of the body after the version (`If-Match` reads it).
         assert created.headers["etag"].strip('"') == read.headers["etag"].strip('"').split(
             "-")[0]
+
+
+def test_a_failed_inline_projection_keeps_the_commands_own_rows(settings: Settings) -> None:
+    """The inline projection's savepoint is opened after the append's own rows (events,
+    the new ticket's data-key row, sent in one round trip): rolling back to it keeps
+    them, so the ticket is still found by its subject's erasure."""
+    services = bootstrap(settings)
+    try:
+        recorder = services.app.recorder
+        assert isinstance(recorder, SqlApplicationRecorder)
+        recorder.project_inline(InlineProjection(services.app.mapper))
+        create(services)  # projected, and the subject's key is known from now on
+        with services.engine.begin() as conn:
+            conn.execute(text("DROP TABLE ticket_stats_totals"))  # the projection fails
+        failed = create(services, "Not projected")
+        with services.engine.connect() as conn:
+            assert conn.execute(select(privacy_streams.c.key_id).where(
+                privacy_streams.c.stream_id == str(failed))).all()
+            assert not conn.execute(select(support_tickets.c.id).where(
+                support_tickets.c.id == str(failed))).all()
+        erased = erase_subject(services.app, ADMIN, EraseSubject(user_id=CUSTOMER.user_id))
+        assert str(failed) in erased.ticket_ids
+    finally:
+        services.close()
