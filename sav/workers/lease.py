@@ -9,7 +9,8 @@ decides between processes on different nodes.
 The leases a process holds on one database (with one ttl) are renewed together: one
 UPDATE of every held row, every ttl/3, whichever of their loops comes first; the
 others find theirs fresh and renew on the same beat (issue 21: an idle process's
-queries were mostly six leases renewed apart).
+queries were mostly six leases renewed apart). A standby likewise reads the whole
+table once per ttl/3 and tries to take only a lease that looked free or expired.
 """
 
 from __future__ import annotations
@@ -91,13 +92,18 @@ class Lease:
         if renewed is not None and (started - renewed < self.ttl / 3
                                     or _group(self).renew(self, started)):
             return True
-        taken = self._acquire()
+        taken = _group(self).may_take(self, started) and self._acquire()
         if taken:
             self._renewed_at(started)
             _group(self).join(self)
         else:
             self._lost()
         return taken
+
+    def standby_due(self) -> float:
+        """When (`held.clock`) a standby next looks at this lease: on the beat of the
+        process's one read of the lease table."""
+        return _group(self).read_due(self)
 
     def renew_due(self) -> float:
         """When (`held.clock`) this lease is next to be renewed: ttl/3 after the last
@@ -149,6 +155,7 @@ class Lease:
 
     def release(self) -> None:
         self._lost()
+        _group(self).forget_rows()  # what was read of the table no longer holds
         with write_transaction(self.engine) as conn:
             conn.execute(leases.delete().where(leases.c.name == self.name,
                                                leases.c.owner == self.owner))
@@ -156,10 +163,10 @@ class Lease:
 
 def lease_wait(lease: Lease, leading: bool) -> float:
     """Seconds a lease loop waits before its next `acquire()`: until the renewal beat of
-    this process's leases while it holds it, ttl/3 while another process does."""
-    if not leading:
-        return lease.ttl / 3
-    return max(0.0, lease.renew_due() - lease.held.clock())
+    this process's leases while it holds it, until its next read of the lease table
+    (every ttl/3) while another process does."""
+    due = lease.renew_due() if leading else lease.standby_due()
+    return max(0.0, due - lease.held.clock())
 
 
 class _Group:
@@ -168,6 +175,33 @@ class _Group:
     def __init__(self) -> None:
         self.members: dict[int, Lease] = {}
         self.lock = threading.Lock()
+        # The lease table as last read for the standbys (name -> owner, expiry), when.
+        self.rows: dict[str, tuple[str, float]] | None = None
+        self.read_at = 0.0
+
+    def may_take(self, lease: Lease, started: float) -> bool:
+        """Whether `lease` looked free or expired (or its own) at this beat's read of
+        the lease table: one read for every standby lease of the process, each taking
+        only a lease worth a try (the take itself decides, in its transaction)."""
+        with self.lock:
+            if self.rows is None or started - self.read_at >= lease.ttl / 3:
+                with _reads(lease.engine) as conn:
+                    self.rows = {row.name: (row.owner, row.expires_at) for row in
+                                 conn.execute(select(leases.c.name, leases.c.owner,
+                                                     leases.c.expires_at))}
+                self.read_at = started
+            row = self.rows.get(lease.name)
+        return row is None or row[0] == lease.owner or row[1] <= time.time()
+
+    def read_due(self, lease: Lease) -> float:
+        with self.lock:
+            if self.rows is None:
+                return lease.held.clock()
+            return self.read_at + lease.ttl / 3
+
+    def forget_rows(self) -> None:
+        with self.lock:
+            self.rows = None
 
     def join(self, lease: Lease) -> None:
         with self.lock:
@@ -242,6 +276,10 @@ def _renewal(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+def _reads(engine: Engine) -> Connection:
+    return _autocommit.get(engine, engine).connect()
+
+
 _groups: WeakKeyDictionary[Engine, dict[float, _Group]] = WeakKeyDictionary()
 _groups_lock = threading.Lock()
 
@@ -276,7 +314,7 @@ def run_while_leader(engine: Engine, name: str, ttl: float, stop: threading.Even
             if time.monotonic() >= renew_at:
                 if not lease.acquire():
                     lead(False)
-                    stop.wait(ttl / 3)
+                    stop.wait(lease_wait(lease, False))
                     continue
                 lead(True)
                 renew_at = lease.renew_due()  # on the beat of this process's other leases

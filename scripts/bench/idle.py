@@ -19,6 +19,7 @@ After a warm-up, queries are counted for `--seconds`:
 Not a test: it prints figures.
 
     python scripts/bench/idle.py [--profiles sqlite,mysql] [--seconds 30] [--warmup 15]
+                                 [--workers 1]
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def production_like(env: dict[str, str], probe_dir: Path, suffix: str) -> dict[s
             "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525", "SAV_INPROCESS_WORKERS": "true"}
 
 
-def measure(profile: str, seconds: float, warmup: float) -> dict[str, Any]:
+def measure(profile: str, seconds: float, warmup: float, workers: int) -> dict[str, Any]:
     suffix = uuid.uuid4().hex[:8]
     with open_store(profile, new_jwt_secret()) as store:
         probe_dir = store.root / "probe" / "counts"
@@ -164,7 +165,7 @@ def measure(profile: str, seconds: float, warmup: float) -> dict[str, Any]:
             store.env.update(DB_USERNAME=user, DB_PASSWORD=suffix)
             server_count = ServerCount(user)
         try:
-            with SavServer(store) as server:
+            with SavServer(store, workers=workers) as server:
                 time.sleep(warmup)
                 before = probe_counts(probe_dir)
                 server_before = server_count.statements() if server_count else 0
@@ -181,7 +182,7 @@ def measure(profile: str, seconds: float, warmup: float) -> dict[str, Any]:
                 admin.execute(f"DROP USER IF EXISTS '{server_count.user}'@'%'")
             drop_broker_objects(f"sav-idle-{suffix}")
     counted = delta(after, before)
-    return {"profile": profile, "seconds": elapsed, "counted": counted,
+    return {"profile": profile, "workers": workers, "seconds": elapsed, "counted": counted,
             "server": (server_after - server_before) / elapsed if server_count else None,
             "questions": (questions_after - questions_before) / elapsed if server_count
             else None, "errors": errors}
@@ -211,7 +212,8 @@ def report(result: dict[str, Any]) -> None:
     counted = result["counted"]
     statements = sum(v for k, v in counted.items() if not k.startswith("PING"))
     pings = sum(v for k, v in counted.items() if k.startswith("PING"))
-    print(f"\n{result['profile']}: idle `sav serve`, {seconds:.0f} s, load average "
+    print(f"\n{result['profile']}: idle `sav serve --workers {result['workers']}`, "
+          f"{seconds:.0f} s, load average "
           f"{os.getloadavg()[0]:.2f}")
     if result["server"] is not None:
         print(f"  server-side statements of its user: {result['server']:6.2f} /s   "
@@ -237,9 +239,11 @@ def main() -> None:
     parser.add_argument("--profiles", default="sqlite,mysql")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=15.0)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="`sav serve --workers N`: one leads, the others stand by")
     args = parser.parse_args()
     for profile in args.profiles.split(","):
-        report(measure(profile, args.seconds, args.warmup))
+        report(measure(profile, args.seconds, args.warmup, args.workers))
 
 
 if __name__ == "__main__":

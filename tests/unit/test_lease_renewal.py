@@ -111,3 +111,25 @@ def test_a_renewal_through_an_autocommit_engine_is_one_statement(engine: Engine)
     after = expiries(engine)  # committed: seen by the other engine
     assert after["publisher"] > before["publisher"] and after["mail"] > before["mail"]
     autocommit.dispose()
+
+
+def test_a_standby_reads_the_lease_table_once_per_beat_for_all_its_leases(
+        engine: Engine) -> None:
+    with engine.begin() as conn:  # another process holds both
+        conn.execute(leases.insert(), [
+            {"name": name, "owner": "elsewhere", "expires_at": 9e12}
+            for name in ("publisher", "mail")])
+    clock = FakeClock()
+    held = HeldLeases(clock)
+    publisher, mail = (Lease(engine, name, ttl=TTL, held=held) for name in ("publisher", "mail"))
+    sent = statements(engine)
+    assert not publisher.acquire() and not mail.acquire()
+    assert sent == ["SELECT"]  # one read for both, and no take worth a try
+    assert publisher.standby_due() == mail.standby_due() == clock.now + TTL / 3
+    with engine.begin() as conn:  # the other process died: its leases expire
+        conn.execute(update(leases).values(expires_at=0))
+    sent.clear()
+    clock.now += TTL / 3
+    assert publisher.acquire() and mail.acquire()
+    assert sent.count("SELECT") == 3  # the table once, then each take reads its row
+    assert held.names() == ["mail", "publisher"]
