@@ -12,10 +12,11 @@ the same; the tracking position moves in the batch's transaction, as the project
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from sqlalchemy import Connection, Engine, Table, bindparam, select
 
 from sav.eventstore.db import write_transaction
@@ -178,23 +179,33 @@ def fold_in_bulk(recorder: ApplicationRecorder, mapper: Mapper[Any], engine: Eng
     tables = list({id(t): t for model in models for t in vars(model).values()
                    if isinstance(t, Table)}.values())
     position = read_position(engine, READ_MODEL)
-    while True:
-        notifications = recorder.select_notifications(
-            position, batch_size, stop=stop, inclusive_of_start=False)
-        if not notifications:
-            return position
-        with write_transaction(engine) as conn:
-            advance(conn, READ_MODEL, position, notifications[-1].id)
-            state = BufferedTables(conn, tables, full_text)
-            for notification in notifications:
-                event = mapper.to_domain_event(notification)
-                for fold in folds:
-                    step = fold[type(event)]
-                    if step is not None:
-                        state.apply(step(state, event, notification.id))
-            state.flush()
-        position = notifications[-1].id
-        if advanced is not None:
-            advanced(position)
-        if len(notifications) < batch_size:
-            return position
+
+    def page(after: int) -> Sequence[Notification]:
+        return recorder.select_notifications(after, batch_size, stop=stop,
+                                             inclusive_of_start=False)
+
+    # The next page is read from the store while this one folds (the store is another
+    # database than the one written: no lock between them; the driver's waits overlap).
+    with ThreadPoolExecutor(1, thread_name_prefix="sav-replay-read") as reader:
+        following = reader.submit(page, position)
+        while True:
+            notifications = following.result()
+            if not notifications:
+                return position
+            if len(notifications) == batch_size:
+                following = reader.submit(page, notifications[-1].id)
+            with write_transaction(engine) as conn:
+                advance(conn, READ_MODEL, position, notifications[-1].id)
+                state = BufferedTables(conn, tables, full_text)
+                for notification in notifications:
+                    event = mapper.to_domain_event(notification)
+                    for fold in folds:
+                        step = fold[type(event)]
+                        if step is not None:
+                            state.apply(step(state, event, notification.id))
+                state.flush()
+            position = notifications[-1].id
+            if advanced is not None:
+                advanced(position)
+            if len(notifications) < batch_size:
+                return position
