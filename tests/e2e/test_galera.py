@@ -229,7 +229,7 @@ def test_two_apis_on_two_nodes_then_a_node_is_killed_and_nothing_is_lost(
         # Writes through both APIs again before the load stops (none is required of the
         # node's API: it may still answer 503 for a moment).
         until(lambda: survivor.acknowledged_since(recovered_at)
-              and orphan.acknowledged_since(recovered_at), 10)
+              and orphan.acknowledged_since(recovered_at), 5)
         stop.set()
         for thread in threads:
             thread.join(timeout=90)
