@@ -294,7 +294,8 @@ def parameters(route: Any, handler: Any, method: str, secured: bool, path: str
         headers.append("Last-Event-ID")
     headers.append("X-Request-ID")
     found += [{"name": name, "in": "header", "required": False,
-               "description": HEADERS[name], "schema": {"type": "string"}}
+               "description": HEADERS[name],
+               "schema": {"type": "string", **HEADER_SCHEMAS.get(name, {})}}
               for name in headers]
     return found
 
@@ -317,6 +318,9 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 QUERY_BY_PATH: dict[str, type[BaseModel]] = {"/files/{raw_key}": schemas.SignedLinkQuery}
+# Headers a route checks with a 422 (`sav.api.http.idempotency_scope`).
+HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Idempotency-Key": {"maxLength": 128, "pattern": "^[ -~]*$"}}
 # Path parameters a route checks beyond "not empty" with a 422 (others answer 404).
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {"message_id": {"maxLength": 64}}
 
@@ -356,6 +360,8 @@ def error_statuses(handler: Any, path: str, method: str, secured: bool, declared
         statuses |= {429}
     if declared is not None:
         statuses |= {413, 422}
+    if method == "POST":
+        statuses |= {422}  # an `Idempotency-Key` that is not one
     if isinstance(declared, MultipartBody):
         statuses |= {415}
     if (getattr(handler, "sav_query", None) or getattr(handler, "sav_documented_query", None)
