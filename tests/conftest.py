@@ -23,8 +23,8 @@ from tests.support.http import Client
 from tests.support.services import MissingProgramError, TestServices, plan_test_services
 from tests.support.settings import (
     PROFILES,
+    LaterDrops,
     allow_large_mysql_packets,
-    drop_mysql_database,
     make_settings,
 )
 
@@ -70,6 +70,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
+def later_drops() -> Iterator[LaterDrops]:
+    """The MariaDB databases of finished tests, dropped in the background."""
+    drops = LaterDrops()
+    yield drops
+    drops.wait()
+
+
+@pytest.fixture(scope="session")
 def mysql_allows_large_events() -> None:
     """Raised once per run, and only when a MariaDB test asks for settings."""
     allow_large_mysql_packets()
@@ -92,9 +100,10 @@ def settings(profile: str, tmp_path: Path, settings_env: dict[str, str],
     if profile == "mysql":
         request.getfixturevalue("mysql_allows_large_events")
     settings = make_settings(profile, tmp_path, **settings_env)
+    drops = request.getfixturevalue("later_drops") if settings.is_mysql else None
     yield settings
-    if settings.is_mysql:
-        drop_mysql_database(settings.db_database)
+    if drops is not None:
+        drops.drop(settings.db_database)
 
 
 @pytest.fixture(scope="module", params=PROFILES)
@@ -106,9 +115,10 @@ def module_settings(request: pytest.FixtureRequest,
     if profile == "mysql":
         request.getfixturevalue("mysql_allows_large_events")
     settings = make_settings(profile, tmp_path_factory.mktemp(f"module-{profile}"))
+    drops = request.getfixturevalue("later_drops") if settings.is_mysql else None
     yield settings
-    if settings.is_mysql:
-        drop_mysql_database(settings.db_database)
+    if drops is not None:
+        drops.drop(settings.db_database)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import InternalError as StoreInternalError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from pydantic import ValidationError
 from sanic import HTTPResponse, Request
@@ -50,6 +51,25 @@ class ApiError(Exception):
 
 class DependencyDownError(Exception):
     """A backing service (database, blob store, broker) cannot be reached: 503."""
+
+
+# A backing service that failed or went away under the request: 503 with Retry-After.
+# `InternalError` is what the MySQL driver raises for a connection that lost its place in
+# the protocol (a server killed mid-answer: "Packet sequence number wrong"); the pool's
+# `TimeoutError` is every connection busy while a Galera node stalls.
+_DEPENDENCY_DOWN = (DependencyDownError, BlobStoreError, sa_exc.OperationalError,
+                    sa_exc.InterfaceError, sa_exc.InternalError, sa_exc.TimeoutError,
+                    StoreOperationalError, StoreInterfaceError, StoreInternalError,
+                    ConnectionError, TimeoutError)
+
+
+def dependency_down(exception: BaseException) -> bool:
+    """Whether `exception` says a backing service is unreachable or dropped the
+    connection (a 503), rather than a fault of SAV's (a 500)."""
+    if isinstance(exception, _DEPENDENCY_DOWN):
+        return True
+    # SQLAlchemy marks the errors that invalidated their connection (it went away).
+    return isinstance(exception, sa_exc.DBAPIError) and exception.connection_invalidated
 
 
 def error_response(status: int, code: str, message: str, details: Any = None,
@@ -155,9 +175,7 @@ def to_response(exception: BaseException) -> HTTPResponse:
         if status < 500 or status == 503:
             return error_response(status, SANIC_CODES.get(status, "http_error"), message,
                                   headers=headers)
-    if isinstance(exception, DependencyDownError | BlobStoreError | sa_exc.OperationalError |
-                  sa_exc.InterfaceError | StoreOperationalError | StoreInterfaceError |
-                  ConnectionError):
+    if dependency_down(exception):
         log.warning("dependency down: %s", exception)
         return error_response(503, "dependency_unavailable", "a backing service is unavailable")
     log.error("unhandled error", exc_info=exception)

@@ -77,15 +77,19 @@ class HeadWatch:
                                             name="sav-head-watch", daemon=True)
             self._thread.start()
 
+    def step(self) -> float:
+        """Probe once; the seconds until the next probe."""
+        try:
+            moved = self.probe()
+        except Exception:
+            log.warning("reading the store's head failed; retrying", exc_info=True)
+            moved = False
+        self.delay = self.floor if moved else min(self.delay * 2, self.ceiling)
+        return self.delay
+
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            try:
-                moved = self.probe()
-            except Exception:
-                log.warning("reading the store's head failed; retrying", exc_info=True)
-                moved = False
-            self.delay = self.floor if moved else min(self.delay * 2, self.ceiling)
-            stop.wait(self.delay)
+            stop.wait(self.step())
 
 
 _watches: WeakKeyDictionary[SavApplication, HeadWatch] = WeakKeyDictionary()
