@@ -10,6 +10,7 @@ then explained on both profiles.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -51,20 +52,30 @@ def ticket_row(seq: int) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(scope="module")
+def built(module_settings: Settings) -> Settings:
+    """The store, written once per module and profile: the tests only read it."""
+    services = bootstrap(module_settings)
+    try:
+        rows = [ticket_row(seq) for seq in range(1, TICKETS + 1)]
+        with services.engine.begin() as conn:
+            conn.execute(support_tickets.insert(), rows)
+            if conn.dialect.name == "sqlite":
+                conn.execute(text(
+                    "INSERT INTO support_tickets_fts (rowid, ticket_id, subject, description) "
+                    "SELECT seq, id, subject, description FROM support_tickets"))
+                conn.execute(text("ANALYZE"))
+            else:
+                fill(conn, support_tickets)  # MariaDB's search rows, as a migration writes
+                conn.execute(text("ANALYZE TABLE support_tickets, support_ticket_words"))
+    finally:
+        asyncio.run(services.aclose())
+    return module_settings
+
+
 @pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Services]:
-    services = bootstrap(settings)
-    rows = [ticket_row(seq) for seq in range(1, TICKETS + 1)]
-    with services.engine.begin() as conn:
-        conn.execute(support_tickets.insert(), rows)
-        if conn.dialect.name == "sqlite":
-            conn.execute(text(
-                "INSERT INTO support_tickets_fts (rowid, ticket_id, subject, description) "
-                "SELECT seq, id, subject, description FROM support_tickets"))
-            conn.execute(text("ANALYZE"))
-        else:
-            fill(conn, support_tickets)  # MariaDB's search rows, as a migration writes them
-            conn.execute(text("ANALYZE TABLE support_tickets, support_ticket_words"))
+async def store(built: Settings) -> AsyncIterator[Services]:
+    services = bootstrap(built)
     yield services
     await services.aclose()
 
