@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import unquote
 from uuid import UUID
 
 from sanic import Blueprint, HTTPResponse, Request
@@ -40,8 +41,11 @@ async def visible_attachment(request: Request, ticket_ref: str, attachment_id: s
 
 
 def message_id_of(value: str | None) -> str | None:
+    """The path's message id, percent-decoded (the document's length is of the decoded
+    value: Sanic hands path parameters over as they came)."""
     if not value:
         return None
+    value = unquote(value)
     if len(value) > MAX_MESSAGE_ID_CHARS:
         raise ApiError(422, "validation_failed", "message_id is too long",
                        [{"field": "message_id", "message": "too long"}])

@@ -13,7 +13,6 @@ import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     create_model,
     field_validator,
@@ -23,6 +22,7 @@ from pydantic import (
 from sav.commands.actor import Actor
 from sav.commands.app import CreatedTicket, Outcome, SavApplication
 from sav.commands.automations import assign_on_create
+from sav.commands.emails import Email
 from sav.commands.numbers import format_ticket_number
 from sav.commands.policy import (
     command_handler,
@@ -106,7 +106,7 @@ class CreateTicket(Command):
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     metadata: dict[str, Any] = Field(default_factory=dict)
     user_id: str | None = Field(default=None, max_length=64)
-    contact_email: EmailStr | None = None
+    contact_email: Email | None = None
     contact_name: str | None = Field(default=None, max_length=255)
 
     _metadata = field_validator("metadata")(bounded_metadata)

@@ -94,8 +94,20 @@ def _sender(message: EmailMessage) -> tuple[str, str | None]:
         addresses = ()
     for address in addresses:
         if address.addr_spec and "@" in address.addr_spec:
-            return address.addr_spec.lower(), (address.display_name or None)
+            return _ascii_domain(address.addr_spec.lower()), (address.display_name or None)
     raise MailError("the mail has no usable From address")
+
+
+def _ascii_domain(address: str) -> str:
+    """An internationalised domain in its `xn--` form, as every request gives addresses
+    (`sav.commands.emails`): a customer writing from `bücher.example` gets a ticket."""
+    local, _, domain = address.rpartition("@")
+    try:
+        # Raw UTF-8 in the header (SMTPUTF8) arrives as escaped bytes: decode it first.
+        domain = domain.encode("utf-8", "surrogateescape").decode("utf-8")
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
 
 
 def _subject(message: EmailMessage) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from uuid import uuid4
 
 import boto3
@@ -71,6 +72,16 @@ async def test_attachments_of_an_internal_note_are_not_found_for_a_customer(
     unknown = await client.get(f"/tickets/{ticket['id']}/attachments/message/{uuid4()}",
                                as_=AGENT)
     assert unknown.status == 404, unknown
+    # The 64 characters the document allows are counted decoded: 30 two-byte characters
+    # are 180 characters percent-encoded, still an unknown message, not too long.
+    accented = quote("é" * 30)
+    assert len(accented) > 64
+    encoded = await client.get(f"/tickets/{ticket['id']}/attachments/message/{accented}",
+                               as_=AGENT)
+    assert encoded.status == 404, encoded
+    too_long = await client.get(
+        f"/tickets/{ticket['id']}/attachments/message/{quote('é' * 65)}", as_=AGENT)
+    assert too_long.status == 422, too_long
 
 
 async def test_a_lost_bucket_is_created_again(client: Client, settings_env: dict[str, str]

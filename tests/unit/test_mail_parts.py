@@ -37,6 +37,19 @@ def test_parse_decodes_the_subject_and_reads_html_as_text() -> None:
     assert mail.message_id == "a@b" and mail.loop_reason is None
 
 
+def test_a_sender_at_an_internationalised_domain_opens_a_ticket(app: SavApplication) -> None:
+    # Addresses are taken as /openapi.json says: ASCII, the domain in its `xn--` form.
+    message = EmailMessage()
+    message["From"] = "Anne <anne@bücher.example>"
+    message["Subject"] = "Livre"
+    message.set_content("Pages manquantes")
+    mail = parse(message.as_bytes(policy=message.policy.clone(utf8=True)))
+    assert mail.sender == "anne@xn--bcher-kva.example"
+    created = create_ticket(app, MAIL_ACTOR, CreateTicket(
+        subject=mail.subject, description=mail.text, contact_email=mail.sender))
+    assert app.get_ticket(created.ticket_id).contact_email == "anne@xn--bcher-kva.example"
+
+
 def test_loop_guards() -> None:
     assert parse(raw(Auto_Submitted="auto-replied")).loop_reason == "auto_submitted"
     assert parse(raw(Auto_Submitted="no")).loop_reason is None
