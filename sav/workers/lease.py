@@ -155,7 +155,11 @@ class Lease:
 
     def release(self) -> None:
         self._lost()
-        _group(self).forget_rows()  # what was read of the table no longer holds
+        # What this process read of the table no longer holds, for its leases of any ttl.
+        with _groups_lock:
+            groups = list(_groups.get(self.engine, {}).values())
+        for group in groups:
+            group.forget_rows()
         with write_transaction(self.engine) as conn:
             conn.execute(leases.delete().where(leases.c.name == self.name,
                                                leases.c.owner == self.owner))
