@@ -136,8 +136,13 @@ def _create_at_head(conn: Connection) -> None:
     from sav.projections import registry
 
     stamp(_config(conn), "head")
+    # One read of the table names instead of a `has_table` query per table (a new
+    # database: only the schema lock's table and the version table exist).
+    existing = set(inspect(conn).get_table_names())
     for metadata in target_metadata():
-        metadata.create_all(conn)
+        missing = [table for table in metadata.sorted_tables if table.name not in existing]
+        metadata.create_all(conn, tables=missing, checkfirst=False)
+        existing.update(table.name for table in missing)
     for create in registry.schema_hooks():
         create(conn)
 
