@@ -189,14 +189,19 @@ class WebhookSender:
         """Wait until the subscriptions are to be read again; the wait after that one.
         Meanwhile wake the subscriptions whose retries are due (queued elsewhere)."""
         assert self._changed is not None
-        deadline = time.monotonic() + refresh_in
+        read_at = time.monotonic()  # the subscriptions were just read
+        deadline = read_at + refresh_in
+        changed = False
         while not stop.is_set() and self._leader:
-            remaining = deadline - time.monotonic()
             if self._changed.is_set():
                 self._changed.clear()
-                return REFRESH_FLOOR_S
+                changed = True
+                # At most one read per REFRESH_FLOOR_S however many appends: a create
+                # at a time no longer costs a read (and its transaction) each.
+                deadline = min(deadline, read_at + REFRESH_FLOOR_S)
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return min(refresh_in * 2, TAILER_IDLE_S)
+                return REFRESH_FLOOR_S if changed else min(refresh_in * 2, TAILER_IDLE_S)
             await sleep_unless_stopped(stop, min(remaining, RETRY_CHECK_S), self._changed)
             if current and not self._changed.is_set() and time.monotonic() < deadline:
                 due = await asyncio.to_thread(deliveries.due_subscriptions, self.engine,

@@ -296,8 +296,10 @@ def _group(lease: Lease) -> _Group:
 def run_while_leader(engine: Engine, name: str, ttl: float, stop: threading.Event,
                      step: Callable[[], object], idle: float = 0.05,
                      wake: threading.Event | None = None,
-                     on_change: Callable[[bool], None] | None = None) -> None:
-    """Call `step()` every `idle` seconds (at once when `wake` is set) while this process
+                     on_change: Callable[[bool], None] | None = None,
+                     settle: float = 0.0) -> None:
+    """Call `step()` every `idle` seconds (`settle` seconds after `wake` is set: the
+    appends of a burst handled by one step) while this process
     holds lease `name`, renewing it every ttl/3 (with the process's other leases); stand
     by while another live process holds it. `on_change(leading)` hears when this process
     gains or loses the lease. A failing step is logged and retried: a transient database
@@ -335,7 +337,8 @@ def run_while_leader(engine: Engine, name: str, ttl: float, stop: threading.Even
             stop.wait(timeout)
         elif wake.wait(timeout):
             wake.clear()
-            next_step = 0.0
+            # Not later than `settle` after the first wake: more wakes meanwhile join it.
+            next_step = min(next_step, time.monotonic() + settle)
     lead(False)
     try:
         lease.release()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event, select, update
 
 from sav.eventstore.db import build_engine, create_store_schema
 from sav.eventstore.schema import leases
-from sav.workers.lease import HeldLeases, Lease, renew_through
+from sav.workers.lease import HeldLeases, Lease, renew_through, run_while_leader
 
 TTL = 30.0
 
@@ -133,3 +135,33 @@ def test_a_standby_reads_the_lease_table_once_per_beat_for_all_its_leases(
     assert publisher.acquire() and mail.acquire()
     assert sent.count("SELECT") == 3  # the table once, then each take reads its row
     assert held.names() == ["mail", "publisher"]
+
+
+def test_a_burst_of_wakes_within_the_settle_time_is_one_step(engine: Engine) -> None:
+    """`settle` (the event log's): appends that come together are handled by one step,
+    not one each; a step still comes at most `settle` after the first wake."""
+    steps: list[float] = []
+    stop, wake = threading.Event(), threading.Event()
+    worker = threading.Thread(target=run_while_leader, args=(
+        engine, "settling", TTL, stop, lambda: steps.append(time.monotonic())),
+        kwargs={"idle": 60.0, "wake": wake, "settle": 0.3})
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not steps:  # the first step, when the lease is taken
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        first_wake = time.monotonic()
+        for _ in range(10):  # ten appends within 0.1 s
+            wake.set()
+            time.sleep(0.01)
+        while len(steps) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.4)
+        assert len(steps) == 2, steps  # one step for the burst
+        assert 0.25 < steps[1] - first_wake < 1.0
+    finally:
+        stop.set()
+        wake.set()
+        worker.join(5)
