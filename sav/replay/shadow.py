@@ -215,10 +215,13 @@ class MysqlShadow:
             finally:
                 staging.dispose()
         with self.engine.connect() as conn:  # DDL: each statement commits itself
-            create_indexes(conn)
+            # The FULLTEXT index and the search rows first, into tables that have only
+            # their primary keys: the secondary indexes are then built by sorting, once,
+            # instead of taking ~700k random inserts each (replay 1.7x faster: 0170).
             for create in registry.schema_hooks():
-                create(conn)  # the FULLTEXT index, on the shadow (its DATABASE())
-            conn.commit()  # and the search rows written from the tickets
+                create(conn)  # on the shadow (its DATABASE())
+            conn.commit()  # the search rows written from the tickets
+            create_indexes(conn)
 
     @contextlib.contextmanager
     def switching(self) -> Iterator[Switch]:
@@ -301,15 +304,25 @@ def move_position(conn: Connection, position: int) -> None:
 
 def copy_tables(source: Engine, target: Engine) -> None:
     """Every rebuilt table's rows and the read model's position, in primary-key order,
-    through the column types (JSON, datetimes, booleans convert on the way)."""
+    as the drivers give and take them: SQLite keeps what SQLAlchemy's types write for
+    MariaDB too (JSON as `json.dumps` text, datetimes as ISO text with microseconds,
+    booleans as 0/1), so the values go over as they are (decoding and encoding each
+    through the types was half of a MariaDB rebuild's indexing phase)."""
+    source_quote = source.dialect.identifier_preparer.quote
+    target_quote = target.dialect.identifier_preparer.quote
     with source.connect() as reader:
         for table in rebuilt_tables():
-            keys = [c.name for c in table.columns]
-            rows = reader.execute(select(table).order_by(*table.primary_key.columns))
+            names = [c.name for c in table.columns]
+            order = ", ".join(source_quote(c.name) for c in table.primary_key.columns)
+            rows = reader.exec_driver_sql(
+                f"SELECT {', '.join(map(source_quote, names))} "
+                f"FROM {source_quote(table.name)} ORDER BY {order}")
+            insert = (f"INSERT INTO {target_quote(table.name)} "
+                      f"({', '.join(map(target_quote, names))}) "
+                      f"VALUES ({', '.join(['%s'] * len(names))})")
             for chunk in rows.partitions(COPY_CHUNK):
                 with write_transaction(target) as conn:
-                    conn.execute(table.insert(), [dict(zip(keys, row, strict=True))
-                                                  for row in chunk])
+                    conn.exec_driver_sql(insert, [tuple(row) for row in chunk])
         position = tracked_position(reader, READ_MODEL)
     with write_transaction(target) as conn:
         conn.execute(tracking.insert().values(name=READ_MODEL, position=position,
