@@ -45,7 +45,7 @@ class MacroActions(BaseModel):
     priority: Priority | None = None
     add_tags: list[Tag] | None = Field(default=None, max_length=50)
     remove_tags: list[Tag] | None = Field(default=None, max_length=50)
-    assign_to_me: bool = False
+    assign_to_me: bool = Field(default=False, strict=True)  # `0`, `"true"` refused
 
     _tags = field_validator("add_tags", "remove_tags")(short_tags)
 
@@ -66,7 +66,8 @@ class MacroBody(BaseModel):
     title: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
     content: str = Field(min_length=1, max_length=50_000, pattern=NOT_BLANK, description=(
         "the message; may use " + ", ".join("{{" + p + "}}" for p in PLACEHOLDERS)))
-    is_internal: bool = Field(default=False, description="posted as an internal note")
+    is_internal: bool = Field(default=False, strict=True,
+                              description="posted as an internal note")
     actions: MacroActions = Field(default_factory=MacroActions)
 
     @field_validator("content")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from sav.commands.actor import Actor
 from sav.commands.admin_streams import require_admin, save_retrying
 from sav.commands.app import SavApplication
+from sav.commands.messages import integral
 from sav.commands.policy import command_handler
 from sav.events.errors import NotFoundError
 from sav.events.rules import Priority
@@ -38,12 +39,16 @@ class PolicyBody(BaseModel):
     category: list[Category] | None = Field(
         default=None, max_length=100,
         description="the categories it applies to (all if absent)")
-    position: int = Field(default=0, ge=-1_000_000, le=1_000_000,
-                          description="lower is matched first")
-    first_response_minutes: float = Field(gt=0, le=MAX_MINUTES)
-    next_response_minutes: float | None = Field(default=None, gt=0, le=MAX_MINUTES)
-    resolution_minutes: float = Field(gt=0, le=MAX_MINUTES)
-    business_hours: bool = Field(default=False,
+    # Strict: JSON's `true` is not a number (pydantic's lax mode read it as 1); `2.0` is
+    # the integer 2 (JSON Schema's rule), a whole number a valid float (issue 19).
+    position: Annotated[int, BeforeValidator(integral)] = Field(
+        default=0, ge=-1_000_000, le=1_000_000, strict=True,
+        description="lower is matched first")
+    first_response_minutes: float = Field(gt=0, le=MAX_MINUTES, strict=True)
+    next_response_minutes: float | None = Field(default=None, gt=0, le=MAX_MINUTES,
+                                                 strict=True)
+    resolution_minutes: float = Field(gt=0, le=MAX_MINUTES, strict=True)
+    business_hours: bool = Field(default=False, strict=True,
                                  description="count only the calendar's open hours")
 
     def stored(self) -> dict[str, Any]:
