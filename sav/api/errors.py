@@ -60,7 +60,7 @@ class DependencyDownError(Exception):
 _DEPENDENCY_DOWN = (DependencyDownError, BlobStoreError, sa_exc.OperationalError,
                     sa_exc.InterfaceError, sa_exc.InternalError, sa_exc.TimeoutError,
                     StoreOperationalError, StoreInterfaceError, StoreInternalError,
-                    ConnectionError, TimeoutError)
+                    ConnectionError)
 
 
 def dependency_down(exception: BaseException) -> bool:

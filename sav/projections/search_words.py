@@ -105,11 +105,14 @@ def write(conn: Connection, seq: int, user_id: str | None, subject: str | None,
         conn.execute(_insert_new(conn), added)
 
 
-def _insert_new(conn: Connection) -> Any:
-    """An insert that skips a row already there: a start's `fill` and the projector may
+def _ignore(conn: Connection) -> str:
+    """How an insert skips a row already there: a start's `fill` and the projector may
     both write a new ticket's rows."""
-    return ticket_words.insert().prefix_with(
-        "OR IGNORE" if conn.dialect.name == "sqlite" else "IGNORE")
+    return "OR IGNORE" if conn.dialect.name == "sqlite" else "IGNORE"
+
+
+def _insert_new(conn: Connection) -> Any:
+    return ticket_words.insert().prefix_with(_ignore(conn))
 
 
 def fill(conn: Connection, tickets: TableClause) -> int:
@@ -120,8 +123,7 @@ def fill(conn: Connection, tickets: TableClause) -> int:
     after = conn.execute(select(func.max(ticket_words.c.seq))).scalar() or 0
     columns = select(tickets.c.seq, tickets.c.user_id, tickets.c.subject, tickets.c.description)
     mark = "?" if conn.dialect.name == "sqlite" else "%s"  # the drivers' own style
-    ignore = "OR IGNORE" if conn.dialect.name == "sqlite" else "IGNORE"
-    statement = (f"INSERT {ignore} INTO {ticket_words.name} (word, seq, user_id) "
+    statement = (f"INSERT {_ignore(conn)} INTO {ticket_words.name} (word, seq, user_id) "
                  f"VALUES ({mark}, {mark}, {mark})")
     read = 0
     while True:

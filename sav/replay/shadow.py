@@ -307,7 +307,8 @@ def copy_tables(source: Engine, target: Engine) -> None:
     as the drivers give and take them: SQLite keeps what SQLAlchemy's types write for
     MariaDB too (JSON as `json.dumps` text, datetimes as ISO text with microseconds,
     booleans as 0/1), so the values go over as they are (decoding and encoding each
-    through the types was half of a MariaDB rebuild's indexing phase)."""
+    through the types was half of a MariaDB rebuild's indexing phase). The target is
+    MariaDB's shadow (`MysqlShadow`): its driver's `%s` placeholders."""
     source_quote = source.dialect.identifier_preparer.quote
     target_quote = target.dialect.identifier_preparer.quote
     with source.connect() as reader:
