@@ -45,6 +45,9 @@ def add_import_parser(events_sub: Any) -> None:
         "rebuilt and the events marked as published. Exit 1 if the backup is refused.")
     restore.add_argument("file", help="the backup file (restore with the SAV_MASTER_KEY "
                                       "it was written with)")
+    restore.add_argument("--until", type=int, metavar="POSITION",
+                         help="restore the events up to this position only (a point in "
+                              "the log); the default is every event")
     restore.set_defaults(handler=cmd_events_import)
 
 
@@ -105,7 +108,7 @@ def cmd_events_import(settings: Settings, args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     try:
-        backup = read_backup(Path(args.file))  # the whole file is checked first
+        backup = read_backup(Path(args.file), args.until)  # checked first
         check_master_key(settings.privacy_master_key(), backup)
         engine = engine_for(settings.database_url)
         ensure_schema(engine)

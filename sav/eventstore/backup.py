@@ -13,6 +13,8 @@ encrypted; an erased subject's key is a tombstone in the file too); still, keep 
 backup like the database.
 
 An import first reads the whole file (the positions must run 1, 2, 3, … with no gap),
+or its events up to `--until POSITION` (a restore to a point in the log: the events after
+it are left out, the key rows are all kept — a subject erased later stays erased),
 refuses a store that has any event, then loads the keys and the events (one
 transaction), rebuilds the read model (`sav replay`'s code), sets the ticket-number
 counters past every restored number and the publisher's position to the head
@@ -148,6 +150,7 @@ class Backup:
     path: Path
     keys: list[tuple[Table, dict[str, Any]]]
     events: int
+    until: int | None = None  # the last position restored (None: every event)
 
     def batches(self, batch: int = BATCH) -> Iterator[list[dict[str, Any]]]:
         rows: list[dict[str, Any]] = []
@@ -156,6 +159,8 @@ class Backup:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
+                if self.until is not None and expected > self.until:
+                    break
                 record = _json(number, line)
                 if "keys" in record:
                     if expected > 1:
@@ -175,8 +180,11 @@ class Backup:
             yield rows
 
 
-def read_backup(path: Path) -> Backup:
-    """Check the whole file before anything is written (format, contiguous positions)."""
+def read_backup(path: Path, until: int | None = None) -> Backup:
+    """Check the whole file (or its events up to position `until`) before anything is
+    written (format, contiguous positions)."""
+    if until is not None and until < 1:
+        raise RestoreError("--until must be a position of 1 or more")
     keys: list[tuple[Table, dict[str, Any]]] = []
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
@@ -185,10 +193,12 @@ def read_backup(path: Path) -> Backup:
                 if "keys" not in record:
                     break
                 keys.append(_key_row(number, record))
-    backup = Backup(path, keys, 0)
+    backup = Backup(path, keys, 0, until)
     backup.events = sum(len(rows) for rows in backup.batches())
     if backup.events == 0:
         raise RestoreError("the file holds no event")
+    if until is not None and backup.events < until:
+        raise RestoreError(f"--until {until}: the file ends at position {backup.events}")
     return backup
 
 

@@ -1,27 +1,34 @@
 """Benchmark at scale: how the costs grow with the store (issue 22,
 docs/decisions/0170-scale.md).
 
-A store of --tickets tickets (about 4.6 events each) is built through the bulk path:
-Ticket aggregates and their lifecycles appended 500 per transaction by the real
-application (mapper, cipher, recorder: the events `sav` itself writes), then folded by
-`sav replay`'s bulk load. A real `sav serve` is then measured with wrk: searches (a word
-in every ticket, in one ticket of a thousand, in none), lists (admin, an agent's queue,
-a customer with half the tickets, one with a hundredth; first page and a deep cursor),
-the statistics, and sequential subject edits (each a new text: the full-text row is
-replaced). With --double the store then grows to twice its size, is folded again and
-measured again, and the ratios of the two are printed: a cost that does not grow with
-the store stays near 1. Not a test: it prints figures.
+The stores are restored from one generated backup. Made once (and kept, `--backup`):
+Ticket aggregates and their lifecycles (about 4.6 events a ticket) appended 500 per
+transaction by the real application on SQLite (the aggregate's rules, mapper, AES-GCM
+cipher, key store, recorder: the events `sav` itself writes), then written out by `sav
+events export --format store`'s code. For each of `--sizes`, a fresh store (SQLite file
+or MariaDB database) is built by the real `sav events import FILE --until POSITION` (the
+log up to that size's last event: the load, then the folding replay), and timed: that is
+the build figure. A real `sav serve` is then measured with wrk: searches (a word in every
+ticket, in one ticket of a thousand, in none), lists (admin, an agent's queue, customers
+with a half, a tenth, a hundredth and a thousandth of the tickets; first page and a deep
+cursor), the statistics, sequential subject edits (each a new text: the full-text row is
+replaced) and the server's memory. The last columns give each figure's growth (p50 and
+p99) from every smaller size to the largest: a cost that does not grow with the store
+stays near 1. Not a test: it prints figures.
 
-    python scripts/bench/scale.py [--profile sqlite|mysql] [--tickets 100000] [--double]
-        [--seconds 10]
+    python scripts/bench/scale.py [--profile sqlite|mysql] [--sizes 10000,100000]
+        [--backup FILE] [--seconds 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,18 +49,24 @@ from sav.config import load_settings
 from sav.events import clock
 from sav.events.agent import Agent
 from sav.events.ticket import Ticket
+from sav.eventstore.backup import export_backup
+from sav.eventstore.db import engine_for
 from sav.projections.cursors import encode_cursor
-from sav.workers.projections import replay
 
 TICKETS_PER_SAVE = 500
 BIG, SMALL = "cust-big", "cust-small"  # half of the tickets; one in a hundred
+TENTH, THOUSANDTH = "cust-tenth", "cust-thousandth"  # one in ten; one in a thousand
 RARE_EVERY = 1000  # one ticket in a thousand has the rare word
 
 
 def owner(index: int) -> str:
     if index % 2 == 0:
         return BIG
-    return SMALL if index % 100 == 1 else f"cust-{index % 997}"
+    if index % 100 == 1:
+        return SMALL
+    if index % 10 == 3:
+        return TENTH
+    return THOUSANDTH if index % 1000 == 5 else f"cust-{index % 997}"
 
 
 def build(services: Services, first: int, count: int) -> int:
@@ -142,8 +155,9 @@ def measure(profile: str, tmp: Path, env: dict[str, str], services: Services,
     store = Store(profile, tmp, env)
     tokens = {who: {"Authorization": f"Bearer {issue_token(env, who, role)}"}
               for who, role in (("admin-1", "admin"), (AGENTS[0], "agent"), (BIG, "customer"),
-                                (SMALL, "customer"))}
-    admin, agent, big, small = tokens.values()
+                                (SMALL, "customer"), (TENTH, "customer"),
+                                (THOUSANDTH, "customer"))}
+    admin, agent, big, small, tenth, thousandth = tokens.values()
     cases = [
         ("list, admin, first page", "/tickets?limit=20", admin),
         ("list, admin, deep cursor", f"/tickets?limit=20&cursor={deep}", admin),
@@ -151,7 +165,12 @@ def measure(profile: str, tmp: Path, env: dict[str, str], services: Services,
         ("list, agent queue, deep cursor", f"/tickets?limit=20&cursor={deep}", agent),
         ("list, customer (1/2), first page", "/tickets?limit=20", big),
         ("list, customer (1/2), deep cursor", f"/tickets?limit=20&cursor={deep}", big),
+        ("list, customer (1/10), first page", "/tickets?limit=20", tenth),
+        ("list, customer (1/10), deep cursor", f"/tickets?limit=20&cursor={deep}", tenth),
         ("list, customer (1/100), first page", "/tickets?limit=20", small),
+        ("list, customer (1/1000), first page", "/tickets?limit=20", thousandth),
+        ("list, customer (1/1000), deep cursor", f"/tickets?limit=20&cursor={deep}",
+         thousandth),
         ("list, admin, status=closed", "/tickets?limit=20&status=closed", admin),
         ("statistics, admin", "/tickets/statistics", admin),
         ("search, word in every ticket", "/tickets?q=parcel&limit=20", admin),
@@ -187,57 +206,124 @@ def measure(profile: str, tmp: Path, env: dict[str, str], services: Services,
     return figures
 
 
+def generate(path: Path, sizes: list[int]) -> dict[str, Any]:
+    """Append the largest size's tickets on a throwaway SQLite store (the heads at each
+    size noted), write its backup to `path` and, next to it, what restoring it needs."""
+    master_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    with tempfile.TemporaryDirectory(prefix="sav-scale-gen-") as tmp:
+        env = {"SAV_DATA_DIR": str(Path(tmp) / "data"), "AUTH_JWT_SECRET": "gen-" + tmp,
+               "SAV_MASTER_KEY": master_key}
+        services = bootstrap(load_settings(env))
+        heads: dict[str, int] = {}
+        made, started = 0, time.perf_counter()
+        for size in sizes:
+            heads[str(size)] = build(services, made, size - made)
+            made = size
+            print(f"  generated {made:,} tickets, {heads[str(size)]:,} events "
+                  f"({heads[str(size)] / (time.perf_counter() - started):,.0f} events/s)",
+                  file=sys.stderr)
+        written = path.with_suffix(".partial")
+        with written.open("wb") as out:
+            for chunk in export_backup(services.engine,
+                                       engine_for(services.settings.keys_database_url)):
+                out.write(chunk)
+        services.close()
+    written.rename(path)
+    meta = {"master_key": master_key, "heads": heads}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    return meta
+
+
+def backup_for(path: Path, sizes: list[int]) -> dict[str, Any]:
+    """The backup at `path` if it holds every size, else a new one."""
+    sidecar = path.with_suffix(".json")
+    if path.exists() and sidecar.exists():
+        meta: dict[str, Any] = json.loads(sidecar.read_text())
+        if all(str(size) in meta["heads"] for size in sizes):
+            return meta
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    meta = generate(path, sizes)
+    print(f"backup {path} written in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return meta
+
+
+def restore(env: dict[str, str], path: Path, until: int) -> tuple[float, str]:
+    """`sav events import path --until until` into the empty store `env` names: seconds,
+    and the command's own summary line."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "sav", "events", "import", str(path),
+                           "--until", str(until)], env={**os.environ, **env},
+                          capture_output=True, text=True, check=False)
+    took = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"sav events import failed: {done.stderr[-2000:]}")
+    return took, done.stdout.strip().splitlines()[-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="sqlite", choices=["sqlite", "mysql"])
-    parser.add_argument("--tickets", type=int, default=100_000)
-    parser.add_argument("--double", action="store_true",
-                        help="measure again at twice the size, and print the ratios")
+    parser.add_argument("--sizes", default="10000,100000",
+                        help="store sizes in tickets, comma-separated, ascending")
+    parser.add_argument("--backup", type=Path, help="the generated backup (made if missing "
+                        "or too small; default ~/.cache/sav-bench/scale-<largest>.jsonl)")
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="sav-scale-") as tmp:
-        env = {"SAV_DATA_DIR": str(Path(tmp) / "data"), "AUTH_JWT_SECRET": "bench-" + tmp}
-        if os.environ.get("PYTHONPATH"):  # the server runs the code that built the store
-            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        if args.profile == "mysql":
-            env.update(mysql_env(), DB_CONNECTION="mysql",
-                       DB_DATABASE=f"sav_bench_scale_{uuid.uuid4().hex[:8]}")
-        runs: list[tuple[int, int, dict[str, tuple[float, float, float]]]] = []
-        sizes = [args.tickets, args.tickets] if args.double else [args.tickets]
-        made = 0
-        for count in sizes:
+    sizes = sorted({int(size) for size in args.sizes.split(",")})
+    path = args.backup or Path.home() / ".cache" / "sav-bench" / f"scale-{sizes[-1]}.jsonl"
+    meta = backup_for(path, sizes)
+    runs: list[tuple[int, int, dict[str, tuple[float, float, float]]]] = []
+    for size in sizes:
+        head = meta["heads"][str(size)]
+        with tempfile.TemporaryDirectory(prefix="sav-scale-") as tmp:
+            env = {"SAV_DATA_DIR": str(Path(tmp) / "data"), "AUTH_JWT_SECRET": "bench-" + tmp,
+                   "SAV_MASTER_KEY": meta["master_key"]}
+            if os.environ.get("PYTHONPATH"):  # the server runs the code that built the store
+                env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+            if args.profile == "mysql":
+                env.update(mysql_env(), DB_CONNECTION="mysql",
+                           DB_DATABASE=f"sav_bench_scale_{uuid.uuid4().hex[:8]}")
+            took, summary = restore(env, path, head)
+            print(f"[{args.profile}] {size:,} tickets, {head:,} events: built by `sav events "
+                  f"import --until {head}` in {took:.0f} s ({head / took:,.0f} events/s): "
+                  f"{summary}", file=sys.stderr)
             services = bootstrap(load_settings(env))
-            started = time.perf_counter()
-            head = build(services, made, count)
-            made += count
-            built = time.perf_counter() - started
-            started = time.perf_counter()
-            replay(services.app, services.engine)
-            folded = time.perf_counter() - started
-            print(f"[{args.profile}] {made:,} tickets, {head:,} events: +{count:,} built in "
-                  f"{built:.0f} s ({count / built:,.0f} tickets/s), folded in {folded:.0f} s "
-                  f"({head / folded:,.0f} events/s)", file=sys.stderr)
-            runs.append((made, head, measure(args.profile, Path(tmp), env, services,
-                                             args.seconds)))
-            services.close()
-        if args.profile == "mysql":
-            with raw_connection(services) as conn:
-                conn.cursor().execute(f"DROP DATABASE IF EXISTS `{env['DB_DATABASE']}`")
-    print(f"## {args.profile}: " + " vs ".join(f"{n:,} tickets ({h:,} events)"
-                                               for n, h, _ in runs))
-    header = " | ".join(f"{n:,}: req/s, p50, p99 ms" for n, _, _ in runs)
-    print(f"| measure | {header} |" + (" growth of p50 |" if len(runs) > 1 else ""))
-    print("|---" * (len(runs) + 1 + (len(runs) > 1)) + "|")
-    for name in runs[0][2]:
-        cells = [runs_figures[name] for _, _, runs_figures in runs]
+            try:
+                figures = measure(args.profile, Path(tmp), env, services, args.seconds)
+                figures["build s (sav events import)"] = (took, 0.0, 0.0)
+                runs.append((size, head, figures))
+            finally:
+                if args.profile == "mysql":
+                    with raw_connection(services) as conn:
+                        conn.cursor().execute(f"DROP DATABASE IF EXISTS `{env['DB_DATABASE']}`")
+                services.close()
+    report(args.profile, runs)
+
+
+def report(profile: str, runs: list[tuple[int, int, dict[str, tuple[float, float, float]]]]
+           ) -> None:
+    """A Markdown table: each size's req/s, p50 and p99, then the largest size's p50 and
+    p99 over each smaller size's (for the server's RSS and the build: the values' ratio)."""
+    print(f"## {profile}: " + " vs ".join(f"{n:,} tickets ({h:,} events)" for n, h, _ in runs))
+    sizes = " | ".join(f"{n:,}: req/s, p50, p99 ms" for n, _, _ in runs)
+    growth = " | ".join(f"{runs[-1][0]:,} / {n:,}: p50, p99" for n, _, _ in runs[:-1])
+    print(f"| measure | {sizes} |" + (f" {growth} |" if growth else ""))
+    print("|---" * (2 * len(runs)) + "|")
+    last = runs[-1][2]
+    for name in last:
+        cells = [figures.get(name, (0.0, 0.0, 0.0)) for _, _, figures in runs]
         row = " | ".join(f"{r:,.0f}, {p50:.1f}, {p99:.1f}" for r, p50, p99 in cells)
-        growth = ""
-        if len(cells) > 1:
-            first, last = cells[0], cells[-1]
-            ratio = last[0] / first[0] if name.startswith(("server", "load")) else (
-                last[1] / first[1] if first[1] else 0.0)
-            growth = f" x{ratio:.2f} |"
-        print(f"| {name} | {row} |{growth}")
+        ratios = []
+        for earlier in cells[:-1]:
+            if name.startswith(("server", "load", "build")):
+                ratios.append(f"x{last[name][0] / earlier[0]:.2f}" if earlier[0] else "-")
+            elif earlier[1] and earlier[2]:
+                ratios.append(f"x{last[name][1] / earlier[1]:.2f}, "
+                              f"x{last[name][2] / earlier[2]:.2f}")
+            else:
+                ratios.append("-")
+        print(f"| {name} | {row} |" + "".join(f" {r} |" for r in ratios))
 
 
 if __name__ == "__main__":

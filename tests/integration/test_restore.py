@@ -84,8 +84,8 @@ async def test_export_then_import_into_a_fresh_database_answers_the_same(
 
     other_key = restored_settings.model_copy(
         update={"master_key": base64.b64encode(secrets.token_bytes(32)).decode()})
-    assert cmd_events_import(other_key, argparse.Namespace(file=str(backup))) == 1  # no write
-    assert cmd_events_import(restored_settings, argparse.Namespace(file=str(backup))) == 0
+    assert cmd_events_import(other_key, argparse.Namespace(file=str(backup), until=None)) == 1  # no write
+    assert cmd_events_import(restored_settings, argparse.Namespace(file=str(backup), until=None)) == 0
     restored = bootstrap(restored_settings)
     start_projector(restored)
     try:
@@ -99,7 +99,7 @@ async def test_export_then_import_into_a_fresh_database_answers_the_same(
         with restored.engine.connect() as conn:
             count = conn.execute(select(func.count()).select_from(stored_events)).scalar()
         assert cmd_events_import(restored_settings,
-                                 argparse.Namespace(file=str(backup))) == 1
+                                 argparse.Namespace(file=str(backup), until=None)) == 1
         with restored.engine.connect() as conn:
             assert conn.execute(
                 select(func.count()).select_from(stored_events)).scalar() == count
@@ -126,3 +126,31 @@ def test_a_bad_backup_is_refused_before_anything_is_written(
     backup.write_bytes(content)
     with pytest.raises(RestoreError, match=message):
         read_backup(backup)  # the import checks the whole file before writing anything
+
+
+async def test_an_import_until_a_position_restores_the_log_up_to_it(
+        services: Services, client: Client, restored_settings: Settings,
+        tmp_path: Path) -> None:
+    ids = await write_history(client)
+    backup = tmp_path / "backup.jsonl"
+    backup.write_bytes(b"".join(export_backup(
+        services.engine, engine_for(services.settings.keys_database_url))))
+    with services.engine.connect() as conn:
+        second_created = conn.execute(select(stored_events.c.notification_id).where(
+            stored_events.c.originator_id == ids["second"],
+            stored_events.c.originator_version == 1)).scalar_one()
+        head = conn.execute(select(func.max(stored_events.c.notification_id))).scalar_one()
+    with pytest.raises(RestoreError, match=f"the file ends at position {head}"):
+        read_backup(backup, until=head + 1)
+    assert cmd_events_import(restored_settings, argparse.Namespace(
+        file=str(backup), until=second_created - 1)) == 0
+    restored = bootstrap(restored_settings)
+    try:
+        with restored.engine.connect() as conn:
+            assert conn.execute(select(func.max(stored_events.c.notification_id))
+                                ).scalar_one() == second_created - 1
+        again = Client(create_app(restored_settings, restored))
+        assert (await again.get(f"/tickets/{ids['first']}", as_=ADMIN)).status == 200
+        assert (await again.get(f"/tickets/{ids['second']}", as_=ADMIN)).status == 404
+    finally:
+        await restored.aclose()
