@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ from sav.eventstore.schema import event_sequence, snapshots, stored_events
 from sav.eventstore.tracking import set_position
 
 BATCH = 1000
+RESTORE_CACHE_KIB = 512 * 1024  # SQLite's page cache while the key rows load
 RECORD_KEYS = ("position", "originator_id", "originator_version", "topic", "state")
 _NUMBER = re.compile(r"-(\d{8})-(\d+)$")
 
@@ -106,14 +109,21 @@ def _json(line_number: int, line: bytes) -> dict[str, Any]:
     return record
 
 
+@functools.cache
+def _key_table_shapes() -> dict[str, tuple[Table, frozenset[str], frozenset[str]]]:
+    """Each key table by name, with its columns and its binary columns."""
+    return {str(table.name): (table, frozenset(table.c.keys()), frozenset(_binary(table)))
+            for table in _key_tables()}
+
+
 def _key_row(line_number: int, record: dict[str, Any]) -> tuple[Table, dict[str, Any]]:
-    tables = {table.name: table for table in _key_tables()}
-    table, row = tables.get(record["keys"]), record.get("row")
-    if table is None or not isinstance(row, dict) or set(row) != set(table.c.keys()):
+    shape, row = _key_table_shapes().get(record["keys"]), record.get("row")
+    if shape is None or not isinstance(row, dict) or set(row) != shape[1]:
         raise RestoreError(f"line {line_number}: not a row of the key store")
+    table, binary = shape[0], shape[2]
     try:
         return table, {k: (base64.b64decode(v, validate=True)
-                           if k in _binary(table) and v is not None else v)
+                           if k in binary and v is not None else v)
                        for k, v in row.items()}
     except (binascii.Error, TypeError, ValueError):
         raise RestoreError(f"line {line_number}: a binary value is not base64") from None
@@ -251,8 +261,13 @@ def load_keys(keys_engine: Engine, backup: Backup) -> None:
                                "databases (SAV_KEYS_DB_* too)")
         for table in reversed(_key_tables()):
             conn.execute(table.delete())
-        for table, row in backup.keys:
-            conn.execute(table.insert().values(**row))
+        # A table's rows in one executemany (a store holds a stream row per ticket:
+        # a million single inserts took minutes). Their indexes are on random ids: on
+        # SQLite, a page cache that holds them (a restore is a process of its own).
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{RESTORE_CACHE_KIB}")
+        for table, rows in itertools.groupby(backup.keys, key=lambda pair: pair[0]):
+            conn.execute(table.insert(), [row for _, row in rows])
 
 
 def load_records(engine: Engine, backup: Backup,
