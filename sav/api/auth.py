@@ -185,12 +185,9 @@ def is_public(path: str) -> bool:
 async def authenticate(request: Request) -> None:
     """Request middleware: every non-public route gets `request.ctx.actor` or a 401."""
     request.ctx.actor = None
-    for name, value in request.headers.items():
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:  # raw non-UTF-8 bytes, kept as surrogates by Sanic
-                raise ApiError(400, "bad_request", f"header {name} is not valid UTF-8") from None
+    # A head all ASCII has nothing to refuse (ASGI gives none: each header is looked at).
+    if not request.head or not request.head.isascii():
+        refuse_undecodable_headers(request)
     if request.route is None:
         return  # no such route (404/405) or no request at all (431): nothing to protect
     if request.method == "OPTIONS" or is_public(request.path):
@@ -203,6 +200,15 @@ async def authenticate(request: Request) -> None:
         request.ctx.actor = decode_token(token, request.app.ctx.jwt_secret,
                                          *request.app.ctx.jwt_claims)
     require_route_role(request.method, request.route.path, request.ctx.actor)
+
+
+def refuse_undecodable_headers(request: Request) -> None:
+    for name, value in request.headers.items():
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # raw non-UTF-8 bytes, kept as surrogates by Sanic
+                raise ApiError(400, "bad_request", f"header {name} is not valid UTF-8") from None
 
 
 def require_route_role(method: str, route: str, actor: Actor) -> None:

@@ -17,8 +17,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
@@ -127,8 +127,17 @@ def allowed_origin(settings: Settings, origin: str | None) -> str | None:
 
 
 def new_request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id", "")
-    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    given = request.headers.get("x-request-id")
+    return given if given and REQUEST_ID.fullmatch(given) else random_request_id()
+
+
+def random_request_id() -> str:
+    """A random UUID (version 4) as 32 hex digits, as `uuid.uuid4().hex` writes it, at a
+    quarter of its cost (one per request)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    return raw.hex()
 
 
 async def begin(request: Request) -> None:
@@ -187,7 +196,12 @@ def created_location(request: Request, response: HTTPResponse) -> str | None:
 def conditional(request: Request, response: HTTPResponse, seconds: int) -> None:
     """An ETag for this very body and `Cache-Control: private`; 304 (no body) when the
     caller already holds it."""
-    tag = representation_tag(response.headers.get("etag"), response.body or b"")
+    body = response.body or b""
+    known = getattr(request.ctx, "representation", None)
+    # The tag a route computed once for a body it keeps (`known_representation`), while
+    # the response still carries that very body; else hashed here.
+    tag = (known[1] if known is not None and known[0] is body
+           else representation_tag(response.headers.get("etag"), body))
     headers = response.headers
     headers["ETag"] = tag
     headers["Cache-Control"] = f"private, max-age={seconds}"
@@ -196,6 +210,12 @@ def conditional(request: Request, response: HTTPResponse, seconds: int) -> None:
         response.status = 304
         response.body = b""
         headers.pop("content-type", None)
+
+
+def known_representation(request: Request, body: bytes, tag: str) -> None:
+    """The route knows `representation_tag` of the body it answers (a kept view): the
+    response's conditional GET uses it instead of hashing the body again."""
+    request.ctx.representation = (body, tag)
 
 
 def representation_tag(declared: str | None, body: bytes) -> str:
@@ -215,7 +235,9 @@ def none_match(header: str | None, tag: str) -> bool:
 
 
 def _vary(current: Any, name: str) -> str:
-    values = [v.strip() for v in str(current or "").split(",") if v.strip()]
+    if not current:
+        return name
+    values = [v.strip() for v in str(current).split(",") if v.strip()]
     if name.lower() not in (v.lower() for v in values):
         values.append(name)
     return ", ".join(values)

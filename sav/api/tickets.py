@@ -15,6 +15,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from sav.api import details, http, schemas
 from sav.api.auth import current_actor
 from sav.api.body import body
+from sav.api.conventions import known_representation, representation_tag
 from sav.api.created import created_view
 from sav.api.errors import ApiError
 from sav.api.history import PastQuery, past_response
@@ -55,8 +56,9 @@ async def render_ticket(request: Request, ticket_id: str, actor: Actor,
         data.update(details.no_details(path) if created
                     else await details.ticket_details(conn, row, actor, path))
         linked = bool(data["links"]) or (not created and await has_links(conn, row.id))
-    return TicketView(row.version, row.user_id, row.assigned_to, row.status, orjson.dumps(data),
-                      linked=linked)
+    body = orjson.dumps(data)
+    return TicketView(row.version, row.user_id, row.assigned_to, row.status, body,
+                      linked=linked, tag=representation_tag(http.etag(row.version)["ETag"], body))
 
 
 def visible(view: TicketView, actor: Actor) -> TicketView:
@@ -66,8 +68,8 @@ def visible(view: TicketView, actor: Actor) -> TicketView:
 
 
 def view_response(view: TicketView, status: int = 200) -> HTTPResponse:
-    return HTTPResponse(view.body, status=status, headers=http.etag(view.version),
-                        content_type="application/json")
+    return http.Response(view.body, status=status, headers=http.etag(view.version),
+                         content_type="application/json")
 
 
 async def ticket_response(request: Request, ticket_id: UUID, actor: Actor,
@@ -218,7 +220,7 @@ async def get_route(request: Request, ticket_ref: str, query: PastQuery) -> HTTP
     actor = current_actor(request)
     if query.given:
         return await past_response(request, ticket_ref, actor, query)
-    ticket_id = str(await http.resolve_ticket_id(request, ticket_ref))
+    ticket_id = await http.resolve_ticket_key(request, ticket_ref)
     views = http.views(request)
     view = views.get(ticket_id, actor.sees_internal)
     if view is None:
@@ -226,7 +228,11 @@ async def get_route(request: Request, ticket_ref: str, query: PastQuery) -> HTTP
         view = await render_ticket(request, ticket_id, actor)
         if not view.linked:
             views.put(ticket_id, actor.sees_internal, view, generation)
-    return await with_viewers(request, view_response(visible(view, actor)), ticket_id, actor)
+    response = await with_viewers(request, view_response(visible(view, actor)), ticket_id,
+                                  actor)
+    if view.tag is not None and response.body is view.body:  # (staff: viewers added)
+        known_representation(request, view.body, view.tag)
+    return response
 
 
 @bp.put("/tickets/<ticket_ref:str>")

@@ -31,6 +31,9 @@ class TicketView:
     # It lists linked tickets, whose status changes without an event of this ticket:
     # such a view is not kept (issue 26).
     linked: bool = False
+    # The ETag of `body` (`sav.api.conventions.representation_tag`), hashed once when
+    # rendered rather than on every request that a kept view answers.
+    tag: str | None = None
 
 
 class TicketViews:

@@ -84,8 +84,9 @@ async def test_export_then_import_into_a_fresh_database_answers_the_same(
 
     other_key = restored_settings.model_copy(
         update={"master_key": base64.b64encode(secrets.token_bytes(32)).decode()})
-    assert cmd_events_import(other_key, argparse.Namespace(file=str(backup), until=None)) == 1  # no write
-    assert cmd_events_import(restored_settings, argparse.Namespace(file=str(backup), until=None)) == 0
+    whole = argparse.Namespace(file=str(backup), until=None)
+    assert cmd_events_import(other_key, whole) == 1  # no write
+    assert cmd_events_import(restored_settings, whole) == 0
     restored = bootstrap(restored_settings)
     start_projector(restored)
     try:
@@ -98,8 +99,7 @@ async def test_export_then_import_into_a_fresh_database_answers_the_same(
         # A second import into the now non-empty store is refused and writes nothing.
         with restored.engine.connect() as conn:
             count = conn.execute(select(func.count()).select_from(stored_events)).scalar()
-        assert cmd_events_import(restored_settings,
-                                 argparse.Namespace(file=str(backup), until=None)) == 1
+        assert cmd_events_import(restored_settings, whole) == 1
         with restored.engine.connect() as conn:
             assert conn.execute(
                 select(func.count()).select_from(stored_events)).scalar() == count
