@@ -38,12 +38,14 @@ import orjson
 from sqlalchemy import Connection, Engine, LargeBinary, Table, func, select
 
 from sav.eventstore.db import write_transaction
+from sav.eventstore.load_data import insert_rows
 from sav.eventstore.schema import event_sequence, snapshots, stored_events
 from sav.eventstore.tracking import set_position
 
 BATCH = 1000
 RESTORE_CACHE_KIB = 512 * 1024  # SQLite's page cache while the key rows load
 RECORD_KEYS = ("position", "originator_id", "originator_version", "topic", "state")
+RECORD_COLUMNS = ("notification_id", "originator_id", "originator_version", "topic", "state")
 _NUMBER = re.compile(r"-(\d{8})-(\d+)$")
 
 
@@ -279,7 +281,10 @@ def load_records(engine: Engine, backup: Backup,
         if not _is_empty(conn):
             raise RestoreError(NOT_EMPTY)
         for rows in backup.batches():
-            conn.execute(stored_events.insert(), rows)
+            # Plain tuples through the driver's executemany: SQLAlchemy's per-row
+            # parameter handling was most of the load.
+            insert_rows(conn, stored_events.name, RECORD_COLUMNS,
+                        [tuple(row[name] for name in RECORD_COLUMNS) for row in rows])
             total += len(rows)
             if progress is not None:
                 progress(len(rows))
