@@ -9,6 +9,7 @@ from typing import Protocol
 
 from sqlalchemy import BigInteger, Column, String, Table, text
 
+from sav.eventstore import prepared
 from sav.eventstore.db import is_sqlite
 from sav.eventstore.recorder import SqlApplicationRecorder
 from sav.eventstore.schema import metadata
@@ -47,8 +48,7 @@ class SqlTicketNumbers:
 
     def next(self, day: str) -> int:
         with self.recorder.transaction() as conn:
-            result = conn.execute(self.statement, {"day": day})
-            return int(result.scalar_one() if result.returns_rows else result.lastrowid)
+            return prepared.returned(conn, self.statement, {"day": day})
 
 
 class MemoryTicketNumbers:

@@ -18,9 +18,10 @@ from weakref import WeakKeyDictionary
 
 from pymysql.constants import CLIENT
 from sqlalchemy import Connection, Engine, Executable, create_engine, event, exc, text
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from sav.eventstore import prepared
 from sav.eventstore.schema import event_sequence, metadata
 
 _IMMEDIATE = "sav_immediate"
@@ -248,42 +249,29 @@ def execute_together(conn: Connection, work: Work) -> None:
     several statements per query (`build_engine`), up to MAX_TOGETHER rows go in
     one round trip: each statement rendered with its values by the driver's own
     escaping, and every result read before returning (an error in any is raised as
-    SQLAlchemy's, like `conn.execute`'s)."""
+    SQLAlchemy's, like `conn.execute`'s). Elsewhere each runs on the driver's cursor,
+    compiled once (`sav.eventstore.prepared`)."""
     work = [(statement, rows) for statement, rows in work if rows]
     dbapi_connection = conn.connection.dbapi_connection
     together = (conn.dialect.name != "sqlite" and len(work) > 1
                 and sum(len(rows) for _, rows in work) <= MAX_TOGETHER
                 and getattr(dbapi_connection, "client_flag", 0) & CLIENT.MULTI_STATEMENTS)
-    if not together:
+    ready = [[(prepared.prepared(conn.dialect, statement, tuple(row)), row) for row in rows]
+             for statement, rows in work] if together else []
+    if not together or any(found is None for rows in ready for found, _ in rows):
         for statement, rows in work:
-            conn.execute(statement, list(rows))
+            prepared.execute(conn, statement, list(rows))
         return
     assert dbapi_connection is not None
     cursor = dbapi_connection.cursor()
     sql = ""
     try:
-        sql = ";\n".join(cursor.mogrify(*_rendered(conn.dialect, statement, row))
-                          for statement, rows in work for row in rows)
+        sql = ";\n".join(cursor.mogrify(found.sql, found.parameters(row))
+                          for rows in ready for found, row in rows if found is not None)
         cursor.execute(sql)
         while cursor.nextset():
             pass
     except conn.dialect.loaded_dbapi.Error as error:
-        raise exc.DBAPIError.instance(
-            sql, None, error, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
-            dialect=conn.dialect, ismulti=False) from error
+        raise prepared.translated(conn, sql, error, cursor) from error
     finally:
         cursor.close()
-
-
-_compiled: dict[tuple[Executable, str, tuple[str, ...]], Any] = {}
-
-
-def _rendered(dialect: Dialect, statement: Executable,
-              row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The statement's SQL for these columns (compiled once) and its parameters."""
-    key = (statement, dialect.name, tuple(row))
-    compiled = _compiled.get(key)
-    if compiled is None:
-        compiled = _compiled[key] = statement.compile(  # type: ignore[attr-defined]
-            dialect=dialect, column_keys=list(row))
-    return compiled.string, compiled.construct_params(row)

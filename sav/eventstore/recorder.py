@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ from eventsourcing.persistence import (
 from sqlalchemy import Connection, Engine, Executable, Table, bindparam, func, select, text
 from sqlalchemy import exc as sa_exc
 
+from sav.eventstore import prepared
 from sav.eventstore.db import execute_together, is_sqlite, write_transaction
 from sav.eventstore.errors import persistence_error, translated, translating
 from sav.eventstore.schema import TOPIC_LENGTH, event_sequence
@@ -52,11 +54,31 @@ _TAKE_POSITIONS = {
 _INSERT = stored_events_table.insert()
 # Opened in the round trip of the events' INSERT; the commit releases it (issue 21).
 _SAVEPOINT = text(f"SAVEPOINT {INLINE_SAVEPOINT}")
-_LAST_VERSIONS = (select(stored_events_table.c.originator_id,
-                         func.max(stored_events_table.c.originator_version))
-                  .where(stored_events_table.c.originator_id.in_(
-                      bindparam("ids", expanding=True)))
-                  .group_by(stored_events_table.c.originator_id))
+
+
+@functools.cache
+def _last_versions(streams: int) -> Executable:
+    """The query of `streams` streams' last versions, one per count (compiled once)."""
+    t = stored_events_table.c
+    return (select(t.originator_id, func.max(t.originator_version))
+            .where(t.originator_id.in_([bindparam(f"id{n}") for n in range(streams)]))
+            .group_by(t.originator_id))
+
+
+@functools.cache
+def _notifications(after: bool, inclusive: bool, upto: bool, topics: int) -> Executable:
+    """`select_notifications`' query of each shape (compiled once): from `start`, up to
+    `stop`, of `topics` topics, at most `limit`."""
+    t = stored_events_table.c
+    query = select(t.notification_id, t.originator_id, t.originator_version, t.topic, t.state)
+    if after:
+        start: Any = bindparam("start")
+        query = query.where(t.notification_id >= start if inclusive else t.notification_id > start)
+    if upto:
+        query = query.where(t.notification_id <= bindparam("stop"))
+    if topics:
+        query = query.where(t.topic.in_([bindparam(f"topic{n}") for n in range(topics)]))
+    return query.order_by(t.notification_id).limit(bindparam("limit"))
 
 
 def check_topics(events: Sequence[StoredEvent]) -> None:
@@ -212,13 +234,15 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         """The last version of each of these streams (absent: it has no events), in one
         query: on the calling thread's write transaction when it has one (no checkout),
         else a read."""
-        params = {"ids": [str(originator_id) for originator_id in originator_ids]}
+        if not originator_ids:
+            return {}
+        query = _last_versions(len(originator_ids))
+        params = {f"id{n}": str(stream) for n, stream in enumerate(originator_ids)}
         joined: Connection | None = getattr(self._local, "conn", None)
         if joined is not None:
-            rows = joined.execute(_LAST_VERSIONS, params).all()
+            rows = prepared.fetch_all(joined, query, params)
         else:
-            with self.reader.connect() as conn:
-                rows = conn.execute(_LAST_VERSIONS, params).all()
+            rows = prepared.read_all(self.reader, query, params)
         return {UUID(stream): int(version) for stream, version in rows}
 
     def remove_listener(self, listener: AppendListener) -> None:
@@ -243,8 +267,7 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
                 savepoint: object = None) -> list[int]:
         """Positions, then the events' INSERT with what was deferred and, when
         `savepoint` (an inline projection follows), INLINE_SAVEPOINT: one round trip."""
-        result = conn.execute(self._take_positions, {"n": len(events)})
-        last = int(result.scalar_one() if result.returns_rows else result.lastrowid)
+        last = prepared.returned(conn, self._take_positions, {"n": len(events)})
         ids = list(range(last - len(events) + 1, last + 1))
         self._write_deferred(conn, [(_INSERT, [
             {
@@ -268,29 +291,16 @@ class SqlApplicationRecorder(StreamReads, ApplicationRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> list[Notification]:
-        t = stored_events_table.c
-        query = select(t.notification_id, t.originator_id, t.originator_version, t.topic, t.state)
-        if start is not None:
-            query = query.where(
-                t.notification_id >= start if inclusive_of_start else t.notification_id > start
-            )
-        if stop is not None:
-            query = query.where(t.notification_id <= stop)
-        if topics:
-            query = query.where(t.topic.in_(list(topics)))
-        query = query.order_by(t.notification_id).limit(limit)
-        with self.reader.connect() as conn:
-            rows = conn.execute(query).all()
-        return [
-            Notification(
-                id=row.notification_id,
-                originator_id=UUID(row.originator_id),
-                originator_version=row.originator_version,
-                topic=row.topic,
-                state=bytes(row.state),
-            )
-            for row in rows
-        ]
+        query = _notifications(start is not None, inclusive_of_start, stop is not None,
+                               len(topics))
+        params: dict[str, Any] = {"start": start, "stop": stop, "limit": limit,
+                                  **{f"topic{n}": topic for n, topic in enumerate(topics)}}
+        # A projector's every step: on the reader's pool, no `Connection` (issue 21).
+        rows = prepared.read_all(self.reader, query, {
+            name: value for name, value in params.items() if value is not None})
+        return [Notification(id=position, originator_id=UUID(stream),
+                             originator_version=version, topic=topic, state=bytes(state))
+                for position, stream, version, topic, state in rows]
 
     @translating
     def select_stream_notifications(

@@ -12,12 +12,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy import exc as sa_exc
 
+from sav.eventstore import prepared
 from sav.eventstore.db import write_transaction
 from sav.eventstore.errors import translated, translating
 from sav.eventstore.schema import tracking
+
+# The compare-and-set: the row moves from exactly `start` (built and compiled once).
+ADVANCE = (tracking.update()
+           .where(tracking.c.name == bindparam("row"), tracking.c.position == bindparam("start"))
+           .values(position=bindparam("end"), updated_at=bindparam("now")))
 
 
 class StaleTrackingError(Exception):
@@ -50,12 +56,8 @@ def advance(conn: Connection, name: str, start: int, end: int) -> None:
     """Move `name` from `start` to `end` in the caller's transaction, or raise
     StaleTrackingError when someone else moved it (a missing row counts as 0)."""
     now = time.time()
-    moved = conn.execute(
-        tracking.update()
-        .where(tracking.c.name == name, tracking.c.position == start)
-        .values(position=end, updated_at=now)
-    )
-    if moved.rowcount == 1:
+    if prepared.execute(conn, ADVANCE, [{"row": name, "start": start, "end": end,
+                                         "now": now}]) == 1:
         return
     if start == 0 and conn.execute(
         select(tracking.c.name).where(tracking.c.name == name)

@@ -16,12 +16,14 @@ before the event. The same steps are driven three ways:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, bindparam, select
 
+from sav.eventstore import prepared
 from sav.projections.schema import Handler, Handlers
 
 
@@ -88,11 +90,7 @@ class MemoryTables:
     """Read tables in memory, in insertion order: the state of the in-memory folds."""
 
     def __init__(self, tables: Iterable[Table]) -> None:
-        tables = list(tables)
-        self.keys = {table.name: _primary_key(table) for table in tables}
-        # A column an insert leaves out takes its default, as in SQL.
-        self.defaults = {table.name: {column.name: _default(column) for column in table.c}
-                         for table in tables}
+        self.keys, self.defaults = _layout(tuple(tables))
         self.rows: dict[str, dict[str, Row]] = {name: {} for name in self.keys}
 
     def value(self, table: str, key: str, column: str) -> Any:
@@ -118,6 +116,16 @@ class MemoryTables:
             return [rows[key] for key in change.keys if key in rows]
         wanted = set(change.keys)
         return [row for row in rows.values() if getattr(row, change.by) in wanted]
+
+
+@functools.cache
+def _layout(tables: tuple[Table, ...]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Each table's primary key and, for a column an insert leaves out, the default it
+    takes, as in SQL (once per set of tables: `POST /tickets` folds its answer)."""
+    keys = {table.name: _primary_key(table) for table in tables}
+    defaults = {table.name: {column.name: _default(column) for column in table.c}
+                for table in tables}
+    return keys, defaults
 
 
 def _default(column: Any) -> Any:
@@ -153,13 +161,13 @@ class SqlTables:
         for change in changes:
             table = self.tables[change.table]
             if isinstance(change, Insert):
-                self.conn.execute(table.insert(), change.row)
+                prepared.execute(self.conn, self.statements.insert(table), [change.row])
             elif len(change.keys) == 1:
                 statement = (self.statements.update(table, change.by)
                              if isinstance(change, Update)
                              else self.statements.delete(table))
                 values = change.values if isinstance(change, Update) else {}
-                self.conn.execute(statement, {"key_id": change.keys[0], **values})
+                prepared.execute(self.conn, statement, [{"key_id": change.keys[0], **values}])
             else:
                 self._many(table, change)
 
@@ -179,6 +187,9 @@ class Statements:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str, str], Any] = {}
+
+    def insert(self, table: Table) -> Any:
+        return self._get(("insert", table.name, ""), table.insert)
 
     def select(self, table: Table, column: str) -> Any:
         return self._get(("select", table.name, column), lambda: select(table.c[column]).where(

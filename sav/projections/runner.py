@@ -15,14 +15,15 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
 
+from sav.eventstore import prepared
 from sav.eventstore.db import create_store_schema, schema_lock, write_transaction
 from sav.eventstore.errors import transaction_dropped
 from sav.eventstore.recorder import INLINE_SAVEPOINT
 from sav.eventstore.schema import tracking
-from sav.eventstore.tracking import StaleTrackingError, advance, read_position
+from sav.eventstore.tracking import ADVANCE, StaleTrackingError, advance, read_position
 from sav.privacy.fields import erased_tickets
 from sav.projections import registry
 from sav.projections.batch import batch
@@ -59,11 +60,6 @@ def apply_events(conn: Connection, handlers: dict[type, list[Handler]],
                 handler(conn, event, position)
 
 
-# The inline projection's compare-and-set: the row must be exactly one below the append.
-_INLINE_ADVANCE = (tracking.update()
-                   .where(tracking.c.name == bindparam("row"),
-                          tracking.c.position == bindparam("start"))
-                   .values(position=bindparam("end"), updated_at=bindparam("now")))
 InlineListener = Callable[[int, int, set[str]], None]
 _UNDO = text(f"ROLLBACK TO SAVEPOINT {INLINE_SAVEPOINT}")
 
@@ -105,9 +101,10 @@ class InlineProjection:
         events = [self.mapper.to_domain_event(event) for event in stored]
         try:
             now = time.time()
-            moved = conn.execute(_INLINE_ADVANCE, {"row": self.name, "start": first - 1,
-                                                   "end": last, "now": now})
-            if moved.rowcount != 1:
+            # The compare-and-set: the row must be exactly one below the append.
+            moved = prepared.execute(conn, ADVANCE, [{
+                "row": self.name, "start": first - 1, "end": last, "now": now}])
+            if moved != 1:
                 if first != 1:
                     return None  # the projector is behind: it applies these in order
                 # The very first events: no row yet (a missing row counts as 0).

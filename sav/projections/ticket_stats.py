@@ -33,7 +33,7 @@ Customers' statistics are not kept here: `statistics` counts their few tickets d
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -229,16 +229,15 @@ class Pending:
                 tally[name] += value
 
     def write(self, conn: Connection) -> None:
-        inserts = [{"ticket_id": ticket_id, **asdict(new)}
+        inserts = [{"ticket_id": ticket_id, **_values(new)}
                    for ticket_id, (stored, new) in self.contributions.items() if not stored]
-        updates = [{"key_ticket_id": ticket_id, **asdict(new)}
+        updates = [{"key_ticket_id": ticket_id, **_values(new)}
                    for ticket_id, (stored, new) in self.contributions.items() if stored]
         changes: dict[str, list[dict[str, Any]]] = {}
         for (table, key), delta in self.cells.items():
             if any(delta.values()):  # a batch's moves may cancel out
-                keys = (column.name for column in table.primary_key)
                 changes.setdefault(table.name, []).append(
-                    dict(zip(keys, key, strict=True)) | delta)
+                    dict(zip(_CELL_KEYS[table.name], key, strict=True)) | delta)
         dialect = "sqlite" if conn.dialect.name == "sqlite" else "mysql"
         # One round trip on MariaDB for a command's own few rows (issue 21).
         execute_together(conn, [(_INSERT_CONTRIBUTION, inserts),
@@ -289,6 +288,15 @@ def _upserts(table: Table) -> dict[str, Any]:
 
 
 CELL_TABLES = (totals, by_assignee, daily, by_assignee_day)
+_CELL_KEYS = {table.name: tuple(c.name for c in table.primary_key) for table in CELL_TABLES}
+_FIELDS = tuple(Contribution.__dataclass_fields__)
+
+
+def _values(contribution: Contribution) -> dict[str, Any]:
+    """The contribution's columns (`asdict` without its deep copies: plain values)."""
+    return {name: getattr(contribution, name) for name in _FIELDS}
+
+
 _UPSERT = {table.name: _upserts(table) for table in CELL_TABLES}
 _INSERT_CONTRIBUTION = contributions.insert()
 _UPDATE_CONTRIBUTION = contributions.update().where(
