@@ -296,7 +296,12 @@ def main() -> None:
             finally:
                 if args.profile == "mysql":
                     with raw_connection(services) as conn:
-                        conn.cursor().execute(f"DROP DATABASE IF EXISTS `{env['DB_DATABASE']}`")
+                        cursor = conn.cursor()
+                        cursor.execute("SELECT @@innodb_buffer_pool_size, VERSION()")
+                        pool, version = cursor.fetchone()
+                        print(f"  MariaDB {version}, innodb_buffer_pool_size "
+                              f"{int(pool) // 2**20} MiB", file=sys.stderr)
+                        cursor.execute(f"DROP DATABASE IF EXISTS `{env['DB_DATABASE']}`")
                 services.close()
     report(args.profile, runs)
 

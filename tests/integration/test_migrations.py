@@ -31,6 +31,7 @@ from sav.migrations import (
     include_object,
     target_metadata,
 )
+from sav.projections.tickets import FTS_PREFIXES
 from sav.workers.inprocess import start_projector
 from tests.support.http import ADMIN, AGENT, CUSTOMER, Client
 
@@ -66,6 +67,16 @@ def differences(engine: Engine) -> list[Any]:
         return list(compare_metadata(context, target_metadata()))
 
 
+def assert_full_text_prefixes(engine: Engine) -> None:
+    """SQLite's full-text table has its prefix index (migration 0019, or made at head)."""
+    if engine.dialect.name != "sqlite":
+        return  # MariaDB searches its own rows (support_ticket_words)
+    with engine.connect() as conn:
+        ddl = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'support_tickets_fts'").scalar()
+    assert f"prefix='{FTS_PREFIXES}'" in str(ddl)
+
+
 def tables(engine: Engine) -> set[str]:
     return set(inspect(engine).get_table_names())
 
@@ -88,6 +99,7 @@ async def test_a_baseline_database_is_refused_then_upgraded_and_its_data_served(
         assert current_revision(conn) == head_revision()
     assert differences(engine) == []
     assert cmd_db_current(settings, argparse.Namespace()) == 0
+    assert_full_text_prefixes(engine)
 
     services = bootstrap(settings)
     start_projector(services)
@@ -158,6 +170,7 @@ def test_an_empty_database_starts_at_head(settings: Settings) -> None:
         with services.engine.connect() as conn:
             assert current_revision(conn) == head_revision()
         assert differences(services.engine) == []
+        assert_full_text_prefixes(services.engine)
     finally:
         services.close()
     assert cmd_db_upgrade(settings, argparse.Namespace()) == 0  # already at head
