@@ -56,6 +56,10 @@ ticket_words = Table(
     mysql_engine="InnoDB",
 )
 
+# A row's columns, in the order the bulk writers give them. A duplicate is skipped
+# (`ignore`): a start's `fill` and the projector may both write a new ticket's rows.
+COLUMNS = ("word", "seq", "user_id")
+
 _TOKEN = re.compile(r"[^\W_]+")
 
 
@@ -113,8 +117,8 @@ def _insert(conn: Connection, seq: int, user_id: str | None, words: list[str]) -
     formatted the same seq and user_id again for each row (~0.1 ms of a create's CPU
     for its ~25 rows, issue 21)."""
     if conn.dialect.name == "sqlite":
-        prepared.execute(conn, _insert_new(conn), [{"word": word, "seq": seq,
-                                                    "user_id": user_id} for word in words])
+        insert_rows(conn, ticket_words.name, COLUMNS, [(word, seq, user_id) for word in words],
+                    ignore=True)
         return
     literal = prepared.literal(conn)
     rest = f", {literal(seq)}, {literal(user_id)})"
@@ -122,20 +126,6 @@ def _insert(conn: Connection, seq: int, user_id: str | None, words: list[str]) -
         values = ",".join(f"({literal(word)}{rest}" for word in words[start:start + WRITE_CHUNK])
         prepared.execute_sql(
             conn, f"INSERT IGNORE INTO {ticket_words.name} (word, seq, user_id) VALUES {values}")
-
-
-def _ignore(conn: Connection) -> str:
-    """How an insert skips a row already there: a start's `fill` and the projector may
-    both write a new ticket's rows."""
-    return "OR IGNORE" if conn.dialect.name == "sqlite" else "IGNORE"
-
-
-_INSERT_NEW = {ignore: ticket_words.insert().prefix_with(ignore)
-               for ignore in ("OR IGNORE", "IGNORE")}
-
-
-def _insert_new(conn: Connection) -> Any:
-    return _INSERT_NEW[_ignore(conn)]  # one statement per dialect: compiled once
 
 
 def fill(conn: Connection, tickets: TableClause) -> int:
@@ -157,6 +147,6 @@ def fill(conn: Connection, tickets: TableClause) -> int:
         # Plain tuples: a rebuild's shadow loads them with LOAD DATA, elsewhere the
         # driver's own executemany (SQLAlchemy's per-row parameter handling was most of
         # a rebuild's fill).
-        insert_rows(conn, ticket_words.name, ("word", "seq", "user_id"), rows, ignore=True)
+        insert_rows(conn, ticket_words.name, COLUMNS, rows, ignore=True)
         read += len(chunk)
         after = chunk[-1].seq
