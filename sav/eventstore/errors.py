@@ -56,6 +56,9 @@ def persistence_error(error: sa_exc.SQLAlchemyError) -> PersistenceError:
     SQL parameters, which hold customer data)."""
     if isinstance(error, sa_exc.TimeoutError):
         return ConnectionUnavailableError(str(error))
+    if isinstance(error, sa_exc.PendingRollbackError) and "invalid transaction" in str(error):
+        # The connection was lost mid-transaction (invalidated): the server went away.
+        return OperationalError(str(error))
     message = str(getattr(error, "orig", None) or error)
     if transaction_dropped(error):
         return TransactionAbortedError(message)

@@ -52,3 +52,20 @@ def test_a_fault_of_sav_is_still_a_500(error: Exception) -> None:
 def test_the_translated_internal_error_is_the_librarys() -> None:
     error = persistence_error(wrapped(pymysql.err.InternalError("Packet sequence number")))
     assert isinstance(error, StoreInternalError)
+
+
+def test_a_transaction_whose_connection_was_lost_is_a_dependency_error() -> None:
+    """A statement after the connection was invalidated mid-transaction (a Galera node
+    killed under a create) is SQLAlchemy's PendingRollbackError: the store's
+    OperationalError, a 503, not a 500."""
+    from sqlalchemy import exc as sa_exc
+
+    from sav.api.errors import dependency_down
+    from sav.eventstore.errors import persistence_error
+
+    lost = sa_exc.PendingRollbackError(
+        "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully "
+        "before proceeding")
+    assert dependency_down(persistence_error(lost))
+    assert not dependency_down(persistence_error(sa_exc.PendingRollbackError(
+        "This Session's transaction has been rolled back due to a previous exception")))
