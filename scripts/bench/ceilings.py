@@ -127,10 +127,18 @@ def bare_sanic(cpus: str | None = None) -> Iterator[str]:
         server.wait(timeout=15)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system time of a process (all its threads) and its waited-for children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def bare_sanic_insert(raw: RawDb, cpus: str | None = None) -> Iterator[str]:
+def bare_sanic_insert(raw: RawDb, cpus: str | None = None,
+                      pids: list[int] | None = None) -> Iterator[str]:
     """(a): a Sanic app whose POST /rows commits one row into `bench_writes` of the
-    service's database (made here, dropped after); yields that route's URL."""
+    service's database (made here, dropped after); yields that route's URL (and puts
+    the server's process id into `pids`, for its CPU time)."""
     raw.execute("DROP TABLE IF EXISTS bench_writes")
     raw.execute("CREATE TABLE bench_writes (id INTEGER PRIMARY KEY AUTO_INCREMENT, "
                 "payload TEXT NOT NULL)" if raw.mysql else
@@ -143,6 +151,8 @@ def bare_sanic_insert(raw: RawDb, cpus: str | None = None) -> Iterator[str]:
                                str(port), "mysql" if raw.mysql else "sqlite",
                                json.dumps(target)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if pids is not None:
+        pids.append(server.pid)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", server)
         yield f"http://127.0.0.1:{port}/rows"

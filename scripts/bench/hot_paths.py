@@ -13,7 +13,10 @@ The ceilings of issue 21, each measured in the same run: (a) a bare Sanic POST r
 committing one row (ceilings.py), (b) the eventsourcing library's own `save()` through
 SAV's persistence module and mapper, 1 and 8 threads, and (c) reading every stored event
 and decoding it through SAV's mapper (library.py). `idle` counts the queries an idle
-`sav serve` sends MariaDB (`Questions`) over 10 s.
+`sav serve` sends MariaDB (`Questions`) over 10 s. Each create row also prints (a) and
+(b) in sequence (a floor for any event-sourced create over HTTP: their times add up) and
+the CPU time per request of each server process (`/proc`), with (b)'s per save: once
+the server's core is busy, its CPU per request is what bounds its rate.
 
 Data (seeding.py, in-process; over HTTP if sav's internals moved, slower): the customer
 `bench-owner` gets 2,000 tickets with the server up (statistics measured), then up to
@@ -38,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
-from ceilings import RawDb, bare_sanic, bare_sanic_insert, pinned
+from ceilings import RawDb, bare_sanic, bare_sanic_insert, cpu_seconds, pinned
 from library import save_rate, scan_rate
 from sav_process import (
     Api,
@@ -138,11 +141,16 @@ class Bench:
         self.population: list[str] = []  # the owner's tickets, oldest first
         self.pending: list[tuple[str, int]] = []  # (ticket, version) not yet seen projected
         self.notes: list[str] = []
-        self.saves: dict[int, float] = {}  # (b) by threads, measured once per run
+        # (b) by threads, measured once per run: saves/s, ms of CPU per save
+        self.saves: dict[int, tuple[float, float]] = {}
 
     def save_ceiling(self, threads: int) -> float:
         """(b): saves/s of the library's own `save()` on `threads` threads, into a scratch
         database beside the store's."""
+        return self.save_figures(threads)[0]
+
+    def save_figures(self, threads: int) -> tuple[float, float]:
+        """(b)'s saves/s and its process's CPU per save (ms)."""
         if threads not in self.saves:
             if self.store.profile == "mysql":
                 params = mysql_params()
@@ -301,24 +309,28 @@ class Bench:
     def create_lines(self, connections: int, threads: int) -> list[Line]:
         """POST /tickets against (a), the bare route committing a row at the same
         concurrency (alternating within each round), and against (b) on `threads`."""
-        figures, ceilings = [], []
-        with bare_sanic_insert(self.store.raw, self.opts.server_cpus) as bare_url:
+        figures, ceilings, cpus, ceiling_cpus = [], [], [], []
+        bare_pids: list[int] = []
+        assert self.server is not None and self.server.process is not None
+        pid = self.server.process.pid
+        with bare_sanic_insert(self.store.raw, self.opts.server_cpus, bare_pids) as bare_url:
             for _ in range(self.opts.rounds):
-                figures.append(self.wrk.run(
+                figures.append(cpu_measured(pid, cpus, lambda: self.wrk.run(
                     self.url("/tickets"), connections=connections,
                     seconds=self.opts.duration, method="POST", body=TICKET_BODY,
-                    headers=self.headers("writer")))
-                ceilings.append(self.wrk.run(
+                    headers=self.headers("writer"))))
+                ceilings.append(cpu_measured(bare_pids[0], ceiling_cpus, lambda: self.wrk.run(
                     bare_url, connections=connections, seconds=self.opts.ceiling_seconds,
                     method="POST", body=TICKET_BODY,
-                    headers={"Content-Type": "application/json"}))
+                    headers={"Content-Type": "application/json"})))
         figure, ceiling = med([r.rate for r in figures]), med([r.rate for r in ceilings])
+        cpu, ceiling_cpu = med(cpus), med(ceiling_cpus)
 
         def latency(results: list[WrkResult]) -> str:
             return (f"p50 {med([r.p50_ms for r in results]):.2f} ms, "
                     f"p99 {med([r.p99_ms for r in results]):.1f} ms")
 
-        save = self.save_ceiling(threads)
+        save, save_cpu = self.save_figures(threads)
         p99_ratio = med([r.p99_ms for r in figures]) / med([r.p99_ms for r in ceilings])
         return [
             Line(f"POST /tickets, c={connections} vs (a)",
@@ -331,6 +343,20 @@ class Bench:
             Line(f"POST /tickets, c={connections} vs (b) on {threads} thread(s)",
                  f"{figure:.0f} req/s", f"(b) library save() {save:.0f} saves/s",
                  f"{figure / save:.3f}"),
+            # A floor for any event-sourced create over HTTP: (a)'s request and row, then
+            # the library's save(), one after the other (their times add up).
+            Line(f"POST /tickets, c={connections} vs (a) then (b)",
+                 f"{figure:.0f} req/s",
+                 f"(a) and (b) in sequence {1 / (1 / ceiling + 1 / save):.0f} req/s "
+                 f"= {save / (ceiling + save):.3f} x (a)",
+                 f"{figure * (1 / ceiling + 1 / save):.3f}"),
+            # What bounds the rates once the server's one core is busy: its CPU per request.
+            Line(f"server CPU per request, c={connections}",
+                 f"POST /tickets {cpu:.2f} ms",
+                 f"(a) {ceiling_cpu:.3f} ms; (b) save() alone {save_cpu:.3f} ms "
+                 f"(its whole process, {threads} thread(s))",
+                 f"{ceiling_cpu / cpu:.3f} (a); (a)'s HTTP and row + (b): "
+                 f"{ceiling_cpu / (ceiling_cpu + save_cpu):.3f}"),
         ]
 
     def save_line(self) -> Line:
@@ -409,6 +435,15 @@ def count_queries(raw: RawDb, database: str, seconds: float) -> Counter[str]:
                 words = " ".join(argument.split()[:3]) if command == "Query" else ""
                 counts[f"{command} {words}".strip()] += 1
     return counts
+
+
+def cpu_measured(pid: int, per_request: list[float],
+                 run: Callable[[], WrkResult]) -> WrkResult:
+    """`run()`, appending the CPU time process `pid` spent per request meanwhile (ms)."""
+    before = cpu_seconds(pid)
+    result = run()
+    per_request.append(1000 * (cpu_seconds(pid) - before) / max(1, result.requests))
+    return result
 
 
 def replay_line(opts: Options, store: Store) -> Line:

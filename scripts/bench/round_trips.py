@@ -19,9 +19,8 @@ import os
 import re
 import time
 from collections import Counter
-from pathlib import Path
 
-from ceilings import RawDb
+from ceilings import RawDb, cpu_seconds
 from sav_process import Api, SavServer, issue_token, mysql_params, new_jwt_secret, open_store
 
 BODY = {"subject": "Order not received", "description": "The parcel never arrived.",
@@ -35,12 +34,6 @@ def shape(statement: str) -> str:
     statement = re.sub(r"\b\d+(\.\d+)?(e[-+]?\d+)?\b", "?", statement)
     statement = re.sub(r"\(\s*\?(\s*,\s*\?)*\s*\)", "(?)", statement)
     return " ".join(statement.split())[:160]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system time of a process and its waited-for children."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
