@@ -52,10 +52,10 @@ def settings_env() -> dict[str, str]:
 class RunningSender:
     """The sender in a thread of this process, as `sav serve` runs it."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, settings: Settings | None = None) -> None:
         self.stop = threading.Event()
-        self.sender = WebhookSender(services.app, services.engine, services.settings,
-                                    poll_interval=0.05)
+        self.sender = WebhookSender(services.app, services.engine,
+                                    settings or services.settings, poll_interval=0.05)
         services.app.on_append(self.sender.wake)
         self.thread = threading.Thread(target=self.sender.run, args=(self.stop,), daemon=True)
         self.thread.start()
@@ -257,12 +257,9 @@ async def test_the_last_failed_attempt_fails_the_delivery_and_disables_the_endpo
         settings: Settings, services: Services, receiver: Receiver) -> None:
     quick = settings.model_copy(update={"webhook_retry_hours": 1.5 / 3600})
     client = Client(create_app(quick, services))
-    running = RunningSender.__new__(RunningSender)
-    running.stop = threading.Event()
-    running.sender = WebhookSender(services.app, services.engine, quick, poll_interval=0.05)
-    running.thread = threading.Thread(target=running.sender.run, args=(running.stop,),
-                                      daemon=True)
-    running.thread.start()
+    # Woken by this process's appends, as `sav serve` wires it: the store's head watch
+    # leaves local appends to them (built by hand, the sender slept through the create).
+    running = RunningSender(services, quick)
     try:
         hook = await subscribe(client, receiver.url, ["ticket.created"])
         receiver.default = 500
@@ -429,12 +426,7 @@ async def test_the_guard_runs_again_before_every_delivery(
     a sender that does not allow them refuses to connect, and says so in the log."""
     hook = await subscribe(client, receiver.url, ["ticket.created"])
     strict = settings.model_copy(update={"webhook_allow_private": False})
-    running = RunningSender.__new__(RunningSender)
-    running.stop = threading.Event()
-    running.sender = WebhookSender(services.app, services.engine, strict, poll_interval=0.05)
-    running.thread = threading.Thread(target=running.sender.run, args=(running.stop,),
-                                      daemon=True)
-    running.thread.start()
+    running = RunningSender(services, strict)
     try:
         await create_ticket(client)
 
