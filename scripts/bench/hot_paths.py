@@ -144,13 +144,9 @@ class Bench:
         # (b) by threads, measured once per run: saves/s, ms of CPU per save
         self.saves: dict[int, tuple[float, float]] = {}
 
-    def save_ceiling(self, threads: int) -> float:
-        """(b): saves/s of the library's own `save()` on `threads` threads, into a scratch
-        database beside the store's."""
-        return self.save_figures(threads)[0]
-
     def save_figures(self, threads: int) -> tuple[float, float]:
-        """(b)'s saves/s and its process's CPU per save (ms)."""
+        """(b): saves/s of the library's own `save()` on `threads` threads, into a scratch
+        database beside the store's, and its process's CPU per save (ms)."""
         if threads not in self.saves:
             if self.store.profile == "mysql":
                 params = mysql_params()
@@ -360,7 +356,7 @@ class Bench:
         ]
 
     def save_line(self) -> Line:
-        one, eight = self.save_ceiling(1), self.save_ceiling(8)
+        one, eight = self.save_figures(1)[0], self.save_figures(8)[0]
         return Line("(b) library save(): 8 threads vs 1 thread", f"{eight:.0f} vs {one:.0f} "
                     "saves/s", "—", f"{eight / one:.2f} x")
 

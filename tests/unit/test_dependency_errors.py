@@ -58,11 +58,6 @@ def test_a_transaction_whose_connection_was_lost_is_a_dependency_error() -> None
     """A statement after the connection was invalidated mid-transaction (a Galera node
     killed under a create) is SQLAlchemy's PendingRollbackError: the store's
     OperationalError, a 503, not a 500."""
-    from sqlalchemy import exc as sa_exc
-
-    from sav.api.errors import dependency_down
-    from sav.eventstore.errors import persistence_error
-
     lost = sa_exc.PendingRollbackError(
         "Can't reconnect until invalid transaction is rolled back.  Please rollback() fully "
         "before proceeding")
